@@ -1,0 +1,202 @@
+"""The ASGI application: Messages API replay plus the ``/_tapedeck/`` admin endpoints.
+
+Request headers that steer tapedeck:
+
+- ``x-tapedeck-cassette: NAME`` — answer from this cassette only;
+- ``x-tapedeck-test-id: ID`` — keep sequence positions separate for this test;
+- ``x-tapedeck-timing: SPEC`` — pace this response differently (see :mod:`tapedeck.timing`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import anyio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .api_errors import APIError, error_response
+from .library import CassetteLibrary, Miss, UnsafeNameError
+from .logs import RequestLog, log, note
+from .matching import RequestShape
+from .responses import ReplayResponse
+from .sequences import Sequences
+from .settings import Settings
+from .timing import Timing
+
+#: Endpoints that only answer POST and always take a JSON object.
+POST_ONLY = frozenset({"/v1/messages", "/v1/messages/count_tokens"})
+_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+@dataclass
+class Replayer:
+    """What the request handlers share: settings, the cassettes and sequence positions."""
+
+    settings: Settings
+    library: CassetteLibrary
+    sequences: Sequences
+
+
+def _replayer(request: Request) -> Replayer:
+    replayer: Replayer = request.app.state.replayer
+    return replayer
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+    # The whole body is read even when too large: answering before the client has finished
+    # sending makes it see a broken connection (and retry) instead of the 413.
+    if size > limit:
+        raise APIError(
+            413,
+            f"tapedeck: request body is {size} bytes; the limit is {limit} "
+            "bytes (setting max_body_size)",
+        )
+    return b"".join(chunks)
+
+
+def _parse_body(raw: bytes, path: str) -> object:
+    if not raw.strip():
+        if path in POST_ONLY:
+            raise APIError(400, "tapedeck: request body is empty; expected a JSON object")
+        return None
+    try:
+        body = json.loads(raw)
+    except UnicodeDecodeError:
+        raise APIError(400, "tapedeck: request body is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise APIError(400, f"tapedeck: request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        kind = type(body).__name__.replace("dict", "object").replace("list", "array")
+        raise APIError(400, f"tapedeck: request body must be a JSON object, got a JSON {kind}")
+    return body
+
+
+def _selected_cassette(request: Request, library: CassetteLibrary) -> str | None:
+    raw = request.headers.get("x-tapedeck-cassette")
+    if raw is None:
+        return None
+    try:
+        name = library.resolve_name(raw.strip())
+    except UnsafeNameError as exc:
+        raise APIError(400, f"tapedeck: x-tapedeck-cassette {raw!r} refused: {exc}") from None
+    if name is None:
+        raise APIError(
+            404, f"tapedeck: x-tapedeck-cassette {raw!r}: no such cassette in {library.root}"
+        )
+    return name
+
+
+def _timing(request: Request, default: Timing) -> Timing:
+    spec = request.headers.get("x-tapedeck-timing")
+    if spec is None:
+        return default
+    try:
+        return Timing.parse(spec)
+    except ValueError as exc:
+        raise APIError(400, f"tapedeck: x-tapedeck-timing: {exc}") from None
+
+
+async def replay(request: Request) -> ReplayResponse:
+    """Answer a Messages API request from the cassettes."""
+    started = anyio.current_time()
+    r = _replayer(request)
+    path, method = request.url.path, request.method
+    if path in POST_ONLY and method != "POST":
+        raise APIError(405, f"tapedeck: {method} is not allowed on {path}; use POST")
+    body = _parse_body(await _read_body(request, r.settings.max_body_size), path)
+    cassette = _selected_cassette(request, r.library)
+    timing = _timing(request, r.settings.timing)
+    shape: RequestShape = r.library.rules.shape(
+        method, path, request.query_params.multi_items(), request.headers.items(), body
+    )
+    found = r.library.find(shape, cassette)
+    if isinstance(found, Miss):
+        note(request.scope, f"miss: {found.detail}")
+        raise APIError(404, f"tapedeck: no cassette matches {method} {path}; {found.detail}")
+    test_id = request.headers.get("x-tapedeck-test-id", "")
+    index = r.sequences.take(test_id, found.cassette.name, found.key, len(found.entries))
+    if index is None:
+        note(request.scope, f"{found.cassette.name} (sequence used up)")
+        raise APIError(
+            404,
+            f"tapedeck: sequence used up: cassette {found.cassette.name!r} has "
+            f"answered all {len(found.entries)} interactions matching this request "
+            f"(test id {test_id!r}); POST /_tapedeck/reset rewinds it",
+        )
+    entry = found.entries[index]
+    note(
+        request.scope,
+        entry.cassette.name if len(found.entries) == 1 else f"{entry.cassette.name}#{entry.index}",
+    )
+    return ReplayResponse(entry.interaction.response, entry.headers, timing, started)
+
+
+async def health(request: Request) -> Response:
+    """``GET /_tapedeck/health``: liveness, mode and how many cassettes are loaded."""
+    r = _replayer(request)
+    return JSONResponse({"status": "ok", "mode": str(r.settings.mode), "cassettes": len(r.library)})
+
+
+async def reset(request: Request) -> Response:
+    """``POST /_tapedeck/reset``: rewind sequences (only one test id's, if the header is set)."""
+    r = _replayer(request)
+    rewound = r.sequences.reset(request.headers.get("x-tapedeck-test-id"))
+    return JSONResponse({"status": "ok", "rewound": rewound})
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, APIError)
+    if "tapedeck.note" not in request.scope.get("state", {}):
+        note(request.scope, f"{exc.error_type}: {exc.message.removeprefix('tapedeck: ')[:120]}")
+    return error_response(exc.status, exc.message, exc.error_type)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        message = f"tapedeck: no such endpoint: {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        message = f"tapedeck: {request.method} is not allowed on {request.url.path}"
+    else:
+        message = f"tapedeck: {exc.detail}"
+    return error_response(exc.status_code, message, headers=exc.headers)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.error("internal error on %s %s: %r", request.method, request.url.path, exc)
+    return error_response(500, "tapedeck: internal error; see the server log", "api_error")
+
+
+def create_app(settings: Settings, library: CassetteLibrary | None = None) -> Starlette:
+    """Build the ASGI app. Loads the cassettes unless ``library`` is given.
+
+    >>> app = create_app(Settings(cassettes=Path("cassettes")))  # doctest: +SKIP
+    """
+    library = library or CassetteLibrary.load(settings.cassettes, settings.match_rules())
+    app = Starlette(
+        routes=[
+            Route("/_tapedeck/health", health, methods=["GET"]),
+            Route("/_tapedeck/reset", reset, methods=["POST"]),
+            Route("/v1/{rest:path}", replay, methods=_ALL_METHODS),
+        ],
+        middleware=[Middleware(RequestLog)],
+        exception_handlers={
+            APIError: _api_error,
+            HTTPException: _http_error,
+            Exception: _internal_error,
+        },
+    )
+    app.state.replayer = Replayer(settings, library, Sequences(settings.sequence_end))
+    return app

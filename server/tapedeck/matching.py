@@ -1,0 +1,194 @@
+"""Deciding whether an incoming request is the one a cassette recorded.
+
+A request is reduced to a :class:`RequestShape`: method, path, sorted query, the headers
+that take part in matching, and the parsed JSON body without the ignored fields. Two
+requests match when their shapes are equal, which is a dictionary lookup on
+:attr:`RequestShape.key`. When nothing matches, :func:`differences` explains why.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Headers that never take part in matching, whatever the configuration says: they vary
+#: between runs, machines and SDK releases, carry secrets, or steer tapedeck itself.
+NEVER_MATCHED_HEADERS = frozenset(
+    {
+        "authorization",
+        "x-api-key",
+        "anthropic-version",
+        "user-agent",
+        "content-length",
+        "content-type",
+        "accept",
+        "accept-encoding",
+        "host",
+        "connection",
+        "cookie",
+    }
+)
+_NEVER_MATCHED_PREFIXES = ("x-stainless-", "x-tapedeck-")
+
+
+@dataclass(frozen=True, slots=True)
+class MatchRules:
+    """Which parts of a request identify it.
+
+    ``headers``: header names compared (lower case). ``ignore_body``: dotted paths of body
+    fields left out of the comparison; ``*`` stands for any key or list item, digits for a
+    list index, e.g. ``metadata.user_id`` or ``messages.*.cache_control``.
+    """
+
+    headers: tuple[str, ...] = ("anthropic-beta",)
+    ignore_body: tuple[str, ...] = ("metadata.user_id",)
+    _ignore_paths: tuple[tuple[str, ...], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in self.headers:
+            if name.lower() in NEVER_MATCHED_HEADERS or name.lower().startswith(
+                _NEVER_MATCHED_PREFIXES
+            ):
+                raise ValueError(f"header {name!r} cannot be matched on: it varies between runs")
+        object.__setattr__(self, "headers", tuple(sorted({h.lower() for h in self.headers})))
+        paths = []
+        for path in self.ignore_body:
+            parts = tuple(path.split("."))
+            if not path or "" in parts:
+                raise ValueError(f"invalid body field path {path!r} (expected e.g. 'a.b.c')")
+            paths.append(parts)
+        object.__setattr__(self, "_ignore_paths", tuple(paths))
+
+    def shape(
+        self,
+        method: str,
+        path: str,
+        query: Iterable[tuple[str, str]],
+        headers: Iterable[tuple[str, str]],
+        body: Any,
+    ) -> RequestShape:
+        """Reduce a request to the parts that identify it."""
+        wanted = {}
+        for name, value in headers:
+            name = name.lower()
+            if name in self.headers:
+                wanted[name] = _header_value(name, value)
+        for ignored in self._ignore_paths:
+            body = _without(body, ignored)
+        return RequestShape(
+            method=method.upper(),
+            path=path,
+            query=tuple(sorted(query)),
+            headers=tuple(sorted(wanted.items())),
+            body=body,
+        )
+
+
+def _header_value(name: str, value: str) -> str:
+    if name == "anthropic-beta":  # a set of flags: order and spacing carry no meaning
+        return ",".join(sorted({v.strip() for v in value.split(",") if v.strip()}))
+    return value.strip()
+
+
+def _without(value: Any, parts: tuple[str, ...]) -> Any:
+    """``value`` with the field at ``parts`` removed; shares everything it does not change."""
+    head, rest = parts[0], parts[1:]
+    if isinstance(value, Mapping):
+        keys = list(value) if head == "*" else [head] if head in value else []
+        if not keys:
+            return value
+        out = dict(value)
+        for key in keys:
+            inner = _without(value[key], rest) if rest else None
+            # A mapping emptied by the removal counts as absent: `metadata: {user_id: x}`
+            # then matches a request that sends no metadata at all.
+            if not rest or (isinstance(inner, Mapping) and not inner and value[key]):
+                del out[key]
+            else:
+                out[key] = inner
+        return out
+    if isinstance(value, list):
+        if head == "*":
+            indexes = set(range(len(value)))
+        elif head.isdigit() and int(head) < len(value):
+            indexes = {int(head)}
+        else:
+            return value
+        if rest:
+            return [_without(v, rest) if i in indexes else v for i, v in enumerate(value)]
+        return [v for i, v in enumerate(value) if i not in indexes]
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class RequestShape:
+    """The identifying parts of a request; equal shapes match."""
+
+    method: str
+    path: str
+    query: tuple[tuple[str, str], ...]
+    headers: tuple[tuple[str, str], ...]
+    body: Any
+    key: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        key = json.dumps(
+            [self.method, self.path, self.query, self.headers, self.body],
+            sort_keys=True,
+            ensure_ascii=False,
+            separators=(",", ":"),
+            default=str,
+        )
+        object.__setattr__(self, "key", key)
+
+
+_ABSENT = object()
+
+
+def _show(value: Any) -> str:
+    if value is _ABSENT:
+        return "(absent)"
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _body_differences(path: str, got: Any, want: Any) -> Iterator[str]:
+    if isinstance(got, Mapping) and isinstance(want, Mapping):
+        keys = list(want) + [k for k in got if k not in want]
+        for key in keys:
+            yield from _body_differences(
+                f"{path}.{key}" if path else str(key),
+                got.get(key, _ABSENT),
+                want.get(key, _ABSENT),
+            )
+    elif isinstance(got, list) and isinstance(want, list):
+        for i in range(max(len(got), len(want))):
+            yield from _body_differences(
+                f"{path}[{i}]",
+                got[i] if i < len(got) else _ABSENT,
+                want[i] if i < len(want) else _ABSENT,
+            )
+    elif got != want or type(got) is not type(want):
+        yield f"{path or 'body'}: {_show(got)} != {_show(want)}"
+
+
+def differences(got: RequestShape, want: RequestShape) -> Iterator[str]:
+    """Describe each way ``got`` (the incoming request) differs from ``want`` (recorded).
+
+    Each item reads ``field: incoming != recorded``, e.g.
+    ``messages[0].content: "hi" != "hello"``; the first is the one worth showing.
+    """
+    if got.method != want.method:
+        yield f"method: {got.method} != {want.method}"
+    if got.path != want.path:
+        yield f"path: {_show(got.path)} != {_show(want.path)}"
+    if got.query != want.query:
+        yield f"query: {_show(dict(got.query))} != {_show(dict(want.query))}"
+    got_headers, want_headers = dict(got.headers), dict(want.headers)
+    for name in sorted(set(got_headers) | set(want_headers)):
+        a, b = got_headers.get(name, _ABSENT), want_headers.get(name, _ABSENT)
+        if a != b:
+            yield f"header {name}: {_show(a)} != {_show(b)}"
+    yield from _body_differences("", got.body, want.body)
