@@ -7,12 +7,14 @@ address (``--port 0`` picks a free port) and a port already in use is a one-line
 from __future__ import annotations
 
 import socket
+import threading
+import time
 
 import uvicorn
 
 from .app import create_app
 from .library import CassetteLibrary
-from .logs import configure_logging, log
+from .logs import configure_logging, install_cut_filter, log
 from .settings import Settings
 
 
@@ -68,3 +70,44 @@ def serve(settings: Settings) -> None:
     )
     server = uvicorn.Server(uvicorn_config(settings, library))
     server.run(sockets=[sock])
+
+
+class ServerThread:
+    """A real tapedeck server on a background thread, for tests and embedding.
+
+    >>> with ServerThread(Settings(cassettes=Path("cassettes"), port=0)) as server:
+    ...     anthropic.Anthropic(base_url=server.base_url, api_key="test")
+    """
+
+    def __init__(self, settings: Settings, library: CassetteLibrary | None = None) -> None:
+        self.settings = settings
+        self.library = library or CassetteLibrary.load(settings.cassettes, settings.match_rules())
+        self._sock = bind(settings.host, settings.port)
+        host, port = self._sock.getsockname()[:2]
+        self.base_url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+        self.server = uvicorn.Server(uvicorn_config(settings, self.library))
+        self._thread = threading.Thread(target=self._run, name="tapedeck-server", daemon=True)
+
+    def _run(self) -> None:
+        self.server.run(sockets=[self._sock])
+
+    def start(self) -> ServerThread:
+        install_cut_filter()
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("tapedeck server thread failed to start")
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=10)
+        self._sock.close()
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
