@@ -8,6 +8,7 @@ the client going away, so an abandoned stream stops at once instead of sleeping 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 import anyio
@@ -64,7 +65,11 @@ def wire_headers(
 
 
 class ReplayResponse:
-    """Send ``response`` with ``timing``; ``started`` is when the request arrived (anyio time)."""
+    """Send ``response`` with ``timing``; ``started`` is when the request arrived.
+
+    ``started`` is a :func:`time.perf_counter` reading: the event loop's own clock may be
+    cached at millisecond resolution (uvloop), too coarse for event deadlines.
+    """
 
     def __init__(
         self,
@@ -98,7 +103,7 @@ class ReplayResponse:
 
     async def _wait_until(self, offset: float) -> None:
         if self.timing.waits:
-            delay = self.started + offset - anyio.current_time()
+            delay = self.started + offset - time.perf_counter()
             if delay > COALESCE_S:
                 await anyio.sleep(delay)
 
@@ -123,7 +128,7 @@ class ReplayResponse:
         i, count = 0, len(events)
         while i < count:
             await self._wait_until(times[i])
-            due = anyio.current_time() - self.started + COALESCE_S
+            due = time.perf_counter() - self.started + COALESCE_S
             j = i + 1
             while j < count and times[j] <= due:
                 j += 1
