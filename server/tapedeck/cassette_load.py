@@ -105,6 +105,16 @@ def _describe(value: Any) -> str:
     return repr(value)
 
 
+def _json(f: _Fields, key: str, value: Any) -> str:
+    """``value`` as compact JSON text; YAML-only values (binary, sets, ...) are an error."""
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise f.error(
+            f.line_of(key), f"expected JSON data (mappings, lists, text, numbers), but {exc}", key
+        ) from None
+
+
 def _headers(f: _Fields, key: str) -> tuple[tuple[str, str], ...]:
     raw = f.get(key, "a mapping of header name to value", (dict,), {})
     pairs: list[tuple[str, str]] = []
@@ -136,6 +146,8 @@ def _request(f: _Fields) -> RecordedRequest:
     path = f.require("path", "a path such as /v1/messages", (str,))
     if not path.startswith("/"):
         raise f.error(f.line_of("path"), f"expected a path starting with '/', got {path!r}", "path")
+    if f.has("body"):
+        _json(f, "body", f.mapping["body"])
     return RecordedRequest(
         method=method,
         path=path,
@@ -168,6 +180,8 @@ def _events(f: _Fields) -> tuple[RecordedEvent, ...]:
             )
         previous = at_ms
         data = e.mapping["data"]
+        if not isinstance(data, str):
+            _json(e, "data", data)
         events.append(RecordedEvent(name, data, at_ms, encode_event(name, data)))
     return tuple(events)
 
@@ -176,7 +190,9 @@ def _response(f: _Fields) -> RecordedResponse:
     status = f.require("status", "an HTTP status code", (int,))
     if not 100 <= status <= 599:
         raise f.error(
-            f.line_of("status"), f"expected an HTTP status code from 100 to 599, got {status}"
+            f.line_of("status"),
+            f"expected an HTTP status code from 100 to 599, got {status}",
+            "status",
         )
     bodies = [k for k in ("body", "text", "events") if f.has(k)]
     if len(bodies) > 1:
@@ -214,7 +230,7 @@ def _response(f: _Fields) -> RecordedResponse:
     if text is not None:
         payload = text.encode()
     elif "body" in bodies:
-        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        payload = _json(f, "body", body).encode()
     else:
         payload = b""
     return RecordedResponse(
@@ -243,11 +259,14 @@ def parse_cassette(text: str, file: str, name: str) -> Cassette:
         raise top.error(
             top.line_of("version"),
             f"unsupported cassette version {version}: this tapedeck reads version {FORMAT_VERSION}",
+            "version",
         )
     description = top.get("description", "a string", (str,), "")
     items = top.require("interactions", "a list of request/response pairs", (list,))
     if not items:
-        raise top.error(top.line_of("interactions"), "expected at least one interaction")
+        raise top.error(
+            top.line_of("interactions"), "expected at least one interaction", "interactions"
+        )
     interactions: list[Interaction] = []
     for i, item in enumerate(items):
         where = f"interactions[{i}]"
@@ -267,9 +286,14 @@ def load_cassette(path: Path, name: str, display: str | None = None) -> Cassette
     """Read and parse one cassette file."""
     file = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise CassetteError(file, 0, f"not UTF-8 text ({exc.reason})") from None
+        raw = path.read_bytes()
     except OSError as exc:
         raise CassetteError(file, 0, f"cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise CassetteError(
+            file, line, f"not UTF-8 text ({exc.reason}); save it as UTF-8"
+        ) from None
     return parse_cassette(text, file, name)

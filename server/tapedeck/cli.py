@@ -90,10 +90,12 @@ def _serve(flags: dict[str, object]) -> int:
             print(error, file=sys.stderr)
         return _fail(
             f"{len(exc.errors)} cassette problem(s) in {settings.cassettes}; "
-            "fix them and start again (the format: docs/cassettes.md)"
+            "fix them and start again (the format is described in docs/cassettes.md)"
         )
     except BindError as exc:
         return _fail(str(exc))
+    except KeyboardInterrupt:  # Ctrl-C before uvicorn took over the signals, or re-raised by it
+        pass
     return 0
 
 

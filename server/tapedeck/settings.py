@@ -103,6 +103,24 @@ def _names(value: Any) -> tuple[str, ...]:
     return tuple(i.strip() for i in items if i.strip())
 
 
+def _match_headers(value: Any) -> tuple[str, ...]:
+    names = _names(value)
+    MatchRules(headers=names)  # raises ValueError for headers that can never be matched
+    return names
+
+
+def _ignore_body_fields(value: Any) -> tuple[str, ...]:
+    paths = _names(value)
+    MatchRules(ignore_body=paths)  # raises ValueError for malformed paths
+    return paths
+
+
+def _path(value: Any) -> Path:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected a directory path, got {value!r}")
+    return Path(value)
+
+
 @dataclass(frozen=True, slots=True)
 class Option:
     """One setting: its config key (also the ``Settings`` field), parser, flag help and metavar."""
@@ -129,7 +147,7 @@ OPTIONS: tuple[Option, ...] = (
         "from cassettes and never calls the network",
         "MODE",
     ),
-    Option("cassettes", Path, "the cassette directory (default: ./cassettes)", "DIR"),
+    Option("cassettes", _path, "the cassette directory (default: ./cassettes)", "DIR"),
     Option("host", _host, "address to bind (default: 127.0.0.1, this machine only)", "HOST"),
     Option("port", _port, "port to listen on (default: 8765; 0 picks a free one)", "PORT"),
     Option(
@@ -152,13 +170,13 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "match_headers",
-        _names,
+        _match_headers,
         "request headers that take part in matching (default: anthropic-beta)",
         "NAMES",
     ),
     Option(
         "ignore_body_fields",
-        _names,
+        _ignore_body_fields,
         "request body fields left out of matching, as dotted paths (default: metadata.user_id)",
         "PATHS",
     ),
@@ -217,9 +235,4 @@ def resolve(
             chosen[option.key] = option.parse(raw)
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"{source}: {exc}") from None
-    settings = Settings(**chosen)
-    try:
-        settings.match_rules()
-    except ValueError as exc:
-        raise ConfigError(f"matching: {exc}") from None
-    return settings
+    return Settings(**chosen)

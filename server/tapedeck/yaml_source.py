@@ -69,6 +69,13 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Itera
     loader.flatten_mapping(node)
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=False)
+        if isinstance(key, list | dict):
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping",
+                node.start_mark,
+                "found a list or mapping used as a key (keys must be plain text)",
+                key_node.start_mark,
+            )
         if key in data:
             raise yaml.constructor.ConstructorError(
                 "while constructing a mapping",

@@ -1,0 +1,364 @@
+"""settings.resolve: flag > env > config file > default, and errors that name their source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tapedeck.matching import MatchRules
+from tapedeck.sequences import SequenceEnd
+from tapedeck.settings import OPTIONS, ConfigError, Mode, Settings, read_config_file, resolve
+from tapedeck.timing import SPEC_HELP, Timing
+
+KNOWN = (
+    "mode, cassettes, host, port, timing, max_body_size, sequence_end, match_headers, "
+    "ignore_body_fields"
+)
+
+
+def config(tmp_path: Path, text: str, name: str = "tapedeck.yaml") -> Path:
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def config_error(flags: dict[str, Any], env: dict[str, str], file: Path | None = None) -> str:
+    with pytest.raises(ConfigError) as info:
+        resolve(flags, env, file)
+    return str(info.value)
+
+
+def test_defaults() -> None:
+    settings = resolve({}, {})
+
+    assert settings == Settings()
+    assert settings.mode is Mode.REPLAY
+    assert settings.cassettes == Path("cassettes")
+    assert settings.host == "127.0.0.1"
+    assert settings.port == 8765
+    assert settings.timing == Timing.parse("recorded")
+    assert settings.max_body_size == 32 * 1024 * 1024
+    assert settings.sequence_end is SequenceEnd.REPEAT
+    assert settings.match_headers == ("anthropic-beta",)
+    assert settings.ignore_body_fields == ("metadata.user_id",)
+    assert settings.match_rules() == MatchRules()
+
+
+def test_every_option_has_a_flag_and_an_env_var() -> None:
+    assert [(o.key, o.flag, o.env) for o in OPTIONS] == [
+        ("mode", "--mode", "TAPEDECK_MODE"),
+        ("cassettes", "--cassettes", "TAPEDECK_CASSETTES"),
+        ("host", "--host", "TAPEDECK_HOST"),
+        ("port", "--port", "TAPEDECK_PORT"),
+        ("timing", "--timing", "TAPEDECK_TIMING"),
+        ("max_body_size", "--max-body-size", "TAPEDECK_MAX_BODY_SIZE"),
+        ("sequence_end", "--sequence-end", "TAPEDECK_SEQUENCE_END"),
+        ("match_headers", "--match-headers", "TAPEDECK_MATCH_HEADERS"),
+        ("ignore_body_fields", "--ignore-body-fields", "TAPEDECK_IGNORE_BODY_FIELDS"),
+    ]
+
+
+# key, flag text, env text, config-file YAML value, and what each one resolves to.
+LAYERS = [
+    pytest.param("host", "127.0.0.2", "127.0.0.3", "'::1'", "127.0.0.2", "127.0.0.3", "::1"),
+    pytest.param("port", "9001", "9002", "9003", 9001, 9002, 9003),
+    pytest.param(
+        "timing",
+        "instant",
+        "speed=2",
+        "fixed=10",
+        Timing.parse("instant"),
+        Timing.parse("speed=2"),
+        Timing.parse("fixed=10"),
+    ),
+    pytest.param("max_body_size", "32MiB", "512KiB", "1048576", 32 << 20, 512 << 10, 1 << 20),
+    pytest.param(
+        "sequence_end",
+        "error",
+        "repeat",
+        "error",
+        SequenceEnd.ERROR,
+        SequenceEnd.REPEAT,
+        SequenceEnd.ERROR,
+    ),
+    pytest.param(
+        "match_headers",
+        "x-a,x-b",
+        "x-c",
+        "[anthropic-beta, x-d]",
+        ("x-a", "x-b"),
+        ("x-c",),
+        ("anthropic-beta", "x-d"),
+    ),
+    pytest.param(
+        "ignore_body_fields",
+        "system",
+        "metadata.user_id, messages.*.cache_control",
+        "[tools.0]",
+        ("system",),
+        ("metadata.user_id", "messages.*.cache_control"),
+        ("tools.0",),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "flag", "env", "file", "flag_value", "env_value", "file_value"), LAYERS
+)
+def test_precedence_flag_env_file_default(
+    tmp_path: Path,
+    key: str,
+    flag: str,
+    env: str,
+    file: str,
+    flag_value: Any,
+    env_value: Any,
+    file_value: Any,
+) -> None:
+    option = next(o for o in OPTIONS if o.key == key)
+    cfg = config(tmp_path, f"# settings\n{key}: {file}\n")
+    default = getattr(Settings(), key)
+
+    assert getattr(resolve({}, {}), key) == default
+    assert getattr(resolve({key: None}, {}, cfg), key) == file_value
+    assert getattr(resolve({}, {option.env: env}, cfg), key) == env_value
+    assert getattr(resolve({key: flag}, {option.env: env}, cfg), key) == flag_value
+    assert getattr(resolve({key: flag}, {}), key) == flag_value
+    assert getattr(resolve({}, {option.env: env}), key) == env_value
+
+
+def test_precedence_for_cassettes(tmp_path: Path) -> None:
+    cfg = config(tmp_path / "conf", "cassettes: from-file\n")
+
+    assert resolve({}, {}).cassettes == Path("cassettes")
+    assert resolve({}, {}, cfg).cassettes == tmp_path / "conf" / "from-file"
+    env = {"TAPEDECK_CASSETTES": "from-env"}
+    assert resolve({}, env, cfg).cassettes == Path("from-env")  # env is not made relative
+    assert resolve({"cassettes": "from-flag"}, env, cfg).cassettes == Path("from-flag")
+
+
+def test_precedence_for_mode_only_the_winner_is_parsed(tmp_path: Path) -> None:
+    """Only ``replay`` exists, so precedence shows in which value gets checked."""
+    bad_file = config(tmp_path, "mode: record\n")
+
+    assert resolve({"mode": "replay"}, {"TAPEDECK_MODE": "record"}, bad_file).mode is Mode.REPLAY
+    assert resolve({}, {"TAPEDECK_MODE": "REPLAY"}, bad_file).mode is Mode.REPLAY
+    assert resolve({}, {}, config(tmp_path, "mode: Replay\n", "ok.yaml")).mode is Mode.REPLAY
+    assert config_error({}, {}, bad_file).startswith(f"{bad_file}:1: mode: ")
+    assert config_error({}, {"TAPEDECK_MODE": "record"}, bad_file).startswith("TAPEDECK_MODE: ")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("32MiB", 32 * 1024 * 1024),
+        ("512KiB", 512 * 1024),
+        ("512kib", 512 * 1024),
+        ("1GiB", 1024**3),
+        ("10 kb", 10_000),
+        ("2MB", 2_000_000),
+        ("1048576", 1_048_576),
+        ("100b", 100),
+    ],
+)
+def test_max_body_size_units(text: str, expected: int) -> None:
+    assert resolve({"max_body_size": text}, {}).max_body_size == expected
+
+
+@pytest.mark.parametrize("text", ["0", "0MiB", "12XB", "-5", "1.5MiB", "big", ""])
+def test_max_body_size_invalid(text: str) -> None:
+    message = config_error({}, {"TAPEDECK_MAX_BODY_SIZE": text})
+
+    assert message == (
+        f"TAPEDECK_MAX_BODY_SIZE: expected a size such as 32MiB, 512KiB or 1048576, got {text!r}"
+    )
+
+
+def test_config_file_with_every_setting(tmp_path: Path) -> None:
+    cfg = config(
+        tmp_path,
+        "mode: replay\n"
+        "cassettes: tapes\n"
+        "host: 0.0.0.0\n"
+        "port: 9001\n"
+        "timing: speed=3\n"
+        "max_body_size: 512KiB\n"
+        "sequence_end: error\n"
+        "match_headers: [anthropic-beta, x-custom]\n"
+        "ignore_body_fields: metadata.user_id, system\n",
+    )
+
+    assert resolve({}, {}, cfg) == Settings(
+        mode=Mode.REPLAY,
+        cassettes=tmp_path / "tapes",
+        host="0.0.0.0",
+        port=9001,
+        timing=Timing.parse("speed=3"),
+        max_body_size=512 * 1024,
+        sequence_end=SequenceEnd.ERROR,
+        match_headers=("anthropic-beta", "x-custom"),
+        ignore_body_fields=("metadata.user_id", "system"),
+    )
+
+
+def test_config_cassettes_is_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nested = config(tmp_path / "conf", "cassettes: ../tapes\n")
+    absolute = config(tmp_path / "abs", f"cassettes: {tmp_path / 'elsewhere'}\n")
+    monkeypatch.chdir(tmp_path)
+    relative_cfg = config(Path("rel"), "cassettes: tapes\n")
+
+    assert resolve({}, {}, nested).cassettes == tmp_path / "conf" / ".." / "tapes"
+    assert resolve({}, {}, absolute).cassettes == tmp_path / "elsewhere"
+    assert resolve({}, {}, relative_cfg).cassettes == Path("rel/tapes")
+
+
+def test_empty_config_file_gives_defaults(tmp_path: Path) -> None:
+    assert resolve({}, {}, config(tmp_path, "# nothing yet\n")) == Settings()
+    assert read_config_file(config(tmp_path, "", "empty.yaml")) == {}
+
+
+def test_read_config_file_keeps_lines(tmp_path: Path) -> None:
+    cfg = config(tmp_path, "# c\nport: 1\n\ntiming: instant\n")
+
+    assert read_config_file(cfg) == {"port": (1, 2), "timing": ("instant", 4)}
+
+
+# --- errors name the source and what was expected -----------------------------------------
+
+
+PORT_EXPECTED = "expected a port number from 0 to 65535"
+
+
+def test_bad_port_from_each_source(tmp_path: Path) -> None:
+    cfg = config(tmp_path, "# c\nport: 70000\n")
+
+    assert config_error({"port": "70000"}, {}) == f"--port: {PORT_EXPECTED}, got '70000'"
+    assert (
+        config_error({}, {"TAPEDECK_PORT": "abc"}) == f"TAPEDECK_PORT: {PORT_EXPECTED}, got 'abc'"
+    )
+    assert config_error({}, {}, cfg) == f"{cfg}:2: port: {PORT_EXPECTED}, got 70000"
+
+
+@pytest.mark.parametrize("value", ["true", "-1", "80.5", "[80]", "''"])
+def test_bad_port_values_in_the_file(tmp_path: Path, value: str) -> None:
+    cfg = config(tmp_path, f"port: {value}\n")
+
+    assert config_error({}, {}, cfg).startswith(f"{cfg}:1: port: {PORT_EXPECTED}, got ")
+
+
+def test_port_zero_and_the_top_port_are_valid() -> None:
+    assert resolve({"port": "0"}, {}).port == 0
+    assert resolve({"port": "65535"}, {}).port == 65535
+
+
+def test_invalid_mode_from_each_source(tmp_path: Path) -> None:
+    cfg = config(tmp_path, "\n\nmode: record\n")
+    expected = "expected one of 'replay', got 'record'"
+
+    assert config_error({"mode": "record"}, {}) == f"--mode: {expected}"
+    assert config_error({}, {"TAPEDECK_MODE": "record"}) == f"TAPEDECK_MODE: {expected}"
+    assert config_error({}, {}, cfg) == f"{cfg}:3: mode: {expected}"
+
+
+def test_bad_timing_from_each_source(tmp_path: Path) -> None:
+    cfg = config(tmp_path, "port: 1\ntiming: fixed=-5\n")
+
+    assert config_error({"timing": "speed=0"}, {}) == (
+        f"--timing: invalid timing 'speed=0': expected {SPEC_HELP}"
+    )
+    assert config_error({}, {"TAPEDECK_TIMING": "fast"}) == (
+        f"TAPEDECK_TIMING: invalid timing 'fast': expected {SPEC_HELP}"
+    )
+    assert config_error({}, {}, cfg) == (
+        f"{cfg}:2: timing: invalid timing 'fixed=-5': expected {SPEC_HELP}"
+    )
+
+
+def test_bad_sequence_end_and_host(tmp_path: Path) -> None:
+    assert config_error({"sequence_end": "stop"}, {}) == (
+        "--sequence-end: expected one of 'repeat', 'error', got 'stop'"
+    )
+    cfg = config(tmp_path, "host: ''\n")
+    assert config_error({}, {}, cfg) == f"{cfg}:1: host: expected a host name or address, got ''"
+    assert config_error({}, {}, config(tmp_path, "match_headers: 5\n", "m.yaml")) == (
+        f"{tmp_path / 'm.yaml'}:1: match_headers: expected a list of names "
+        "(or one comma-separated string), got 5"
+    )
+
+
+def test_unknown_config_key_lists_the_known_ones(tmp_path: Path) -> None:
+    cfg = config(tmp_path, "port: 9000\nprot: 9001\n")
+
+    assert config_error({}, {}, cfg) == (
+        f"{cfg}:2: unknown setting 'prot' (known settings: {KNOWN})"
+    )
+
+
+def test_config_keys_are_not_flags(tmp_path: Path) -> None:
+    cfg = config(tmp_path, "max-body-size: 1MiB\n")
+
+    assert config_error({}, {}, cfg).startswith(f"{cfg}:1: unknown setting 'max-body-size'")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "problem"),
+    [
+        ("port: 1\ntiming: [instant\n", 3, "did not find expected ',' or ']'"),
+        ("port: 1\nport: 2\n", 2, "found duplicate key 'port'"),
+        ("port: 1\n\thost: x\n", 2, "found a tab character"),
+    ],
+)
+def test_bad_yaml_in_config(tmp_path: Path, text: str, line: int, problem: str) -> None:
+    cfg = config(tmp_path, text)
+
+    message = config_error({}, {}, cfg)
+
+    assert message.startswith(f"{cfg}:{line}: invalid YAML: "), message
+    assert problem in message
+
+
+def test_a_list_as_a_config_key_is_a_config_error(tmp_path: Path) -> None:
+    """Today the YAML loader raises a bare ``TypeError: unhashable type: 'list'``."""
+    cfg = config(tmp_path, "port: 1\n? [a, b]\n: 2\n")
+
+    message = config_error({}, {}, cfg)
+
+    assert message.startswith(f"{cfg}:2: "), message
+
+
+@pytest.mark.parametrize("text", ["- port: 1\n", "port 9000\n", "9000\n"])
+def test_config_not_a_mapping(tmp_path: Path, text: str) -> None:
+    cfg = config(tmp_path, text)
+
+    assert config_error({}, {}, cfg) == f"{cfg}:1: expected a mapping of setting names to values"
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+
+    assert config_error({}, {}, missing) == (
+        f"{missing}: cannot read the config file: No such file or directory"
+    )
+
+
+def test_a_header_never_matched_names_its_source(tmp_path: Path) -> None:
+    """A forbidden match header is refused, naming where it was set (like every other error)."""
+    expected = "header 'authorization' cannot be matched on: it varies between runs"
+    cfg = config(tmp_path, "port: 1\nmatch_headers: [anthropic-beta, authorization]\n")
+
+    assert config_error({}, {"TAPEDECK_MATCH_HEADERS": "authorization"}) == (
+        f"TAPEDECK_MATCH_HEADERS: {expected}"
+    )
+    assert config_error({"match_headers": "authorization"}, {}) == f"--match-headers: {expected}"
+    assert config_error({}, {}, cfg) == f"{cfg}:2: match_headers: {expected}"
+
+
+def test_a_bad_ignore_body_path_names_its_source() -> None:
+    assert config_error({"ignore_body_fields": "a..b"}, {}) == (
+        "--ignore-body-fields: invalid body field path 'a..b' (expected e.g. 'a.b.c')"
+    )
