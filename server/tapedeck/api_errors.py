@@ -36,11 +36,18 @@ def error_type_for(status: int) -> str:
 class APIError(Exception):
     """Raised anywhere in request handling; answered as an API-shaped error response."""
 
-    def __init__(self, status: int, message: str, error_type: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        error_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.error_type = error_type or error_type_for(status)
+        self.headers = headers
 
 
 def error_response(

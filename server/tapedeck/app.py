@@ -24,11 +24,19 @@ from .api_errors import APIError, error_response
 from .library import CassetteLibrary, Miss, UnsafeNameError
 from .logs import RequestLog, log, note
 from .matching import RequestShape
-from .responses import ReplayResponse
+from .responses import ReplayResponse, StreamCut
 from .sequences import Sequences
 from .settings import Settings
 from .timing import Timing
 
+_JSON_TYPES = {
+    list: "array",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
 #: Endpoints that only answer POST and always take a JSON object.
 POST_ONLY = frozenset({"/v1/messages", "/v1/messages/count_tokens"})
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -72,13 +80,17 @@ def _parse_body(raw: bytes, path: str) -> object:
             raise APIError(400, "tapedeck: request body is empty; expected a JSON object")
         return None
     try:
-        body = json.loads(raw)
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise APIError(400, "tapedeck: request body is not UTF-8 text") from None
+    try:
+        body = json.loads(text)
     except json.JSONDecodeError as exc:
         raise APIError(400, f"tapedeck: request body is not valid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # e.g. too deeply nested, huge integers
+        raise APIError(400, f"tapedeck: request body cannot be parsed as JSON: {exc}") from None
     if not isinstance(body, dict):
-        kind = type(body).__name__.replace("dict", "object").replace("list", "array")
+        kind = _JSON_TYPES.get(type(body), "value")
         raise APIError(400, f"tapedeck: request body must be a JSON object, got a JSON {kind}")
     return body
 
@@ -114,7 +126,9 @@ async def replay(request: Request) -> ReplayResponse:
     r = _replayer(request)
     path, method = request.url.path, request.method
     if path in POST_ONLY and method != "POST":
-        raise APIError(405, f"tapedeck: {method} is not allowed on {path}; use POST")
+        raise APIError(
+            405, f"tapedeck: {method} is not allowed on {path}; use POST", headers={"allow": "POST"}
+        )
     body = _parse_body(await _read_body(request, r.settings.max_body_size), path)
     cassette = _selected_cassette(request, r.library)
     timing = _timing(request, r.settings.timing)
@@ -160,7 +174,7 @@ async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, APIError)
     if "tapedeck.note" not in request.scope.get("state", {}):
         note(request.scope, f"{exc.error_type}: {exc.message.removeprefix('tapedeck: ')[:120]}")
-    return error_response(exc.status, exc.message, exc.error_type)
+    return error_response(exc.status, exc.message, exc.error_type, exc.headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -175,6 +189,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, StreamCut):  # deliberate, and the response has already started
+        return Response(status_code=500)
     log.error("internal error on %s %s: %r", request.method, request.url.path, exc)
     return error_response(500, "tapedeck: internal error; see the server log", "api_error")
 
@@ -198,5 +214,6 @@ def create_app(settings: Settings, library: CassetteLibrary | None = None) -> St
             Exception: _internal_error,
         },
     )
+    app.router.redirect_slashes = False  # `POST /v1` is a 404, not a redirect to `/v1/`
     app.state.replayer = Replayer(settings, library, Sequences(settings.sequence_end))
     return app

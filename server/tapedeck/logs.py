@@ -73,7 +73,10 @@ class RequestLog:
             ending = " (connection cut as recorded)"
             raise
         finally:
-            what = scope.get("state", {}).get("tapedeck.note", "-")
+            state = scope.get("state", {})
+            what = state.get("tapedeck.note", "-")
+            if state.get("tapedeck.client_left"):
+                ending = " (client went away)"
             ms = (time.perf_counter() - started) * 1000
             log.info(
                 "%s %s %s %s %.1fms%s",

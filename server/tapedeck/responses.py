@@ -60,6 +60,8 @@ def wire_headers(
             headers.append(("content-type", JSON_CONTENT_TYPE))
     if response.is_stream and "cache-control" not in names:
         headers.append(("cache-control", "no-cache"))
+    if not response.is_stream:
+        headers.append(("content-length", str(len(response.payload))))
     headers.extend(extra)
     return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
 
@@ -87,12 +89,13 @@ class ReplayResponse:
         if not self.timing.waits:
             finished = await self._play(send)
         else:
-            finished = False
+            finished = True  # stays so if the client leaves first: nothing left to cut
             async with anyio.create_task_group() as group:
 
                 async def watch_disconnect() -> None:
                     while (await receive())["type"] != "http.disconnect":
                         pass
+                    scope.setdefault("state", {})["tapedeck.client_left"] = True
                     group.cancel_scope.cancel()
 
                 group.start_soon(watch_disconnect)
