@@ -337,7 +337,7 @@ def test_bad_config_file_names_file_and_line(tmp_path: Path) -> None:
     assert result.stderr == (
         f"tapedeck: error: {cfg}:3: unknown setting 'timming' (known settings: mode, "
         "cassettes, host, port, timing, max_body_size, sequence_end, match_headers, "
-        "ignore_body_fields)\n"
+        "ignore_body_fields, faults)\n"
     )
 
 

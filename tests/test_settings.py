@@ -14,7 +14,7 @@ from tapedeck.timing import SPEC_HELP, Timing
 
 KNOWN = (
     "mode, cassettes, host, port, timing, max_body_size, sequence_end, match_headers, "
-    "ignore_body_fields"
+    "ignore_body_fields, faults"
 )
 
 
@@ -58,6 +58,7 @@ def test_every_option_has_a_flag_and_an_env_var() -> None:
         ("sequence_end", "--sequence-end", "TAPEDECK_SEQUENCE_END"),
         ("match_headers", "--match-headers", "TAPEDECK_MATCH_HEADERS"),
         ("ignore_body_fields", "--ignore-body-fields", "TAPEDECK_IGNORE_BODY_FIELDS"),
+        ("faults", "--fault", "TAPEDECK_FAULTS"),
     ]
 
 

@@ -50,6 +50,11 @@ class APIError(Exception):
         self.headers = headers
 
 
+def new_request_id() -> str:
+    """A fresh ``request-id`` value, marked as tapedeck's own."""
+    return "req_tapedeck_" + secrets.token_hex(12)
+
+
 def error_response(
     status: int,
     message: str,
@@ -57,7 +62,7 @@ def error_response(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     """An error response with the API's body shape, a ``request-id`` and JSON content type."""
-    request_id = "req_tapedeck_" + secrets.token_hex(12)
+    request_id = new_request_id()
     body = {
         "type": "error",
         "error": {"type": error_type or error_type_for(status), "message": message},

@@ -9,6 +9,7 @@ Request headers that steer tapedeck:
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -20,13 +21,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .api_errors import APIError, error_response
+from .api_errors import APIError, error_response, new_request_id
+from .fault_book import FaultBook
+from .faults import Fault, FaultKind, FaultSpecError, parse_faults
 from .library import CassetteLibrary, Miss, UnsafeNameError
 from .logs import RequestLog, log, note
 from .matching import RequestShape
-from .responses import ReplayResponse, StreamCut
+from .responses import ReplayResponse, StreamCut, wire_headers
 from .sequences import Sequences
 from .settings import Settings
+from .shaping import status_response
 from .timing import Timing
 
 _JSON_TYPES = {
@@ -49,6 +53,7 @@ class Replayer:
     settings: Settings
     library: CassetteLibrary
     sequences: Sequences
+    faults: FaultBook
 
 
 def _replayer(request: Request) -> Replayer:
@@ -132,6 +137,8 @@ async def replay(request: Request) -> ReplayResponse:
     body = _parse_body(await _read_body(request, r.settings.max_body_size), path)
     cassette = _selected_cassette(request, r.library)
     timing = _timing(request, r.settings.timing)
+    test_id = request.headers.get("x-tapedeck-test-id", "")
+    faults = _faults(request, body) if "x-tapedeck-fault" in request.headers else None
     shape: RequestShape = r.library.rules.shape(
         method, path, request.query_params.multi_items(), request.headers.items(), body
     )
@@ -139,7 +146,6 @@ async def replay(request: Request) -> ReplayResponse:
     if isinstance(found, Miss):
         note(request.scope, f"miss: {found.detail}")
         raise APIError(404, f"tapedeck: no cassette matches {method} {path}; {found.detail}")
-    test_id = request.headers.get("x-tapedeck-test-id", "")
     index = r.sequences.take(test_id, found.cassette.name, found.key, len(found.entries))
     if index is None:
         note(request.scope, f"{found.cassette.name} (sequence used up)")
@@ -150,11 +156,76 @@ async def replay(request: Request) -> ReplayResponse:
             f"(test id {test_id!r}); POST /_tapedeck/reset rewinds it",
         )
     entry = found.entries[index]
-    note(
-        request.scope,
-        entry.cassette.name if len(found.entries) == 1 else f"{entry.cassette.name}#{entry.index}",
+    what = (
+        entry.cassette.name if len(found.entries) == 1 else f"{entry.cassette.name}#{entry.index}"
     )
-    return ReplayResponse(entry.interaction.response, entry.headers, timing, started)
+    response = entry.interaction.response
+    active = r.faults.active(test_id) if faults is None else faults
+    fired = r.faults.fire(active, test_id, streaming=response.is_stream) if active else []
+    if not fired:
+        note(request.scope, what)
+        return ReplayResponse(response, entry.headers, timing, started)
+    listed = "; ".join(f.text for f in fired)
+    note(request.scope, f"{what} faults: {listed}")
+    log.info("fault on %s %s (%s): %s", method, path, what, listed)
+    extra = [("x-tapedeck-faults", listed)]
+    status = next((f for f in fired if f.kind is FaultKind.STATUS), None)
+    if status is not None:
+        error = status_response(status, new_request_id())
+        extra += [("x-tapedeck-cassette", entry.cassette.name), ("x-tapedeck-source", "fault")]
+        return ReplayResponse(error, wire_headers(error, extra), timing, started, fired)
+    headers = entry.headers + [(k.encode(), v.encode("latin-1")) for k, v in extra]
+    return ReplayResponse(response, headers, timing, started, fired)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_fault_header(text: str) -> tuple[Fault, ...]:
+    return parse_faults(text)
+
+
+def _faults(request: Request, body: object) -> tuple[Fault, ...]:
+    """The faults a request's own ``x-tapedeck-fault`` header asks for."""
+    text = request.headers["x-tapedeck-fault"]
+    try:
+        faults = _parse_fault_header(text)
+    except FaultSpecError as exc:
+        raise APIError(400, f"tapedeck: x-tapedeck-fault: {exc}") from None
+    streaming = isinstance(body, dict) and body.get("stream") is True
+    misplaced = [f.text for f in faults if f.streams_only and not streaming]
+    if misplaced:
+        raise APIError(
+            400,
+            f"tapedeck: x-tapedeck-fault: {', '.join(misplaced)} only applies to streaming "
+            'requests ("stream": true); a non-streaming request takes status and latency',
+        )
+    return faults
+
+
+async def faults_admin(request: Request) -> Response:
+    """``GET``/``PUT``/``DELETE /_tapedeck/faults``, scoped by ``x-tapedeck-test-id``."""
+    book = _replayer(request).faults
+    test_id = request.headers.get("x-tapedeck-test-id") or None
+    if request.method == "PUT":
+        body = _parse_body(await _read_body(request, 1024 * 1024), request.url.path)
+        specs = body.get("faults") if isinstance(body, dict) else None
+        if isinstance(specs, list) and all(isinstance(s, str) for s in specs):
+            specs = ";".join(specs)
+        if not isinstance(specs, str):
+            raise APIError(400, 'tapedeck: expected a body like {"faults": "ping:every=5"}')
+        try:
+            book.put(parse_faults(specs), test_id)
+        except FaultSpecError as exc:
+            raise APIError(400, f"tapedeck: {exc}") from None
+    elif request.method == "DELETE":
+        book.clear(test_id)
+    current = book.active(test_id or "")
+    return JSONResponse(
+        {
+            "status": "ok",
+            "scope": test_id or "server",
+            "faults": "; ".join(f.text for f in current) or "none",
+        }
+    )
 
 
 async def health(request: Request) -> Response:
@@ -166,7 +237,9 @@ async def health(request: Request) -> Response:
 async def reset(request: Request) -> Response:
     """``POST /_tapedeck/reset``: rewind sequences (only one test id's, if the header is set)."""
     r = _replayer(request)
-    rewound = r.sequences.reset(request.headers.get("x-tapedeck-test-id"))
+    test_id = request.headers.get("x-tapedeck-test-id")
+    rewound = r.sequences.reset(test_id)
+    r.faults.rewind(test_id)
     return JSONResponse({"status": "ok", "rewound": rewound})
 
 
@@ -205,6 +278,7 @@ def create_app(settings: Settings, library: CassetteLibrary | None = None) -> St
         routes=[
             Route("/_tapedeck/health", health, methods=["GET"]),
             Route("/_tapedeck/reset", reset, methods=["POST"]),
+            Route("/_tapedeck/faults", faults_admin, methods=["GET", "PUT", "DELETE"]),
             Route("/v1/{rest:path}", replay, methods=_ALL_METHODS),
         ],
         middleware=[Middleware(RequestLog)],
@@ -215,5 +289,7 @@ def create_app(settings: Settings, library: CassetteLibrary | None = None) -> St
         },
     )
     app.router.redirect_slashes = False  # `POST /v1` is a 404, not a redirect to `/v1/`
-    app.state.replayer = Replayer(settings, library, Sequences(settings.sequence_end))
+    app.state.replayer = Replayer(
+        settings, library, Sequences(settings.sequence_end), FaultBook(settings.faults)
+    )
     return app

@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
             option.flag,
             dest=option.key,
             metavar=option.metavar,
+            action="append" if option.repeat else "store",
             help=f"{option.help} [env: {option.env}]",
         )
     return parser

@@ -9,12 +9,15 @@ the client going away, so an abandoned stream stops at once instead of sleeping 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import anyio
 from starlette.types import Receive, Scope, Send
 
 from .cassette import RecordedResponse, StreamEnd
+from .faults import Fault, FaultKind
+from .plan import Ending, Plan, plan_stream
+from .shaping import shape
 from .timing import Timing
 
 #: Recorded response headers never replayed: hop-by-hop headers, and those describing a
@@ -67,7 +70,8 @@ def wire_headers(
 
 
 class ReplayResponse:
-    """Send ``response`` with ``timing``; ``started`` is when the request arrived.
+    """Send ``response`` with ``timing``, broken by ``faults``; ``started`` is when the
+    request arrived.
 
     ``started`` is a :func:`time.perf_counter` reading: the event loop's own clock may be
     cached at millisecond resolution (uvloop), too coarse for event deadlines.
@@ -79,15 +83,17 @@ class ReplayResponse:
         headers: list[tuple[bytes, bytes]],
         timing: Timing,
         started: float,
+        faults: Sequence[Fault] = (),
     ) -> None:
         self.response = response
         self.headers = headers
         self.timing = timing
         self.started = started
+        self.faults = faults
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self.timing.waits:
-            finished = await self._play(send)
+        if not self.timing.waits and not self.faults:
+            finished = await self._send_at_once(send)
         else:
             finished = True  # stays so if the client leaves first: nothing left to cut
             async with anyio.create_task_group() as group:
@@ -104,41 +110,55 @@ class ReplayResponse:
         if not finished:
             raise StreamCut("recorded disconnect")
 
+    async def _send_at_once(self, send: Send) -> bool:
+        """The whole response in one write: ``instant`` timing and no faults."""
+        response = self.response
+        complete = response.end is StreamEnd.COMPLETE or not response.is_stream
+        await send(
+            {"type": "http.response.start", "status": response.status, "headers": self.headers}
+        )
+        await send(
+            {"type": "http.response.body", "body": response.payload, "more_body": not complete}
+        )
+        return complete
+
     async def _wait_until(self, offset: float) -> None:
-        if self.timing.waits:
-            delay = self.started + offset - time.perf_counter()
-            if delay > COALESCE_S:
-                await anyio.sleep(delay)
+        delay = self.started + offset - time.perf_counter()
+        if delay > COALESCE_S:
+            await anyio.sleep(delay)
 
     async def _play(self, send: Send) -> bool:
         """Send the response; return False if the body must be left unfinished."""
         response = self.response
-        await self._wait_until(self.timing.headers_at(response))
+        if response.is_stream:
+            plan = plan_stream(response, self.timing)
+            return await self._send_plan(send, shape(plan, self.faults) if self.faults else plan)
+        latency = sum(f.ms for f in self.faults if f.kind is FaultKind.LATENCY) / 1000
+        await self._wait_until(self.timing.headers_at(response) + latency)
         await send(
             {"type": "http.response.start", "status": response.status, "headers": self.headers}
         )
-        events = response.events
-        if events is None:
-            await send({"type": "http.response.body", "body": response.payload})
-            return True
-        complete = response.end is StreamEnd.COMPLETE
-        if not self.timing.waits:
-            await send(
-                {"type": "http.response.body", "body": response.payload, "more_body": not complete}
-            )
-            return complete
-        times = self.timing.event_times(response)
-        i, count = 0, len(events)
+        await send({"type": "http.response.body", "body": response.payload})
+        return True
+
+    async def _send_plan(self, send: Send, plan: Plan) -> bool:
+        await self._wait_until(plan.headers_at)
+        await send(
+            {"type": "http.response.start", "status": self.response.status, "headers": self.headers}
+        )
+        steps = plan.steps
+        i, count = 0, len(steps)
         while i < count:
-            await self._wait_until(times[i])
+            await self._wait_until(steps[i].at)
             due = time.perf_counter() - self.started + COALESCE_S
             j = i + 1
-            while j < count and times[j] <= due:
+            while j < count and steps[j].at <= due:
                 j += 1
-            body = events[i].encoded if j == i + 1 else b"".join(e.encoded for e in events[i:j])
+            body = steps[i].encoded if j == i + 1 else b"".join(s.encoded for s in steps[i:j])
             await send({"type": "http.response.body", "body": body, "more_body": True})
             i = j
-        await self._wait_until(self.timing.end_at(response, times[-1] if times else 0.0))
-        if complete:
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        return complete
+        await self._wait_until(plan.end_at)
+        if plan.ending is Ending.CUT:
+            return False
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return True

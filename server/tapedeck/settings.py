@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .faults import Fault, parse_faults
 from .matching import MatchRules
 from .sequences import SequenceEnd
 from .timing import Timing
@@ -44,6 +45,7 @@ class Settings:
     sequence_end: SequenceEnd = SequenceEnd.REPEAT
     match_headers: tuple[str, ...] = ("anthropic-beta",)
     ignore_body_fields: tuple[str, ...] = ("metadata.user_id",)
+    faults: tuple[Fault, ...] = ()
 
     def match_rules(self) -> MatchRules:
         return MatchRules(headers=self.match_headers, ignore_body=self.ignore_body_fields)
@@ -115,6 +117,14 @@ def _ignore_body_fields(value: Any) -> tuple[str, ...]:
     return paths
 
 
+def _faults(value: Any) -> tuple[Fault, ...]:
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        value = ";".join(value)
+    if not isinstance(value, str):
+        raise ValueError(f"expected fault specs such as 'ping:every=5', got {value!r}")
+    return parse_faults(value)
+
+
 def _path(value: Any) -> Path:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"expected a directory path, got {value!r}")
@@ -129,6 +139,9 @@ class Option:
     parse: Callable[[Any], Any]
     help: str
     metavar: str
+    #: The flag may be given several times (its values arrive as a list).
+    repeat: bool = False
+    flag_name: str = ""
 
     @property
     def env(self) -> str:
@@ -136,7 +149,7 @@ class Option:
 
     @property
     def flag(self) -> str:
-        return "--" + self.key.replace("_", "-")
+        return "--" + (self.flag_name or self.key.replace("_", "-"))
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -179,6 +192,15 @@ OPTIONS: tuple[Option, ...] = (
         _ignore_body_fields,
         "request body fields left out of matching, as dotted paths (default: metadata.user_id)",
         "PATHS",
+    ),
+    Option(
+        "faults",
+        _faults,
+        "inject faults into every response, e.g. 'ping:every=5' or "
+        "'status:code=529,times=2' (repeatable; see docs/faults.md)",
+        "SPEC",
+        repeat=True,
+        flag_name="fault",
     ),
 )
 _BY_KEY = {o.key: o for o in OPTIONS}
