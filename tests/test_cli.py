@@ -295,7 +295,10 @@ def test_cassette_with_a_value_json_cannot_carry(tmp_path: Path) -> None:
             "--timing: invalid timing 'speed=0': expected 'recorded', 'speed=F' (F > 0), "
             "'fixed=MS' (MS >= 0) or 'instant'",
         ),
-        (["--mode", "record"], "--mode: expected one of 'replay', got 'record'"),
+        (
+            ["--mode", "rec"],
+            "--mode: expected one of 'replay', 'record', 'auto', 'passthrough', got 'rec'",
+        ),
         (
             ["--max-body-size", "lots"],
             "--max-body-size: expected a size such as 32MiB, 512KiB or 1048576, got 'lots'",
@@ -337,7 +340,8 @@ def test_bad_config_file_names_file_and_line(tmp_path: Path) -> None:
     assert result.stderr == (
         f"tapedeck: error: {cfg}:3: unknown setting 'timming' (known settings: mode, "
         "cassettes, host, port, timing, max_body_size, sequence_end, match_headers, "
-        "ignore_body_fields, faults)\n"
+        "ignore_body_fields, faults, upstream, upstream_api_key_env, upstream_timeout, "
+        "redact_headers)\n"
     )
 
 

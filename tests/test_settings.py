@@ -14,7 +14,7 @@ from tapedeck.timing import SPEC_HELP, Timing
 
 KNOWN = (
     "mode, cassettes, host, port, timing, max_body_size, sequence_end, match_headers, "
-    "ignore_body_fields, faults"
+    "ignore_body_fields, faults, upstream, upstream_api_key_env, upstream_timeout, redact_headers"
 )
 
 
@@ -59,6 +59,10 @@ def test_every_option_has_a_flag_and_an_env_var() -> None:
         ("match_headers", "--match-headers", "TAPEDECK_MATCH_HEADERS"),
         ("ignore_body_fields", "--ignore-body-fields", "TAPEDECK_IGNORE_BODY_FIELDS"),
         ("faults", "--fault", "TAPEDECK_FAULTS"),
+        ("upstream", "--upstream", "TAPEDECK_UPSTREAM"),
+        ("upstream_api_key_env", "--upstream-api-key-env", "TAPEDECK_UPSTREAM_API_KEY_ENV"),
+        ("upstream_timeout", "--upstream-timeout", "TAPEDECK_UPSTREAM_TIMEOUT"),
+        ("redact_headers", "--redact-headers", "TAPEDECK_REDACT_HEADERS"),
     ]
 
 
@@ -142,14 +146,14 @@ def test_precedence_for_cassettes(tmp_path: Path) -> None:
 
 
 def test_precedence_for_mode_only_the_winner_is_parsed(tmp_path: Path) -> None:
-    """Only ``replay`` exists, so precedence shows in which value gets checked."""
-    bad_file = config(tmp_path, "mode: record\n")
+    """Precedence shows in which value gets checked: a bad loser is never parsed."""
+    bad_file = config(tmp_path, "mode: rec\n")
 
-    assert resolve({"mode": "replay"}, {"TAPEDECK_MODE": "record"}, bad_file).mode is Mode.REPLAY
-    assert resolve({}, {"TAPEDECK_MODE": "REPLAY"}, bad_file).mode is Mode.REPLAY
-    assert resolve({}, {}, config(tmp_path, "mode: Replay\n", "ok.yaml")).mode is Mode.REPLAY
+    assert resolve({"mode": "replay"}, {"TAPEDECK_MODE": "rec"}, bad_file).mode is Mode.REPLAY
+    assert resolve({}, {"TAPEDECK_MODE": "AUTO"}, bad_file).mode is Mode.AUTO
+    assert resolve({}, {}, config(tmp_path, "mode: Record\n", "ok.yaml")).mode is Mode.RECORD
     assert config_error({}, {}, bad_file).startswith(f"{bad_file}:1: mode: ")
-    assert config_error({}, {"TAPEDECK_MODE": "record"}, bad_file).startswith("TAPEDECK_MODE: ")
+    assert config_error({}, {"TAPEDECK_MODE": "rec"}, bad_file).startswith("TAPEDECK_MODE: ")
 
 
 @pytest.mark.parametrize(
@@ -258,11 +262,11 @@ def test_port_zero_and_the_top_port_are_valid() -> None:
 
 
 def test_invalid_mode_from_each_source(tmp_path: Path) -> None:
-    cfg = config(tmp_path, "\n\nmode: record\n")
-    expected = "expected one of 'replay', got 'record'"
+    cfg = config(tmp_path, "\n\nmode: rec\n")
+    expected = "expected one of 'replay', 'record', 'auto', 'passthrough', got 'rec'"
 
-    assert config_error({"mode": "record"}, {}) == f"--mode: {expected}"
-    assert config_error({}, {"TAPEDECK_MODE": "record"}) == f"TAPEDECK_MODE: {expected}"
+    assert config_error({"mode": "rec"}, {}) == f"--mode: {expected}"
+    assert config_error({}, {"TAPEDECK_MODE": "rec"}) == f"TAPEDECK_MODE: {expected}"
     assert config_error({}, {}, cfg) == f"{cfg}:3: mode: {expected}"
 
 

@@ -9,9 +9,12 @@ Request headers that steer tapedeck:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
@@ -22,14 +25,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .api_errors import APIError, error_response, new_request_id
+from .batches import BATCHES, with_results_url
+from .cassette import RecordedResponse
 from .fault_book import FaultBook
 from .faults import Fault, FaultKind, FaultSpecError, parse_faults
-from .library import CassetteLibrary, Miss, UnsafeNameError
+from .library import CassetteLibrary, Hit, UnsafeNameError
 from .logs import RequestLog, log, note
 from .matching import RequestShape
-from .responses import ReplayResponse, StreamCut, wire_headers
+from .proxy import ProxyResponse, Upstream, UpstreamConfig, UpstreamError, response_headers
+from .recording import Recorder, cassette_name
+from .responses import DROPPED_HEADERS, ReplayResponse, StreamCut, wire_headers
 from .sequences import Sequences
-from .settings import Settings
+from .settings import ConfigError, Mode, Settings
 from .shaping import status_response
 from .timing import Timing
 
@@ -54,6 +61,8 @@ class Replayer:
     library: CassetteLibrary
     sequences: Sequences
     faults: FaultBook
+    upstream: Upstream
+    recorder: Recorder
 
 
 def _replayer(request: Request) -> Replayer:
@@ -100,15 +109,17 @@ def _parse_body(raw: bytes, path: str) -> object:
     return body
 
 
-def _selected_cassette(request: Request, library: CassetteLibrary) -> str | None:
+def _selected_cassette(
+    request: Request, library: CassetteLibrary, must_exist: bool = True
+) -> str | None:
     raw = request.headers.get("x-tapedeck-cassette")
     if raw is None:
         return None
     try:
-        name = library.resolve_name(raw.strip())
+        name = library.safe_name(raw.strip())
     except UnsafeNameError as exc:
         raise APIError(400, f"tapedeck: x-tapedeck-cassette {raw!r} refused: {exc}") from None
-    if name is None:
+    if must_exist and name not in library.cassettes:
         raise APIError(
             404, f"tapedeck: x-tapedeck-cassette {raw!r}: no such cassette in {library.root}"
         )
@@ -125,8 +136,8 @@ def _timing(request: Request, default: Timing) -> Timing:
         raise APIError(400, f"tapedeck: x-tapedeck-timing: {exc}") from None
 
 
-async def replay(request: Request) -> ReplayResponse:
-    """Answer a Messages API request from the cassettes."""
+async def messages(request: Request) -> ReplayResponse | ProxyResponse:
+    """Answer an API request: from the cassettes, or through the upstream, by mode."""
     started = time.perf_counter()
     r = _replayer(request)
     path, method = request.url.path, request.method
@@ -134,18 +145,71 @@ async def replay(request: Request) -> ReplayResponse:
         raise APIError(
             405, f"tapedeck: {method} is not allowed on {path}; use POST", headers={"allow": "POST"}
         )
-    body = _parse_body(await _read_body(request, r.settings.max_body_size), path)
-    cassette = _selected_cassette(request, r.library)
+    raw = await _read_body(request, r.settings.max_body_size)
+    body = _parse_body(raw, path)
+    mode = r.settings.mode
+    cassette = _selected_cassette(request, r.library, must_exist=not mode.proxies)
     timing = _timing(request, r.settings.timing)
     test_id = request.headers.get("x-tapedeck-test-id", "")
     faults = _faults(request, body) if "x-tapedeck-fault" in request.headers else None
     shape: RequestShape = r.library.rules.shape(
         method, path, request.query_params.multi_items(), request.headers.items(), body
     )
-    found = r.library.find(shape, cassette)
-    if isinstance(found, Miss):
-        note(request.scope, f"miss: {found.detail}")
-        raise APIError(404, f"tapedeck: no cassette matches {method} {path}; {found.detail}")
+    if mode in (Mode.REPLAY, Mode.AUTO):
+        found = r.library.find(shape, cassette if cassette in r.library.cassettes else None)
+        if isinstance(found, Hit):
+            return _replay(request, r, found, timing, test_id, faults, started)
+        if mode is Mode.REPLAY:
+            note(request.scope, f"miss: {found.detail}")
+            raise APIError(404, f"tapedeck: no cassette matches {method} {path}; {found.detail}")
+    return await _proxy(request, r, raw, body, shape, cassette, faults, test_id, started)
+
+
+def _fire(
+    request: Request,
+    r: Replayer,
+    faults: tuple[Fault, ...] | None,
+    test_id: str,
+    streaming: bool,
+    what: str,
+) -> list[Fault]:
+    active = r.faults.active(test_id) if faults is None else faults
+    fired = r.faults.fire(active, test_id, streaming=streaming) if active else []
+    if fired:
+        listed = "; ".join(f.text for f in fired)
+        note(request.scope, f"{what} faults: {listed}")
+        log.info("fault on %s %s (%s): %s", request.method, request.url.path, what, listed)
+    else:
+        note(request.scope, what)
+    return fired
+
+
+def _status_fault(
+    fired: list[Fault], source: str, cassette: str | None, timing: Timing, started: float
+) -> ReplayResponse | None:
+    status = next((f for f in fired if f.kind is FaultKind.STATUS), None)
+    if status is None:
+        return None
+    error = status_response(status, new_request_id())
+    extra = [("x-tapedeck-faults", _listed(fired)), ("x-tapedeck-source", source)]
+    if cassette:
+        extra.append(("x-tapedeck-cassette", cassette))
+    return ReplayResponse(error, wire_headers(error, extra), timing, started, fired)
+
+
+def _listed(fired: list[Fault]) -> str:
+    return "; ".join(f.text for f in fired)
+
+
+def _replay(
+    request: Request,
+    r: Replayer,
+    found: Hit,
+    timing: Timing,
+    test_id: str,
+    faults: tuple[Fault, ...] | None,
+    started: float,
+) -> ReplayResponse:
     index = r.sequences.take(test_id, found.cassette.name, found.key, len(found.entries))
     if index is None:
         note(request.scope, f"{found.cassette.name} (sequence used up)")
@@ -156,26 +220,93 @@ async def replay(request: Request) -> ReplayResponse:
             f"(test id {test_id!r}); POST /_tapedeck/reset rewinds it",
         )
     entry = found.entries[index]
-    what = (
-        entry.cassette.name if len(found.entries) == 1 else f"{entry.cassette.name}#{entry.index}"
-    )
+    name = entry.cassette.name
+    what = name if len(found.entries) == 1 else f"{name}#{entry.index}"
     response = entry.interaction.response
-    active = r.faults.active(test_id) if faults is None else faults
-    fired = r.faults.fire(active, test_id, streaming=response.is_stream) if active else []
+    headers = entry.headers
+    if request.url.path.startswith(BATCHES) and b'"results_url"' in response.payload:
+        response = with_results_url(response, _base_url(request))
+        extra = [("x-tapedeck-cassette", name), ("x-tapedeck-source", "cassette")]
+        headers = wire_headers(response, extra)
+    fired = _fire(request, r, faults, test_id, response.is_stream, what)
     if not fired:
-        note(request.scope, what)
-        return ReplayResponse(response, entry.headers, timing, started)
-    listed = "; ".join(f.text for f in fired)
-    note(request.scope, f"{what} faults: {listed}")
-    log.info("fault on %s %s (%s): %s", method, path, what, listed)
-    extra = [("x-tapedeck-faults", listed)]
-    status = next((f for f in fired if f.kind is FaultKind.STATUS), None)
-    if status is not None:
-        error = status_response(status, new_request_id())
-        extra += [("x-tapedeck-cassette", entry.cassette.name), ("x-tapedeck-source", "fault")]
-        return ReplayResponse(error, wire_headers(error, extra), timing, started, fired)
-    headers = entry.headers + [(k.encode(), v.encode("latin-1")) for k, v in extra]
+        return ReplayResponse(response, headers, timing, started)
+    error = _status_fault(fired, "fault", name, timing, started)
+    if error is not None:
+        return error
+    headers = [*headers, (b"x-tapedeck-faults", _listed(fired).encode("latin-1"))]
     return ReplayResponse(response, headers, timing, started, fired)
+
+
+def _base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+async def _proxy(
+    request: Request,
+    r: Replayer,
+    raw: bytes,
+    body: object,
+    shape: RequestShape,
+    cassette: str | None,
+    faults: tuple[Fault, ...] | None,
+    test_id: str,
+    started: float,
+) -> ProxyResponse | ReplayResponse:
+    mode = r.settings.mode
+    name = (cassette or cassette_name(shape)) if mode is not Mode.PASSTHROUGH else None
+    streaming = isinstance(body, dict) and body.get("stream") is True
+    fired = _fire(request, r, faults, test_id, streaming, f"upstream ({name or 'not recorded'})")
+    error = _status_fault(fired, "fault", None, r.settings.timing, started)
+    if error is not None:  # answered without spending an upstream request
+        return error
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    sent_at = time.perf_counter()
+    try:
+        upstream = await r.upstream.open(
+            request.method, request.url.path, query, request.headers, raw
+        )
+    except UpstreamError as exc:
+        raise APIError(502, f"tapedeck: {exc}", "api_error") from None
+    headers_at = time.perf_counter()
+    secret = frozenset(r.settings.redact_headers)
+    recorded_headers = response_headers(upstream, secret)
+    client_headers = [
+        (k.lower(), v)
+        for k, v in upstream.headers.multi_items()
+        if k.lower() not in DROPPED_HEADERS
+    ]
+    extra = [("x-tapedeck-source", "upstream")]
+    if name:
+        extra.append(("x-tapedeck-cassette", name))
+    if fired:
+        extra.append(("x-tapedeck-faults", _listed(fired)))
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in [*client_headers, *extra]]
+    record = None
+    if name is not None:
+        recorder = r.recorder
+        recorded_request = recorder.request(
+            request.method,
+            request.url.path,
+            request.query_params.multi_items(),
+            request.headers.items(),
+            body,
+        )
+
+        async def record(response: RecordedResponse) -> None:
+            await recorder.save(name, recorded_request, response)
+
+    rewrite = _base_url(request) if request.url.path.startswith(BATCHES) else None
+    return ProxyResponse(
+        upstream,
+        sent_at=sent_at,
+        headers_at=headers_at,
+        headers=headers,
+        recorded_headers=recorded_headers,
+        faults=fired,
+        record=record,
+        results_url_base=rewrite,
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -274,12 +405,30 @@ def create_app(settings: Settings, library: CassetteLibrary | None = None) -> St
     >>> app = create_app(Settings(cassettes=Path("cassettes")))  # doctest: +SKIP
     """
     library = library or CassetteLibrary.load(settings.cassettes, settings.match_rules())
+    api_key = None
+    if settings.upstream_api_key_env:
+        api_key = os.environ.get(settings.upstream_api_key_env)
+        if not api_key:
+            raise ConfigError(
+                f"--upstream-api-key-env: the environment variable "
+                f"{settings.upstream_api_key_env} is not set (or empty)"
+            )
+    upstream = Upstream(
+        UpstreamConfig(settings.upstream, api_key, read_timeout=settings.upstream_timeout)
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await upstream.aclose()
+
     app = Starlette(
+        lifespan=lifespan,
         routes=[
             Route("/_tapedeck/health", health, methods=["GET"]),
             Route("/_tapedeck/reset", reset, methods=["POST"]),
             Route("/_tapedeck/faults", faults_admin, methods=["GET", "PUT", "DELETE"]),
-            Route("/v1/{rest:path}", replay, methods=_ALL_METHODS),
+            Route("/v1/{rest:path}", messages, methods=_ALL_METHODS),
         ],
         middleware=[Middleware(RequestLog)],
         exception_handlers={
@@ -289,7 +438,15 @@ def create_app(settings: Settings, library: CassetteLibrary | None = None) -> St
         },
     )
     app.router.redirect_slashes = False  # `POST /v1` is a 404, not a redirect to `/v1/`
+    recorder = Recorder(
+        library, settings.upstream, settings.match_headers, frozenset(settings.redact_headers)
+    )
     app.state.replayer = Replayer(
-        settings, library, Sequences(settings.sequence_end), FaultBook(settings.faults)
+        settings,
+        library,
+        Sequences(settings.sequence_end),
+        FaultBook(settings.faults),
+        upstream,
+        recorder,
     )
     return app

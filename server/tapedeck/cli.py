@@ -93,7 +93,7 @@ def _serve(flags: dict[str, object]) -> int:
             f"{len(exc.errors)} cassette problem(s) in {settings.cassettes}; "
             "fix them and start again (the format is described in docs/cassettes.md)"
         )
-    except BindError as exc:
+    except (BindError, ConfigError) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:  # Ctrl-C before uvicorn took over the signals, or re-raised by it
         pass

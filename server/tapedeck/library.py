@@ -66,7 +66,11 @@ class CassetteLibrary:
     def __init__(self, root: Path, cassettes: list[Cassette], rules: MatchRules) -> None:
         self.root = root
         self.rules = rules
-        self.cassettes = {c.name: c for c in sorted(cassettes, key=lambda c: c.name)}
+        self.cassettes = {c.name: c for c in cassettes}
+        self._index_all()
+
+    def _index_all(self) -> None:
+        self.cassettes = dict(sorted(self.cassettes.items()))
         self._entries: list[Entry] = []
         self._index: dict[str, list[Entry]] = defaultdict(list)
         self._by_cassette: dict[tuple[str, str], list[Entry]] = defaultdict(list)
@@ -74,13 +78,17 @@ class CassetteLibrary:
             extra = [("x-tapedeck-cassette", cassette.name), ("x-tapedeck-source", "cassette")]
             for i, interaction in enumerate(cassette.interactions):
                 r = interaction.request
-                shape = rules.shape(r.method, r.path, r.query, r.headers, r.body)
-                entry = Entry(
-                    cassette, i, interaction, shape, wire_headers(interaction.response, extra)
-                )
+                shape = self.rules.shape(r.method, r.path, r.query, r.headers, r.body)
+                headers = wire_headers(interaction.response, extra)
+                entry = Entry(cassette, i, interaction, shape, headers)
                 self._entries.append(entry)
                 self._index[shape.key].append(entry)
                 self._by_cassette[(cassette.name, shape.key)].append(entry)
+
+    def add(self, cassette: Cassette) -> None:
+        """Add a cassette (or replace the one of the same name), e.g. just recorded."""
+        self.cassettes[cassette.name] = cassette
+        self._index_all()
 
     @classmethod
     def load(cls, root: Path, rules: MatchRules | None = None) -> CassetteLibrary:
@@ -138,6 +146,14 @@ class CassetteLibrary:
     def resolve_name(self, raw: str) -> str | None:
         """The loaded cassette a client-supplied name refers to, or ``None`` if none.
 
+        Raise :class:`UnsafeNameError` as :meth:`safe_name` does.
+        """
+        name = self.safe_name(raw)
+        return name if name in self.cassettes else None
+
+    def safe_name(self, raw: str) -> str:
+        """A client-supplied cassette name, normalized (no suffix), checked to stay inside.
+
         Raise :class:`UnsafeNameError` for a name that is absolute, climbs out with ``..``
         or reaches a file outside the directory through a link, whether or not it exists.
         """
@@ -148,11 +164,9 @@ class CassetteLibrary:
             raise UnsafeNameError(
                 "absolute paths are not allowed; use a name relative to the cassette directory"
             )
-        if ".." in pure.parts:
+        if ".." in pure.parts or pure.name in ("", "."):
             raise UnsafeNameError("'..' is not allowed in a cassette name")
-        name = pure.as_posix()
-        if pure.suffix in SUFFIXES:
-            name = pure.with_suffix("").as_posix()
+        name = pure.with_suffix("").as_posix() if pure.suffix in SUFFIXES else pure.as_posix()
         if name in self.cassettes:
             return name
         # Only links are followed here (no file is opened): a name that leads outside is
@@ -161,7 +175,7 @@ class CassetteLibrary:
         for suffix in ("", *SUFFIXES):
             if not (self.root / (name + suffix)).resolve().is_relative_to(real_root):
                 raise UnsafeNameError("the name resolves outside the cassette directory")
-        return None
+        return name
 
     def find(self, shape: RequestShape, cassette: str | None = None) -> Hit | Miss:
         """The interactions matching ``shape`` (in ``cassette`` only, if given)."""

@@ -44,7 +44,7 @@ def uvicorn_config(settings: Settings, library: CassetteLibrary) -> uvicorn.Conf
         log_config=None,
         access_log=False,
         server_header=False,
-        lifespan="off",
+        lifespan="on",
         timeout_graceful_shutdown=2,
     )
 

@@ -23,9 +23,20 @@ from .yaml_source import LineDict, YAMLSourceError, load_yaml
 
 
 class Mode(enum.StrEnum):
-    """What the server does with a request. Only replay exists so far."""
+    """What the server does with a request."""
 
+    #: Answer from cassettes only; never call the network.
     REPLAY = "replay"
+    #: Send every request upstream and (re)write its cassette.
+    RECORD = "record"
+    #: Replay what matches; proxy and record what does not.
+    AUTO = "auto"
+    #: Proxy every request upstream without writing anything.
+    PASSTHROUGH = "passthrough"
+
+    @property
+    def proxies(self) -> bool:
+        return self is not Mode.REPLAY
 
 
 class ConfigError(Exception):
@@ -46,6 +57,10 @@ class Settings:
     match_headers: tuple[str, ...] = ("anthropic-beta",)
     ignore_body_fields: tuple[str, ...] = ("metadata.user_id",)
     faults: tuple[Fault, ...] = ()
+    upstream: str = "https://api.anthropic.com"
+    upstream_api_key_env: str | None = None
+    upstream_timeout: float = 600.0
+    redact_headers: tuple[str, ...] = ()
 
     def match_rules(self) -> MatchRules:
         return MatchRules(headers=self.match_headers, ignore_body=self.ignore_body_fields)
@@ -125,6 +140,35 @@ def _faults(value: Any) -> tuple[Fault, ...]:
     return parse_faults(value)
 
 
+def _url(value: Any) -> str:
+    text = str(value).strip().rstrip("/")
+    scheme, _, host = text.partition("://")
+    if scheme not in ("http", "https") or not host:
+        raise ValueError(f"expected an http:// or https:// base URL, got {value!r}")
+    return text
+
+
+def _env_name(value: Any) -> str:
+    text = str(value).strip()
+    if not text.replace("_", "").isalnum():
+        raise ValueError(f"expected the name of an environment variable, got {value!r}")
+    return text
+
+
+def _seconds(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if not number > 0:
+        raise ValueError(f"expected a number of seconds > 0, got {value!r}")
+    return number
+
+
+def _lower_names(value: Any) -> tuple[str, ...]:
+    return tuple(n.lower() for n in _names(value))
+
+
 def _path(value: Any) -> Path:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"expected a directory path, got {value!r}")
@@ -156,8 +200,9 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "mode",
         _choice(Mode),
-        "what to do with requests: replay (the default) answers "
-        "from cassettes and never calls the network",
+        "replay (default: cassettes only, never the network), record (proxy upstream and "
+        "write cassettes), auto (replay hits, record misses) or passthrough (proxy, write "
+        "nothing)",
         "MODE",
     ),
     Option("cassettes", _path, "the cassette directory (default: ./cassettes)", "DIR"),
@@ -201,6 +246,33 @@ OPTIONS: tuple[Option, ...] = (
         "SPEC",
         repeat=True,
         flag_name="fault",
+    ),
+    Option(
+        "upstream",
+        _url,
+        "the API to proxy to in record, auto and passthrough modes "
+        "(default: https://api.anthropic.com)",
+        "URL",
+    ),
+    Option(
+        "upstream_api_key_env",
+        _env_name,
+        "send upstream the API key from this environment variable instead of the "
+        "client's own auth headers (so clients can use a dummy key)",
+        "NAME",
+    ),
+    Option(
+        "upstream_timeout",
+        _seconds,
+        "seconds to wait for upstream data before giving up (default: 600)",
+        "SECONDS",
+    ),
+    Option(
+        "redact_headers",
+        _lower_names,
+        "more headers never written to cassettes, besides x-api-key, authorization, "
+        "cookie, set-cookie and anthropic-organization-id",
+        "NAMES",
     ),
 )
 _BY_KEY = {o.key: o for o in OPTIONS}
