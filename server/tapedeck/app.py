@@ -34,7 +34,7 @@ from .logs import RequestLog, log, note
 from .matching import RequestShape
 from .proxy import ProxyResponse, Upstream, UpstreamConfig, UpstreamError, response_headers
 from .recording import Recorder, cassette_name
-from .responses import DROPPED_HEADERS, ReplayResponse, StreamCut, wire_headers
+from .responses import DROPPED_HEADERS, ReplayResponse, StreamCut, header_value, wire_headers
 from .sequences import Sequences
 from .settings import ConfigError, Mode, Settings
 from .shaping import status_response
@@ -210,7 +210,7 @@ def _replay(
     faults: tuple[Fault, ...] | None,
     started: float,
 ) -> ReplayResponse:
-    index = r.sequences.take(test_id, found.cassette.name, found.key, len(found.entries))
+    index = r.sequences.peek(test_id, found.cassette.name, found.key, len(found.entries))
     if index is None:
         note(request.scope, f"{found.cassette.name} (sequence used up)")
         raise APIError(
@@ -229,12 +229,13 @@ def _replay(
         extra = [("x-tapedeck-cassette", name), ("x-tapedeck-source", "cassette")]
         headers = wire_headers(response, extra)
     fired = _fire(request, r, faults, test_id, response.is_stream, what)
-    if not fired:
-        return ReplayResponse(response, headers, timing, started)
     error = _status_fault(fired, "fault", name, timing, started)
     if error is not None:
-        return error
-    headers = [*headers, (b"x-tapedeck-faults", _listed(fired).encode("latin-1"))]
+        return error  # the recorded answer is still due: the sequence does not move on
+    r.sequences.advance(test_id, found.cassette.name, found.key)
+    if not fired:
+        return ReplayResponse(response, headers, timing, started)
+    headers = [*headers, (b"x-tapedeck-faults", header_value(_listed(fired)))]
     return ReplayResponse(response, headers, timing, started, fired)
 
 
@@ -281,7 +282,7 @@ async def _proxy(
         extra.append(("x-tapedeck-cassette", name))
     if fired:
         extra.append(("x-tapedeck-faults", _listed(fired)))
-    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in [*client_headers, *extra]]
+    headers = [(k.encode("latin-1"), header_value(v)) for k, v in [*client_headers, *extra]]
     record = None
     if name is not None:
         recorder = r.recorder

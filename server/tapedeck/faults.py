@@ -90,6 +90,16 @@ def _ms(key: str, value: str) -> float:
     return number
 
 
+def _seconds(key: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"{key} must be a number of seconds >= 0, got {value!r}")
+    return number
+
+
 def _positive_ms(key: str, value: str) -> float:
     number = _ms(key, value)
     if number == 0:
@@ -151,7 +161,7 @@ _KEYS: dict[FaultKind, dict[str, tuple[str, _Parser]]] = {
     FaultKind.TRUNCATE: {"after": ("after", _count)},
     FaultKind.STATUS: {
         "code": ("code", _status_code),
-        "retry_after": ("retry_after", _ms),
+        "retry_after": ("retry_after", _seconds),
         "retry_after_ms": ("retry_after_ms", _ms),
         "should_retry": ("should_retry", _bool),
         "message": ("message", _text),

@@ -118,7 +118,10 @@ def response_headers(
 ) -> tuple[tuple[str, str], ...]:
     """The upstream's response headers worth keeping: no hop-by-hop, no secrets."""
     pairs = [(k.lower(), v) for k, v in upstream.headers.multi_items()]
-    return redact_headers([(k, v) for k, v in pairs if k not in DROPPED_HEADERS], secret)
+    kept = [
+        (k, v) for k, v in pairs if k not in DROPPED_HEADERS and not k.startswith("x-tapedeck-")
+    ]
+    return redact_headers(kept, secret)
 
 
 def _data(text: str) -> object:

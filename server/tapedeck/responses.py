@@ -66,7 +66,12 @@ def wire_headers(
     if not response.is_stream:
         headers.append(("content-length", str(len(response.payload))))
     headers.extend(extra)
-    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    return [(k.encode("latin-1"), header_value(v)) for k, v in headers]
+
+
+def header_value(text: str) -> bytes:
+    """A header value as bytes; characters HTTP headers cannot carry become ``\\uXXXX``."""
+    return text.encode("latin-1", "backslashreplace")
 
 
 class ReplayResponse:
@@ -90,6 +95,7 @@ class ReplayResponse:
         self.timing = timing
         self.started = started
         self.faults = faults
+        self.sent_all = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.timing.waits and not self.faults:
@@ -101,7 +107,9 @@ class ReplayResponse:
                 async def watch_disconnect() -> None:
                     while (await receive())["type"] != "http.disconnect":
                         pass
-                    scope.setdefault("state", {})["tapedeck.client_left"] = True
+                    # The server also reports a disconnect once the response is complete.
+                    if not self.sent_all:
+                        scope.setdefault("state", {})["tapedeck.client_left"] = True
                     group.cancel_scope.cancel()
 
                 group.start_soon(watch_disconnect)
@@ -138,6 +146,7 @@ class ReplayResponse:
         await send(
             {"type": "http.response.start", "status": response.status, "headers": self.headers}
         )
+        self.sent_all = True
         await send({"type": "http.response.body", "body": response.payload})
         return True
 
@@ -160,5 +169,6 @@ class ReplayResponse:
         await self._wait_until(plan.end_at)
         if plan.ending is Ending.CUT:
             return False
+        self.sent_all = True
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True

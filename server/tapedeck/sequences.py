@@ -27,12 +27,21 @@ class Sequences:
 
     def take(self, test_id: str, cassette: str, request_key: str, length: int) -> int | None:
         """The index to serve now, or ``None`` when the sequence is used up (``ERROR``)."""
-        slot = (test_id, cassette, request_key)
-        position = self._next.get(slot, 0)
-        self._next[slot] = position + 1
+        index = self.peek(test_id, cassette, request_key, length)
+        self.advance(test_id, cassette, request_key)
+        return index
+
+    def peek(self, test_id: str, cassette: str, request_key: str, length: int) -> int | None:
+        """The index :meth:`take` would return, without moving on."""
+        position = self._next.get((test_id, cassette, request_key), 0)
         if position < length:
             return position
         return length - 1 if self.end is SequenceEnd.REPEAT else None
+
+    def advance(self, test_id: str, cassette: str, request_key: str) -> None:
+        """Move past the interaction just served."""
+        slot = (test_id, cassette, request_key)
+        self._next[slot] = self._next.get(slot, 0) + 1
 
     def reset(self, test_id: str | None = None) -> int:
         """Rewind every sequence, or only one test id's; return how many were rewound."""

@@ -54,14 +54,13 @@ def garbled(step: Step) -> Step:
 class Shaper:
     """Applies stream faults to a source's events, one event at a time."""
 
-    def __init__(self, faults: Sequence[Fault]) -> None:
+    def __init__(self, faults: Sequence[Fault], cut_bytes: bool = True) -> None:
         self.stalls = [f for f in faults if f.kind is FaultKind.STALL]
         self.every = [f.every for f in faults if f.kind is FaultKind.PING and f.every]
         self.garbles = {f.after for f in faults if f.kind is FaultKind.GARBLE}
         terminal = [f for f in faults if f.kind in _TERMINAL and f.after_bytes is None]
         self.terminal = min(terminal, key=lambda f: f.after, default=None)
-        cuts = [f.after_bytes for f in faults if f.after_bytes is not None]
-        self.byte_limit = min(cuts, default=None)
+        self.byte_limit = byte_limit(faults) if cut_bytes else None
         self.count = 0
         self.shift = 0.0
         self.sent = 0
@@ -83,17 +82,9 @@ class Shaper:
     def _within_bytes(self, steps: list[Step]) -> list[Step]:
         if self.byte_limit is None:
             return steps
-        kept: list[Step] = []
-        for step in steps:
-            room = self.byte_limit - self.sent
-            if len(step.encoded) >= room:
-                if room > 0:
-                    kept.append(replace(step, encoded=step.encoded[:room]))
-                self.sent = self.byte_limit
-                self.ending = Ending.CUT
-                return kept
-            kept.append(step)
-            self.sent += len(step.encoded)
+        kept, self.sent, reached = cut_at_bytes(steps, self.byte_limit, self.sent)
+        if reached:
+            self.ending = Ending.CUT
         return kept
 
     def feed(self, step: Step) -> list[Step]:
@@ -127,6 +118,26 @@ class Shaper:
         return (self._within_bytes(stop) if stop else []), end_at
 
 
+def cut_at_bytes(steps: list[Step], limit: int, sent: int = 0) -> tuple[list[Step], int, bool]:
+    """The steps that fit in ``limit`` body bytes, ``sent`` already gone; the new byte
+    count; whether the limit was reached (the last step kept may be cut short)."""
+    kept: list[Step] = []
+    for step in steps:
+        room = limit - sent
+        if len(step.encoded) >= room:
+            if room > 0:
+                kept.append(replace(step, encoded=step.encoded[:room]))
+            return kept, limit, True
+        kept.append(step)
+        sent += len(step.encoded)
+    return kept, sent, False
+
+
+def byte_limit(faults: Sequence[Fault]) -> int | None:
+    """The body size after which a ``disconnect:after_bytes`` fault cuts, if any."""
+    return min((f.after_bytes for f in faults if f.after_bytes is not None), default=None)
+
+
 def _interval_pings(plan: Plan, interval: float) -> list[Step]:
     steps: list[Step] = []
     last = plan.headers_at
@@ -144,7 +155,8 @@ def _interval_pings(plan: Plan, interval: float) -> list[Step]:
 def shape(plan: Plan, faults: Sequence[Fault]) -> Plan:
     """Apply ``faults`` (already chosen to fire) to a stream plan; return the new plan."""
     latency = sum(f.ms for f in faults if f.kind is FaultKind.LATENCY) / 1000
-    shaper = Shaper(faults)
+    # Bytes are counted last, once interval pings are in: they are part of the body too.
+    shaper = Shaper(faults, cut_bytes=False)
     steps: list[Step] = []
     for step in plan.steps:
         steps.extend(shaper.feed(step.later(latency)))
@@ -161,6 +173,13 @@ def shape(plan: Plan, faults: Sequence[Fault]) -> Plan:
     for fault in faults:
         if fault.kind is FaultKind.PING and fault.interval_ms:
             shaped.steps = _interval_pings(shaped, fault.interval_ms / 1000)
+    limit = byte_limit(faults)
+    if limit is not None:
+        kept, _, reached = cut_at_bytes(shaped.steps, limit)
+        if reached:
+            shaped.steps = kept
+            shaped.end_at = kept[-1].at if kept else shaped.headers_at
+            shaped.ending = Ending.CUT
     return shaped
 
 
