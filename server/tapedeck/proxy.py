@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import anyio
 import httpx
-from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from .batches import rewrite_results_url
@@ -83,12 +82,12 @@ class Upstream:
             await self._client.aclose()
             self._client = None
 
-    def forward_headers(self, headers: Headers) -> list[tuple[str, str]]:
+    def forward_headers(self, headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         """The client's headers as sent upstream."""
         auth = ("authorization", "x-api-key")
         out = [
             (k, v)
-            for k, v in headers.items()
+            for k, v in ((k.lower(), v) for k, v in headers)
             if k not in _NOT_FORWARDED
             and not k.startswith("x-tapedeck-")
             and not (self.config.api_key and k in auth)
@@ -99,7 +98,7 @@ class Upstream:
         return out
 
     async def open(
-        self, method: str, path: str, query: str, headers: Headers, body: bytes
+        self, method: str, path: str, query: str, headers: Iterable[tuple[str, str]], body: bytes
     ) -> httpx.Response:
         """Send the request; return the response with its body still unread."""
         url = httpx.URL(path, query=query.encode("latin-1")) if query else httpx.URL(path)
