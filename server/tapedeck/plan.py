@@ -48,6 +48,21 @@ class Plan:
     ending: Ending = Ending.COMPLETE
 
 
+_plans: dict[tuple[int, Timing], tuple[RecordedResponse, Plan]] = {}
+
+
+def cached_plan(response: RecordedResponse, timing: Timing) -> Plan:
+    """:func:`plan_stream`, computed once per response and timing. Do not modify it:
+    shaping builds a new plan."""
+    key = (id(response), timing)
+    found = _plans.get(key)
+    if found is None or found[0] is not response:  # an id can be reused once freed
+        if len(_plans) > 4096:
+            _plans.clear()
+        found = _plans[key] = (response, plan_stream(response, timing))
+    return found[1]
+
+
 def plan_stream(response: RecordedResponse, timing: Timing) -> Plan:
     """The plan that replays a recorded event stream with ``timing``."""
     events = response.events or ()

@@ -8,15 +8,15 @@ the client going away, so an abandoned stream stops at once instead of sleeping 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable, Sequence
 
-import anyio
 from starlette.types import Receive, Scope, Send
 
 from .cassette import RecordedResponse, StreamEnd
 from .faults import Fault, FaultKind
-from .plan import Ending, Plan, plan_stream
+from .plan import Ending, Plan, cached_plan
 from .shaping import shape
 from .timing import Timing
 
@@ -101,22 +101,37 @@ class ReplayResponse:
         if not self.timing.waits and not self.faults:
             finished = await self._send_at_once(send)
         else:
-            finished = True  # stays so if the client leaves first: nothing left to cut
-            async with anyio.create_task_group() as group:
-
-                async def watch_disconnect() -> None:
-                    while (await receive())["type"] != "http.disconnect":
-                        pass
-                    # The server also reports a disconnect once the response is complete.
-                    if not self.sent_all:
-                        scope.setdefault("state", {})["tapedeck.client_left"] = True
-                    group.cancel_scope.cancel()
-
-                group.start_soon(watch_disconnect)
-                finished = await self._play(send)
-                group.cancel_scope.cancel()
+            finished = await self._play_until_client_leaves(scope, receive, send)
         if not finished:
             raise StreamCut("recorded disconnect")
+
+    async def _play_until_client_leaves(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        # Plain asyncio rather than a task group: this runs once per timed response, and
+        # a watcher task plus a cancel is all it takes.
+        player = asyncio.current_task()
+        assert player is not None
+        left = False
+
+        async def watch_disconnect() -> None:
+            nonlocal left
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            # The server also reports a disconnect once the response is complete.
+            if not self.sent_all:
+                left = True
+                scope.setdefault("state", {})["tapedeck.client_left"] = True
+                player.cancel()
+
+        watcher = asyncio.create_task(watch_disconnect())
+        try:
+            return await self._play(send)
+        except asyncio.CancelledError:
+            if not left:
+                raise
+            player.uncancel()
+            return True  # nobody is left to cut off
+        finally:
+            watcher.cancel()
 
     async def _send_at_once(self, send: Send) -> bool:
         """The whole response in one write: ``instant`` timing and no faults."""
@@ -133,13 +148,13 @@ class ReplayResponse:
     async def _wait_until(self, offset: float) -> None:
         delay = self.started + offset - time.perf_counter()
         if delay > COALESCE_S:
-            await anyio.sleep(delay)
+            await asyncio.sleep(delay)
 
     async def _play(self, send: Send) -> bool:
         """Send the response; return False if the body must be left unfinished."""
         response = self.response
         if response.is_stream:
-            plan = plan_stream(response, self.timing)
+            plan = cached_plan(response, self.timing)
             return await self._send_plan(send, shape(plan, self.faults) if self.faults else plan)
         latency = sum(f.ms for f in self.faults if f.kind is FaultKind.LATENCY) / 1000
         await self._wait_until(self.timing.headers_at(response) + latency)
