@@ -36,7 +36,18 @@ def _flow(dumper: yaml.SafeDumper, data: _Flow) -> yaml.Node:
     return dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True)
 
 
+_LINE_BREAKS = ("\n", "\r", "\x85", "\u2028", "\u2029")
+
+
+def _text(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    # Plain or single-quoted text would spread a line break over several lines; double
+    # quotes keep it as "\n", so every event stays on one line.
+    style = '"' if any(b in data for b in _LINE_BREAKS) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
 _Dumper.add_representer(_Flow, _flow)
+_Dumper.add_representer(str, _text)
 # Loaded cassettes hold dict subclasses (with line numbers); write them as plain mappings.
 _Dumper.add_multi_representer(dict, _BaseDumper.represent_dict)
 
@@ -115,14 +126,27 @@ def dump_cassette(
     return header + text
 
 
+# Read once, at import (on the main thread): os.umask can only be read by setting it.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and a rename in the same directory."""
+    """Write ``text`` to ``path`` via a temporary file and a rename in the same directory.
+
+    The file keeps the permissions of the one it replaces, or gets those of any new file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o666 & ~_UMASK
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
+            os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:

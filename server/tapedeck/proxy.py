@@ -8,21 +8,23 @@ goes away, the upstream request is cancelled and nothing is written.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-import anyio
 import httpx
 from starlette.types import Receive, Scope, Send
 
+from .api_errors import error_response
 from .batches import rewrite_results_url
 from .cassette import RecordedEvent, RecordedResponse, StreamEnd
 from .faults import Fault, FaultKind
+from .logs import note
 from .plan import Ending, Step
 from .redact import redact_headers, redact_value
-from .responses import DROPPED_HEADERS, StreamCut
+from .responses import DROPPED_HEADERS, StreamCut, header_value, play_until_client_leaves
 from .shaping import PING, Shaper
 from .sse import encode_event
 from .sse_decode import SSEDecoder
@@ -44,6 +46,8 @@ _NOT_FORWARDED = frozenset(
 )
 
 Recorder = Callable[[RecordedResponse], Awaitable[None]]
+#: Events after which the API sends nothing more.
+_LAST_EVENTS = frozenset({"message_stop", "error"})
 
 
 class UpstreamError(Exception):
@@ -131,74 +135,109 @@ def _data(text: str) -> object:
 
 
 class ProxyResponse:
-    """Streams an upstream response to the client, shaped by ``faults``, and records it."""
+    """Forwards a request upstream and streams the answer back, shaped by ``faults``,
+    handing the recording to ``record`` once the exchange is over.
+
+    Everything from sending the request upstream on runs while watching for the client to
+    go away: when it does, the upstream request is cancelled at once, and nothing is
+    recorded.
+    """
 
     def __init__(
         self,
-        upstream: httpx.Response,
+        upstream: Upstream,
+        request: tuple[str, str, str, Sequence[tuple[str, str]], bytes],
         *,
-        sent_at: float,
-        headers_at: float,
-        headers: list[tuple[bytes, bytes]],
-        recorded_headers: tuple[tuple[str, str], ...],
+        headers: Sequence[tuple[str, str]],
+        secret_headers: frozenset[str],
         faults: Sequence[Fault] = (),
         record: Recorder | None = None,
         results_url_base: str | None = None,
     ) -> None:
-        self.results_url_base = results_url_base
         self.upstream = upstream
-        self.sent_at = sent_at
-        self.headers_at = headers_at
-        self.headers = headers
-        self.recorded_headers = recorded_headers
+        self.request = request
+        self.extra_headers = headers
+        self.secret_headers = secret_headers
         self.faults = faults
         self.record = record
-        self.last_send = headers_at
+        self.results_url_base = results_url_base
+        self.sent_at = self.headers_at = self.last_send = 0.0
+        #: Set once the client has everything it will get; a departure after that is none.
+        self.delivered = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        finished = await play_until_client_leaves(
+            scope, receive, lambda: self._exchange(scope, receive, send), lambda: self.delivered
+        )
+        if not finished:
+            raise StreamCut("upstream disconnect")
+
+    async def _exchange(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Forward, answer and record; return False if the client must be cut off."""
+        self.sent_at = time.perf_counter()
+        try:
+            response = await self.upstream.open(*self.request)
+        except UpstreamError as exc:
+            note(scope, f"502: {exc}")
+            self.delivered = True
+            await error_response(502, f"tapedeck: {exc}", "api_error")(scope, receive, send)
+            return True
+        self.headers_at = time.perf_counter()
+        try:
+            latency = sum(f.ms for f in self.faults if f.kind is FaultKind.LATENCY) / 1000
+            if latency:
+                await asyncio.sleep(latency)
+            recorded = response_headers(response, self.secret_headers)
+            passed = [(k.lower(), v) for k, v in response.headers.multi_items()]
+            headers = [
+                (k.encode("latin-1"), header_value(v))
+                for k, v in [*passed, *self.extra_headers]
+                if k not in DROPPED_HEADERS
+            ]
+            if response.headers.get("content-type", "").startswith("text/event-stream"):
+                return await self._stream(response, headers, recorded, send)
+            return await self._whole(response, headers, recorded, send)
+        finally:
+            await response.aclose()
 
     @property
     def _time_to_headers_ms(self) -> float:
         return (self.headers_at - self.sent_at) * 1000
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _whole(
+        self,
+        response: httpx.Response,
+        headers: list[tuple[bytes, bytes]],
+        recorded: tuple[tuple[str, str], ...],
+        send: Send,
+    ) -> bool:
         try:
-            latency = sum(f.ms for f in self.faults if f.kind is FaultKind.LATENCY) / 1000
-            if latency:
-                await anyio.sleep(latency)
-            content_type = self.upstream.headers.get("content-type", "")
-            if content_type.startswith("text/event-stream"):
-                cut = await self._stream(scope, receive, send)
-                if cut:
-                    raise StreamCut("upstream disconnect")
-            else:
-                await self._whole(send)
-        finally:
-            await self.upstream.aclose()
-
-    async def _whole(self, send: Send) -> None:
-        try:
-            payload = await self.upstream.aread()
+            payload = await response.aread()
         except httpx.HTTPError:
-            raise StreamCut("upstream disconnect") from None
-        status = self.upstream.status_code
-        recorded_payload = payload
-        if self.results_url_base is not None:
-            payload = rewrite_results_url(payload, self.results_url_base)
-        headers = [*self.headers, (b"content-length", str(len(payload)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
-        if self.record is not None:
-            text = recorded_payload.decode("utf-8", errors="replace")
+            return False
+        self.delivered = True
+        if self.record is not None:  # before answering: the next request may replay it
+            text = payload.decode("utf-8", errors="replace")
             data = _data(text) if text.strip() else None
             is_json = data is not None and not isinstance(data, str)
             await self.record(
                 RecordedResponse(
-                    status,
-                    self.recorded_headers,
+                    response.status_code,
+                    recorded,
                     self._time_to_headers_ms,
                     body=redact_value(data) if is_json else None,
                     text=None if is_json or not text else redact_value(text),
                 )
             )
+        if self.results_url_base is not None:
+            payload = rewrite_results_url(payload, self.results_url_base)
+        headers = [*headers, (b"content-length", str(len(payload)).encode())]
+        await send(
+            {"type": "http.response.start", "status": response.status_code, "headers": headers}
+        )
+        self.delivered = True
+        await send({"type": "http.response.body", "body": payload})
+        return True
 
     async def _send(self, send: Send, body: bytes) -> None:
         await send({"type": "http.response.body", "body": body, "more_body": True})
@@ -210,56 +249,51 @@ class ProxyResponse:
             if idle >= interval:
                 await self._send(send, PING)
             else:
-                await anyio.sleep(interval - idle)
+                await asyncio.sleep(interval - idle)
 
-    async def _stream(self, scope: Scope, receive: Receive, send: Send) -> bool:
-        """Pass the event stream through; return True if the client must be cut off."""
-        await send(
-            {
-                "type": "http.response.start",
-                "status": self.upstream.status_code,
-                "headers": self.headers,
-            }
-        )
+    async def _stream(
+        self,
+        response: httpx.Response,
+        headers: list[tuple[bytes, bytes]],
+        recorded: tuple[tuple[str, str], ...],
+        send: Send,
+    ) -> bool:
+        status = response.status_code
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         self.last_send = time.perf_counter()
         shaper = Shaper(self.faults) if self.faults else None
+        pingers = [
+            asyncio.create_task(self._ping_when_idle(send, f.interval_ms / 1000))
+            for f in self.faults
+            if f.kind is FaultKind.PING and f.interval_ms
+        ]
         events: list[RecordedEvent] = []
         end = StreamEnd.COMPLETE
-        client_left = False
-        async with anyio.create_task_group() as group:
-
-            async def watch_disconnect() -> None:
-                nonlocal client_left
-                while (await receive())["type"] != "http.disconnect":
-                    pass
-                client_left = True
-                scope.setdefault("state", {})["tapedeck.client_left"] = True
-                group.cancel_scope.cancel()
-
-            group.start_soon(watch_disconnect)
-            for fault in self.faults:
-                if fault.kind is FaultKind.PING and fault.interval_ms:
-                    group.start_soon(self._ping_when_idle, send, fault.interval_ms / 1000)
-            decoder = SSEDecoder()
-            try:
-                async for chunk in self.upstream.aiter_bytes():
-                    now = time.perf_counter()
-                    for decoded in decoder.feed(chunk):
-                        data = _data(decoded.data)
-                        at_ms = (now - self.headers_at) * 1000
-                        event = RecordedEvent(
-                            decoded.event, data, at_ms, encode_event(decoded.event, data)
-                        )
-                        events.append(event)
-                        await self._forward(send, shaper, event, now)
-                    if shaper is not None and shaper.ending is not None:
-                        break
-            except httpx.HTTPError:
-                end = StreamEnd.DISCONNECT
-            end_at_ms = (time.perf_counter() - self.headers_at) * 1000
-            group.cancel_scope.cancel()
-        if client_left:
-            return False
+        decoder = SSEDecoder()
+        try:
+            async for chunk in response.aiter_bytes():
+                now = time.perf_counter()
+                for decoded in decoder.feed(chunk):
+                    data = _data(decoded.data)
+                    at_ms = (now - self.headers_at) * 1000
+                    event = RecordedEvent(
+                        decoded.event, data, at_ms, encode_event(decoded.event, data)
+                    )
+                    events.append(event)
+                    await self._forward(send, shaper, event, now)
+                    if decoded.event in _LAST_EVENTS and shaper is None:
+                        # The client has it all: leaving now (as the SDK does on an error
+                        # event) no longer cancels the recording of what is left.
+                        self.delivered = True
+                if shaper is not None and shaper.ending is not None:
+                    break
+        except httpx.HTTPError:
+            end = StreamEnd.DISCONNECT
+        finally:
+            for pinger in pingers:
+                pinger.cancel()
+        end_at_ms = (time.perf_counter() - self.headers_at) * 1000
+        self.delivered = True
         if shaper is not None and shaper.ending is None:
             tail, _ = shaper.finish(0.0)
             for step in tail:
@@ -267,14 +301,15 @@ class ProxyResponse:
         if shaper is not None and shaper.ending is not None:
             # A fault ended the stream early: what the client saw is not a recording.
             if shaper.ending is Ending.CUT:
-                return True
+                return False
+            self.delivered = True
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-            return False
+            return True
         if self.record is not None:
             await self.record(
                 RecordedResponse(
-                    self.upstream.status_code,
-                    self.recorded_headers,
+                    status,
+                    recorded,
                     self._time_to_headers_ms,
                     events=tuple(
                         RecordedEvent(e.event, redact_value(e.data), e.at_ms, b"") for e in events
@@ -284,9 +319,10 @@ class ProxyResponse:
                 )
             )
         if end is StreamEnd.DISCONNECT:
-            return True
+            return False
+        self.delivered = True
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-        return False
+        return True
 
     async def _forward(
         self, send: Send, shaper: Shaper | None, event: RecordedEvent, now: float
@@ -297,5 +333,5 @@ class ProxyResponse:
         for step in shaper.feed(Step(now, event.encoded, event.event, event.data)):
             delay = step.at - time.perf_counter()
             if delay > 0:
-                await anyio.sleep(delay)
+                await asyncio.sleep(delay)
             await self._send(send, step.encoded)

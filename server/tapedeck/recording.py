@@ -24,7 +24,7 @@ from .cassette_save import dump_cassette, write_atomic
 from .library import CassetteLibrary
 from .logs import log
 from .matching import RequestShape
-from .redact import redact_headers, redact_value
+from .redact import redact_headers, redact_text, redact_value
 
 _WORD = re.compile(r"[a-z0-9]+")
 #: Request headers worth keeping in a recording (besides the matched ones).
@@ -90,7 +90,7 @@ class Recorder:
         return RecordedRequest(
             method=method,
             path=path,
-            query=tuple(query),
+            query=tuple((k, redact_text(v)) for k, v in query),
             headers=redact_headers(kept, self.secret_headers),
             body=redact_value(body),
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from starlette.types import Receive, Scope, Send
 
@@ -74,6 +74,45 @@ def header_value(text: str) -> bytes:
     return text.encode("latin-1", "backslashreplace")
 
 
+async def play_until_client_leaves(
+    scope: Scope,
+    receive: Receive,
+    play: Callable[[], Awaitable[bool]],
+    sent_all: Callable[[], bool],
+) -> bool:
+    """Run ``play()``, cancelling it if the client disconnects first.
+
+    Returns what ``play()`` returned (False: cut the connection), or True if the client
+    left, since then nobody is left to cut off. ``sent_all()`` says whether the response
+    is complete: the server reports a disconnect after that too, which is no departure.
+    """
+    # Plain asyncio rather than a task group: this runs once per timed response, and a
+    # watcher task plus a cancel is all it takes.
+    player = asyncio.current_task()
+    assert player is not None
+    left = False
+
+    async def watch_disconnect() -> None:
+        nonlocal left
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        if not sent_all():
+            left = True
+            scope.setdefault("state", {})["tapedeck.client_left"] = True
+            player.cancel()
+
+    watcher = asyncio.create_task(watch_disconnect())
+    try:
+        return await play()
+    except asyncio.CancelledError:
+        if not left:
+            raise
+        player.uncancel()
+        return True
+    finally:
+        watcher.cancel()
+
+
 class ReplayResponse:
     """Send ``response`` with ``timing``, broken by ``faults``; ``started`` is when the
     request arrived.
@@ -101,37 +140,11 @@ class ReplayResponse:
         if not self.timing.waits and not self.faults:
             finished = await self._send_at_once(send)
         else:
-            finished = await self._play_until_client_leaves(scope, receive, send)
+            finished = await play_until_client_leaves(
+                scope, receive, lambda: self._play(send), lambda: self.sent_all
+            )
         if not finished:
             raise StreamCut("recorded disconnect")
-
-    async def _play_until_client_leaves(self, scope: Scope, receive: Receive, send: Send) -> bool:
-        # Plain asyncio rather than a task group: this runs once per timed response, and
-        # a watcher task plus a cancel is all it takes.
-        player = asyncio.current_task()
-        assert player is not None
-        left = False
-
-        async def watch_disconnect() -> None:
-            nonlocal left
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            # The server also reports a disconnect once the response is complete.
-            if not self.sent_all:
-                left = True
-                scope.setdefault("state", {})["tapedeck.client_left"] = True
-                player.cancel()
-
-        watcher = asyncio.create_task(watch_disconnect())
-        try:
-            return await self._play(send)
-        except asyncio.CancelledError:
-            if not left:
-                raise
-            player.uncancel()
-            return True  # nobody is left to cut off
-        finally:
-            watcher.cancel()
 
     async def _send_at_once(self, send: Send) -> bool:
         """The whole response in one write: ``instant`` timing and no faults."""

@@ -52,10 +52,12 @@ def uvicorn_config(settings: Settings, library: CassetteLibrary) -> uvicorn.Conf
 def serve(settings: Settings) -> None:
     """Load the cassettes, bind, print the start line and serve until interrupted.
 
-    Raises :class:`~tapedeck.library.LibraryError` or :class:`BindError` before serving.
+    Raises :class:`~tapedeck.library.LibraryError`, :class:`~tapedeck.settings.ConfigError`
+    or :class:`BindError` before serving.
     """
     configure_logging()
     library = CassetteLibrary.load(settings.cassettes, settings.match_rules())
+    server = uvicorn.Server(uvicorn_config(settings, library))
     sock = bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
@@ -68,7 +70,6 @@ def serve(settings: Settings) -> None:
         settings.cassettes,
         settings.timing,
     )
-    server = uvicorn.Server(uvicorn_config(settings, library))
     server.run(sockets=[sock])
 
 
@@ -82,10 +83,10 @@ class ServerThread:
     def __init__(self, settings: Settings, library: CassetteLibrary | None = None) -> None:
         self.settings = settings
         self.library = library or CassetteLibrary.load(settings.cassettes, settings.match_rules())
+        self.server = uvicorn.Server(uvicorn_config(settings, self.library))
         self._sock = bind(settings.host, settings.port)
         host, port = self._sock.getsockname()[:2]
         self.base_url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
-        self.server = uvicorn.Server(uvicorn_config(settings, self.library))
         self._thread = threading.Thread(target=self._run, name="tapedeck-server", daemon=True)
 
     def _run(self) -> None:
