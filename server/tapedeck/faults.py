@@ -80,41 +80,31 @@ def _count(key: str, value: str, minimum: int = 0) -> int:
     return int(value)
 
 
-def _ms(key: str, value: str) -> float:
+def _number(value: str, ok: Callable[[float], bool], problem: str) -> float:
+    """``value`` as a finite number that passes ``ok``; else ValueError with ``problem``."""
     try:
         number = float(value)
     except ValueError:
         number = math.nan
-    if not math.isfinite(number) or number < 0:
-        raise ValueError(f"{key} must be a number of milliseconds >= 0, got {value!r}")
+    if not math.isfinite(number) or not ok(number):
+        raise ValueError(f"{problem}, got {value!r}")
     return number
+
+
+def _ms(key: str, value: str) -> float:
+    return _number(value, lambda n: n >= 0, f"{key} must be a number of milliseconds >= 0")
 
 
 def _seconds(key: str, value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not math.isfinite(number) or number < 0:
-        raise ValueError(f"{key} must be a number of seconds >= 0, got {value!r}")
-    return number
+    return _number(value, lambda n: n >= 0, f"{key} must be a number of seconds >= 0")
 
 
 def _positive_ms(key: str, value: str) -> float:
-    number = _ms(key, value)
-    if number == 0:
-        raise ValueError(f"{key} must be a number of milliseconds > 0, got {value!r}")
-    return number
+    return _number(value, lambda n: n > 0, f"{key} must be a number of milliseconds > 0")
 
 
 def _probability(key: str, value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not 0 <= number <= 1:
-        raise ValueError(f"p must be a probability from 0 to 1, got {value!r}")
-    return number
+    return _number(value, lambda n: 0 <= n <= 1, "p must be a probability from 0 to 1")
 
 
 def _status_code(key: str, value: str) -> int:
