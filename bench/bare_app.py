@@ -86,13 +86,15 @@ def main() -> int:
     sock = bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
     print(f"bare app on http://{host}:{port}, timing {args.mode}", file=sys.stderr, flush=True)
-    # The same settings as tapedeck.serve.uvicorn_config; loop and http are left on "auto",
-    # as there, so both pick uvloop and httptools when they are installed.
+    # The same per-request settings as tapedeck.serve.uvicorn_config; loop and http are left
+    # on "auto", as there, so both pick uvloop and httptools when they are installed. Only
+    # lifespan differs: this app has nothing to start, and it runs once, before any request.
     config = uvicorn.Config(
         make_app(args.cassette, args.mode),
         log_config=None,
         access_log=False,
         server_header=False,
+        proxy_headers=False,
         lifespan="off",
         timeout_graceful_shutdown=2,
     )

@@ -27,9 +27,10 @@ from .fault_book import FaultBook
 from .faults import FaultSpecError, parse_faults
 from .incoming import Incoming
 from .library import CassetteLibrary
-from .logs import RequestLog, log, note
-from .proxy import Upstream, UpstreamConfig
+from .logs import RequestLog, log, log_request, note
+from .proxy import ProxyResponse, Upstream, UpstreamConfig
 from .recording import Recorder
+from .responses import ReplayResponse, StreamCut
 from .sequences import Sequences
 from .settings import ConfigError, Settings
 
@@ -123,14 +124,15 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 
 
 class API:
-    """Serves ``/v1/`` requests; answers tapedeck's own errors in the API's shape."""
+    """Serves ``/v1/`` requests; answers tapedeck's own errors in the API's shape; logs
+    each request (the status is known from the response, so ``send`` is not wrapped)."""
 
     def __init__(self, replayer: Replayer) -> None:
         self.replayer = replayer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        response: ASGIApp
+        response: ReplayResponse | ProxyResponse | Response
         try:
             request = await Incoming.read(scope, receive, self.replayer.settings.max_body_size)
             response = await messages(request, self.replayer, started)
@@ -141,7 +143,20 @@ class API:
         except Exception as exc:  # a bug: say so in the API's shape, never a traceback
             log.exception("internal error on %s %s: %r", scope["method"], scope["path"], exc)
             response = error_response(500, "tapedeck: internal error; see the server log")
-        await response(scope, receive, send)
+        cut = False
+        try:
+            await response(scope, receive, send)
+        except StreamCut:
+            cut = True
+            raise
+        finally:
+            log_request(scope, _status(response), started, cut)
+
+
+def _status(response: ReplayResponse | ProxyResponse | Response) -> int:
+    if isinstance(response, ReplayResponse | ProxyResponse):
+        return response.status
+    return response.status_code
 
 
 class Tapedeck:
@@ -210,4 +225,4 @@ def create_app(settings: Settings, library: CassetteLibrary | None = None) -> Ta
         ShapeCache(library),
     )
     app.state.replayer = replayer
-    return Tapedeck(RequestLog(API(replayer)), app)
+    return Tapedeck(API(replayer), app)

@@ -6,9 +6,12 @@ into logs. Deliberate connection drops are not errors and are kept out of uvicor
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+import threading
 import time
+from typing import TextIO
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,6 +19,60 @@ from .responses import StreamCut
 
 log = logging.getLogger("tapedeck")
 _LINE = "%s %s %s %s %.1fms%s"
+
+
+class _Formatter(logging.Formatter):
+    """``HH:MM:SS message``, formatting the time once per second rather than per line."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(message)s")
+        self._second = -1
+        self._stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%H:%M:%S", time.localtime(second))
+        return self._stamp
+
+
+class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that writes lines in batches: at most ``interval`` seconds late,
+    at once for warnings and errors, and on close (logging flushes at interpreter exit).
+
+    One write per request line would cost a replayed response a third of its time.
+    """
+
+    def __init__(self, stream: TextIO, interval: float = 0.05) -> None:
+        super().__init__(stream)
+        self._pending: list[str] = []
+        self._interval = interval
+        threading.Thread(target=self._flush_often, name="tapedeck-log", daemon=True).start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._pending.append(self.format(record) + self.terminator)
+        except Exception:
+            self.handleError(record)
+            return
+        if record.levelno >= logging.WARNING or len(self._pending) >= 1024:
+            self.flush()
+
+    def flush(self) -> None:
+        with self.lock or contextlib.nullcontext():
+            if self._pending:
+                text = "".join(self._pending)
+                self._pending.clear()
+                self.stream.write(text)
+            if self.stream and hasattr(self.stream, "flush"):
+                self.stream.flush()
+
+    def _flush_often(self) -> None:
+        while True:
+            time.sleep(self._interval)
+            if self._pending:
+                self.flush()
 
 
 class _HideDeliberateCuts(logging.Filter):
@@ -27,8 +84,8 @@ class _HideDeliberateCuts(logging.Filter):
 def configure_logging(level: int = logging.INFO) -> None:
     """Send tapedeck's log to stderr and quiet uvicorn's own start-up chatter."""
     if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        handler = BatchedStreamHandler(sys.stderr)
+        handler.setFormatter(_Formatter())
         log.addHandler(handler)
         log.propagate = False
     log.setLevel(level)
@@ -48,8 +105,30 @@ def note(scope: Scope, text: str) -> None:
     scope.setdefault("state", {})["tapedeck.note"] = text
 
 
+def log_request(scope: Scope, status: int, started: float, cut: bool = False) -> None:
+    """Write the request's log line: method, path, status, note, duration, how it ended."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    state = scope.get("state", {})
+    ending = " (connection cut as recorded)" if cut else ""
+    if state.get("tapedeck.client_left"):
+        ending = " (client went away)"
+    ms = (time.perf_counter() - started) * 1000
+    args = (
+        scope["method"],
+        scope["path"],
+        status or "-",
+        state.get("tapedeck.note", "-"),
+        ms,
+        ending,
+    )
+    # makeRecord directly: logging's search for the caller's frame would be the largest
+    # single cost of a replayed response.
+    log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, _LINE, args, None, None))
+
+
 class RequestLog:
-    """ASGI middleware writing one line per request: method, path, status, note, duration."""
+    """ASGI middleware writing one line per request (see :func:`log_request`)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -67,24 +146,7 @@ class RequestLog:
                 status = message["status"]
             await send(message)
 
-        ending = ""
         try:
             await self.app(scope, receive, send_and_watch)
-        except StreamCut:
-            ending = " (connection cut as recorded)"
-            raise
         finally:
-            state = scope.get("state", {})
-            what = state.get("tapedeck.note", "-")
-            if state.get("tapedeck.client_left"):
-                ending = " (client went away)"
-            ms = (time.perf_counter() - started) * 1000
-            if log.isEnabledFor(logging.INFO):
-                # makeRecord directly: logging's search for the caller's frame would be
-                # the largest single cost of a replayed response.
-                args = (scope["method"], scope["path"], status or "-", what, ms, ending)
-                log.handle(
-                    log.makeRecord(
-                        log.name, logging.INFO, __file__, 0, _LINE, args, None, "__call__"
-                    )
-                )
+            log_request(scope, status, started)

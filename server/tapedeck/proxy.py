@@ -162,6 +162,8 @@ class ProxyResponse:
         self.record = record
         self.results_url_base = results_url_base
         self.sent_at = self.headers_at = self.last_send = 0.0
+        #: The status once the headers have gone out (0 before), for the request log.
+        self.status = 0
         #: Set once the client has everything it will get; a departure after that is none.
         self.delivered = False
 
@@ -180,6 +182,7 @@ class ProxyResponse:
         except UpstreamError as exc:
             note(scope, f"502: {exc}")
             self.delivered = True
+            self.status = 502
             await error_response(502, f"tapedeck: {exc}", "api_error")(scope, receive, send)
             return True
         self.headers_at = time.perf_counter()
@@ -232,6 +235,7 @@ class ProxyResponse:
         if self.results_url_base is not None:
             payload = rewrite_results_url(payload, self.results_url_base)
         headers = [*headers, (b"content-length", str(len(payload)).encode())]
+        self.status = response.status_code
         await send(
             {"type": "http.response.start", "status": response.status_code, "headers": headers}
         )
@@ -258,7 +262,7 @@ class ProxyResponse:
         recorded: tuple[tuple[str, str], ...],
         send: Send,
     ) -> bool:
-        status = response.status_code
+        status = self.status = response.status_code
         await send({"type": "http.response.start", "status": status, "headers": headers})
         self.last_send = time.perf_counter()
         shaper = Shaper(self.faults) if self.faults else None

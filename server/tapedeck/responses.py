@@ -135,6 +135,8 @@ class ReplayResponse:
         self.started = started
         self.faults = faults
         self.sent_all = False
+        #: The status once the headers have gone out (0 before), for the request log.
+        self.status = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.timing.waits and not self.faults:
@@ -146,13 +148,15 @@ class ReplayResponse:
         if not finished:
             raise StreamCut("recorded disconnect")
 
+    async def _start(self, send: Send) -> None:
+        self.status = self.response.status
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+
     async def _send_at_once(self, send: Send) -> bool:
         """The whole response in one write: ``instant`` timing and no faults."""
         response = self.response
         complete = response.end is StreamEnd.COMPLETE or not response.is_stream
-        await send(
-            {"type": "http.response.start", "status": response.status, "headers": self.headers}
-        )
+        await self._start(send)
         await send(
             {"type": "http.response.body", "body": response.payload, "more_body": not complete}
         )
@@ -171,18 +175,14 @@ class ReplayResponse:
             return await self._send_plan(send, shape(plan, self.faults) if self.faults else plan)
         latency = sum(f.ms for f in self.faults if f.kind is FaultKind.LATENCY) / 1000
         await self._wait_until(self.timing.headers_at(response) + latency)
-        await send(
-            {"type": "http.response.start", "status": response.status, "headers": self.headers}
-        )
+        await self._start(send)
         self.sent_all = True
         await send({"type": "http.response.body", "body": response.payload})
         return True
 
     async def _send_plan(self, send: Send, plan: Plan) -> bool:
         await self._wait_until(plan.headers_at)
-        await send(
-            {"type": "http.response.start", "status": self.response.status, "headers": self.headers}
-        )
+        await self._start(send)
         steps = plan.steps
         i, count = 0, len(steps)
         while i < count:

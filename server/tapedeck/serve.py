@@ -44,6 +44,8 @@ def uvicorn_config(settings: Settings, library: CassetteLibrary) -> uvicorn.Conf
         log_config=None,
         access_log=False,
         server_header=False,
+        # tapedeck never looks at client addresses: no X-Forwarded-* rewriting needed.
+        proxy_headers=False,
         lifespan="on",
         timeout_graceful_shutdown=2,
     )
