@@ -15,6 +15,8 @@ from tapedeck.settings import Settings
 from tapedeck.timing import Timing
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The type of the ``make_server`` fixture.
+MakeServer = Callable[..., AbstractContextManager[ServerThread]]
 CASSETTES = ROOT / "cassettes"
 
 
@@ -34,7 +36,7 @@ def server() -> Iterator[ServerThread]:
 
 
 @pytest.fixture
-def make_server() -> Callable[..., AbstractContextManager[ServerThread]]:
+def make_server() -> MakeServer:
     """``with make_server(tmp_path, sequence_end=...) as s:`` — a server of your own."""
     return running
 

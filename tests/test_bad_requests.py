@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import httpx
 import pytest
 
+from conftest import MakeServer
 from tapedeck.serve import ServerThread
-
-MakeServer = Callable[..., AbstractContextManager[ServerThread]]
 
 HELLO = {
     "model": "claude-sonnet-4-5",

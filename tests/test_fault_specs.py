@@ -13,8 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +24,6 @@ from tapedeck.fault_book import FaultBook
 from tapedeck.faults import Fault, FaultKind, FaultSpecError, parse_fault, parse_faults
 from tapedeck.serve import ServerThread
 from tapedeck.settings import resolve
-
-MakeServer = Callable[..., AbstractContextManager[ServerThread]]
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -13,8 +13,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +21,13 @@ import anthropic
 import httpx2
 import pytest
 
+from conftest import MakeServer
 from tapedeck.cassette_load import load_cassette
 from tapedeck.faults import parse_faults
 from tapedeck.sequences import SequenceEnd
 from tapedeck.serve import ServerThread
 from tapedeck.settings import Settings
 from tapedeck.timing import Timing
-
-MakeServer = Callable[..., AbstractContextManager[ServerThread]]
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "cassettes"

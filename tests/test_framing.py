@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,10 +14,10 @@ import httpx
 import pytest
 import yaml
 
+from conftest import MakeServer
 from tapedeck.serve import ServerThread
 from tapedeck.sse import encode_event
 
-MakeServer = Callable[..., AbstractContextManager[ServerThread]]
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 
 

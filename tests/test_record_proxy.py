@@ -29,7 +29,7 @@ import httpx2
 import pytest
 import yaml
 
-from conftest import running
+from conftest import MakeServer, running
 from fake_upstream import (
     BATCH_ID,
     COOKIE,
@@ -48,8 +48,6 @@ from tapedeck.app import create_app
 from tapedeck.serve import ServerThread
 from tapedeck.settings import ConfigError, Mode, Settings
 from tapedeck.timing import Timing
-
-MakeServer = Callable[..., AbstractContextManager[ServerThread]]
 
 #: A recognisable fake API key: it must never be written to disk or to the log.
 KEY = "sk-ant-api03-TESTKEY-XYZ123"

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +16,8 @@ import anthropic
 import pytest
 import yaml
 
+from conftest import MakeServer
 from tapedeck.serve import ServerThread
-
-MakeServer = Callable[..., AbstractContextManager[ServerThread]]
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 

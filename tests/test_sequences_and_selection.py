@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +11,11 @@ import anthropic
 import httpx
 import pytest
 
+from conftest import MakeServer
 from tapedeck import CassetteLibrary, LibraryError
 from tapedeck.sequences import SequenceEnd
 from tapedeck.serve import ServerThread
 
-MakeServer = Callable[..., AbstractContextManager[ServerThread]]
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 
 HELLO = {

@@ -7,8 +7,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,10 +17,9 @@ import httpx
 import httpx2
 import pytest
 
+from conftest import MakeServer
 from tapedeck.serve import ServerThread
 from tapedeck.timing import Timing
-
-MakeServer = Callable[..., AbstractContextManager[ServerThread]]
 
 
 def start_event(message_id: str) -> str:

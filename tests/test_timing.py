@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,10 +16,9 @@ from urllib.parse import urlsplit
 import anthropic
 import pytest
 
+from conftest import MakeServer
 from tapedeck.serve import ServerThread
 from tapedeck.timing import Timing
-
-MakeServer = Callable[..., AbstractContextManager[ServerThread]]
 
 TOLERANCE_MS = 25.0
 TIME_TO_HEADERS_MS = 100
