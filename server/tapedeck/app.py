@@ -34,28 +34,12 @@ from .responses import ReplayResponse, StreamCut
 from .sequences import Sequences
 from .settings import ConfigError, Settings
 
+_ADMIN_BODY_LIMIT = 1024 * 1024
+
 
 def _replayer(request: Request) -> Replayer:
     replayer: Replayer = request.app.state.replayer
     return replayer
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size <= limit:
-            chunks.append(chunk)
-    # The whole body is read even when too large: answering before the client has finished
-    # sending makes it see a broken connection (and retry) instead of the 413.
-    if size > limit:
-        raise APIError(
-            413,
-            f"tapedeck: request body is {size} bytes; the limit is {limit} "
-            "bytes (setting max_body_size)",
-        )
-    return b"".join(chunks)
 
 
 async def faults_admin(request: Request) -> Response:
@@ -63,7 +47,8 @@ async def faults_admin(request: Request) -> Response:
     book = _replayer(request).faults
     test_id = request.headers.get("x-tapedeck-test-id") or None
     if request.method == "PUT":
-        body = parse_json_object(await request.body())
+        incoming = await Incoming.read(request.scope, request.receive, _ADMIN_BODY_LIMIT)
+        body = parse_json_object(incoming.body)
         specs = body.get("faults") if isinstance(body, dict) else None
         if isinstance(specs, list) and all(isinstance(s, str) for s in specs):
             specs = ";".join(specs)
