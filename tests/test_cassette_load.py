@@ -354,7 +354,7 @@ def test_load_cassette_reads_a_file(tmp_path: Path) -> None:
             edit(STREAM, "      path: /v1/messages\n", "      path: /v1/messages\n      url: /x\n"),
             7,
             "interactions[0].request: ",
-            ["unknown field 'url'", "expected one of: body, headers, method, path, query"],
+            ["unknown field 'url'", "expected one of: body, headers, match, method, path, query"],
             id="unknown-request-field",
         ),
         pytest.param(

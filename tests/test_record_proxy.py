@@ -1068,7 +1068,9 @@ def test_secrets_never_reach_the_cassettes_or_the_log(
     assert fake.count == 4
 
     recorded = files(tmp_path)
-    assert len(recorded) == 4
+    # The raw request is the streamed one but for `stream` and metadata.user_id, which
+    # matching ignores: it is recorded into the same cassette, as a second interaction.
+    assert len(recorded) == 3
     for path in recorded:
         text = path.read_text(encoding="utf-8")
         for secret in SECRETS:

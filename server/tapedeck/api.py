@@ -18,6 +18,7 @@ from typing import Any
 from .api_errors import APIError, new_request_id
 from .batches import BATCHES, with_results_url
 from .cassette import RecordedResponse
+from .conversion import converted, convertible
 from .fault_book import FaultBook
 from .faults import Fault, FaultKind, FaultSpecError, parse_faults
 from .incoming import Incoming
@@ -162,7 +163,7 @@ async def messages(
     if mode in (Mode.REPLAY, Mode.AUTO):
         found = r.library.find(shape, cassette if cassette in r.library.cassettes else None)
         if isinstance(found, Hit):
-            return _replay(request, r, found, timing, test_id, faults, started)
+            return _replay(request, r, found, body, timing, test_id, faults, started)
         if mode is Mode.REPLAY:
             note(request.scope, f"miss: {found.detail}")
             raise APIError(404, f"tapedeck: no cassette matches {method} {path}; {found.detail}")
@@ -201,6 +202,10 @@ def _status_fault(
     return ReplayResponse(error, wire_headers(error, extra), timing, started, fired)
 
 
+def _cassette_headers(name: str) -> list[tuple[str, str]]:
+    return [("x-tapedeck-cassette", name), ("x-tapedeck-source", "cassette")]
+
+
 def _listed(fired: list[Fault]) -> str:
     return "; ".join(f.text for f in fired)
 
@@ -209,6 +214,7 @@ def _replay(
     request: Incoming,
     r: Replayer,
     found: Hit,
+    body: object,
     timing: Timing,
     test_id: str,
     faults: tuple[Fault, ...] | None,
@@ -228,10 +234,13 @@ def _replay(
     what = name if len(found.entries) == 1 else f"{name}#{entry.index}"
     response = entry.interaction.response
     headers = entry.headers
+    wants_stream = isinstance(body, dict) and body.get("stream") is True
+    if request.path in POST_ONLY and convertible(response, wants_stream):
+        response = converted(response, wants_stream)
+        headers = wire_headers(response, _cassette_headers(name))
     if request.path.startswith(BATCHES) and b'"results_url"' in response.payload:
         response = with_results_url(response, request.base_url)
-        extra = [("x-tapedeck-cassette", name), ("x-tapedeck-source", "cassette")]
-        headers = wire_headers(response, extra)
+        headers = wire_headers(response, _cassette_headers(name))
     fired = _fire(request, r, faults, test_id, response.is_stream, what)
     error = _status_fault(fired, "fault", name, timing, started)
     if error is not None:

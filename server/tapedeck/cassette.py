@@ -50,6 +50,9 @@ class RecordedRequest:
     query: tuple[tuple[str, str], ...] = ()
     headers: tuple[tuple[str, str], ...] = ()
     body: JSONValue = None
+    #: When set, only these top-level body fields (with method and path) identify the
+    #: request: a hand-written cassette matches the conversation, whatever the model.
+    match: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from .yaml_source import LineDict, YAMLSourceError, load_yaml
 
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _TOP_KEYS = frozenset({"version", "description", "interactions"})
-_REQUEST_KEYS = frozenset({"method", "path", "query", "headers", "body"})
+_REQUEST_KEYS = frozenset({"method", "path", "query", "headers", "body", "match"})
 _RESPONSE_KEYS = frozenset(
     {"status", "headers", "time_to_headers_ms", "body", "text", "events", "end", "end_at_ms"}
 )
@@ -148,12 +148,20 @@ def _request(f: _Fields) -> RecordedRequest:
         raise f.error(f.line_of("path"), f"expected a path starting with '/', got {path!r}", "path")
     if f.has("body"):
         _json(f, "body", f.mapping["body"])
+    match = f.get("match", "a list of body field names, e.g. [messages, system]", (list,))
+    if match is not None and (not match or not all(isinstance(m, str) and m for m in match)):
+        raise f.error(
+            f.line_of("match"),
+            f"expected a non-empty list of body field names, got {match!r}",
+            "match",
+        )
     return RecordedRequest(
         method=method,
         path=path,
         query=_query(f),
         headers=_headers(f, "headers"),
         body=f.mapping.get("body"),
+        match=tuple(match) if match is not None else None,
     )
 
 

@@ -71,6 +71,8 @@ def _request(request: RecordedRequest) -> dict[str, Any]:
         out["headers"] = _headers(request.headers)
     if request.body is not None:
         out["body"] = request.body
+    if request.match is not None:
+        out["match"] = list(request.match)
     return out
 
 

@@ -18,6 +18,7 @@ from .matching import MatchRules, RequestShape, differences
 from .responses import wire_headers
 
 SUFFIXES = (".yaml", ".yml")
+Fields = tuple[str, ...] | None
 
 
 class LibraryError(Exception):
@@ -41,6 +42,8 @@ class Entry:
     interaction: Interaction
     shape: RequestShape
     headers: list[tuple[bytes, bytes]]
+    #: The body fields it matches on (``match:``), or ``None`` for the whole request.
+    fields: Fields = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,18 +75,24 @@ class CassetteLibrary:
     def _index_all(self) -> None:
         self.cassettes = dict(sorted(self.cassettes.items()))
         self._entries: list[Entry] = []
-        self._index: dict[str, list[Entry]] = defaultdict(list)
-        self._by_cassette: dict[tuple[str, str], list[Entry]] = defaultdict(list)
+        self._index: dict[tuple[Fields, str], list[Entry]] = defaultdict(list)
+        self._by_cassette: dict[tuple[str, Fields, str], list[Entry]] = defaultdict(list)
+        #: The distinct field selections in use: the whole request (None) first.
+        self._projections: list[Fields] = [None]
         for cassette in self.cassettes.values():
             extra = [("x-tapedeck-cassette", cassette.name), ("x-tapedeck-source", "cassette")]
             for i, interaction in enumerate(cassette.interactions):
                 r = interaction.request
+                fields = r.match
                 shape = self.rules.shape(r.method, r.path, r.query, r.headers, r.body)
+                shape = shape.project(fields)
                 headers = wire_headers(interaction.response, extra)
-                entry = Entry(cassette, i, interaction, shape, headers)
+                entry = Entry(cassette, i, interaction, shape, headers, fields)
                 self._entries.append(entry)
-                self._index[shape.key].append(entry)
-                self._by_cassette[(cassette.name, shape.key)].append(entry)
+                self._index[(fields, shape.key)].append(entry)
+                self._by_cassette[(cassette.name, fields, shape.key)].append(entry)
+                if fields not in self._projections:
+                    self._projections.append(fields)
 
     def add(self, cassette: Cassette) -> None:
         """Add a cassette (or replace the one of the same name), e.g. just recorded."""
@@ -178,16 +187,22 @@ class CassetteLibrary:
         return name
 
     def find(self, shape: RequestShape, cassette: str | None = None) -> Hit | Miss:
-        """The interactions matching ``shape`` (in ``cassette`` only, if given)."""
-        if cassette is not None:
-            entries = self._by_cassette.get((cassette, shape.key))
-        else:
-            entries = self._index.get(shape.key)
-            if entries and entries[0].cassette.name != entries[-1].cassette.name:
-                first = entries[0].cassette.name
-                entries = [e for e in entries if e.cassette.name == first]
-        if entries:
-            return Hit(entries[0].cassette, tuple(entries), shape.key)
+        """The interactions matching ``shape`` (in ``cassette`` only, if given).
+
+        Interactions that match on the whole request win over those that declare fewer
+        fields (``match:``); among cassettes, the first by name.
+        """
+        for fields in self._projections:
+            key = shape.project(fields).key
+            if cassette is not None:
+                entries = self._by_cassette.get((cassette, fields, key))
+            else:
+                entries = self._index.get((fields, key))
+                if entries and entries[0].cassette.name != entries[-1].cassette.name:
+                    first = entries[0].cassette.name
+                    entries = [e for e in entries if e.cassette.name == first]
+            if entries:
+                return Hit(entries[0].cassette, tuple(entries), key)
         return self._miss(shape, cassette)
 
     def _miss(self, shape: RequestShape, cassette: str | None) -> Miss:
@@ -197,7 +212,7 @@ class CassetteLibrary:
             return Miss(f"{scope} holds no interactions", None)
         best: tuple[int, Entry, str] | None = None
         for entry in candidates:
-            found = differences(shape, entry.shape)
+            found = differences(shape.project(entry.fields), entry.shape)
             first = next(found, "")
             count = 1 + sum(1 for _ in zip(found, range(200), strict=False))
             if entry.shape.path != shape.path or entry.shape.method != shape.method:

@@ -75,6 +75,9 @@ class MatchRules:
             name = name.lower()
             if name in self.headers:
                 wanted[name] = _header_value(name, value)
+        # Stream or not is the client's choice of shape, not part of what it asks: one
+        # recording answers both (see tapedeck.conversion).
+        body = _without(body, ("stream",))
         for ignored in self._ignore_paths:
             body = _without(body, ignored)
         return RequestShape(
@@ -142,6 +145,15 @@ class RequestShape:
             default=str,
         )
         object.__setattr__(self, "key", key)
+
+    def project(self, fields: tuple[str, ...] | None) -> RequestShape:
+        """The shape restricted to method, path and the body ``fields`` (all if ``None``)."""
+        if fields is None:
+            return self
+        body = self.body if isinstance(self.body, Mapping) else {}
+        return RequestShape(
+            self.method, self.path, (), (), {k: body[k] for k in fields if k in body}
+        )
 
 
 _ABSENT = object()

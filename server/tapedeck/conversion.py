@@ -1,0 +1,99 @@
+"""One recording, both shapes: a streamed recording answers a JSON request, and back.
+
+Matching ignores the request's ``stream`` field, so a request may match a recording made
+in the other shape. The SDK's final message is the same either way:
+
+- a streamed recording asked for as JSON is answered with the Message its events
+  assemble into, after the whole stream's time (time to headers plus the last event);
+  a stream that ended in an ``error`` event becomes that error as an HTTP error (e.g. an
+  ``overloaded_error`` becomes a 529);
+- a JSON Message recording asked for as a stream is answered with a synthesized stream:
+  the headers at the recorded time, then the events at once (a JSON recording has no
+  event timing to replay).
+
+Error responses (status 400 and above) are served as recorded whatever was asked.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+from .api_errors import ERROR_TYPES
+from .cassette import RecordedEvent, RecordedResponse
+from .message_stream import StreamError, assemble, synthesize
+from .sse import encode_event
+
+#: error.type -> the HTTP status the API uses for it.
+_STATUS_FOR_TYPE = {error_type: status for status, error_type in ERROR_TYPES.items()}
+_CONTENT_HEADERS = ("content-type", "content-length", "cache-control")
+
+
+def _is_message(body: Any) -> bool:
+    return isinstance(body, dict) and body.get("type") == "message"
+
+
+def convertible(response: RecordedResponse, wants_stream: bool) -> bool:
+    """True if ``response`` must change shape to answer a request that wants a stream or not."""
+    if response.status >= 400 or response.is_stream == wants_stream:
+        return False
+    return response.is_stream or _is_message(response.body)
+
+
+def _headers(response: RecordedResponse, content_type: str) -> tuple[tuple[str, str], ...]:
+    kept = [(k, v) for k, v in response.headers if k not in _CONTENT_HEADERS]
+    return (("content-type", content_type), *kept)
+
+
+def as_json(response: RecordedResponse) -> RecordedResponse:
+    """A streamed recording as the JSON response the API would have given."""
+    events = response.events or ()
+    last = events[-1].at_ms if events else 0.0
+    try:
+        body: dict[str, Any] = assemble((e.event, e.data) for e in events)
+        status = 200
+    except StreamError as exc:
+        error_type = exc.type or "api_error"
+        body = {"type": "error", "error": {"type": error_type, "message": exc.message or ""}}
+        status = _STATUS_FOR_TYPE.get(error_type, 500)
+    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return RecordedResponse(
+        status,
+        _headers(response, "application/json"),
+        response.time_to_headers_ms + last,
+        body=body,
+        payload=payload,
+    )
+
+
+_converted: dict[tuple[int, bool], tuple[RecordedResponse, RecordedResponse]] = {}
+
+
+def converted(response: RecordedResponse, wants_stream: bool) -> RecordedResponse:
+    """:func:`as_stream` or :func:`as_json`, computed once per recorded response."""
+    key = (id(response), wants_stream)
+    found = _converted.get(key)
+    if found is None or found[0] is not response:  # an id can be reused once freed
+        if len(_converted) > 4096:
+            _converted.clear()
+        found = _converted[key] = (
+            response,
+            as_stream(response) if wants_stream else as_json(response),
+        )
+    return found[1]
+
+
+def as_stream(response: RecordedResponse) -> RecordedResponse:
+    """A JSON Message recording as the event stream the API would have sent."""
+    events = tuple(
+        RecordedEvent(name, data, 0.0, encode_event(name, data))
+        for name, data in synthesize(response.body)
+    )
+    return replace(
+        response,
+        headers=_headers(response, "text/event-stream; charset=utf-8"),
+        body=None,
+        events=events,
+        payload=b"".join(e.encoded for e in events),
+    )
