@@ -20,6 +20,7 @@ test: lint typecheck pytest
 lint: $(STAMP)
 	$(BIN)/ruff check server tests bench
 	$(BIN)/ruff format --check server tests bench
+	$(BIN)/tapedeck lint cassettes
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

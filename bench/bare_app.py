@@ -9,8 +9,8 @@ what is left is the cost of uvicorn itself.
 - ``recorded``: send each event at its absolute deadline (arrival + ``at_ms``, on
   ``time.perf_counter``), one send per event, sleeping with ``asyncio.sleep`` in between.
 
-It runs on uvicorn with the same settings as tapedeck (``tapedeck.serve.uvicorn_config``)
-on a socket bound by ``tapedeck.serve.bind``, and logs its address on stderr the same way.
+It runs on uvicorn with the same settings as tapedeck (``tapedeck.runner.uvicorn_config``)
+on a socket bound by ``tapedeck.runner.bind``, and logs its address on stderr the same way.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import uvicorn
 
 from tapedeck.cassette_load import load_cassette
 from tapedeck.responses import wire_headers
-from tapedeck.serve import bind
+from tapedeck.runner import bind
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -86,7 +86,7 @@ def main() -> int:
     sock = bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
     print(f"bare app on http://{host}:{port}, timing {args.mode}", file=sys.stderr, flush=True)
-    # The same per-request settings as tapedeck.serve.uvicorn_config; loop and http are left
+    # The same per-request settings as tapedeck.runner.uvicorn_config; loop and http are left
     # on "auto", as there, so both pick uvloop and httptools when they are installed. Only
     # lifespan differs: this app has nothing to start, and it runs once, before any request.
     config = uvicorn.Config(

@@ -10,7 +10,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from tapedeck.serve import ServerThread
+from tapedeck.runner import ServerThread
 from tapedeck.settings import Settings
 from tapedeck.timing import Timing
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import CASSETTES, MakeServer
-from tapedeck.serve import ServerThread
+from tapedeck.runner import ServerThread
 
 STREAMED = [
     "streaming/hello",

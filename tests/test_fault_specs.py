@@ -22,7 +22,7 @@ import pytest
 
 from tapedeck.fault_book import FaultBook
 from tapedeck.faults import Fault, FaultKind, FaultSpecError, parse_fault, parse_faults
-from tapedeck.serve import ServerThread
+from tapedeck.runner import ServerThread
 from tapedeck.settings import resolve
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,7 +21,7 @@ import yaml
 from conftest import running
 from fake_upstream import FakeUpstream, stream_events
 from tapedeck.faults import parse_faults
-from tapedeck.serve import ServerThread
+from tapedeck.runner import ServerThread
 from tapedeck.settings import Mode
 
 TEXT = "one two three four five"

@@ -24,8 +24,8 @@ import pytest
 from conftest import MakeServer
 from tapedeck.cassette_load import load_cassette
 from tapedeck.faults import parse_faults
+from tapedeck.runner import ServerThread
 from tapedeck.sequences import SequenceEnd
-from tapedeck.serve import ServerThread
 from tapedeck.settings import Settings
 from tapedeck.timing import Timing
 

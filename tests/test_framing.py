@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from conftest import MakeServer
-from tapedeck.serve import ServerThread
+from tapedeck.runner import ServerThread
 from tapedeck.sse import encode_event
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"

@@ -45,7 +45,7 @@ from fake_upstream import (
 )
 from tapedeck import cassette_save, recording
 from tapedeck.app import create_app
-from tapedeck.serve import ServerThread
+from tapedeck.runner import ServerThread
 from tapedeck.settings import ConfigError, Mode, Settings
 from tapedeck.timing import Timing
 

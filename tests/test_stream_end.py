@@ -18,7 +18,7 @@ import httpx2
 import pytest
 
 from conftest import MakeServer
-from tapedeck.serve import ServerThread
+from tapedeck.runner import ServerThread
 from tapedeck.timing import Timing
 
 

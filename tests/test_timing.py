@@ -17,7 +17,7 @@ import anthropic
 import pytest
 
 from conftest import MakeServer
-from tapedeck.serve import ServerThread
+from tapedeck.runner import ServerThread
 from tapedeck.timing import Timing
 
 TOLERANCE_MS = 25.0

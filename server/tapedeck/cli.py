@@ -1,6 +1,7 @@
 """The ``tapedeck`` command line.
 
-``tapedeck serve`` runs the server. Every option is also an environment variable
+``tapedeck serve`` runs the server; ``ls``, ``show``, ``lint`` and ``new`` work on cassette
+files (:mod:`tapedeck.tools`, docs/tools.md). Every option is also an environment variable
 (``TAPEDECK_<NAME>``) and a key of the ``--config`` YAML file; a flag beats the
 environment, which beats the file, which beats the default.
 """
@@ -15,8 +16,11 @@ from pathlib import Path
 
 from . import __version__
 from .library import LibraryError
-from .serve import BindError, serve
+from .runner import BindError, serve
 from .settings import OPTIONS, ConfigError, resolve
+from .tools import lint, listing, new
+from .tools.common import DEFAULT_DIR
+from .tools.new import DEFAULT_MODEL
 
 _SERVE_HELP = """\
 Answer Anthropic Messages API requests (POST /v1/messages and any /v1/ path) from the
@@ -62,7 +66,60 @@ def _parser() -> argparse.ArgumentParser:
             action="append" if option.repeat else "store",
             help=f"{option.help} [env: {option.env}]",
         )
+    _add_tools(commands)
     return parser
+
+
+def _add_tools(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The cassette tools: ``ls``, ``show``, ``lint`` and ``new`` (docs/tools.md)."""
+    ls_parser = commands.add_parser(
+        "ls",
+        help="list the interactions of the cassettes in a directory",
+        description="One row per interaction: cassette, index, model, kind, status, events, "
+        "ms to the first event, total ms, and how the response ended. Broken cassettes are "
+        "reported on stderr (file:line: problem) and make the exit status 1.",
+    )
+    ls_parser.add_argument("dir", nargs="?", type=Path, default=DEFAULT_DIR, metavar="DIR")
+    show_parser = commands.add_parser(
+        "show",
+        help="show one cassette: requests, assembled replies, timing",
+        description="NAME is a cassette name as in x-tapedeck-cassette (streaming/hello) or "
+        "a path to a .yaml file.",
+    )
+    show_parser.add_argument("name", metavar="NAME")
+    show_parser.add_argument("--cassettes", type=Path, default=DEFAULT_DIR, metavar="DIR")
+    lint_parser = commands.add_parser(
+        "lint",
+        help="check cassettes: schema, event order, event data, secrets",
+        description="Check cassette files (or every cassette under a directory). Prints "
+        "file:line: problem for each problem and exits 1, or a summary and exits 0.",
+    )
+    lint_parser.add_argument("paths", nargs="*", type=Path, metavar="PATH")
+    new_parser = commands.add_parser(
+        "new",
+        help="write a hand-made cassette from a few options",
+        description="Write DIR/NAME.yaml: a streamed reply (thinking, text, tool calls) or an "
+        "error, matching on the conversation (messages, system, tools) only.",
+    )
+    new_parser.add_argument("name", metavar="NAME", help="cassette name, e.g. chat/greeting")
+    new_parser.add_argument("--cassettes", type=Path, default=DEFAULT_DIR, metavar="DIR")
+    new_parser.add_argument("--text", help="the reply's text")
+    new_parser.add_argument("--thinking", help="a thinking block before the text")
+    new_parser.add_argument(
+        "--tool",
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help='a tool call, e.g. get_weather=\'{"city": "Paris"}\' (repeatable)',
+    )
+    new_parser.add_argument("--error", metavar="TYPE", help="end the stream with this error")
+    new_parser.add_argument("--status", type=int, metavar="CODE", help="answer this HTTP error")
+    new_parser.add_argument("--model", default=DEFAULT_MODEL, help=f"default {DEFAULT_MODEL}")
+    new_parser.add_argument("--prompt", default="Hello", help="the user message (default Hello)")
+    new_parser.add_argument("--system", help="a system prompt")
+    new_parser.add_argument("--ttft-ms", type=float, default=300.0, metavar="MS")
+    new_parser.add_argument("--tokens-per-second", type=float, default=60.0, metavar="N")
+    new_parser.add_argument("--force", action="store_true", help="overwrite an existing cassette")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,7 +127,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(vars(args))
+    if args.command == "ls":
+        return listing.ls(args.dir)
+    if args.command == "show":
+        return listing.show(args.name, args.cassettes)
+    if args.command == "lint":
+        return lint.lint(args.paths or [DEFAULT_DIR])
+    if args.command == "new":
+        return _new(args, list(argv if argv is not None else sys.argv[1:]))
     return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def _new(args: argparse.Namespace, argv: list[str]) -> int:
+    try:
+        tools = [new.parse_tool(spec) for spec in args.tool]
+    except new.OptionError as exc:
+        return _fail(str(exc))
+    options = new.Options(
+        name=args.name,
+        text=args.text,
+        thinking=args.thinking,
+        tools=tools,
+        error=args.error,
+        status=args.status,
+        model=args.model,
+        prompt=args.prompt,
+        system=args.system,
+        ttft_ms=args.ttft_ms,
+        tokens_per_second=args.tokens_per_second,
+    )
+    shown = _content_args(argv[argv.index("new") + 1 :] if "new" in argv else argv)
+    return new.new(options, args.cassettes, args.force, shown)
+
+
+def _content_args(argv: list[str]) -> list[str]:
+    """``new``'s arguments without ``--cassettes DIR`` and ``--force``, for the description."""
+    shown: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--cassettes":
+            skip = True
+        elif arg != "--force" and not arg.startswith("--cassettes="):
+            shown.append(arg)
+    return shown
 
 
 def _fail(message: str) -> int:

@@ -1,0 +1,368 @@
+"""``tapedeck lint``, run as the real console script: one crafted cassette per rule."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TAPEDECK = str(Path(sys.executable).parent / "tapedeck")
+
+# Each event is one flow mapping on its own line, so event i is on line FIRST_EVENT + i.
+HEAD = """\
+version: 1
+interactions:
+  - request:
+      method: POST
+      path: /v1/messages
+      body: {{model: m, max_tokens: 10, messages: [{{role: user, content: Hi}}]}}
+    response:
+      status: 200
+      headers: {headers}
+      events:
+"""
+FIRST_EVENT = 11
+
+MS = (
+    "{event: message_start, at_ms: 0, data: {type: message_start, message: {id: msg_1, "
+    "type: message, role: assistant, model: m, content: [], stop_reason: null, "
+    "stop_sequence: null, usage: {input_tokens: 1, output_tokens: 1}}}}"
+)
+PING = "{event: ping, at_ms: 0, data: {type: ping}}"
+MD = (
+    "{event: message_delta, at_ms: 0, data: {type: message_delta, delta: {stop_reason: "
+    "end_turn, stop_sequence: null}, usage: {output_tokens: 2}}}"
+)
+STOP = "{event: message_stop, at_ms: 0, data: {type: message_stop}}"
+ERROR = (
+    "{event: error, at_ms: 0, data: {type: error, error: {type: overloaded_error, "
+    "message: Overloaded}}}"
+)
+
+
+def start(index: int, block: str = 'type: text, text: ""') -> str:
+    return (
+        f"{{event: content_block_start, at_ms: 0, data: {{type: content_block_start, "
+        f"index: {index}, content_block: {{{block}}}}}}}"
+    )
+
+
+def delta(index: int, body: str = 'type: text_delta, text: "Hi"') -> str:
+    return (
+        f"{{event: content_block_delta, at_ms: 0, data: {{type: content_block_delta, "
+        f"index: {index}, delta: {{{body}}}}}}}"
+    )
+
+
+def stop(index: int) -> str:
+    return (
+        f"{{event: content_block_stop, at_ms: 0, data: {{type: content_block_stop, "
+        f"index: {index}}}}}"
+    )
+
+
+GOOD = [MS, start(0), PING, delta(0), stop(0), MD, STOP]
+TOOL = "type: tool_use, id: toolu_1, name: f, input: {}"
+
+
+def cassette(
+    tmp_path: Path,
+    events: list[str],
+    tail: str = "",
+    headers: str = "{content-type: text/event-stream}",
+) -> Path:
+    text = HEAD.format(headers=headers) + "".join(f"        - {e}\n" for e in events) + tail
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def lint(*paths: Path | str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [TAPEDECK, "lint", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        timeout=60,
+    )
+
+
+def assert_problems(path: Path, *expected: tuple[int, str]) -> None:
+    result = lint(path)
+    assert result.stdout.splitlines() == [f"{path}:{line}: {msg}" for line, msg in expected]
+    assert result.returncode == 1
+    assert f"{len(expected)} problem(s) in 1 of 1 file(s)" in result.stderr
+
+
+def ev(i: int) -> str:
+    return f"interactions[0].response.events[{i}]"
+
+
+def test_shipped_cassettes_are_clean() -> None:
+    result = lint()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == "tapedeck lint: 6 cassette file(s), no problems\n"
+    assert result.stderr == ""
+
+
+def test_files_and_directories(tmp_path: Path) -> None:
+    good = cassette(tmp_path, GOOD)
+    result = lint(good, ROOT / "cassettes" / "streaming")
+    assert result.returncode == 0, result.stdout
+    assert result.stdout == "tapedeck lint: 5 cassette file(s), no problems\n"
+
+
+def test_missing_path_is_a_usage_error(tmp_path: Path) -> None:
+    result = lint(tmp_path / "nope")
+    assert result.returncode == 2
+    assert "no such file or directory" in result.stderr
+
+
+def test_schema_error_from_the_loader(tmp_path: Path) -> None:
+    path = cassette(tmp_path, GOOD, tail="      delay: 5\n")
+    assert_problems(
+        path,
+        (
+            18,
+            "interactions[0].response: unknown field 'delay' (expected one of: body, "
+            "end, end_at_ms, events, headers, status, text, time_to_headers_ms)",
+        ),
+    )
+
+
+def test_version(tmp_path: Path) -> None:
+    path = cassette(tmp_path, GOOD)
+    path.write_text(path.read_text().replace("version: 1", "version: 2"))
+    assert_problems(
+        path, (1, "version: unsupported cassette version 2: this tapedeck reads version 1")
+    )
+
+
+def test_time_order_from_the_loader(tmp_path: Path) -> None:
+    late = "{event: ping, at_ms: 9, data: {type: ping}}"
+    path = cassette(tmp_path, [MS, late, start(0), delta(0), stop(0), MD, STOP])
+    assert_problems(
+        path,
+        (
+            13,
+            f"{ev(2)}.at_ms: events must be in time order: 0 ms is before the previous "
+            "event's 9 ms",
+        ),
+    )
+
+
+def test_message_start_first(tmp_path: Path) -> None:
+    path = cassette(tmp_path, [PING, start(0), MS, delta(0), stop(0), MD, STOP])
+    assert_problems(
+        path,
+        (12, f"{ev(1)}: content_block_start before message_start (message_start must come first)"),
+        (13, f"{ev(2)}: second message_start"),
+    )
+
+
+def test_delta_before_block_start(tmp_path: Path) -> None:
+    path = cassette(tmp_path, [MS, delta(0), start(0), stop(0), MD, STOP])
+    assert_problems(
+        path, (12, f"{ev(1)}: content_block_delta for block 0 before its content_block_start")
+    )
+
+
+def test_block_stopped_twice(tmp_path: Path) -> None:
+    path = cassette(tmp_path, [MS, start(0), delta(0), stop(0), stop(0), MD, STOP])
+    assert_problems(path, (15, f"{ev(4)}: content_block_stop for block 0 stopped twice"))
+
+
+def test_delta_after_stop(tmp_path: Path) -> None:
+    path = cassette(tmp_path, [MS, start(0), stop(0), delta(0), MD, STOP])
+    assert_problems(path, (14, f"{ev(3)}: content_block_delta for block 0 after its stop"))
+
+
+def test_block_index_order(tmp_path: Path) -> None:
+    path = cassette(tmp_path, [MS, start(1), delta(1), stop(1), MD, STOP])
+    assert_problems(path, (12, f"{ev(1)}: content_block_start for block 1, expected 0"))
+
+
+@pytest.mark.parametrize(
+    ("block", "body", "problem"),
+    [
+        (TOOL, 'type: text_delta, text: "x"', "text_delta for block 0, a tool_use block"),
+        ('type: text, text: ""', 'type: input_json_delta, partial_json: ""', "input_json_delta"),
+        ('type: text, text: ""', "type: thinking_delta, thinking: x", "thinking_delta"),
+        ('type: text, text: ""', "type: signature_delta, signature: x", "signature_delta"),
+        (
+            'type: thinking, thinking: "", signature: ""',
+            "type: citations_delta, citation: {type: char_location}",
+            "citations_delta for block 0, a thinking block",
+        ),
+    ],
+)
+def test_delta_type_matches_block_type(tmp_path: Path, block: str, body: str, problem: str) -> None:
+    path = cassette(tmp_path, [MS, start(0, block), delta(0, body), stop(0), MD, STOP])
+    if not problem.endswith("block"):
+        problem += " for block 0, a text block"
+    assert_problems(path, (13, f"{ev(2)}: {problem}"))
+
+
+def test_matching_deltas_are_clean(tmp_path: Path) -> None:
+    thinking = 'type: thinking, thinking: "", signature: ""'
+    events = [
+        MS,
+        start(0, thinking),
+        delta(0, "type: thinking_delta, thinking: hmm"),
+        delta(0, "type: signature_delta, signature: abc"),
+        stop(0),
+        start(1, TOOL),
+        delta(1, 'type: input_json_delta, partial_json: "{}"'),
+        stop(1),
+        start(2, "type: server_tool_use, id: srvtoolu_1, name: web_search, input: {}"),
+        delta(2, 'type: input_json_delta, partial_json: "{}"'),
+        stop(2),
+        start(3),
+        delta(3, "type: citations_delta, citation: {type: char_location}"),
+        delta(3, "type: some_future_delta, x: 1"),
+        stop(3),
+        "{event: some_future_event, at_ms: 0, data: {type: whatever}}",
+        MD,
+        STOP,
+    ]
+    result = lint(cassette(tmp_path, events))
+    assert result.returncode == 0, result.stdout
+
+
+def test_message_delta_after_blocks(tmp_path: Path) -> None:
+    path = cassette(tmp_path, [MS, start(0), delta(0), MD, stop(0), STOP])
+    assert_problems(
+        path,
+        (14, f"{ev(3)}: message_delta while block 0 is not stopped"),
+        (15, f"{ev(4)}: content_block_stop for block 0 stopped twice"),
+    )
+
+
+def test_block_start_after_message_delta(tmp_path: Path) -> None:
+    path = cassette(tmp_path, [MS, MD, start(0), stop(0), STOP])
+    assert_problems(path, (13, f"{ev(2)}: content_block_start for block 0 after message_delta"))
+
+
+def test_message_stop_needs_message_delta(tmp_path: Path) -> None:
+    path = cassette(tmp_path, [MS, start(0), stop(0), STOP])
+    assert_problems(path, (14, f"{ev(3)}: message_stop without a message_delta before it"))
+
+
+def test_message_stop_last(tmp_path: Path) -> None:
+    path = cassette(tmp_path, [*GOOD, MD])
+    assert_problems(path, (18, f"{ev(7)}: message_delta after message_stop"))
+
+
+def test_ping_anywhere(tmp_path: Path) -> None:
+    events = [PING, MS, PING, start(0), PING, delta(0), PING, stop(0), PING, MD, PING, STOP, PING]
+    assert lint(cassette(tmp_path, events)).returncode == 0
+
+
+def test_stream_must_end_with_message_stop(tmp_path: Path) -> None:
+    path = cassette(tmp_path, [MS, start(0), delta(0)])
+    assert_problems(
+        path,
+        (
+            13,
+            "interactions[0].response.events: the stream ends without message_stop (expected "
+            "message_stop last, an error event, or 'end: disconnect')",
+        ),
+    )
+
+
+def test_disconnect_may_end_anywhere(tmp_path: Path) -> None:
+    path = cassette(tmp_path, [MS, start(0), delta(0)], tail="      end: disconnect\n")
+    result = lint(path)
+    assert result.returncode == 0, result.stdout
+
+
+def test_error_event_ends_the_stream(tmp_path: Path) -> None:
+    assert lint(cassette(tmp_path, [MS, start(0), delta(0), ERROR])).returncode == 0
+    path = cassette(tmp_path, [MS, start(0), delta(0), ERROR, stop(0)])
+    assert_problems(
+        path,
+        (
+            15,
+            f"{ev(4)}: content_block_stop after the error event (an error event ends the stream)",
+        ),
+    )
+
+
+def test_data_type_must_match_event_name(tmp_path: Path) -> None:
+    wrong = "{event: content_block_stop, at_ms: 0, data: {type: ping, index: 0}}"
+    path = cassette(tmp_path, [MS, start(0), delta(0), wrong, stop(0), MD, STOP])
+    assert_problems(
+        path,
+        (
+            14,
+            f"{ev(3)}: data.type is 'ping', expected 'content_block_stop' for a "
+            "content_block_stop event",
+        ),
+    )
+
+
+def test_error_data_type_is_error(tmp_path: Path) -> None:
+    wrong = "{event: error, at_ms: 0, data: {type: overloaded_error}}"
+    path = cassette(tmp_path, [MS, wrong])
+    assert_problems(
+        path,
+        (12, f"{ev(1)}: data.type is 'overloaded_error', expected 'error' for a error event"),
+        (
+            12,
+            "interactions[0].response.events: the stream ends without message_stop (expected "
+            "message_stop last, an error event, or 'end: disconnect')",
+        ),
+    )
+
+
+def test_known_event_data_must_be_a_mapping(tmp_path: Path) -> None:
+    raw = "{event: ping, at_ms: 0, data: 'not json'}"
+    path = cassette(tmp_path, [MS, raw, start(0), delta(0), stop(0), MD, STOP])
+    assert_problems(path, (12, f"{ev(1)}: data of a ping event must be a mapping, got str"))
+
+
+def test_key_shaped_string(tmp_path: Path) -> None:
+    leak = '{event: ping, at_ms: 0, data: {type: ping, note: "sk-ant-api03-abcdefgh"}}'
+    path = cassette(tmp_path, [MS, leak, start(0), delta(0), stop(0), MD, STOP])
+    assert_problems(
+        path,
+        (12, "key-shaped string 'sk-ant-api…': remove it or use 'sk-ant-REDACTED'"),
+    )
+    redacted = leak.replace("sk-ant-api03-abcdefgh", "sk-ant-REDACTED")
+    assert lint(cassette(tmp_path, [MS, redacted, *GOOD[1:]])).returncode == 0
+
+
+@pytest.mark.parametrize(
+    "header", ["x-api-key", "Authorization", "cookie", "set-cookie", "anthropic-organization-id"]
+)
+def test_secret_response_header(tmp_path: Path, header: str) -> None:
+    path = cassette(tmp_path, GOOD, headers=f"{{content-type: text/event-stream, {header}: x}}")
+    assert_problems(
+        path,
+        (9, f"interactions[0].response.headers: secret header {header!r}; remove it"),
+    )
+
+
+def test_secret_request_header(tmp_path: Path) -> None:
+    path = cassette(tmp_path, GOOD)
+    line = "      path: /v1/messages\n"
+    text = path.read_text().replace(line, line + "      headers:\n        x-api-key: x\n")
+    path.write_text(text)
+    assert_problems(
+        path, (7, "interactions[0].request.headers: secret header 'x-api-key'; remove it")
+    )
+
+
+def test_every_problem_of_every_file(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    bad = cassette(tmp_path / "a", [MS, start(0), delta(0)])
+    cassette(tmp_path / "b", GOOD)
+    result = lint(tmp_path)
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[0].startswith(f"{bad}:13: ")
+    assert "1 problem(s) in 1 of 2 file(s)" in result.stderr
