@@ -9,9 +9,7 @@ come from (the request header, the admin API scoped by test id, server-wide sett
 from __future__ import annotations
 
 import json
-import logging
 import re
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +19,7 @@ import anthropic
 import httpx2
 import pytest
 
-from conftest import MakeServer
+from conftest import LogLines, MakeServer
 from tapedeck.cassette_load import load_cassette
 from tapedeck.faults import parse_faults
 from tapedeck.runner import ServerThread
@@ -125,60 +123,6 @@ def data_of(encoded: bytes) -> str:
         for line in encoded.split(b"\n")
         if line.startswith(b"data: ")
     )
-
-
-class Records(logging.Handler):
-    """Collects the ``tapedeck`` logger's lines; lets a test wait for some to arrive."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.records: list[tuple[int | None, str]] = []
-        self.arrived = threading.Condition()
-        self.thread: int | None = None
-
-    def only(self, server: ServerThread) -> None:
-        """Keep only ``server``'s lines: another server's may arrive late."""
-        self.thread = server._thread.ident
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with self.arrived:
-            self.records.append((record.thread, record.getMessage()))
-            self.arrived.notify_all()
-
-    def _found(self, pattern: str) -> list[str]:
-        return [
-            message
-            for thread, message in self.records
-            if (self.thread is None or thread == self.thread) and re.search(pattern, message)
-        ]
-
-    def matching(self, pattern: str) -> list[str]:
-        with self.arrived:
-            return self._found(pattern)
-
-    def wait_for(self, pattern: str, count: int, timeout: float = 5) -> list[str]:
-        deadline = time.monotonic() + timeout
-        with self.arrived:
-            while len(found := self._found(pattern)) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self.arrived.wait(left)
-        return found
-
-
-@pytest.fixture
-def tapedeck_log() -> Iterator[Records]:
-    logger = logging.getLogger("tapedeck")
-    handler = Records()
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 #: One request log line per request that reached /v1/messages.
@@ -643,7 +587,7 @@ def test_status_529_body_and_headers(server: ServerThread) -> None:
 
 
 def test_status_529_twice_then_the_sdk_retry_succeeds(
-    make_server: MakeServer, tapedeck_log: Records
+    make_server: MakeServer, tapedeck_log: LogLines
 ) -> None:
     spec = "status:code=529,times=2,retry_after_ms=1"
     with make_server() as s, sdk(s, max_retries=2, default_headers=fault(spec)) as c:
@@ -662,7 +606,7 @@ def test_status_529_twice_then_the_sdk_retry_succeeds(
 
 
 def test_status_should_retry_false_is_not_retried(
-    make_server: MakeServer, tapedeck_log: Records
+    make_server: MakeServer, tapedeck_log: LogLines
 ) -> None:
     spec = "status:code=529,should_retry=false,retry_after_ms=1"
     with make_server() as s, sdk(s, max_retries=2) as c:
@@ -726,7 +670,7 @@ def test_status_raises_the_sdk_exception_for_the_code(
     }
 
 
-def test_status_429_retried_by_the_sdk(make_server: MakeServer, tapedeck_log: Records) -> None:
+def test_status_429_retried_by_the_sdk(make_server: MakeServer, tapedeck_log: LogLines) -> None:
     spec = "status:code=429,times=1,retry_after_ms=1"
     with make_server() as s, sdk(s, max_retries=1) as c:
         tapedeck_log.only(s)
@@ -787,7 +731,7 @@ def test_latency_delays_the_headers(server: ServerThread) -> None:
 
 
 def test_latency_timeout_is_retried_by_the_sdk(
-    make_server: MakeServer, tapedeck_log: Records
+    make_server: MakeServer, tapedeck_log: LogLines
 ) -> None:
     """A read timeout before the headers is a connection error: the SDK retries it."""
     spec = "latency:ms=500,times=1"
@@ -1024,7 +968,7 @@ def test_header_replaces_admin_faults_for_one_request(
 
 
 def test_faults_header_and_log_say_what_fired(
-    client: anthropic.Anthropic, tapedeck_log: Records
+    client: anthropic.Anthropic, tapedeck_log: LogLines
 ) -> None:
     spec = "ping:every=3;truncate:after=6,p=0;  garble:after=99"
     response = client.messages.with_raw_response.create(
@@ -1043,7 +987,7 @@ def test_faults_header_and_log_say_what_fired(
 
 
 def test_request_log_line_of_a_fully_read_fault_stream(
-    server: ServerThread, client: anthropic.Anthropic, tapedeck_log: Records
+    server: ServerThread, client: anthropic.Anthropic, tapedeck_log: LogLines
 ) -> None:
     """A stream the client read to its end is not logged as abandoned."""
     tapedeck_log.only(server)

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,7 +15,7 @@ import httpx
 import httpx2
 import pytest
 
-from conftest import MakeServer
+from conftest import LogLines, MakeServer
 from tapedeck.runner import ServerThread
 from tapedeck.timing import Timing
 
@@ -140,49 +138,6 @@ def sdk(server: ServerThread) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=server.base_url, api_key="k", max_retries=0)
 
 
-class Records(logging.Handler):
-    """Collects the records of the ``tapedeck`` logger (whatever its propagation)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-        self.arrived = threading.Condition()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with self.arrived:
-            self.records.append(record)
-            self.arrived.notify_all()
-
-    def lines(self) -> list[str]:
-        return [r.getMessage() for r in self.records]
-
-    def wait_for(self, prefix: str, timeout: float) -> str | None:
-        deadline = time.monotonic() + timeout
-        with self.arrived:
-            while True:
-                for line in self.lines():
-                    if line.startswith(prefix):
-                        return line
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self.arrived.wait(left)
-
-
-@pytest.fixture
-def tapedeck_log() -> Iterator[Records]:
-    logger = logging.getLogger("tapedeck")
-    handler = Records()
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-
-
 # --- end: disconnect ------------------------------------------------------------------------
 
 
@@ -276,13 +231,14 @@ def test_recorded_disconnect_on_the_wire(endings: Path, make_server: MakeServer)
 
 
 def test_recorded_disconnect_is_not_logged_as_an_error(
-    endings: Path, make_server: MakeServer, tapedeck_log: Records
+    endings: Path, make_server: MakeServer, tapedeck_log: LogLines
 ) -> None:
     with make_server(endings) as s, sdk(s) as c:
         with pytest.raises(httpx2.RemoteProtocolError):
             read_text(c.messages.stream(**kwargs("cut")), [])
-        line = tapedeck_log.wait_for("POST /v1/messages 200 endings", timeout=2)
-        assert line is not None, tapedeck_log.lines()
+        found = tapedeck_log.wait_for("^POST /v1/messages 200 endings", timeout=2)
+        assert found, tapedeck_log.lines()
+        line = found[0]
         assert line.endswith("(connection cut as recorded)")
         time.sleep(0.2)  # give any further record about this request a moment to arrive
     # A deliberate, recorded cut is not an internal error.
@@ -340,15 +296,16 @@ def abandon_long_stream(c: anthropic.Anthropic) -> list[str]:
 
 
 def test_client_disconnect_ends_the_server_task(
-    endings: Path, make_server: MakeServer, tapedeck_log: Records
+    endings: Path, make_server: MakeServer, tapedeck_log: LogLines
 ) -> None:
     with make_server(endings, timing=Timing.parse("recorded")) as s:
         with sdk(s) as c:
             started = time.perf_counter()
             assert abandon_long_stream(c) == ["message_start", "content_block_start"]
         # The server-side task ends soon after the client left, not 30 s later.
-        line = tapedeck_log.wait_for("POST /v1/messages 200 endings", timeout=1.5)
-        assert line is not None, tapedeck_log.lines()
+        found = tapedeck_log.wait_for("^POST /v1/messages 200 endings", timeout=1.5)
+        assert found, tapedeck_log.lines()
+        line = found[0]
         duration_ms = float(line.split()[4].removesuffix("ms"))
         assert duration_ms < 2000, line
         # The server is healthy and answers the next request promptly.
@@ -363,13 +320,14 @@ def test_client_disconnect_ends_the_server_task(
 
 
 def test_client_disconnect_is_not_reported_as_recorded_cut_or_error(
-    endings: Path, make_server: MakeServer, tapedeck_log: Records
+    endings: Path, make_server: MakeServer, tapedeck_log: LogLines
 ) -> None:
     with make_server(endings, timing=Timing.parse("recorded")) as s:
         with sdk(s) as c:
             abandon_long_stream(c)
-        line = tapedeck_log.wait_for("POST /v1/messages 200 endings", timeout=1.5)
-        assert line is not None, tapedeck_log.lines()
+        found = tapedeck_log.wait_for("^POST /v1/messages 200 endings", timeout=1.5)
+        assert found, tapedeck_log.lines()
+        line = found[0]
         time.sleep(0.2)
     # The cassette records a complete stream: the client left, nothing was cut "as recorded".
     assert "as recorded" not in line
