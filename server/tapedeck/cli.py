@@ -79,22 +79,43 @@ def _add_tools(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "ms to the first event, total ms, and how the response ended. Broken cassettes are "
         "reported on stderr (file:line: problem) and make the exit status 1.",
     )
-    ls_parser.add_argument("dir", nargs="?", type=Path, default=DEFAULT_DIR, metavar="DIR")
+    ls_parser.add_argument(
+        "dir",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_DIR,
+        metavar="DIR",
+        help="the cassette directory (default: ./cassettes)",
+    )
     show_parser = commands.add_parser(
         "show",
         help="show one cassette: requests, assembled replies, timing",
         description="NAME is a cassette name as in x-tapedeck-cassette (streaming/hello) or "
         "a path to a .yaml file.",
     )
-    show_parser.add_argument("name", metavar="NAME")
-    show_parser.add_argument("--cassettes", type=Path, default=DEFAULT_DIR, metavar="DIR")
+    show_parser.add_argument(
+        "name", metavar="NAME", help="a cassette name such as streaming/hello, or a .yaml file"
+    )
+    show_parser.add_argument(
+        "--cassettes",
+        type=Path,
+        default=DEFAULT_DIR,
+        metavar="DIR",
+        help="the cassette directory NAME is in (default: ./cassettes)",
+    )
     lint_parser = commands.add_parser(
         "lint",
         help="check cassettes: schema, event order, event data, secrets",
         description="Check cassette files (or every cassette under a directory). Prints "
         "file:line: problem for each problem and exits 1, or a summary and exits 0.",
     )
-    lint_parser.add_argument("paths", nargs="*", type=Path, metavar="PATH")
+    lint_parser.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="cassette files or directories to check (default: ./cassettes); exit 1 on problems",
+    )
     new_parser = commands.add_parser(
         "new",
         help="write a hand-made cassette from a few options",
@@ -102,7 +123,13 @@ def _add_tools(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "error, matching on the conversation (messages, system, tools) only.",
     )
     new_parser.add_argument("name", metavar="NAME", help="cassette name, e.g. chat/greeting")
-    new_parser.add_argument("--cassettes", type=Path, default=DEFAULT_DIR, metavar="DIR")
+    new_parser.add_argument(
+        "--cassettes",
+        type=Path,
+        default=DEFAULT_DIR,
+        metavar="DIR",
+        help="the cassette directory to write into (default: ./cassettes)",
+    )
     new_parser.add_argument("--text", help="the reply's text")
     new_parser.add_argument("--thinking", help="a thinking block before the text")
     new_parser.add_argument(
@@ -117,8 +144,20 @@ def _add_tools(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     new_parser.add_argument("--model", default=DEFAULT_MODEL, help=f"default {DEFAULT_MODEL}")
     new_parser.add_argument("--prompt", default="Hello", help="the user message (default Hello)")
     new_parser.add_argument("--system", help="a system prompt")
-    new_parser.add_argument("--ttft-ms", type=float, default=300.0, metavar="MS")
-    new_parser.add_argument("--tokens-per-second", type=float, default=60.0, metavar="N")
+    new_parser.add_argument(
+        "--ttft-ms",
+        type=float,
+        default=300.0,
+        metavar="MS",
+        help="time to the first token: when the headers and first event come (default: 300)",
+    )
+    new_parser.add_argument(
+        "--tokens-per-second",
+        type=float,
+        default=60.0,
+        metavar="N",
+        help="pace of the deltas after the first event (default: 60)",
+    )
     new_parser.add_argument("--force", action="store_true", help="overwrite an existing cassette")
 
 
