@@ -18,11 +18,10 @@ from typing import Any
 from .api_errors import APIError, new_request_id
 from .batches import BATCHES, with_results_url
 from .cassette import RecordedResponse
-from .conversion import converted, convertible
 from .fault_book import FaultBook
 from .faults import Fault, FaultKind, FaultSpecError, parse_faults
 from .incoming import Incoming
-from .library import CassetteLibrary, Hit, UnsafeNameError
+from .library import CassetteLibrary, Hit, UnsafeNameError, cassette_headers
 from .logs import log, note
 from .matching import RequestShape
 from .proxy import ProxyResponse, Upstream
@@ -202,10 +201,6 @@ def _status_fault(
     return ReplayResponse(error, wire_headers(error, extra), timing, started, fired)
 
 
-def _cassette_headers(name: str) -> list[tuple[str, str]]:
-    return [("x-tapedeck-cassette", name), ("x-tapedeck-source", "cassette")]
-
-
 def _listed(fired: list[Fault]) -> str:
     return "; ".join(f.text for f in fired)
 
@@ -232,15 +227,13 @@ def _replay(
     entry = found.entries[index]
     name = entry.cassette.name
     what = name if len(found.entries) == 1 else f"{name}#{entry.index}"
-    response = entry.interaction.response
-    headers = entry.headers
-    wants_stream = isinstance(body, dict) and body.get("stream") is True
-    if request.path in POST_ONLY and convertible(response, wants_stream):
-        response = converted(response, wants_stream)
-        headers = wire_headers(response, _cassette_headers(name))
+    response, headers = entry.interaction.response, entry.headers
+    if request.path in POST_ONLY:
+        wants_stream = isinstance(body, dict) and body.get("stream") is True
+        response, headers = r.library.in_shape(entry, wants_stream)
     if request.path.startswith(BATCHES) and b'"results_url"' in response.payload:
         response = with_results_url(response, request.base_url)
-        headers = wire_headers(response, _cassette_headers(name))
+        headers = wire_headers(response, cassette_headers(name))
     fired = _fire(request, r, faults, test_id, response.is_stream, what)
     error = _status_fault(fired, "fault", name, timing, started)
     if error is not None:

@@ -67,23 +67,6 @@ def as_json(response: RecordedResponse) -> RecordedResponse:
     )
 
 
-_converted: dict[tuple[int, bool], tuple[RecordedResponse, RecordedResponse]] = {}
-
-
-def converted(response: RecordedResponse, wants_stream: bool) -> RecordedResponse:
-    """:func:`as_stream` or :func:`as_json`, computed once per recorded response."""
-    key = (id(response), wants_stream)
-    found = _converted.get(key)
-    if found is None or found[0] is not response:  # an id can be reused once freed
-        if len(_converted) > 4096:
-            _converted.clear()
-        found = _converted[key] = (
-            response,
-            as_stream(response) if wants_stream else as_json(response),
-        )
-    return found[1]
-
-
 def as_stream(response: RecordedResponse) -> RecordedResponse:
     """A JSON Message recording as the event stream the API would have sent."""
     events = tuple(

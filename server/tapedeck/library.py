@@ -12,13 +12,20 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .cassette import Cassette, Interaction
+from .cassette import Cassette, Interaction, RecordedResponse
 from .cassette_load import CassetteError, load_cassette
+from .conversion import as_json, as_stream, convertible
 from .matching import MatchRules, RequestShape, differences
 from .responses import wire_headers
 
 SUFFIXES = (".yaml", ".yml")
 Fields = tuple[str, ...] | None
+WireHeaders = list[tuple[bytes, bytes]]
+
+
+def cassette_headers(name: str) -> list[tuple[str, str]]:
+    """The headers tapedeck adds to a response replayed from cassette ``name``."""
+    return [("x-tapedeck-cassette", name), ("x-tapedeck-source", "cassette")]
 
 
 class LibraryError(Exception):
@@ -41,7 +48,7 @@ class Entry:
     index: int
     interaction: Interaction
     shape: RequestShape
-    headers: list[tuple[bytes, bytes]]
+    headers: WireHeaders
     #: The body fields it matches on (``match:``), or ``None`` for the whole request.
     fields: Fields = None
 
@@ -60,7 +67,6 @@ class Miss:
     """No interaction matches; ``detail`` names the closest one and the first difference."""
 
     detail: str
-    closest: str | None
 
 
 class CassetteLibrary:
@@ -79,8 +85,9 @@ class CassetteLibrary:
         self._by_cassette: dict[tuple[str, Fields, str], list[Entry]] = defaultdict(list)
         #: The distinct field selections in use: the whole request (None) first.
         self._projections: list[Fields] = [None]
+        self._shapes: dict[tuple[str, int, bool], tuple[RecordedResponse, WireHeaders]] = {}
         for cassette in self.cassettes.values():
-            extra = [("x-tapedeck-cassette", cassette.name), ("x-tapedeck-source", "cassette")]
+            extra = cassette_headers(cassette.name)
             for i, interaction in enumerate(cassette.interactions):
                 r = interaction.request
                 fields = r.match
@@ -93,6 +100,25 @@ class CassetteLibrary:
                 self._by_cassette[(cassette.name, fields, shape.key)].append(entry)
                 if fields not in self._projections:
                     self._projections.append(fields)
+
+    def in_shape(self, entry: Entry, wants_stream: bool) -> tuple[RecordedResponse, WireHeaders]:
+        """The entry's response and wire headers as a stream or as JSON, as asked.
+
+        A recording in the other shape is converted (see :mod:`tapedeck.conversion`) on
+        first use and kept, so each conversion happens once per interaction.
+        """
+        response = entry.interaction.response
+        if not convertible(response, wants_stream):
+            return response, entry.headers
+        key = (entry.cassette.name, entry.index, wants_stream)
+        found = self._shapes.get(key)
+        if found is None:
+            other = as_stream(response) if wants_stream else as_json(response)
+            found = self._shapes[key] = (
+                other,
+                wire_headers(other, cassette_headers(entry.cassette.name)),
+            )
+        return found
 
     def add(self, cassette: Cassette) -> None:
         """Add a cassette (or replace the one of the same name), e.g. just recorded."""
@@ -118,7 +144,7 @@ class CassetteLibrary:
         cassettes: list[Cassette] = []
         errors: list[CassetteError] = []
         seen: dict[str, str] = {}
-        for path in sorted(_cassette_files(root)):
+        for path in cassette_files(root):
             display = str(path)
             if not path.resolve().is_relative_to(real_root):
                 errors.append(
@@ -209,7 +235,7 @@ class CassetteLibrary:
         candidates = [e for e in self._entries if cassette is None or e.cassette.name == cassette]
         scope = f"cassette {cassette!r}" if cassette else "the cassette directory"
         if not candidates:
-            return Miss(f"{scope} holds no interactions", None)
+            return Miss(f"{scope} holds no interactions")
         best: tuple[int, Entry, str] | None = None
         for entry in candidates:
             found = differences(shape.project(entry.fields), entry.shape)
@@ -225,14 +251,15 @@ class CassetteLibrary:
             f"{entry.cassette.name} (interaction {entry.index}, {entry.cassette.path}:"
             f"{entry.interaction.line})"
         )
-        return Miss(f"closest is {where}: {first}", entry.cassette.name)
+        return Miss(f"closest is {where}: {first}")
 
 
-def _cassette_files(root: Path) -> list[Path]:
+def cassette_files(root: Path) -> list[Path]:
+    """Every cassette file under ``root``, sorted; dot-files and dot-folders are skipped."""
     files: list[Path] = []
     for folder, dirs, names in os.walk(root):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         files.extend(
             Path(folder) / n for n in names if not n.startswith(".") and n.endswith(SUFFIXES)
         )
-    return files
+    return sorted(files)

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..library import SUFFIXES, _cassette_files
+from ..library import SUFFIXES, cassette_files
 
 #: The cassette directory the tools use when none is given.
 DEFAULT_DIR = Path("cassettes")
@@ -16,11 +16,6 @@ def fail(message: str, status: int = 2) -> int:
     """Print ``tapedeck: error: MESSAGE`` to stderr and return ``status``."""
     print(f"tapedeck: error: {message}", file=sys.stderr)
     return status
-
-
-def files_under(root: Path) -> list[Path]:
-    """Every cassette file under ``root``, sorted, skipping dot-files as the server does."""
-    return sorted(_cassette_files(root))
 
 
 def name_of(path: Path, root: Path | None) -> str:
@@ -42,7 +37,7 @@ def expand(paths: Iterable[Path]) -> list[tuple[Path, Path | None]]:
     found: list[tuple[Path, Path | None]] = []
     for path in paths:
         if path.is_dir():
-            found.extend((f, path) for f in files_under(path))
+            found.extend((f, path) for f in cassette_files(path))
         elif path.is_file():
             found.append((path, None))
         else:

@@ -10,10 +10,10 @@ from typing import Any
 
 from ..cassette import Cassette, Interaction, RecordedResponse, StreamEnd
 from ..cassette_load import CassetteError, load_cassette
-from ..library import SUFFIXES, CassetteLibrary, UnsafeNameError
+from ..library import SUFFIXES, CassetteLibrary, UnsafeNameError, cassette_files
 from ..matching import MatchRules
 from ..message_stream import StreamError, assemble
-from .common import fail, files_under, name_of
+from .common import fail, name_of
 
 #: The columns of ``tapedeck ls``, in order; numbers are right-aligned.
 COLUMNS = ("CASSETTE", "#", "MODEL", "KIND", "STATUS", "EVENTS", "FIRST_MS", "TOTAL_MS", "END")
@@ -133,7 +133,7 @@ def ls(root: Path) -> int:
         return fail(f"{root}: not a directory (expected the cassette directory)")
     rows: list[tuple[str, ...]] = []
     errors: list[CassetteError] = []
-    for path in files_under(root):
+    for path in cassette_files(root):
         try:
             cassette = load_cassette(path, name_of(path, root), str(path))
         except CassetteError as exc:
