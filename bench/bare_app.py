@@ -1,22 +1,23 @@
 """The baseline for bench/replay.py: a bare ASGI app sending the cassette's pre-rendered bytes.
 
-It serves every request with the first interaction of one cassette, loaded with tapedeck's
-own loader, so the body bytes (and the header list, built by tapedeck's ``wire_headers``)
-are exactly what tapedeck sends. There is no routing, matching, middleware or logging:
-what is left is the cost of uvicorn itself.
+It serves every request with the first interaction of one cassette, rendered by
+``stream_bytes`` to exactly the bytes (and the headers) tapedeck sends. There is no
+routing, matching, middleware or logging: what is left is the cost of uvicorn itself.
 
 - ``instant``: read the request body, send the headers, then the whole body in one send.
 - ``recorded``: send each event at its absolute deadline (arrival + ``at_ms``, on
   ``time.perf_counter``), one send per event, sleeping with ``asyncio.sleep`` in between.
 
-It runs on uvicorn with the same settings as tapedeck (``tapedeck.runner.uvicorn_config``)
-on a socket bound by ``tapedeck.runner.bind``, and logs its address on stderr the same way.
+It runs on uvicorn with the same settings as tapedeck
+(``tapedeck.server.runner.uvicorn_config``) on a socket bound the same way, and logs its
+address on stderr the same way.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -25,29 +26,31 @@ from typing import Any
 
 import uvicorn
 
-from tapedeck.cassette_load import load_cassette
-from tapedeck.responses import wire_headers
-from tapedeck.runner import bind
+from stream_bytes import load
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket, as tapedeck binds one."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
 def make_app(cassette: Path, mode: str) -> Callable[[Message, Receive, Send], Awaitable[None]]:
-    response = load_cassette(cassette, "bench").interactions[0].response
-    assert response.events is not None
-    extra = [("x-tapedeck-cassette", "bench"), ("x-tapedeck-source", "cassette")]
-    start = {
-        "type": "http.response.start",
-        "status": response.status,
-        "headers": wire_headers(response, extra),
-    }
-    whole = {"type": "http.response.body", "body": response.payload, "more_body": False}
-    last = len(response.events) - 1
+    stream = load(cassette)
+    start = {"type": "http.response.start", "status": stream.status, "headers": stream.headers}
+    whole = {"type": "http.response.body", "body": stream.payload, "more_body": False}
+    last = len(stream.events) - 1
     parts = [
-        ({"type": "http.response.body", "body": e.encoded, "more_body": i < last}, e.at_ms / 1000)
-        for i, e in enumerate(response.events)
+        ({"type": "http.response.body", "body": data, "more_body": i < last}, at / 1000)
+        for i, (data, at) in enumerate(stream.events)
     ]
     ready = {"type": "http.response.start", "status": 200, "headers": []}
 
@@ -86,7 +89,7 @@ def main() -> int:
     sock = bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
     print(f"bare app on http://{host}:{port}, timing {args.mode}", file=sys.stderr, flush=True)
-    # The same per-request settings as tapedeck.runner.uvicorn_config; loop and http are left
+    # The same per-request settings as tapedeck.server.runner.uvicorn_config; loop and http are left
     # on "auto", as there, so both pick uvloop and httptools when they are installed. Only
     # lifespan differs: this app has nothing to start, and it runs once, before any request.
     config = uvicorn.Config(

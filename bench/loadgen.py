@@ -33,7 +33,7 @@ from pathlib import Path
 
 import uvloop
 
-from tapedeck.cassette_load import load_cassette
+from stream_bytes import load
 
 # Parser states.
 _HEAD, _SIZE, _DATA, _DATA_END, _TRAILER, _LENGTH, _DONE = range(7)
@@ -498,15 +498,12 @@ def main() -> int:
     if soft != resource.RLIM_INFINITY and soft < want:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
 
-    interaction = load_cassette(args.cassette, "bench").interactions[0]
-    response = interaction.response
-    assert response.events is not None
-    request = build_request(interaction.request.body, args.host, args.port)
-    at = [e.at_ms for e in response.events]
+    stream = load(args.cassette)
+    request = build_request(stream.request_body, args.host, args.port)
     if args.job == "throughput":
-        result = uvloop.run(throughput(args, request, response.payload))
+        result = uvloop.run(throughput(args, request, stream.payload))
     else:
-        result = uvloop.run(timing(args, request, response.payload, at))
+        result = uvloop.run(timing(args, request, stream.payload, stream.at_ms))
     json.dump(result, sys.stdout)
     return 0
 

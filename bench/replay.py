@@ -33,10 +33,11 @@ from typing import Any
 
 import yaml
 
-from tapedeck.cassette_load import load_cassette
+from stream_bytes import load
 
 BENCH = Path(__file__).resolve().parent
-TARGET_RATIO = 0.5
+TARGET_RATIO = 0.6
+TARGET_CPU = 1.6  # tapedeck's server CPU per instant response, at most this many times bare's
 TARGET_P99_MS = 1.5
 TARGET_STREAMS = 400
 SATURATED = 0.9  # CPU share (of one core) above which a process counts as saturated
@@ -149,17 +150,28 @@ def make_cassette(path: Path, gap_ms: float, deltas: int = 100) -> None:
 
 
 class Server:
-    """A server subprocess (``tapedeck`` or ``bare``) on a free port, stopped on exit."""
+    """A server subprocess (``tapedeck``, ``before`` or ``bare``) on a free port, stopped on
+    exit. ``before`` is tapedeck run from another source tree (``src``)."""
 
-    def __init__(self, kind: str, timing: str, cassette_dir: Path, log: Path) -> None:
+    def __init__(
+        self, kind: str, timing: str, cassette_dir: Path, log: Path, src: Path | None = None
+    ) -> None:
         self.kind = kind
         self.timing = timing
         self.log = log
-        if kind == "tapedeck":
+        self.env = None
+        if kind in ("tapedeck", "before"):
             exe = Path(sys.executable).with_name("tapedeck")
-            cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "tapedeck"]
+            cmd = (
+                [str(exe)]
+                if exe.exists() and kind == "tapedeck"
+                else [sys.executable, "-m", "tapedeck"]
+            )
             cmd += ["serve", "--cassettes", str(cassette_dir), "--host", "127.0.0.1"]
             cmd += ["--port", "0", "--timing", timing]
+            if kind == "before":
+                assert src is not None
+                self.env = {**os.environ, "PYTHONPATH": str(src)}
         else:
             cmd = [sys.executable, str(BENCH / "bare_app.py"), "--mode", timing]
             cmd += ["--cassette", str(cassette_dir / "bench.yaml"), "--port", "0"]
@@ -169,7 +181,9 @@ class Server:
 
     def __enter__(self) -> Server:
         with self.log.open("wb") as err:
-            self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+            self.proc = subprocess.Popen(
+                self.cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=self.env
+            )
         deadline = time.monotonic() + 30
         while not self.port:
             found = re.search(r"http://127\.0\.0\.1:(\d+)", self.log.read_text(errors="replace"))
@@ -178,7 +192,7 @@ class Server:
             else:
                 self._check(deadline)
                 time.sleep(0.02)
-        path = "/_tapedeck/health" if self.kind == "tapedeck" else "/"
+        path = "/" if self.kind == "bare" else "/_tapedeck/health"
         while True:
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
@@ -309,6 +323,13 @@ def main() -> int:
         help="concurrent streams for the timing runs (default 100 400)",
     )
     parser.add_argument("--quick", action="store_true", help="shorter run (about 25 s)")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="SRC",
+        help="also run tapedeck from this source directory (e.g. a worktree's server/), "
+        "interleaved with the others, to compare two versions in one run",
+    )
     args = parser.parse_args()
     duration = args.duration or (2.0 if args.quick else 5.0)
     warmup = args.warmup if args.warmup is not None else (0.5 if args.quick else 1.0)
@@ -322,15 +343,15 @@ def main() -> int:
         cassettes.mkdir()
         cassette = cassettes / "bench.yaml"
         make_cassette(cassette, args.gap_ms)
-        response = load_cassette(cassette, "bench").interactions[0].response
-        assert response.events is not None
-        events = len(response.events)
-        span_s = (response.events[-1].at_ms - response.events[0].at_ms) / 1000
-        impls: dict[str, set[str]] = {"tapedeck": set(), "bare": set()}
+        stream = load(cassette)
+        events = len(stream.events)
+        span_s = (stream.at_ms[-1] - stream.at_ms[0]) / 1000
+        kinds = ["tapedeck", "bare"] + (["before"] if args.before else [])
+        impls: dict[str, set[str]] = {k: set() for k in kinds}
         logs: dict[str, int] = {}
 
         def server(kind: str, timing: str) -> Server:
-            return Server(kind, timing, cassettes, tmp / f"{kind}-{timing}.log")
+            return Server(kind, timing, cassettes, tmp / f"{kind}-{timing}.log", args.before)
 
         def finished(srv: Server) -> None:
             if srv.kind == "tapedeck":
@@ -338,11 +359,11 @@ def main() -> int:
                 logs[srv.timing] = logs.get(srv.timing, 0) + lines
 
         # Throughput at instant timing, servers alternating to spread any drift.
-        tput: dict[str, list[dict]] = {"tapedeck": [], "bare": []}
+        tput: dict[str, list[dict]] = {k: [] for k in kinds}
         opts = ["--connections", str(args.connections)]
         opts += ["--duration", str(duration), "--warmup", str(warmup)]
         for r in range(rounds):
-            for kind in ("tapedeck", "bare"):
+            for kind in kinds:
                 progress(f"instant, {kind}, round {r + 1}/{rounds}")
                 with server(kind, "instant") as srv:
                     impls[kind].add(srv.impl())
@@ -353,7 +374,7 @@ def main() -> int:
         # streamed response of a fresh server pays one-time costs (imports, allocations).
         timing: dict[tuple[str, int], dict] = {}
         limit = span_s * 3 + 60
-        for kind in ("tapedeck", "bare"):
+        for kind in kinds:
             with server(kind, "recorded") as srv:
                 impls[kind].add(srv.impl())
                 progress(f"recorded, {kind}, warm-up ({WARMUP_STREAMS} streams)")
@@ -365,7 +386,7 @@ def main() -> int:
 
     setup = {
         "events": events,
-        "body_bytes": len(response.payload),
+        "body_bytes": len(stream.payload),
         "span_s": span_s,
         "duration": duration,
         "warmup": warmup,
@@ -417,8 +438,21 @@ def report(
             "instant             server CPU per response    "
             f"tapedeck {cost['tapedeck'] * 1e6:4.0f} us         bare {cost['bare'] * 1e6:4.0f} us"
             "         ratio "
-            f"{cost['bare'] / cost['tapedeck']:.2f} (bare / tapedeck)"
+            f"{cost['tapedeck'] / cost['bare']:.2f} (tapedeck / bare, target <= {TARGET_CPU})"
         )
+    if "before" in best:
+        before = best["before"] / best["bare"] if best["bare"] else float("nan")
+        out.append(
+            f"instant  (before)   streams/s                  before   {best['before']:6.0f}"
+            f"          bare {best['bare']:6.0f}          ratio {before:.2f}; after/before "
+            f"{best['tapedeck'] / best['before']:.2f}"
+        )
+        if cost["before"] and cost["bare"]:
+            out.append(
+                "instant  (before)   server CPU per response    "
+                f"before   {cost['before'] * 1e6:4.0f} us         bare {cost['bare'] * 1e6:4.0f} us"
+                f"         ratio {cost['before'] / cost['bare']:.2f} (before / bare)"
+            )
     kernel = all(r["kernel_stamps"] for r in timing.values())
     for n in args.streams:
         t, b = timing[("tapedeck", n)]["gap_ms"], timing[("bare", n)]["gap_ms"]
@@ -426,6 +460,11 @@ def report(
             f"recorded {n:>4} streams gap error p50/p99/max ms  tapedeck {_errors(t)}  "
             f"bare {_errors(b)}  p99 ratio {_ratio(t['p99'], b['p99'])}"
         )
+        if ("before", n) in timing:
+            out.append(
+                f"recorded {n:>4} streams (before)              before   "
+                f"{_errors(timing[('before', n)]['gap_ms'])}"
+            )
     out.append(
         "  (arrival = the kernel's receive time of the read, SO_TIMESTAMPNS)"
         if kernel
@@ -433,7 +472,7 @@ def report(
     )
 
     out += ["", "details"]
-    for kind in ("tapedeck", "bare"):
+    for kind in tput:
         for i, r in enumerate(tput[kind]):
             out.append(
                 f"  instant  {kind:8} round {i + 1}: {r['streams_per_s']:6.0f}/s, "
@@ -472,7 +511,7 @@ def report(
         "  tapedeck request log lines written: "
         + ", ".join(f"{v} at {k} timing" for k, v in sorted(logs.items()))
     )
-    if any(len(v) > 1 for v in impls.values()) or impls["tapedeck"] != impls["bare"]:
+    if any(len(v) > 1 for v in impls.values()) or len({frozenset(v) for v in impls.values()}) > 1:
         notes.append(f"the servers did not run on the same loop/http implementation: {impls}")
     errors = sum(r["errors"] for v in tput.values() for r in v)
     errors += sum(r["errors"] for r in timing.values())
@@ -482,6 +521,10 @@ def report(
     out += ["", "targets"]
     met = "MET" if ratio >= TARGET_RATIO else "MISSED"
     out.append(f"  instant ratio tapedeck/bare >= {TARGET_RATIO}: {met} ({ratio:.2f})")
+    if cost["tapedeck"] and cost["bare"]:
+        cpu = cost["tapedeck"] / cost["bare"]
+        met = "MET" if cpu <= TARGET_CPU else "MISSED"
+        out.append(f"  server CPU per response tapedeck/bare <= {TARGET_CPU}: {met} ({cpu:.2f})")
     big = [n for n in args.streams if n >= TARGET_STREAMS]
     for n in big:
         t, b = timing[("tapedeck", n)]["gap_ms"], timing[("bare", n)]["gap_ms"]

@@ -14,9 +14,9 @@ from typing import Any
 import anthropic
 import pytest
 
-from tapedeck.runner import ServerThread
-from tapedeck.settings import Settings
-from tapedeck.timing import Timing
+from tapedeck.config import Settings
+from tapedeck.server.runner import ServerThread
+from tapedeck.shaping.timing import Timing
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The type of the ``make_server`` fixture.

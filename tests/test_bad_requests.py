@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from conftest import MakeServer
-from tapedeck.runner import ServerThread
+from tapedeck.server.runner import ServerThread
 
 HELLO = {
     "model": "claude-sonnet-4-5",

@@ -7,14 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from tapedeck.cassette import (
+from tapedeck.cassette.library import CassetteLibrary
+from tapedeck.cassette.load import load_cassette, parse_cassette
+from tapedeck.cassette.model import (
     FORMAT_VERSION,
     RecordedEvent,
     RecordedRequest,
+    RecordedResponse,
     StreamEnd,
 )
-from tapedeck.cassette_load import CassetteError, load_cassette, parse_cassette
-from tapedeck.library import CassetteLibrary, LibraryError
+from tapedeck.errors import CassetteError, LibraryError
+from tapedeck.source.cassette import render
 
 ROOT = Path(__file__).resolve().parent.parent
 CASSETTES = ROOT / "cassettes"
@@ -70,6 +73,16 @@ interactions:
 #   line 3: "  - request:", line 6: "    response:", line 7: "      status: 529"
 
 
+def parts(response: RecordedResponse) -> tuple[bytes, ...]:
+    """Each event's wire bytes (or the one body), as the cassette source renders them."""
+    return render(response, ()).parts
+
+
+def payload(response: RecordedResponse) -> bytes:
+    """The whole body as it goes on the wire."""
+    return b"".join(parts(response))
+
+
 def edit(text: str, old: str, new: str) -> str:
     """``text`` with the single occurrence of ``old`` replaced by ``new``."""
     assert text.count(old) == 1, f"{old!r} must occur exactly once"
@@ -120,13 +133,11 @@ def test_minimal_stream_parses_to_the_model() -> None:
     assert response.time_to_headers_ms == 40.0
     assert response.is_stream
     assert response.events == (
-        RecordedEvent("message_start", {"type": "message_start"}, 0.0, b""),
-        RecordedEvent("message_stop", {"type": "message_stop"}, 12.5, b""),
+        RecordedEvent("message_start", {"type": "message_start"}, 0.0),
+        RecordedEvent("message_stop", {"type": "message_stop"}, 12.5),
     )
-    assert response.events[0].encoded == (
-        b'event: message_start\ndata: {"type":"message_start"}\n\n'
-    )
-    assert response.payload == (
+    assert parts(response)[0] == (b'event: message_start\ndata: {"type":"message_start"}\n\n')
+    assert payload(response) == (
         b'event: message_start\ndata: {"type":"message_start"}\n\n'
         b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
     )
@@ -150,9 +161,7 @@ def test_stream_with_disconnect_end_and_raw_text_data() -> None:
     assert response.end_at_ms == 30.0
     assert response.events is not None
     assert response.events[1].data == "not json\nsecond line"
-    assert response.events[1].encoded == (
-        b"event: message_stop\ndata: not json\ndata: second line\n\n"
-    )
+    assert parts(response)[1] == (b"event: message_stop\ndata: not json\ndata: second line\n\n")
 
 
 def test_json_cassette_parses_to_the_model() -> None:
@@ -199,7 +208,7 @@ interactions:
     assert response.text is None
     assert response.events is None
     assert not response.is_stream
-    assert response.payload == '{"input_tokens":12,"note":"Grüße"}'.encode()
+    assert payload(response) == '{"input_tokens":12,"note":"Grüße"}'.encode()
     assert response.time_to_headers_ms == 0.0
 
     empty = second.response
@@ -207,7 +216,7 @@ interactions:
     assert empty.status == 204
     assert empty.body is None
     assert empty.text is None
-    assert empty.payload == b""
+    assert payload(empty) == b""
 
 
 def test_text_cassette_parses_to_the_model() -> None:
@@ -219,7 +228,7 @@ def test_text_cassette_parses_to_the_model() -> None:
     assert response.text == "upstream said: no"
     assert response.body is None
     assert response.events is None
-    assert response.payload == b"upstream said: no"
+    assert payload(response) == b"upstream said: no"
 
 
 def test_yaml_keeps_yes_no_on_and_dates_as_strings() -> None:
@@ -256,7 +265,7 @@ def test_yaml_keeps_yes_no_on_and_dates_as_strings() -> None:
         "k": 1.5,
     }
     assert response.body["f"] is True
-    assert response.payload == (
+    assert payload(response) == (
         b'{"a":"no","b":"yes","c":"on","d":"off","e":"2025-05-01","f":true,"g":false,'
         b'"h":"2001-12-14t21:59:43.10-05:00","i":null,"j":null,"k":1.5}'
     )

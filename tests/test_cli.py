@@ -21,8 +21,8 @@ import httpx
 import pytest
 
 import tapedeck
-from tapedeck.cassette_load import load_cassette
-from tapedeck.settings import OPTIONS
+from tapedeck.cassette.load import load_cassette
+from tapedeck.config import OPTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 CASSETTES = ROOT / "cassettes"

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import CASSETTES, MakeServer
-from tapedeck.runner import ServerThread
+from tapedeck.server.runner import ServerThread
 
 STREAMED = [
     "streaming/hello",
@@ -194,7 +194,8 @@ def test_a_whole_request_match_wins_over_a_field_match(
 
 
 def test_a_bad_match_field_is_a_cassette_error(tmp_path: Path) -> None:
-    from tapedeck.cassette_load import CassetteError, parse_cassette
+    from tapedeck.cassette.load import parse_cassette
+    from tapedeck.errors import CassetteError
 
     text = MATCH_CASSETTE.replace("match: [messages, system]", "match: []")
     with pytest.raises(CassetteError) as caught:

@@ -20,9 +20,9 @@ import yaml
 
 from conftest import running
 from fake_upstream import FakeUpstream, stream_events
-from tapedeck.faults import parse_faults
-from tapedeck.runner import ServerThread
-from tapedeck.settings import Mode
+from tapedeck.config import Mode
+from tapedeck.server.runner import ServerThread
+from tapedeck.shaping.faults import parse_faults
 
 TEXT = "one two three four five"
 MODEL = "claude-fake-4-5"

@@ -20,12 +20,13 @@ import httpx2
 import pytest
 
 from conftest import LogLines, MakeServer
-from tapedeck.cassette_load import load_cassette
-from tapedeck.faults import parse_faults
-from tapedeck.runner import ServerThread
-from tapedeck.sequences import SequenceEnd
-from tapedeck.settings import Settings
-from tapedeck.timing import Timing
+from tapedeck.cassette.load import load_cassette
+from tapedeck.config import Settings
+from tapedeck.server.runner import ServerThread
+from tapedeck.shaping.faults import parse_faults
+from tapedeck.shaping.timing import Timing
+from tapedeck.source.sequences import SequenceEnd
+from tapedeck.wire.sse import encode_event
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "cassettes"
@@ -46,7 +47,7 @@ HELLO_EVENTS = [
     "message_stop",
 ]
 HELLO_ENCODED = [
-    e.encoded
+    encode_event(e.event, e.data)
     for e in load_cassette(SHIPPED / "streaming" / "hello.yaml", "streaming/hello")
     .interactions[0]
     .response.events

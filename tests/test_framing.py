@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from conftest import MakeServer
-from tapedeck.runner import ServerThread
-from tapedeck.sse import encode_event
+from tapedeck.server.runner import ServerThread
+from tapedeck.wire.sse import encode_event
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from tapedeck.cassette import RecordedEvent, RecordedResponse, StreamEnd
-from tapedeck.matching import MatchRules, RequestShape, differences
-from tapedeck.sequences import SequenceEnd, Sequences
-from tapedeck.timing import SPEC_HELP, Timing, TimingKind
+from tapedeck.cassette.matching import MatchRules, RequestShape, differences
+from tapedeck.cassette.model import RecordedEvent, RecordedResponse, StreamEnd
+from tapedeck.shaping.timing import SPEC_HELP, Timing, TimingKind
+from tapedeck.source.sequences import SequenceEnd, Sequences
 
 DEFAULT = MatchRules()
 HELLO = {
@@ -334,7 +334,7 @@ def test_default_timing_is_recorded() -> None:
 def stream(
     at_ms: list[float], time_to_headers_ms: float = 400.0, end_at_ms: float | None = None
 ) -> RecordedResponse:
-    events = tuple(RecordedEvent("e", {}, t, b"") for t in at_ms)
+    events = tuple(RecordedEvent("e", {}, t) for t in at_ms)
     return RecordedResponse(
         status=200,
         headers=(),

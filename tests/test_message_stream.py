@@ -16,7 +16,8 @@ import yaml
 from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import Message
 
-from tapedeck.message_stream import StreamError, assemble, split_text, synthesize
+from tapedeck.errors import StreamError
+from tapedeck.source.message_stream import assemble, split_text, synthesize
 
 STREAMING = Path(__file__).resolve().parent.parent / "cassettes" / "streaming"
 CASSETTES = sorted(STREAMING.glob("*.yaml"))

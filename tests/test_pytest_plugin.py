@@ -17,7 +17,7 @@ import pytest
 
 import tapedeck
 from tapedeck.pytest_plugin import Tapedeck, make_test_id
-from tapedeck.timing import Timing
+from tapedeck.shaping.timing import Timing
 
 pytest_plugins = ["pytester"]
 
@@ -130,7 +130,7 @@ def test_the_documented_script_runs(pytester: pytest.Pytester) -> None:
     assert result.ret == 0, result.stderr.str()
     assert result.stdout.lines == [
         "Hello!",
-        "timing: invalid timing 'fast': expected 'recorded', 'speed=F' (F > 0), "
+        "serve(timing=...): invalid timing 'fast': expected 'recorded', 'speed=F' (F > 0), "
         "'fixed=MS' (MS >= 0) or 'instant'",
     ]
 
@@ -158,10 +158,10 @@ def test_serve_parses_settings_like_the_command_line() -> None:
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"timing": "fast"}, "timing: invalid timing 'fast': expected 'recorded'"),
-        ({"mode": "replya"}, "mode: expected one of 'replay'"),
-        ({"faults": "bogus"}, "faults: fault 'bogus': unknown kind 'bogus'"),
-        ({"port": -1}, "port: expected a port number"),
+        ({"timing": "fast"}, "serve(timing=...): invalid timing 'fast': expected 'recorded'"),
+        ({"mode": "replya"}, "serve(mode=...): expected one of 'replay'"),
+        ({"faults": "bogus"}, "serve(faults=...): fault 'bogus': unknown kind 'bogus'"),
+        ({"port": -1}, "serve(port=...): expected a port number"),
         ({"sequnce_end": "error"}, "unknown setting(s) 'sequnce_end' (known settings: mode,"),
     ],
 )

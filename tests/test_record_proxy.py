@@ -43,11 +43,13 @@ from fake_upstream import (
     message,
     stream_events,
 )
-from tapedeck import cassette_save, recording
-from tapedeck.app import create_app
-from tapedeck.runner import ServerThread
-from tapedeck.settings import ConfigError, Mode, Settings
-from tapedeck.timing import Timing
+from tapedeck.cassette import save as cassette_save
+from tapedeck.config import Mode, Settings
+from tapedeck.errors import ConfigError
+from tapedeck.record import recorder as recording
+from tapedeck.server.app import create_app
+from tapedeck.server.runner import ServerThread
+from tapedeck.shaping.timing import Timing
 
 #: A recognisable fake API key: it must never be written to disk or to the log.
 KEY = "sk-ant-api03-TESTKEY-XYZ123"

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from conftest import MakeServer
-from tapedeck.runner import ServerThread
+from tapedeck.server.runner import ServerThread
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 

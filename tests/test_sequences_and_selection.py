@@ -13,8 +13,8 @@ import pytest
 
 from conftest import MakeServer
 from tapedeck import CassetteLibrary, LibraryError
-from tapedeck.runner import ServerThread
-from tapedeck.sequences import SequenceEnd
+from tapedeck.server.runner import ServerThread
+from tapedeck.source.sequences import SequenceEnd
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 

@@ -7,10 +7,21 @@ from typing import Any
 
 import pytest
 
-from tapedeck.matching import MatchRules
-from tapedeck.sequences import SequenceEnd
-from tapedeck.settings import OPTIONS, ConfigError, Mode, Settings, read_config_file, resolve
-from tapedeck.timing import SPEC_HELP, Timing
+from tapedeck.cassette.matching import MatchRules
+from tapedeck.config import OPTIONS, Mode, Settings, from_env, from_file, from_flags
+from tapedeck.config import resolve as resolve_layers
+from tapedeck.errors import ConfigError
+from tapedeck.shaping.timing import SPEC_HELP, Timing
+from tapedeck.source.sequences import SequenceEnd
+
+
+def resolve(flags: dict[str, Any], env: dict[str, str], file: Path | None = None) -> Settings:
+    """Settings as the command line resolves them: flags, then env, then the file."""
+    layers = [from_flags(flags), from_env(env)]
+    if file is not None:
+        layers.append(from_file(file))
+    return resolve_layers(*layers)
+
 
 KNOWN = (
     "mode, cassettes, host, port, timing, max_body_size, sequence_end, match_headers, "
@@ -224,13 +235,16 @@ def test_config_cassettes_is_relative_to_the_config_file(
 
 def test_empty_config_file_gives_defaults(tmp_path: Path) -> None:
     assert resolve({}, {}, config(tmp_path, "# nothing yet\n")) == Settings()
-    assert read_config_file(config(tmp_path, "", "empty.yaml")) == {}
+    assert from_file(config(tmp_path, "", "empty.yaml")).values == {}
 
 
-def test_read_config_file_keeps_lines(tmp_path: Path) -> None:
+def test_config_file_values_keep_their_lines(tmp_path: Path) -> None:
     cfg = config(tmp_path, "# c\nport: 1\n\ntiming: instant\n")
 
-    assert read_config_file(cfg) == {"port": (1, 2), "timing": ("instant", 4)}
+    assert from_file(cfg).values == {
+        "port": (1, f"{cfg}:2: port"),
+        "timing": ("instant", f"{cfg}:4: timing"),
+    }
 
 
 # --- errors name the source and what was expected -----------------------------------------

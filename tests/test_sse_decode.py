@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tapedeck.sse import encode_event
-from tapedeck.sse_decode import DecodedEvent, SSEDecoder
+from tapedeck.wire.sse import encode_event
+from tapedeck.wire.sse_decode import DecodedEvent, SSEDecoder
 
 MESSAGES_STREAM = [
     ("message_start", {"type": "message_start", "message": {"id": "msg_1", "content": []}}),

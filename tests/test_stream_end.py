@@ -16,8 +16,8 @@ import httpx2
 import pytest
 
 from conftest import LogLines, MakeServer
-from tapedeck.runner import ServerThread
-from tapedeck.timing import Timing
+from tapedeck.server.runner import ServerThread
+from tapedeck.shaping.timing import Timing
 
 
 def start_event(message_id: str) -> str:

@@ -17,8 +17,8 @@ import anthropic
 import pytest
 
 from conftest import MakeServer
-from tapedeck.runner import ServerThread
-from tapedeck.timing import Timing
+from tapedeck.server.runner import ServerThread
+from tapedeck.shaping.timing import Timing
 
 TOLERANCE_MS = 25.0
 TIME_TO_HEADERS_MS = 100

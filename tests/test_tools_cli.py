@@ -12,8 +12,9 @@ import anthropic
 import pytest
 
 from conftest import running
-from tapedeck.cassette_load import load_cassette
-from tapedeck.message_stream import StreamError, assemble
+from tapedeck.cassette.load import load_cassette
+from tapedeck.errors import StreamError
+from tapedeck.source.message_stream import assemble
 
 ROOT = Path(__file__).resolve().parent.parent
 TAPEDECK = str(Path(sys.executable).parent / "tapedeck")

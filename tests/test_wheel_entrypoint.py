@@ -23,7 +23,7 @@ from pathlib import Path
 import anthropic
 import httpx
 
-from tapedeck.cassette_load import load_cassette
+from tapedeck.cassette.load import load_cassette
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "docker" / "Dockerfile"

@@ -1,4 +1,4 @@
-"""tapedeck: replay the Anthropic Messages API from YAML cassettes, for tests.
+"""tapedeck: record, replay and break the Anthropic Messages API, for tests.
 
 The public API::
 
@@ -8,26 +8,42 @@ The public API::
 
     with tapedeck.serve(cassettes="cassettes", timing="instant") as server:
         server.base_url                                        # a real server, on a thread
+
+How a request flows through the package: docs/architecture.md.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .app import create_app
-from .cassette import Cassette, Interaction, RecordedEvent, RecordedRequest, RecordedResponse
-from .cassette_load import CassetteError, load_cassette, parse_cassette
-from .embed import serve
-from .library import CassetteLibrary, LibraryError
-from .matching import MatchRules
-from .settings import ConfigError, Mode, Settings
-from .timing import Timing
+from .cassette.library import CassetteLibrary
+from .cassette.load import load_cassette, parse_cassette
+from .cassette.matching import MatchRules
+from .cassette.model import Cassette, Interaction, RecordedEvent, RecordedRequest, RecordedResponse
+from .config import Mode, Settings
+from .errors import (
+    APIError,
+    BindError,
+    CassetteError,
+    ConfigError,
+    FaultSpecError,
+    LibraryError,
+    SpecError,
+    TapedeckError,
+    UpstreamError,
+)
+from .server.app import create_app
+from .server.runner import ServerThread, serve
+from .shaping.timing import Timing
 
 __all__ = [
+    "APIError",
+    "BindError",
     "Cassette",
     "CassetteError",
     "CassetteLibrary",
     "ConfigError",
+    "FaultSpecError",
     "Interaction",
     "LibraryError",
     "MatchRules",
@@ -35,8 +51,12 @@ __all__ = [
     "RecordedEvent",
     "RecordedRequest",
     "RecordedResponse",
+    "ServerThread",
     "Settings",
+    "SpecError",
+    "TapedeckError",
     "Timing",
+    "UpstreamError",
     "__version__",
     "create_app",
     "load_cassette",

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .library import LibraryError
-from .runner import BindError, serve
-from .settings import OPTIONS, ConfigError, resolve
+from .config import OPTIONS, from_env, from_file, from_flags, resolve
+from .errors import BindError, ConfigError, LibraryError, UsageError
+from .server.runner import run
 from .tools import lint, listing, new
 from .tools.common import DEFAULT_DIR
 from .tools.new import DEFAULT_MODEL
@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
             dest=option.key,
             metavar=option.metavar,
             action="append" if option.repeat else "store",
-            help=f"{option.help} [env: {option.env}]",
+            help=f"{option.full_help} [env: {option.env}]",
         )
     _add_tools(commands)
     return parser
@@ -180,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _new(args: argparse.Namespace, argv: list[str]) -> int:
     try:
         tools = [new.parse_tool(spec) for spec in args.tool]
-    except new.OptionError as exc:
+    except UsageError as exc:
         return _fail(str(exc))
     options = new.Options(
         name=args.name,
@@ -221,11 +221,14 @@ def _fail(message: str) -> int:
 def _serve(flags: dict[str, object]) -> int:
     config = flags.get("config") or os.environ.get("TAPEDECK_CONFIG")
     try:
-        settings = resolve(flags, os.environ, Path(str(config)) if config else None)
+        layers = [from_flags(flags), from_env(os.environ)]
+        if config:
+            layers.append(from_file(Path(str(config))))
+        settings = resolve(*layers)
     except ConfigError as exc:
         return _fail(str(exc))
     try:
-        serve(settings)
+        run(settings)
     except LibraryError as exc:
         for error in exc.errors:
             print(error, file=sys.stderr)

@@ -47,9 +47,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from .embed import settings_from
-from .runner import ServerThread
-from .settings import ConfigError, Settings
+from .config import Settings, from_names, resolve
+from .errors import BindError, ConfigError, LibraryError
+from .server.runner import ServerThread
 
 if TYPE_CHECKING:
     import anthropic
@@ -106,22 +106,25 @@ def _cassettes(config: pytest.Config) -> Path:
 
 def plugin_settings(config: pytest.Config) -> Settings:
     """The server settings the options and ini keys give; raise :class:`ConfigError`."""
-    mode = config.getoption("tapedeck_mode") or config.getini("tapedeck_mode") or "replay"
-    timing = config.getoption("tapedeck_timing") or config.getini("tapedeck_timing") or "instant"
-    options: dict[str, Any] = {
-        "cassettes": _cassettes(config),
-        "mode": mode,
-        "timing": timing,
-        "port": 0,
+    given: dict[str, tuple[Any, str]] = {}
+    for key in ("mode", "timing"):
+        flag = config.getoption(f"tapedeck_{key}")
+        if flag:
+            given[key] = (flag, f"--tapedeck-{key}")
+        elif config.getini(f"tapedeck_{key}"):
+            given[key] = (config.getini(f"tapedeck_{key}"), f"ini tapedeck_{key}")
+    # The plugin's own defaults: replay, no delays, a free port.
+    defaults = {
+        "mode": ("replay", "tapedeck default"),
+        "timing": ("instant", "tapedeck default"),
+        "port": (0, "tapedeck default"),
+        "cassettes": (_cassettes(config), "--tapedeck-cassettes"),
     }
-    try:
-        settings = settings_from(options)
-    except ConfigError as exc:
-        # "mode: expected one of ..." -> "--tapedeck-mode: expected one of ..."
-        raise ConfigError(re.sub(r"^(mode|timing)\b", r"--tapedeck-\1", str(exc))) from None
+    settings = resolve(from_names(given), from_names(defaults))
     if settings.mode.proxies and os.environ.get("ANTHROPIC_API_KEY"):
         # Record with the real key from the environment; clients keep their dummy key.
-        settings = settings_from({**options, "upstream_api_key_env": "ANTHROPIC_API_KEY"})
+        env_key = {"upstream_api_key_env": ("ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY")}
+        settings = resolve(from_names(given), from_names(env_key), from_names(defaults))
     return settings
 
 
@@ -308,9 +311,6 @@ def _close_async(client: anthropic.AsyncAnthropic) -> None:
 @pytest.fixture(scope="session")
 def tapedeck_server(pytestconfig: pytest.Config) -> Iterator[ServerThread]:
     """The session's tapedeck server: started when first needed, stopped at session end."""
-    from .library import LibraryError
-    from .runner import BindError
-
     settings = pytestconfig.stash[_SETTINGS]
     try:
         server = ServerThread(settings)

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..library import SUFFIXES, cassette_files
+from ..cassette.library import SUFFIXES, cassette_files
 
 #: The cassette directory the tools use when none is given.
 DEFAULT_DIR = Path("cassettes")

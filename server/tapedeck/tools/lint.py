@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..cassette_load import CassetteError, parse_cassette
-from ..redact import KEY_PATTERN, PLACEHOLDER, SECRET_HEADERS
-from ..yaml_source import LineDict, load_yaml
+from ..cassette.load import parse_cassette
+from ..cassette.yaml_source import LineDict, load_yaml
+from ..errors import CassetteError
+from ..record.redact import KEY_PATTERN, PLACEHOLDER, SECRET_HEADERS
 from .common import expand, fail, name_of
 
 #: Event names with a documented data shape: data must be a mapping with this ``type``.

@@ -8,11 +8,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..cassette import Cassette, Interaction, RecordedResponse, StreamEnd
-from ..cassette_load import CassetteError, load_cassette
-from ..library import SUFFIXES, CassetteLibrary, UnsafeNameError, cassette_files
-from ..matching import MatchRules
-from ..message_stream import StreamError, assemble
+from ..cassette.library import SUFFIXES, CassetteLibrary, cassette_files
+from ..cassette.load import load_cassette
+from ..cassette.matching import MatchRules
+from ..cassette.model import Cassette, Interaction, RecordedResponse, StreamEnd
+from ..errors import CassetteError, StreamError, UnsafeNameError
+from ..source.message_stream import assemble
 from .common import fail, name_of
 
 #: The columns of ``tapedeck ls``, in order; numbers are right-aligned.

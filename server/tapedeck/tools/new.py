@@ -18,31 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..cassette import Interaction, RecordedEvent, RecordedRequest, RecordedResponse
-from ..cassette_save import dump_cassette, write_atomic
-from ..library import SUFFIXES, CassetteLibrary, UnsafeNameError
-from ..matching import MatchRules
-from ..message_stream import synthesize
-from ..sse import encode_event
+from ..cassette.library import SUFFIXES, CassetteLibrary
+from ..cassette.matching import MatchRules
+from ..cassette.model import Interaction, RecordedEvent, RecordedRequest, RecordedResponse
+from ..cassette.save import dump_cassette, write_atomic
+from ..errors import UnsafeNameError, UsageError
+from ..source.message_stream import synthesize
+from ..wire.errors import ERROR_TYPES, error_body
 from .common import fail
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
-
-#: The API's error type for each HTTP status, and the message it sends.
-STATUS_ERRORS: dict[int, tuple[str, str]] = {
-    400: ("invalid_request_error", "Invalid request"),
-    401: ("authentication_error", "invalid x-api-key"),
-    402: ("billing_error", "Your credit balance is too low"),
-    403: ("permission_error", "Your API key does not have permission to use this resource"),
-    404: ("not_found_error", "Not found"),
-    409: ("conflict_error", "Conflict"),
-    413: ("request_too_large", "Request exceeds the maximum allowed number of bytes"),
-    429: ("rate_limit_error", "Number of requests has exceeded your rate limit"),
-    500: ("api_error", "Internal server error"),
-    504: ("timeout_error", "Request timeout"),
-    529: ("overloaded_error", "Overloaded"),
-}
-_ERROR_MESSAGES = {error_type: message for error_type, message in STATUS_ERRORS.values()}
 
 
 @dataclass
@@ -62,21 +47,17 @@ class Options:
     tokens_per_second: float = 60.0
 
 
-class OptionError(ValueError):
-    """An option value that cannot be used; the message says which and why."""
-
-
 def parse_tool(spec: str) -> tuple[str, dict[str, Any]]:
     """``NAME='{"json": "input"}'`` as ``(name, input)``; the input must be a JSON object."""
     name, sep, raw = spec.partition("=")
     if not sep or not name.strip():
-        raise OptionError(f'--tool {spec!r}: expected NAME=\'{{"key": "value"}}\'')
+        raise UsageError(f'--tool {spec!r}: expected NAME=\'{{"key": "value"}}\'')
     try:
         value = json.loads(raw)
     except ValueError as exc:
-        raise OptionError(f"--tool {name}: input is not JSON ({exc})") from None
+        raise UsageError(f"--tool {name}: input is not JSON ({exc})") from None
     if not isinstance(value, dict):
-        raise OptionError(f"--tool {name}: input must be a JSON object, got {raw!r}")
+        raise UsageError(f"--tool {name}: input must be a JSON object, got {raw!r}")
     return name.strip(), value
 
 
@@ -227,9 +208,7 @@ def _cut_for_error(
         keep = text_at[(len(text_at) - 1) // 2] + 1
     else:
         keep = next((i + 1 for i, (n, _) in enumerate(pairs) if n == "content_block_start"), 1)
-    message = _ERROR_MESSAGES.get(error_type, error_type.replace("_", " ").capitalize())
-    error = {"type": "error", "error": {"type": error_type, "message": message}}
-    return [*pairs[:keep], ("error", error)]
+    return [*pairs[:keep], ("error", error_body(error_type))]
 
 
 def build_stream(options: Options) -> RecordedResponse:
@@ -238,8 +217,7 @@ def build_stream(options: Options) -> RecordedResponse:
     if options.error is not None:
         pairs = _cut_for_error(pairs, options.error)
     events = tuple(
-        RecordedEvent(name, data, at, encode_event(name, data))
-        for name, data, at in pace(pairs, options.tokens_per_second)
+        RecordedEvent(name, data, at) for name, data, at in pace(pairs, options.tokens_per_second)
     )
     headers = (
         ("content-type", "text/event-stream; charset=utf-8"),
@@ -253,10 +231,7 @@ def build_stream(options: Options) -> RecordedResponse:
 
 def build_error(options: Options, status: int) -> RecordedResponse:
     """A JSON error response in the API's shape, with retry headers where the API sends them."""
-    error_type, message = STATUS_ERRORS.get(status, ("api_error", "Internal server error"))
-    if options.error is not None:
-        error_type = options.error
-        message = _ERROR_MESSAGES.get(error_type, message)
+    error_type = options.error or ERROR_TYPES.get(status, "api_error")
     request_id = fake_id("req_", options.name)
     headers: list[tuple[str, str]] = [
         ("content-type", "application/json"),
@@ -266,8 +241,7 @@ def build_error(options: Options, status: int) -> RecordedResponse:
     headers.append(("x-should-retry", "true" if retry else "false"))
     if status == 429:
         headers.append(("retry-after", "1"))
-    body = {"type": "error", "error": {"type": error_type, "message": message}}
-    body["request_id"] = request_id
+    body = error_body(error_type, request_id=request_id)
     return RecordedResponse(
         status=status,
         headers=tuple(headers),
@@ -296,15 +270,15 @@ def render(options: Options, argv: Sequence[str]) -> str:
 
 
 def check(options: Options) -> None:
-    """Raise :class:`OptionError` for options that cannot make a cassette."""
+    """Raise :class:`UsageError` for options that cannot make a cassette."""
     if options.text is None and not options.tools and options.status is None:
-        raise OptionError("give the reply: --text, --tool or --status")
+        raise UsageError("give the reply: --text, --tool or --status")
     if options.status is not None and not 400 <= options.status <= 599:
-        raise OptionError(f"--status {options.status}: expected an error status, 400 to 599")
+        raise UsageError(f"--status {options.status}: expected an error status, 400 to 599")
     if options.ttft_ms < 0:
-        raise OptionError("--ttft-ms must be >= 0")
+        raise UsageError("--ttft-ms must be >= 0")
     if options.tokens_per_second <= 0:
-        raise OptionError("--tokens-per-second must be > 0")
+        raise UsageError("--tokens-per-second must be > 0")
 
 
 def new(options: Options, root: Path, force: bool, argv: Sequence[str]) -> int:
@@ -316,7 +290,7 @@ def new(options: Options, root: Path, force: bool, argv: Sequence[str]) -> int:
     options.name = name
     try:
         check(options)
-    except OptionError as exc:
+    except UsageError as exc:
         return fail(str(exc))
     path = root / f"{name}.yaml"
     for suffix in SUFFIXES:

@@ -1,0 +1,291 @@
+"""Read cassette YAML into the :mod:`tapedeck.cassette` model, checking every field.
+
+Errors name the file, the line and what was expected, e.g.::
+
+    cassettes/hello.yaml:14: interactions[0].response.status: expected an HTTP status
+    code (an integer from 100 to 599), got 'ok'
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import CassetteError, YAMLSourceError
+from .model import (
+    FORMAT_VERSION,
+    Cassette,
+    Interaction,
+    RecordedEvent,
+    RecordedRequest,
+    RecordedResponse,
+    StreamEnd,
+)
+from .yaml_source import LineDict, load_yaml
+
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+_TOP_KEYS = frozenset({"version", "description", "interactions"})
+_REQUEST_KEYS = frozenset({"method", "path", "query", "headers", "body", "match"})
+_RESPONSE_KEYS = frozenset(
+    {"status", "headers", "time_to_headers_ms", "body", "text", "events", "end", "end_at_ms"}
+)
+_EVENT_KEYS = frozenset({"event", "data", "at_ms"})
+
+
+class _Fields:
+    """Typed access to one YAML mapping, with errors that say where and what was expected."""
+
+    def __init__(self, file: str, where: str, mapping: Any, line: int, allowed: frozenset[str]):
+        self.file = file
+        self.where = where
+        if not isinstance(mapping, dict):
+            raise self.error(line, f"expected a mapping, got {_describe(mapping)}")
+        self.mapping: dict[str, Any] = mapping
+        self.line = mapping.line if isinstance(mapping, LineDict) else line
+        unknown = sorted(str(k) for k in mapping if k not in allowed)
+        if unknown:
+            raise self.error(
+                self.line_of(unknown[0]),
+                f"unknown field {unknown[0]!r} (expected one of: {', '.join(sorted(allowed))})",
+            )
+
+    def error(self, line: int, problem: str, key: str | None = None) -> CassetteError:
+        where = f"{self.where}.{key}" if key and self.where else (key or self.where)
+        return CassetteError(self.file, line, f"{where}: {problem}" if where else problem)
+
+    def line_of(self, key: str) -> int:
+        m = self.mapping
+        return m.line_of(key) if isinstance(m, LineDict) else self.line
+
+    def has(self, key: str) -> bool:
+        return key in self.mapping
+
+    def get(self, key: str, expected: str, kinds: tuple[type, ...], default: Any = None) -> Any:
+        if key not in self.mapping:
+            return default
+        value = self.mapping[key]
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise self.error(self.line_of(key), f"expected {expected}, got {_describe(value)}", key)
+        return value
+
+    def require(self, key: str, expected: str, kinds: tuple[type, ...]) -> Any:
+        if key not in self.mapping:
+            raise self.error(self.line, f"missing field {key!r} ({expected})")
+        return self.get(key, expected, kinds)
+
+    def number(self, key: str, default: float | None) -> float | None:
+        value = self.get(key, "a number of milliseconds >= 0", (int, float), default)
+        if value is not None and value < 0:
+            raise self.error(self.line_of(key), f"expected a number >= 0, got {value}", key)
+        return None if value is None else float(value)
+
+    def child(self, key: str, allowed: frozenset[str]) -> _Fields:
+        where = f"{self.where}.{key}" if self.where else key
+        return _Fields(self.file, where, self.mapping[key], self.line_of(key), allowed)
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _json(f: _Fields, key: str, value: Any) -> str:
+    """``value`` as compact JSON text; YAML-only values (binary, sets, ...) are an error."""
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise f.error(
+            f.line_of(key), f"expected JSON data (mappings, lists, text, numbers), but {exc}", key
+        ) from None
+
+
+def _headers(f: _Fields, key: str) -> tuple[tuple[str, str], ...]:
+    raw = f.get(key, "a mapping of header name to value", (dict,), {})
+    pairs: list[tuple[str, str]] = []
+    for name, value in raw.items():
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if not isinstance(name, str) or not isinstance(item, (str, int, float)):
+                raise f.error(
+                    f.line_of(key), f"header {name!r}: expected a string value, got {item!r}", key
+                )
+            pairs.append((name.lower(), str(item)))
+    return tuple(pairs)
+
+
+def _query(f: _Fields) -> tuple[tuple[str, str], ...]:
+    raw = f.get("query", "a mapping of parameter name to value", (dict,), {})
+    pairs: list[tuple[str, str]] = []
+    for name, value in raw.items():
+        for item in value if isinstance(value, list) else [value]:
+            text = json.dumps(item) if isinstance(item, bool) else str(item)
+            pairs.append((str(name), text))
+    return tuple(pairs)
+
+
+def _request(f: _Fields) -> RecordedRequest:
+    method = f.require("method", "an HTTP method such as POST", (str,)).upper()
+    if method not in _METHODS:
+        raise f.error(f.line_of("method"), f"unknown HTTP method {method!r}", "method")
+    path = f.require("path", "a path such as /v1/messages", (str,))
+    if not path.startswith("/"):
+        raise f.error(f.line_of("path"), f"expected a path starting with '/', got {path!r}", "path")
+    if f.has("body"):
+        _json(f, "body", f.mapping["body"])
+    match = f.get("match", "a list of body field names, e.g. [messages, system]", (list,))
+    if match is not None and (not match or not all(isinstance(m, str) and m for m in match)):
+        raise f.error(
+            f.line_of("match"),
+            f"expected a non-empty list of body field names, got {match!r}",
+            "match",
+        )
+    return RecordedRequest(
+        method=method,
+        path=path,
+        query=_query(f),
+        headers=_headers(f, "headers"),
+        body=f.mapping.get("body"),
+        match=tuple(match) if match is not None else None,
+    )
+
+
+def _events(f: _Fields) -> tuple[RecordedEvent, ...]:
+    items = f.get("events", "a list of events", (list,))
+    events: list[RecordedEvent] = []
+    previous = 0.0
+    for i, item in enumerate(items):
+        e = _Fields(f.file, f"{f.where}.events[{i}]", item, f.line_of("events"), _EVENT_KEYS)
+        name = e.require("event", "the SSE event name, e.g. content_block_delta", (str,))
+        if not name or "\n" in name or "\r" in name:
+            raise e.error(e.line_of("event"), "expected a one-line, non-empty event name", "event")
+        if not e.has("data"):
+            raise e.error(e.line, "missing field 'data' (the event's JSON data, or raw text)")
+        at_ms = e.number("at_ms", None)
+        if at_ms is None:
+            raise e.error(e.line, "missing field 'at_ms' (milliseconds after the headers)")
+        if at_ms < previous:
+            raise e.error(
+                e.line_of("at_ms"),
+                f"events must be in time order: {at_ms:g} ms is before the previous "
+                f"event's {previous:g} ms",
+                "at_ms",
+            )
+        previous = at_ms
+        data = e.mapping["data"]
+        if not isinstance(data, str):
+            _json(e, "data", data)
+        events.append(RecordedEvent(name, data, at_ms))
+    return tuple(events)
+
+
+def _response(f: _Fields) -> RecordedResponse:
+    status = f.require("status", "an HTTP status code", (int,))
+    if not 100 <= status <= 599:
+        raise f.error(
+            f.line_of("status"),
+            f"expected an HTTP status code from 100 to 599, got {status}",
+            "status",
+        )
+    bodies = [k for k in ("body", "text", "events") if f.has(k)]
+    if len(bodies) > 1:
+        raise f.error(
+            f.line_of(bodies[1]),
+            f"a response has one of 'body', 'text' or 'events', not both {bodies[0]!r} "
+            f"and {bodies[1]!r}",
+        )
+    headers = _headers(f, "headers")
+    time_to_headers = f.number("time_to_headers_ms", 0.0) or 0.0
+    end_text = f.get("end", "'complete' or 'disconnect'", (str,), "complete")
+    try:
+        end = StreamEnd(end_text)
+    except ValueError:
+        raise f.error(
+            f.line_of("end"), f"expected 'complete' or 'disconnect', got {end_text!r}", "end"
+        ) from None
+    end_at_ms = f.number("end_at_ms", None)
+    if "events" in bodies:
+        events = _events(f)
+        return RecordedResponse(
+            status=status,
+            headers=headers,
+            time_to_headers_ms=time_to_headers,
+            events=events,
+            end=end,
+            end_at_ms=end_at_ms,
+        )
+    if f.has("end") or f.has("end_at_ms"):
+        key = "end" if f.has("end") else "end_at_ms"
+        raise f.error(f.line_of(key), f"{key!r} only applies to a response with 'events'", key)
+    text = f.get("text", "the raw response body as a string", (str,))
+    body = f.mapping.get("body")
+    if "body" in bodies:
+        _json(f, "body", body)
+    return RecordedResponse(
+        status=status,
+        headers=headers,
+        time_to_headers_ms=time_to_headers,
+        body=body,
+        text=text,
+    )
+
+
+def parse_cassette(text: str, file: str, name: str) -> Cassette:
+    """Parse a cassette's YAML text; ``file`` is used in error messages."""
+    try:
+        document = load_yaml(text)
+    except YAMLSourceError as exc:
+        raise CassetteError(file, exc.line, exc.message) from None
+    if document is None:
+        raise CassetteError(
+            file, 1, f"empty file (expected 'version: {FORMAT_VERSION}' and 'interactions:')"
+        )
+    top = _Fields(file, "", document, 1, _TOP_KEYS)
+    version = top.require("version", f"'version: {FORMAT_VERSION}' at the top", (int,))
+    if version != FORMAT_VERSION:
+        raise top.error(
+            top.line_of("version"),
+            f"unsupported cassette version {version}: this tapedeck reads version {FORMAT_VERSION}",
+            "version",
+        )
+    description = top.get("description", "a string", (str,), "")
+    items = top.require("interactions", "a list of request/response pairs", (list,))
+    if not items:
+        raise top.error(
+            top.line_of("interactions"), "expected at least one interaction", "interactions"
+        )
+    interactions: list[Interaction] = []
+    for i, item in enumerate(items):
+        where = f"interactions[{i}]"
+        f = _Fields(
+            file, where, item, top.line_of("interactions"), frozenset({"request", "response"})
+        )
+        for key in ("request", "response"):
+            if not f.has(key):
+                raise f.error(f.line, f"missing field {key!r}")
+        request = _request(f.child("request", _REQUEST_KEYS))
+        response = _response(f.child("response", _RESPONSE_KEYS))
+        interactions.append(Interaction(request, response, f.line))
+    return Cassette(name=name, path=file, interactions=tuple(interactions), description=description)
+
+
+def load_cassette(path: Path, name: str, display: str | None = None) -> Cassette:
+    """Read and parse one cassette file."""
+    file = display or str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CassetteError(file, 0, f"cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise CassetteError(
+            file, line, f"not UTF-8 text ({exc.reason}); save it as UTF-8"
+        ) from None
+    return parse_cassette(text, file, name)

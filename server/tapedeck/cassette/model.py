@@ -1,0 +1,92 @@
+"""The cassette data model: plain, immutable records of recorded exchanges.
+
+A *cassette* is one YAML file holding one or more *interactions*; an interaction is a
+request and the response that answered it. Loading and validation live in
+:mod:`tapedeck.cassette.load`, writing in :mod:`tapedeck.cassette.save`; this module only
+holds the data. How a response looks on the wire is the cassette source's business
+(:mod:`tapedeck.source.cassette`).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+#: The cassette format version this tapedeck reads and writes.
+FORMAT_VERSION = 1
+
+JSONValue = Any
+
+
+class StreamEnd(enum.StrEnum):
+    """How a recorded event stream ended."""
+
+    #: The server finished the response normally after the last event.
+    COMPLETE = "complete"
+    #: The connection dropped after the last event, without finishing the body.
+    DISCONNECT = "disconnect"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """One Server-Sent Event: its name, its data and when it arrived.
+
+    ``data`` is the parsed JSON value, or a ``str`` for data that is not JSON.
+    ``at_ms`` counts from the moment the response headers arrived.
+    """
+
+    event: str
+    data: JSONValue
+    at_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """The parts of a request that identify it."""
+
+    method: str
+    path: str
+    query: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    body: JSONValue = None
+    #: When set, only these top-level body fields (with method and path) identify the
+    #: request: a hand-written cassette matches the conversation, whatever the model.
+    match: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedResponse:
+    """A recorded response: a JSON body, a raw text body, or an SSE event stream."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    time_to_headers_ms: float = 0.0
+    body: JSONValue = None
+    text: str | None = None
+    events: tuple[RecordedEvent, ...] | None = None
+    end: StreamEnd = StreamEnd.COMPLETE
+    end_at_ms: float | None = None
+
+    @property
+    def is_stream(self) -> bool:
+        return self.events is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    """A request and the response that answered it; ``line`` is where it starts in its file."""
+
+    request: RecordedRequest
+    response: RecordedResponse
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Cassette:
+    """A loaded cassette file. ``name`` is its path inside the cassette directory, no suffix."""
+
+    name: str
+    path: str
+    interactions: tuple[Interaction, ...]
+    description: str = ""

@@ -1,0 +1,156 @@
+"""Write cassettes as readable, diffable YAML, atomically.
+
+Event data is written as one flow mapping per event, so a recorded stream reads (and
+diffs) one event per line; everything else is block style. Files are written to a
+temporary file in the same directory and renamed into place, so a crash mid-write leaves
+the old file or none, never half of one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .model import FORMAT_VERSION, Interaction, RecordedRequest, RecordedResponse, StreamEnd
+
+try:
+    _BaseDumper: type[yaml.SafeDumper] = yaml.CSafeDumper  # type: ignore[assignment]
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    _BaseDumper = yaml.SafeDumper
+
+
+class _Flow(dict[str, Any]):
+    """A mapping written in flow style: ``{type: ping}``."""
+
+
+class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
+    pass
+
+
+def _flow(dumper: yaml.SafeDumper, data: _Flow) -> yaml.Node:
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True)
+
+
+_LINE_BREAKS = ("\n", "\r", "\x85", "\u2028", "\u2029")
+
+
+def _text(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    # Plain or single-quoted text would spread a line break over several lines; double
+    # quotes keep it as "\n", so every event stays on one line.
+    style = '"' if any(b in data for b in _LINE_BREAKS) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(_Flow, _flow)
+_Dumper.add_representer(str, _text)
+# Loaded cassettes hold dict subclasses (with line numbers); write them as plain mappings.
+_Dumper.add_multi_representer(dict, _BaseDumper.represent_dict)
+
+
+def _headers(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in headers:
+            previous = headers[name]
+            headers[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            headers[name] = value
+    return headers
+
+
+def _request(request: RecordedRequest) -> dict[str, Any]:
+    out: dict[str, Any] = {"method": request.method, "path": request.path}
+    if request.query:
+        out["query"] = _headers(request.query)
+    if request.headers:
+        out["headers"] = _headers(request.headers)
+    if request.body is not None:
+        out["body"] = request.body
+    if request.match is not None:
+        out["match"] = list(request.match)
+    return out
+
+
+def _ms(value: float) -> float | int:
+    rounded = round(value, 1)
+    return int(rounded) if rounded == int(rounded) else rounded
+
+
+def _response(response: RecordedResponse) -> dict[str, Any]:
+    out: dict[str, Any] = {"status": response.status}
+    if response.headers:
+        out["headers"] = _headers(response.headers)
+    out["time_to_headers_ms"] = _ms(response.time_to_headers_ms)
+    if response.events is not None:
+        out["events"] = [
+            {
+                "event": e.event,
+                "at_ms": _ms(e.at_ms),
+                "data": _Flow(e.data) if isinstance(e.data, dict) else e.data,
+            }
+            for e in response.events
+        ]
+        if response.end is not StreamEnd.COMPLETE:
+            out["end"] = str(response.end)
+        if response.end_at_ms is not None:
+            out["end_at_ms"] = _ms(response.end_at_ms)
+    elif response.text is not None:
+        out["text"] = response.text
+    elif response.body is not None:
+        out["body"] = response.body
+    return out
+
+
+def dump_cassette(
+    interactions: Sequence[Interaction], description: str = "", comment: str = ""
+) -> str:
+    """The YAML text of a cassette holding ``interactions``."""
+    document: dict[str, Any] = {"version": FORMAT_VERSION}
+    if description:
+        document["description"] = description
+    document["interactions"] = [
+        {"request": _request(i.request), "response": _response(i.response)} for i in interactions
+    ]
+    text = yaml.dump(
+        document,
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=2**16,
+        default_flow_style=False,
+    )
+    header = "".join(f"# {line}\n".replace("# \n", "#\n") for line in comment.splitlines())
+    return header + text
+
+
+# Read once, at import (on the main thread): os.umask can only be read by setting it.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename in the same directory.
+
+    The file keeps the permissions of the one it replaces, or gets those of any new file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o666 & ~_UMASK
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,180 @@
+"""Every server setting, declared once: config key, parser, default, help, flag, env var.
+
+The ``--flag`` and ``TAPEDECK_*`` variable are derived from the key; the help text says
+the default. :mod:`tapedeck.config.settings` builds :class:`Settings` from them, and the
+CLI, ``tapedeck.serve(...)`` and the pytest plugin all go through its ``resolve``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..shaping.timing import Timing
+from ..source.sequences import SequenceEnd
+from . import values
+
+
+class Mode(enum.StrEnum):
+    """What the server does with a request."""
+
+    #: Answer from cassettes only; never call the network.
+    REPLAY = "replay"
+    #: Send every request upstream and (re)write its cassette.
+    RECORD = "record"
+    #: Replay what matches; proxy and record what does not.
+    AUTO = "auto"
+    #: Proxy every request upstream without writing anything.
+    PASSTHROUGH = "passthrough"
+
+    @property
+    def proxies(self) -> bool:
+        return self is not Mode.REPLAY
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One setting: its key (also the ``Settings`` field), parser, default and help."""
+
+    key: str
+    parse: Callable[[Any], Any]
+    default: Any
+    help: str
+    metavar: str
+    #: How the default reads in the help ("" for none: the help says what happens).
+    shown: str = ""
+    #: The flag may be given several times (its values arrive as a list).
+    repeat: bool = False
+    flag_name: str = ""
+
+    @property
+    def env(self) -> str:
+        return "TAPEDECK_" + self.key.upper()
+
+    @property
+    def flag(self) -> str:
+        return "--" + (self.flag_name or self.key.replace("_", "-"))
+
+    @property
+    def full_help(self) -> str:
+        """The help text, with the default, as ``--help`` shows it."""
+        return f"{self.help} (default: {self.shown})" if self.shown else self.help
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "mode",
+        values.choice(Mode),
+        Mode.REPLAY,
+        "replay (cassettes only, never the network), record (proxy upstream and write "
+        "cassettes), auto (replay hits, record misses) or passthrough (proxy, write nothing)",
+        "MODE",
+        shown="replay",
+    ),
+    Option(
+        "cassettes",
+        values.directory,
+        Path("cassettes"),
+        "the cassette directory",
+        "DIR",
+        shown="./cassettes",
+    ),
+    Option(
+        "host",
+        values.host,
+        "127.0.0.1",
+        "address to bind",
+        "HOST",
+        shown="127.0.0.1, this machine only",
+    ),
+    Option(
+        "port", values.port, 8765, "port to listen on; 0 picks a free one", "PORT", shown="8765"
+    ),
+    Option(
+        "timing",
+        values.timing,
+        Timing(),
+        "how replayed responses are paced: recorded (default), speed=F, fixed=MS or instant",
+        "SPEC",
+    ),
+    Option(
+        "max_body_size",
+        values.size,
+        32 * 1024 * 1024,
+        "largest request body accepted; larger ones get 413 request_too_large",
+        "SIZE",
+        shown="32MiB",
+    ),
+    Option(
+        "sequence_end",
+        values.choice(SequenceEnd),
+        SequenceEnd.REPEAT,
+        "after the last interaction of a sequence: repeat the last (default) or answer an error",
+        "repeat|error",
+    ),
+    Option(
+        "match_headers",
+        values.match_headers,
+        ("anthropic-beta",),
+        "request headers that take part in matching",
+        "NAMES",
+        shown="anthropic-beta",
+    ),
+    Option(
+        "ignore_body_fields",
+        values.ignore_body_fields,
+        ("metadata.user_id",),
+        "request body fields left out of matching, as dotted paths",
+        "PATHS",
+        shown="metadata.user_id",
+    ),
+    Option(
+        "faults",
+        values.faults,
+        (),
+        "inject faults into every response, e.g. 'ping:every=5' or "
+        "'status:code=529,times=2' (repeatable; see docs/faults.md)",
+        "SPEC",
+        repeat=True,
+        flag_name="fault",
+    ),
+    Option(
+        "upstream",
+        values.url,
+        "https://api.anthropic.com",
+        "the API to proxy to in record, auto and passthrough modes",
+        "URL",
+        shown="https://api.anthropic.com",
+    ),
+    Option(
+        "upstream_api_key_env",
+        values.env_name,
+        None,
+        "send upstream the API key from this environment variable instead of the "
+        "client's own auth headers (so clients can use a dummy key)",
+        "NAME",
+    ),
+    Option(
+        "upstream_timeout",
+        values.seconds,
+        600.0,
+        "seconds to wait for upstream data before giving up",
+        "SECONDS",
+        shown="600",
+    ),
+    Option(
+        "redact_headers",
+        values.lower_names,
+        (),
+        "more headers never written to cassettes, besides x-api-key, authorization, "
+        "cookie, set-cookie and anthropic-organization-id",
+        "NAMES",
+    ),
+)
+#: Each option by its key.
+BY_KEY = {o.key: o for o in OPTIONS}
+#: Each option's default by its key.
+DEFAULTS: dict[str, Any] = {o.key: o.default for o in OPTIONS}

@@ -1,0 +1,134 @@
+"""Server settings, resolved from layers: the first layer that gives an option wins.
+
+A :class:`Layer` holds the values one place gives (command-line flags, the environment, a
+config file, keyword arguments) and how to name that place for each option, so a bad value
+is reported where it came from: ``--port: ...``, ``TAPEDECK_PORT: ...``,
+``tapedeck.yaml:3: port: ...``, ``serve(port=...): ...``.
+
+>>> resolve(from_flags({"port": "9000"}), from_env({"TAPEDECK_PORT": "9001"})).port
+9000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..cassette.matching import MatchRules
+from ..cassette.yaml_source import LineDict, load_yaml
+from ..errors import ConfigError, YAMLSourceError
+from ..shaping.faults import Fault
+from ..shaping.timing import Timing
+from ..source.sequences import SequenceEnd
+from .options import BY_KEY, DEFAULTS, OPTIONS, Mode
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the server needs to know, already parsed. Defaults: :data:`OPTIONS`."""
+
+    mode: Mode = DEFAULTS["mode"]
+    cassettes: Path = DEFAULTS["cassettes"]
+    host: str = DEFAULTS["host"]
+    port: int = DEFAULTS["port"]
+    timing: Timing = DEFAULTS["timing"]
+    max_body_size: int = DEFAULTS["max_body_size"]
+    sequence_end: SequenceEnd = DEFAULTS["sequence_end"]
+    match_headers: tuple[str, ...] = DEFAULTS["match_headers"]
+    ignore_body_fields: tuple[str, ...] = DEFAULTS["ignore_body_fields"]
+    faults: tuple[Fault, ...] = DEFAULTS["faults"]
+    upstream: str = DEFAULTS["upstream"]
+    upstream_api_key_env: str | None = DEFAULTS["upstream_api_key_env"]
+    upstream_timeout: float = DEFAULTS["upstream_timeout"]
+    redact_headers: tuple[str, ...] = DEFAULTS["redact_headers"]
+
+    def match_rules(self) -> MatchRules:
+        return MatchRules(headers=self.match_headers, ignore_body=self.ignore_body_fields)
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """Values for some options from one place: ``{key: (value, where)}``.
+
+    ``where`` names the place in error messages, e.g. ``--port`` or ``tapedeck.yaml:3: port``.
+    """
+
+    values: Mapping[str, tuple[Any, str]] = field(default_factory=dict)
+
+
+def from_flags(flags: Mapping[str, Any]) -> Layer:
+    """Command-line values by option key (``None``: not given)."""
+    return Layer(
+        {k: (v, BY_KEY[k].flag) for k, v in flags.items() if k in BY_KEY and v is not None}
+    )
+
+
+def from_env(env: Mapping[str, str]) -> Layer:
+    """``TAPEDECK_*`` variables."""
+    return Layer({o.key: (env[o.env], o.env) for o in OPTIONS if o.env in env})
+
+
+def from_keywords(options: Mapping[str, Any], call: str = "serve") -> Layer:
+    """Keyword arguments of a Python call (``None``: not given); unknown names are an error."""
+    unknown = sorted(set(options) - set(BY_KEY))
+    if unknown:
+        names = ", ".join(repr(k) for k in unknown)
+        raise ConfigError(f"{call}(): unknown setting(s) {names} (known settings: {known()})")
+    return Layer({k: (v, f"{call}({k}=...)") for k, v in options.items() if v is not None})
+
+
+def from_names(options: Mapping[str, tuple[Any, str]]) -> Layer:
+    """Values already named by the caller: ``{key: (value, where)}``."""
+    return Layer({k: v for k, v in options.items() if v[0] is not None})
+
+
+def known() -> str:
+    return ", ".join(o.key for o in OPTIONS)
+
+
+def from_file(path: Path) -> Layer:
+    """A YAML config file of ``key: value`` lines; raise :class:`ConfigError`.
+
+    A relative ``cassettes`` directory is relative to the file, not the working directory.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
+    try:
+        document = load_yaml(text)
+    except YAMLSourceError as exc:
+        raise ConfigError(f"{path}:{exc.line}: {exc.message}") from None
+    if document is None:
+        return Layer()
+    if not isinstance(document, LineDict):
+        raise ConfigError(f"{path}:1: expected a mapping of setting names to values")
+    found: dict[str, tuple[Any, str]] = {}
+    for key, value in document.items():
+        line = document.line_of(key)
+        if key not in BY_KEY:
+            raise ConfigError(f"{path}:{line}: unknown setting {key!r} (known settings: {known()})")
+        if key == "cassettes" and isinstance(value, str):
+            value = str(path.parent / value)
+        found[key] = (value, f"{path}:{line}: {key}")
+    return Layer(found)
+
+
+def resolve(*layers: Layer) -> Settings:
+    """:class:`Settings` from ``layers``, the first that gives an option winning; options
+    no layer gives keep their default. Raise :class:`ConfigError` naming the layer a bad
+    value came from. (A caller with defaults of its own, e.g. port 0 for a server inside a
+    test, passes them as the last layer.)"""
+    chosen: dict[str, Any] = {}
+    for option in OPTIONS:
+        for layer in layers:
+            if option.key in layer.values:
+                raw, where = layer.values[option.key]
+                try:
+                    chosen[option.key] = option.parse(raw)
+                except (ValueError, TypeError) as exc:
+                    raise ConfigError(f"{where}: {exc}") from None
+                break
+    return Settings(**chosen)

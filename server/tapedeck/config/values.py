@@ -1,0 +1,133 @@
+"""Parsers for setting values: text (a flag, an environment variable), a YAML value or an
+already-typed Python value in, a typed value out, or ``ValueError`` saying what was expected.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..cassette.matching import MatchRules
+from ..shaping.faults import Fault, parse_faults
+from ..shaping.timing import Timing
+
+
+def choice(enum_type: type[enum.StrEnum]) -> Callable[[Any], Any]:
+    """A parser for one of an enum's values (case-insensitive)."""
+
+    def parse(value: Any) -> Any:
+        try:
+            return enum_type(str(value).strip().lower())
+        except ValueError:
+            choices = ", ".join(repr(m.value) for m in enum_type)
+            raise ValueError(f"expected one of {choices}, got {value!r}") from None
+
+    return parse
+
+
+def port(value: Any) -> int:
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit() or int(text) > 65535:
+        raise ValueError(f"expected a port number from 0 to 65535, got {value!r}")
+    return int(text)
+
+
+def host(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected a host name or address, got {value!r}")
+    return value.strip()
+
+
+def timing(value: Any) -> Timing:
+    return value if isinstance(value, Timing) else Timing.parse(str(value))
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*(b|kib|kb|mib|mb|gib|gb)?\s*$", re.IGNORECASE)
+_UNITS = {
+    "b": 1,
+    "kib": 1024,
+    "kb": 1000,
+    "mib": 1024**2,
+    "mb": 1000**2,
+    "gib": 1024**3,
+    "gb": 1000**3,
+}
+
+
+def size(value: Any) -> int:
+    m = _SIZE.match(str(value)) if not isinstance(value, bool) else None
+    if m is None or int(m.group(1)) == 0:
+        raise ValueError(f"expected a size such as 32MiB, 512KiB or 1048576, got {value!r}")
+    return int(m.group(1)) * _UNITS[(m.group(2) or "b").lower()]
+
+
+def names(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ValueError(f"expected a list of names (or one comma-separated string), got {value!r}")
+    return tuple(i.strip() for i in items if i.strip())
+
+
+def lower_names(value: Any) -> tuple[str, ...]:
+    return tuple(n.lower() for n in names(value))
+
+
+def match_headers(value: Any) -> tuple[str, ...]:
+    found = names(value)
+    MatchRules(headers=found)  # raises ValueError for headers that can never be matched
+    return found
+
+
+def ignore_body_fields(value: Any) -> tuple[str, ...]:
+    paths = names(value)
+    MatchRules(ignore_body=paths)  # raises ValueError for malformed paths
+    return paths
+
+
+def faults(value: Any) -> tuple[Fault, ...]:
+    if isinstance(value, Fault):
+        return (value,)
+    if isinstance(value, list | tuple) and all(isinstance(v, Fault) for v in value):
+        return tuple(value)
+    if isinstance(value, list | tuple) and all(isinstance(v, str | Fault) for v in value):
+        value = ";".join(v.text if isinstance(v, Fault) else v for v in value)
+    if not isinstance(value, str):
+        raise ValueError(f"expected fault specs such as 'ping:every=5', got {value!r}")
+    return parse_faults(value)
+
+
+def url(value: Any) -> str:
+    text = str(value).strip().rstrip("/")
+    scheme, _, rest = text.partition("://")
+    if scheme not in ("http", "https") or not rest:
+        raise ValueError(f"expected an http:// or https:// base URL, got {value!r}")
+    return text
+
+
+def env_name(value: Any) -> str:
+    text = str(value).strip()
+    if not text.replace("_", "").isalnum():
+        raise ValueError(f"expected the name of an environment variable, got {value!r}")
+    return text
+
+
+def seconds(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if not number > 0:
+        raise ValueError(f"expected a number of seconds > 0, got {value!r}")
+    return number
+
+
+def directory(value: Any) -> Path:
+    if isinstance(value, os.PathLike):
+        return Path(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected a directory path, got {value!r}")
+    return Path(value)

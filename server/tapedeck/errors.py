@@ -1,0 +1,148 @@
+"""Every exception tapedeck raises, in one tree.
+
+::
+
+    TapedeckError
+    ├── ConfigError ············ a setting that cannot be used; names its source
+    │                            (``--port``, ``TAPEDECK_PORT``, ``tapedeck.yaml:3: port``)
+    ├── SpecError (ValueError) · a fault or timing spec that cannot be parsed
+    │   └── FaultSpecError
+    ├── UsageError ············· a command-line tool asked for something it cannot do
+    ├── CassetteError ·········· one cassette file that cannot be used: ``file:line: problem``
+    │   └── YAMLSourceError ···· the text is not valid YAML (no file name yet)
+    ├── LibraryError ··········· a cassette directory with broken cassettes; holds each one
+    ├── UnsafeNameError (ValueError)  a cassette name that would leave the cassette directory
+    ├── BindError ·············· the server cannot listen on the address
+    ├── UpstreamError ·········· the upstream API cannot be reached or did not answer
+    ├── StreamError ············ an ``error`` event inside a recorded event stream
+    ├── APIError ··············· answered to the client in the API's own error shape
+    └── StreamCut ·············· not an error: drop the connection mid-body, on purpose
+
+Operators see the first group (with the file, line or option and the fix); clients see
+:class:`APIError` as ``{"type": "error", "error": {...}}`` with the status it carries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .wire.errors import error_type_for
+
+__all__ = [
+    "APIError",
+    "BindError",
+    "CassetteError",
+    "ConfigError",
+    "FaultSpecError",
+    "LibraryError",
+    "SpecError",
+    "StreamCut",
+    "StreamError",
+    "TapedeckError",
+    "UnsafeNameError",
+    "UpstreamError",
+    "UsageError",
+    "YAMLSourceError",
+]
+
+
+class TapedeckError(Exception):
+    """The root of every exception tapedeck raises on purpose."""
+
+
+class ConfigError(TapedeckError):
+    """A setting that cannot be used; the message names its source and what was expected."""
+
+
+class SpecError(TapedeckError, ValueError):
+    """A spec string (timing, fault) that cannot be parsed; says what and how to fix it."""
+
+
+class FaultSpecError(SpecError):
+    """A fault spec that cannot be parsed."""
+
+
+class UsageError(TapedeckError):
+    """A command-line tool was asked for something it cannot do (exit status 2)."""
+
+
+class CassetteError(TapedeckError):
+    """A cassette file that cannot be used: ``str()`` is ``file:line: problem``."""
+
+    def __init__(self, file: str, line: int, message: str) -> None:
+        self.file = file
+        self.line = line
+        self.message = message
+        super().__init__(f"{file}:{line}: {message}" if line else f"{file}: {message}")
+
+
+class YAMLSourceError(TapedeckError):
+    """The text is not valid YAML (or repeats a key); ``line`` is 1-based, 0 if unknown."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+class LibraryError(TapedeckError):
+    """One or more cassettes could not be loaded; ``errors`` holds each problem."""
+
+    def __init__(self, errors: Sequence[CassetteError]) -> None:
+        self.errors = list(errors)
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+class UnsafeNameError(TapedeckError, ValueError):
+    """A cassette name that would reach outside the cassette directory."""
+
+
+class BindError(TapedeckError):
+    """The address could not be bound (in use, not local, not permitted)."""
+
+
+class UpstreamError(TapedeckError):
+    """The upstream could not be reached or did not answer; the message names it."""
+
+
+class StreamError(TapedeckError):
+    """An ``error`` event arrived in the stream.
+
+    ``data`` is the event's data as sent, e.g.
+    ``{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}``;
+    ``type`` and ``message`` are taken from its ``error`` object when there is one.
+    """
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+        found = data.get("error") if isinstance(data, Mapping) else None
+        error: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+        self.type: str | None = error.get("type")
+        self.message: str | None = error.get("message")
+        super().__init__(f"{self.type}: {self.message}" if error else f"error event: {data!r}")
+
+
+class APIError(TapedeckError):
+    """Raised anywhere in request handling; answered as an API-shaped error response.
+
+    ``error_type`` defaults to the API's type for ``status`` (see
+    :func:`tapedeck.wire.errors.error_type_for`).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        error_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error_type = error_type or error_type_for(status)
+        self.headers = headers
+
+
+class StreamCut(TapedeckError):
+    """Raised after a partial body to make the server drop the connection on purpose."""

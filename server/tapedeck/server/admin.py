@@ -1,0 +1,116 @@
+"""The ``/_tapedeck/`` admin endpoints, and API-shaped errors for everything not ``/v1/``.
+
+- ``GET /_tapedeck/health``: liveness, mode and how many cassettes are loaded;
+- ``POST /_tapedeck/reset``: rewind sequences and fault counters (one test id's with the
+  ``x-tapedeck-test-id`` header);
+- ``GET``/``PUT``/``DELETE /_tapedeck/faults``: the faults in force, scoped the same way.
+"""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..errors import APIError, FaultSpecError
+from ..shaping.faults import listed, parse_faults
+from ..wire.errors import error_json
+from .handler import Handler
+from .incoming import Incoming
+from .logs import log, note
+from .request import parse_json_object
+
+_ADMIN_BODY_LIMIT = 1024 * 1024
+
+
+def _handler(request: Request) -> Handler:
+    handler: Handler = request.app.state.handler
+    return handler
+
+
+async def faults_admin(request: Request) -> Response:
+    """``GET``/``PUT``/``DELETE /_tapedeck/faults``, scoped by ``x-tapedeck-test-id``."""
+    book = _handler(request).faults
+    test_id = request.headers.get("x-tapedeck-test-id") or None
+    if request.method == "PUT":
+        incoming = await Incoming.read(request.scope, request.receive, _ADMIN_BODY_LIMIT)
+        body = parse_json_object(incoming.body)
+        specs = body.get("faults")
+        if isinstance(specs, list) and all(isinstance(s, str) for s in specs):
+            specs = ";".join(specs)
+        if not isinstance(specs, str):
+            raise APIError(400, 'tapedeck: expected a body like {"faults": "ping:every=5"}')
+        try:
+            book.put(parse_faults(specs), test_id)
+        except FaultSpecError as exc:
+            raise APIError(400, f"tapedeck: {exc}") from None
+    elif request.method == "DELETE":
+        book.clear(test_id)
+    current = book.active(test_id or "")
+    return JSONResponse(
+        {"status": "ok", "scope": test_id or "server", "faults": listed(current) or "none"}
+    )
+
+
+async def health(request: Request) -> Response:
+    """``GET /_tapedeck/health``: liveness, mode and how many cassettes are loaded."""
+    handler = _handler(request)
+    return JSONResponse(
+        {"status": "ok", "mode": str(handler.settings.mode), "cassettes": len(handler.library)}
+    )
+
+
+async def reset(request: Request) -> Response:
+    """``POST /_tapedeck/reset``: rewind sequences (only one test id's, if the header is set)."""
+    handler = _handler(request)
+    test_id = request.headers.get("x-tapedeck-test-id")
+    rewound = handler.sequences.reset(test_id)
+    handler.faults.rewind(test_id)
+    return JSONResponse({"status": "ok", "rewound": rewound})
+
+
+ROUTES = [
+    Route("/_tapedeck/health", health, methods=["GET"]),
+    Route("/_tapedeck/reset", reset, methods=["POST"]),
+    Route("/_tapedeck/faults", faults_admin, methods=["GET", "PUT", "DELETE"]),
+]
+
+
+def error_response(
+    status: int, message: str, error_type: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    """An API-shaped error as a Starlette response."""
+    payload, request_id = error_json(status, message, error_type)
+    return Response(
+        payload,
+        status_code=status,
+        headers={"request-id": request_id, **(headers or {})},
+        media_type="application/json",
+    )
+
+
+async def api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, APIError)
+    if "tapedeck.note" not in request.scope.get("state", {}):
+        note(request.scope, f"{exc.error_type}: {exc.message.removeprefix('tapedeck: ')[:120]}")
+    return error_response(exc.status, exc.message, exc.error_type, dict(exc.headers or {}))
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        message = f"tapedeck: no such endpoint: {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        message = f"tapedeck: {request.method} is not allowed on {request.url.path}"
+    else:
+        message = f"tapedeck: {exc.detail}"
+    return error_response(exc.status_code, message, headers=dict(exc.headers or {}))
+
+
+async def internal_error(request: Request, exc: Exception) -> Response:
+    log.error("internal error on %s %s: %r", request.method, request.url.path, exc)
+    return error_response(500, "tapedeck: internal error; see the server log", "api_error")
+
+
+EXCEPTION_HANDLERS = {APIError: api_error, HTTPException: http_error, Exception: internal_error}

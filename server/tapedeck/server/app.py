@@ -1,0 +1,90 @@
+"""The ASGI application: ``/v1/`` to the handler, the rest to the admin app.
+
+``/v1/`` requests go straight to :class:`~tapedeck.server.handler.Handler` without
+Starlette's routing; everything else (admin endpoints, 404s, lifespan) goes through a
+small Starlette app. The upstream client is made when the app starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+
+import httpx
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.types import Receive, Scope, Send
+
+from ..cassette.library import CassetteLibrary
+from ..config import Settings
+from ..errors import ConfigError
+from ..record.recorder import Recorder
+from ..source.upstream import Upstream, UpstreamConfig
+from .admin import EXCEPTION_HANDLERS, ROUTES
+from .handler import Handler
+from .logs import RequestLog
+
+
+class Tapedeck:
+    """The whole server: ``/v1/`` to the :class:`Handler`, the rest to the admin app."""
+
+    def __init__(self, handler: Handler, admin: Starlette) -> None:
+        self.handler = handler
+        self.admin = admin
+        self.state = admin.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            await self.handler(scope, receive, send)
+        else:
+            await self.admin(scope, receive, send)
+
+
+def _upstream_key(settings: Settings) -> str | None:
+    name = settings.upstream_api_key_env
+    if not name:
+        return None
+    key = os.environ.get(name)
+    if not key:
+        raise ConfigError(
+            f"--upstream-api-key-env: the environment variable {name} is not set (or empty)"
+        )
+    return key
+
+
+def create_app(
+    settings: Settings,
+    library: CassetteLibrary | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Tapedeck:
+    """Build the ASGI app. Loads the cassettes unless ``library`` is given; ``transport``
+    replaces the HTTP transport to the upstream (e.g. ``httpx.MockTransport``).
+
+    >>> app = create_app(Settings(cassettes=Path("cassettes")))  # doctest: +SKIP
+    """
+    library = library or CassetteLibrary.load(settings.cassettes, settings.match_rules())
+    config = UpstreamConfig(
+        settings.upstream, _upstream_key(settings), read_timeout=settings.upstream_timeout
+    )
+    upstream = Upstream(config, transport)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        upstream.start()
+        yield
+        await upstream.aclose()
+
+    admin = Starlette(
+        lifespan=lifespan,
+        routes=ROUTES,
+        middleware=[Middleware(RequestLog)],
+        exception_handlers=EXCEPTION_HANDLERS,
+    )
+    admin.router.redirect_slashes = False  # `POST /v1` is a 404, not a redirect to `/v1/`
+    recorder = Recorder(
+        library, settings.upstream, settings.match_headers, frozenset(settings.redact_headers)
+    )
+    handler = Handler(settings, library, upstream, recorder)
+    admin.state.handler = handler
+    return Tapedeck(handler, admin)

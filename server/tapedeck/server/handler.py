@@ -1,0 +1,196 @@
+"""The ``/v1/`` handler: each API request answered from a cassette or through the upstream.
+
+One request, end to end: :class:`~tapedeck.server.request.RequestReader` parses it; in the
+modes that replay, the library finds the interactions that match, the sequence position
+picks one and the cassette source gives its plan; otherwise the upstream source is opened
+(with a recording tap in the modes that record). Faults that fire shape what is sent, and
+the writer sends it. Errors tapedeck answers itself have the API's shape.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+
+from starlette.types import Receive, Scope, Send
+
+from ..cassette.library import CassetteLibrary, Hit
+from ..config import Mode, Settings
+from ..errors import APIError, StreamCut, UpstreamError
+from ..pipeline import LiveSource, Plan
+from ..record.names import cassette_name
+from ..record.recorder import Recorder
+from ..record.tap import Tap
+from ..shaping.fault_book import FaultBook
+from ..shaping.faults import Fault, listed
+from ..shaping.shaper import Shaper, fault_header, replacement, status_plan
+from ..source.batches import BATCHES
+from ..source.cassette import CassetteSource
+from ..source.sequences import Sequences
+from ..source.upstream import Forward, Upstream, UpstreamResponse
+from ..wire.errors import error_plan
+from ..wire.writer import Writer
+from .incoming import Incoming
+from .logs import log, log_request, note
+from .request import Request, RequestReader
+
+
+class Handler:
+    """Serves ``/v1/`` requests (an ASGI app), with the collaborators the server shares."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        library: CassetteLibrary,
+        upstream: Upstream,
+        recorder: Recorder,
+    ) -> None:
+        self.settings = settings
+        self.library = library
+        self.upstream = upstream
+        self.recorder = recorder
+        self.cassettes = CassetteSource()
+        self.sequences = Sequences(settings.sequence_end)
+        self.faults = FaultBook(settings.faults)
+        self.reader = RequestReader(library, settings.timing, not settings.mode.proxies)
+        self.secret_headers = frozenset(settings.redact_headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        writer = Writer(scope, receive, send, started)
+        cut = False
+        try:
+            await self._answer(scope, receive, writer, started)
+        except StreamCut:
+            cut = True
+            raise
+        finally:
+            log_request(scope, writer.status, started, cut, writer.client_left)
+
+    async def _answer(self, scope: Scope, receive: Receive, writer: Writer, started: float) -> None:
+        try:
+            incoming = await Incoming.read(scope, receive, self.settings.max_body_size)
+            request = self.reader.read(incoming, started)
+            mode = self.settings.mode
+            if mode in (Mode.REPLAY, Mode.AUTO):
+                cassette = request.cassette if request.cassette in self.library.cassettes else None
+                found = self.library.find(request.shape, cassette)
+                if isinstance(found, Hit):
+                    await writer.plan(self._replay(request, found))
+                    return
+                if mode is Mode.REPLAY:
+                    note(scope, f"miss: {found.detail}")
+                    raise APIError(
+                        404,
+                        f"tapedeck: no cassette matches {request.incoming.method} "
+                        f"{request.incoming.path}; {found.detail}",
+                    )
+            await self._proxy(request, writer)
+        except APIError as exc:
+            if "tapedeck.note" not in scope.get("state", {}):
+                note(scope, f"{exc.error_type}: {exc.message.removeprefix('tapedeck: ')[:120]}")
+            await writer.plan(error_plan(exc.status, exc.message, exc.error_type, exc.headers))
+        except StreamCut:
+            raise
+        except Exception as exc:  # a bug: say so in the API's shape, never a traceback
+            log.exception("internal error on %s %s: %r", scope["method"], scope["path"], exc)
+            if writer.status:
+                raise StreamCut("internal error mid-response") from None
+            await writer.plan(error_plan(500, "tapedeck: internal error; see the server log"))
+
+    def _fire(self, request: Request, streaming: bool, what: str) -> tuple[Fault, ...]:
+        """The faults that fire on this response, noted for the request log."""
+        active = self.faults.active(request.test_id) if request.faults is None else request.faults
+        fired = self.faults.fire(active, request.test_id, streaming) if active else ()
+        scope = request.incoming.scope
+        if fired:
+            note(scope, f"{what} faults: {listed(fired)}")
+            log.info(
+                "fault on %s %s (%s): %s",
+                request.incoming.method,
+                request.incoming.path,
+                what,
+                listed(fired),
+            )
+        else:
+            note(scope, what)
+        return fired
+
+    def _replay(self, request: Request, found: Hit) -> Plan:
+        name = found.cassette.name
+        entries = found.entries
+        index = self.sequences.peek(request.test_id, name, found.key, len(entries))
+        if index is None:
+            note(request.incoming.scope, f"{name} (sequence used up)")
+            raise APIError(
+                404,
+                f"tapedeck: sequence used up: cassette {name!r} has answered all "
+                f"{len(entries)} interactions matching this request (test id "
+                f"{request.test_id!r}); POST /_tapedeck/reset rewinds it",
+            )
+        entry = entries[index]
+        what = name if len(entries) == 1 else f"{name}#{entry.index}"
+        fired = self._fire(request, self.cassettes.is_stream(entry, request.stream), what)
+        status = replacement(fired)
+        if status is not None:  # the recorded answer is still due: the sequence does not move
+            extra = [("x-tapedeck-source", "fault"), ("x-tapedeck-cassette", name)]
+            return status_plan(status, fired, extra)
+        self.sequences.advance(request.test_id, name, found.key)
+        return self.cassettes.plan(
+            entry,
+            stream=request.stream,
+            timing=request.timing,
+            faults=fired,
+            base=request.incoming.base_url,
+        )
+
+    async def _proxy(self, request: Request, writer: Writer) -> None:
+        incoming = request.incoming
+        mode = self.settings.mode
+        name = None
+        if mode is not Mode.PASSTHROUGH:
+            name = request.cassette or cassette_name(request.shape)
+        fired = self._fire(request, request.stream, f"upstream ({name or 'not recorded'})")
+        status = replacement(fired)
+        if status is not None:  # answered without spending an upstream request
+            await writer.plan(status_plan(status, fired, [("x-tapedeck-source", "fault")]))
+            return
+        extra = [("x-tapedeck-source", "upstream")]
+        if name:
+            extra.append(("x-tapedeck-cassette", name))
+        if fired:
+            extra.append(fault_header(fired))
+        forward = Forward(
+            incoming.method,
+            incoming.path,
+            incoming.query_string.decode("latin-1"),
+            incoming.header_items,
+            incoming.body,
+            request.started,
+            incoming.base_url if incoming.path.startswith(BATCHES) else None,
+        )
+        opened: list[UpstreamResponse] = []
+
+        async def open_source() -> LiveSource | Plan:
+            try:
+                response = await self.upstream.open(forward, extra)
+            except UpstreamError as exc:
+                note(incoming.scope, f"502: {exc}")
+                return error_plan(502, f"tapedeck: {exc}", "api_error")
+            opened.append(response)
+            if name is None:
+                return response
+            recorded = self.recorder.request(
+                incoming.method,
+                incoming.path,
+                incoming.query_items(),
+                incoming.header_items,
+                request.body,
+            )
+            return Tap(response, partial(self.recorder.save, name, recorded), self.secret_headers)
+
+        try:
+            await writer.live(open_source, Shaper(fired) if fired else None)
+        finally:
+            for response in opened:
+                await response.aclose()

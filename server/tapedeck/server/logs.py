@@ -1,0 +1,152 @@
+"""Logging: one start line, one line per request, nothing secret.
+
+Request lines never include headers or bodies, so keys and auth headers cannot leak
+into logs. Deliberate connection drops are not errors and are kept out of uvicorn's log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import threading
+import time
+from typing import TextIO
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..errors import StreamCut
+
+log = logging.getLogger("tapedeck")
+_LINE = "%s %s %s %s %.1fms%s"
+
+
+class _Formatter(logging.Formatter):
+    """``HH:MM:SS message``, formatting the time once per second rather than per line."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(message)s")
+        self._second = -1
+        self._stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%H:%M:%S", time.localtime(second))
+        return self._stamp
+
+
+class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that writes lines in batches: at most ``interval`` seconds late,
+    at once for warnings and errors, and on close (logging flushes at interpreter exit).
+
+    One write per request line would cost a replayed response a third of its time.
+    """
+
+    def __init__(self, stream: TextIO, interval: float = 0.05) -> None:
+        super().__init__(stream)
+        self._pending: list[str] = []
+        self._interval = interval
+        threading.Thread(target=self._flush_often, name="tapedeck-log", daemon=True).start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._pending.append(self.format(record) + self.terminator)
+        except Exception:
+            self.handleError(record)
+            return
+        if record.levelno >= logging.WARNING or len(self._pending) >= 1024:
+            self.flush()
+
+    def flush(self) -> None:
+        with self.lock or contextlib.nullcontext():
+            if self._pending:
+                text = "".join(self._pending)
+                self._pending.clear()
+                self.stream.write(text)
+            if self.stream and hasattr(self.stream, "flush"):
+                self.stream.flush()
+
+    def _flush_often(self) -> None:
+        while True:
+            time.sleep(self._interval)
+            if self._pending:
+                self.flush()
+
+
+class _HideDeliberateCuts(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, StreamCut)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Send tapedeck's log to stderr and quiet uvicorn's own start-up chatter."""
+    if not log.handlers:
+        handler = BatchedStreamHandler(sys.stderr)
+        handler.setFormatter(_Formatter())
+        log.addHandler(handler)
+        log.propagate = False
+    log.setLevel(level)
+    install_cut_filter()
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+
+
+def install_cut_filter() -> None:
+    """Keep deliberate mid-stream drops (:class:`StreamCut`) out of uvicorn's error log."""
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _HideDeliberateCuts) for f in uvicorn_log.filters):
+        uvicorn_log.addFilter(_HideDeliberateCuts())
+
+
+def note(scope: Scope, text: str) -> None:
+    """Attach what the request log line should say about this request (cassette or miss)."""
+    scope.setdefault("state", {})["tapedeck.note"] = text
+
+
+def log_request(
+    scope: Scope, status: int, started: float, cut: bool = False, left: bool = False
+) -> None:
+    """Write the request's log line: method, path, status, note, duration, how it ended."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    state = scope.get("state", {})
+    ending = " (client went away)" if left else " (connection cut as recorded)" if cut else ""
+    ms = (time.perf_counter() - started) * 1000
+    args = (
+        scope["method"],
+        scope["path"],
+        status or "-",
+        state.get("tapedeck.note", "-"),
+        ms,
+        ending,
+    )
+    # makeRecord directly: logging's search for the caller's frame would be the largest
+    # single cost of a replayed response.
+    log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, _LINE, args, None, None))
+
+
+class RequestLog:
+    """ASGI middleware writing one line per request (see :func:`log_request`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+
+        async def send_and_watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_watch)
+        finally:
+            log_request(scope, status, started)

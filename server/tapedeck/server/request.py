@@ -1,0 +1,220 @@
+"""One API request, parsed once into the value the handler passes along.
+
+Request headers that steer tapedeck:
+
+- ``x-tapedeck-cassette: NAME`` — answer from this cassette only (record into it);
+- ``x-tapedeck-test-id: ID`` — keep sequence positions and fault counters for this test;
+- ``x-tapedeck-timing: SPEC`` — pace this response differently (see
+  :mod:`tapedeck.shaping.timing`);
+- ``x-tapedeck-fault: SPEC`` — break this response (see :mod:`tapedeck.shaping.faults`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..cassette.library import CassetteLibrary
+from ..cassette.matching import RequestShape
+from ..errors import APIError, FaultSpecError, SpecError, UnsafeNameError
+from ..record.redact import redact_text, redact_value
+from ..shaping.faults import Fault, parse_faults
+from ..shaping.timing import Timing
+from .incoming import Incoming
+
+_JSON_TYPES = {
+    list: "array",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
+#: Endpoints that only answer POST and always take a JSON object.
+POST_ONLY = frozenset({"/v1/messages", "/v1/messages/count_tokens"})
+#: Bytes of request bodies (and what they parse into) the shape cache may hold.
+SHAPE_CACHE_BYTES = 4 * 1024 * 1024
+#: A body larger than this is parsed afresh every time rather than cached.
+SHAPE_CACHE_LARGEST = 256 * 1024
+
+
+@dataclass(slots=True)
+class Request:
+    """An API request as the handler sees it: read, parsed and checked."""
+
+    incoming: Incoming
+    #: When it arrived (``perf_counter``): every deadline of its response counts from here.
+    started: float
+    #: The parsed JSON body (``None`` for none), with key-shaped strings redacted.
+    body: object
+    shape: RequestShape
+    #: The body asks for an event stream (``"stream": true``).
+    stream: bool
+    test_id: str
+    timing: Timing
+    #: The faults its own ``x-tapedeck-fault`` header asks for; ``None``: the fault book's.
+    faults: tuple[Fault, ...] | None
+    #: The cassette ``x-tapedeck-cassette`` names (checked to stay inside), if any.
+    cassette: str | None
+
+
+class ShapeCache:
+    """Parsed bodies and request shapes of requests seen before, keyed by their bytes.
+
+    Test suites send the same few requests over and over; parsing and normalizing each
+    body again would be most of the cost of a replayed response. The cache holds at most
+    ``budget`` bytes' worth (a body and its parsed form count four times its size); the
+    oldest entries go first, and bodies over ``largest`` bytes are never kept.
+    """
+
+    def __init__(
+        self,
+        library: CassetteLibrary,
+        budget: int = SHAPE_CACHE_BYTES,
+        largest: int = SHAPE_CACHE_LARGEST,
+    ) -> None:
+        self.library = library
+        self.budget = budget
+        self.largest = largest
+        self.size = 0
+        self._seen: dict[tuple[object, ...], tuple[object, RequestShape, int]] = {}
+
+    def get(self, request: Incoming) -> tuple[object, RequestShape]:
+        """The parsed body and the shape of ``request``; 400 if the body is not JSON."""
+        rules = self.library.rules
+        matched = tuple(request.headers.get(h) for h in rules.headers)
+        raw = request.body
+        key = (request.method, request.path, request.query_string, matched, raw)
+        found = self._seen.get(key)
+        if found is not None:
+            return found[0], found[1]
+        body = _parse_body(raw, request.path)
+        query = request.query_items()
+        if b"sk-ant-" in raw or b"sk-ant-" in request.query_string:
+            # Recordings hold a placeholder where a key was: match what they hold.
+            body = redact_value(body)
+            query = [(k, redact_text(v)) for k, v in query]
+        shape = rules.shape(request.method, request.path, query, request.header_items, body)
+        cost = 4 * (len(raw) + len(request.query_string)) + 512
+        if len(raw) <= self.largest:
+            self._keep(key, (body, shape, cost))
+        return body, shape
+
+    def _keep(self, key: tuple[object, ...], value: tuple[object, RequestShape, int]) -> None:
+        self.size += value[2]
+        self._seen[key] = value
+        while self.size > self.budget:
+            oldest = next(iter(self._seen))
+            self.size -= self._seen.pop(oldest)[2]
+
+
+def _parse_body(raw: bytes, path: str) -> object:
+    if not raw.strip():
+        if path in POST_ONLY:
+            raise APIError(400, "tapedeck: request body is empty; expected a JSON object")
+        return None
+    return parse_json_object(raw)
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """A request body that must be a JSON object; 400 ``invalid_request_error`` if not."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise APIError(400, "tapedeck: request body is not UTF-8 text") from None
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise APIError(400, f"tapedeck: request body is not valid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # e.g. too deeply nested, huge integers
+        raise APIError(400, f"tapedeck: request body cannot be parsed as JSON: {exc}") from None
+    if not isinstance(body, dict):
+        kind = _JSON_TYPES.get(type(body), "value")
+        raise APIError(400, f"tapedeck: request body must be a JSON object, got a JSON {kind}")
+    return body
+
+
+@functools.lru_cache(maxsize=256)
+def _timing(spec: str) -> Timing:
+    return Timing.parse(spec)
+
+
+@functools.lru_cache(maxsize=256)
+def _faults(spec: str) -> tuple[Fault, ...]:
+    return parse_faults(spec)
+
+
+class RequestReader:
+    """Turns an :class:`Incoming` request into a :class:`Request`, or raises
+    :class:`~tapedeck.errors.APIError` for one tapedeck cannot take."""
+
+    def __init__(self, library: CassetteLibrary, timing: Timing, cassettes_must_exist: bool):
+        self.library = library
+        self.timing = timing
+        self.cassettes_must_exist = cassettes_must_exist
+        self.shapes = ShapeCache(library)
+
+    def read(self, incoming: Incoming, started: float) -> Request:
+        path, method = incoming.path, incoming.method
+        if path in POST_ONLY and method != "POST":
+            raise APIError(
+                405,
+                f"tapedeck: {method} is not allowed on {path}; use POST",
+                headers={"allow": "POST"},
+            )
+        headers = incoming.headers
+        cassette = self._cassette(headers.get("x-tapedeck-cassette"))
+        timing = self._timing(headers.get("x-tapedeck-timing"))
+        body, shape = self.shapes.get(incoming)
+        stream = isinstance(body, dict) and body.get("stream") is True
+        faults = headers.get("x-tapedeck-fault")
+        return Request(
+            incoming,
+            started,
+            body,
+            shape,
+            stream,
+            headers.get("x-tapedeck-test-id", ""),
+            timing,
+            None if faults is None else self._faults(faults, stream),
+            cassette,
+        )
+
+    def _cassette(self, raw: str | None) -> str | None:
+        if raw is None:
+            return None
+        library = self.library
+        try:
+            name = library.safe_name(raw.strip())
+        except UnsafeNameError as exc:
+            raise APIError(400, f"tapedeck: x-tapedeck-cassette {raw!r} refused: {exc}") from None
+        if self.cassettes_must_exist and name not in library.cassettes:
+            raise APIError(
+                404, f"tapedeck: x-tapedeck-cassette {raw!r}: no such cassette in {library.root}"
+            )
+        return name
+
+    def _timing(self, spec: str | None) -> Timing:
+        if spec is None:
+            return self.timing
+        try:
+            return _timing(spec)
+        except SpecError as exc:
+            raise APIError(400, f"tapedeck: x-tapedeck-timing: {exc}") from None
+
+    @staticmethod
+    def _faults(text: str, stream: bool) -> tuple[Fault, ...]:
+        try:
+            faults = _faults(text)
+        except FaultSpecError as exc:
+            raise APIError(400, f"tapedeck: x-tapedeck-fault: {exc}") from None
+        misplaced = [f.text for f in faults if f.streams_only and not stream]
+        if misplaced:
+            raise APIError(
+                400,
+                f"tapedeck: x-tapedeck-fault: {', '.join(misplaced)} only applies to streaming "
+                'requests ("stream": true); a non-streaming request takes status and latency',
+            )
+        return faults

@@ -1,0 +1,187 @@
+"""Running the app on uvicorn: from the command line (:func:`run`), on a thread
+(:class:`ServerThread`), or for a ``with`` block in another program (:func:`serve`).
+
+The socket is bound before uvicorn starts so that the start line can give the real
+address (``--port 0`` picks a free port) and a port already in use is a one-line error.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from ..cassette.library import CassetteLibrary
+from ..config import Settings, from_file, from_keywords, resolve
+from ..errors import BindError
+from ..shaping.faults import Fault
+from ..shaping.timing import Timing
+from .app import create_app
+from .logs import configure_logging, install_cut_filter, log
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (IPv6 when the host is an IPv6 address)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise BindError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def uvicorn_config(
+    settings: Settings,
+    library: CassetteLibrary,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> uvicorn.Config:
+    """The uvicorn configuration tapedeck runs with (shared by the CLI and the tests)."""
+    return uvicorn.Config(
+        create_app(settings, library, transport),
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        # tapedeck never looks at client addresses: no X-Forwarded-* rewriting needed.
+        proxy_headers=False,
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+    )
+
+
+def run(settings: Settings) -> None:
+    """Load the cassettes, bind, print the start line and serve until interrupted.
+
+    Raises :class:`~tapedeck.library.LibraryError`, :class:`~tapedeck.settings.ConfigError`
+    or :class:`BindError` before serving.
+    """
+    configure_logging()
+    library = CassetteLibrary.load(settings.cassettes, settings.match_rules())
+    server = uvicorn.Server(uvicorn_config(settings, library))
+    sock = bind(settings.host, settings.port)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    log.info(
+        "tapedeck %s mode on http://%s:%d, %d cassettes from %s, timing %s",
+        settings.mode,
+        shown,
+        port,
+        len(library),
+        settings.cassettes,
+        settings.timing,
+    )
+    server.run(sockets=[sock])
+
+
+class ServerThread:
+    """A real tapedeck server on a background thread, for tests and embedding.
+
+    >>> with ServerThread(Settings(cassettes=Path("cassettes"), port=0)) as server:
+    ...     anthropic.Anthropic(base_url=server.base_url, api_key="test")
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        library: CassetteLibrary | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.library = library or CassetteLibrary.load(settings.cassettes, settings.match_rules())
+        self.server = uvicorn.Server(uvicorn_config(settings, self.library, transport))
+        self._sock = bind(settings.host, settings.port)
+        host, port = self._sock.getsockname()[:2]
+        self.base_url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+        self._thread = threading.Thread(target=self._run, name="tapedeck-server", daemon=True)
+
+    def _run(self) -> None:
+        self.server.run(sockets=[self._sock])
+
+    def start(self) -> ServerThread:
+        install_cut_filter()
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("tapedeck server thread failed to start")
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=10)
+        self._sock.close()
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+@contextmanager
+def serve(
+    cassettes: str | os.PathLike[str] | None = None,
+    *,
+    mode: str | None = None,
+    timing: str | Timing | None = None,
+    faults: str | list[str] | tuple[str | Fault, ...] | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    config: str | os.PathLike[str] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    **settings: Any,
+) -> Iterator[ServerThread]:
+    """Run a real tapedeck server (uvicorn, on a background thread) for the ``with`` block.
+
+    ``cassettes`` is the cassette directory (default ``./cassettes``), ``mode`` one of
+    ``replay`` (default), ``record``, ``auto``, ``passthrough``, ``timing`` a timing spec
+    (``recorded`` by default, ``instant``, ``speed=F``, ``fixed=MS``), ``faults`` server-wide
+    fault specs (docs/faults.md). ``port=0`` (the default here) picks a free port: read the
+    address from ``server.base_url``. Any other keyword is a setting of the same name
+    (``sequence_end="error"``, ``match_headers="anthropic-beta,x-tenant"``, ``upstream=...``);
+    ``config`` reads a tapedeck.yaml file, and the keywords win over it (``host`` and ``port``
+    always do). The environment is not read. ``transport`` replaces the HTTP transport to
+    the upstream (e.g. an ``httpx.MockTransport`` standing in for the API).
+
+    Raises :class:`~tapedeck.errors.ConfigError` for an invalid setting (naming it, e.g.
+    ``serve(timing=...)``), :class:`~tapedeck.errors.LibraryError` for a missing directory
+    or a broken cassette and :class:`~tapedeck.errors.BindError` if the address cannot be
+    bound, all before the block runs. The server stops when the block ends.
+
+    >>> import anthropic, tapedeck
+    >>> with tapedeck.serve(cassettes="cassettes", timing="instant") as server:
+    ...     with anthropic.Anthropic(base_url=server.base_url, api_key="test") as client:
+    ...         with client.messages.stream(
+    ...             model="claude-sonnet-4-5", max_tokens=256,
+    ...             messages=[{"role": "user", "content": "Hello"}],
+    ...         ) as stream:
+    ...             print(stream.get_final_text())
+    Hello!
+    """
+    keywords: dict[str, Any] = {
+        "cassettes": cassettes,
+        "mode": mode,
+        "timing": timing,
+        "faults": faults,
+        "host": host,
+        "port": port,
+        **settings,
+    }
+    layers = [from_keywords(keywords)]
+    if config is not None:
+        layers.append(from_file(Path(config)))
+    with ServerThread(resolve(*layers), transport=transport) as server:
+        yield server

@@ -1,0 +1,81 @@
+"""Which faults apply to a request, and whether each fires this time.
+
+Faults come from three places: the server-wide list (``--fault`` / config, replaceable
+through the admin API), per-test lists set through the admin API with an
+``x-tapedeck-test-id`` header, and a request's own ``x-tapedeck-fault`` header (which
+replaces the others for that request). ``times`` counters and seeded random streams are
+kept per test id, so one test's requests never change what fires for another.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from .faults import Fault
+
+
+class FaultBook:
+    """The fault lists and the state that gates them. Use from one event loop."""
+
+    def __init__(self, defaults: Sequence[Fault] = ()) -> None:
+        self.defaults = tuple(defaults)
+        self.server_wide = self.defaults
+        self.scoped: dict[str, tuple[Fault, ...]] = {}
+        self._counts: dict[tuple[str, Fault], int] = {}
+        self._seeded: dict[tuple[str, Fault], random.Random] = {}
+        self._unseeded = random.Random()
+
+    def active(self, test_id: str) -> tuple[Fault, ...]:
+        """The faults for a request with this test id (``""`` for none)."""
+        return self.scoped.get(test_id, self.server_wide) if test_id else self.server_wide
+
+    def put(self, faults: Sequence[Fault], test_id: str | None) -> None:
+        """Set the faults for one test id, or server-wide; their counters start afresh."""
+        if test_id:
+            self.scoped[test_id] = tuple(faults)
+        else:
+            self.server_wide = tuple(faults)
+        self.rewind(test_id or None)
+
+    def clear(self, test_id: str | None) -> None:
+        """Drop one test id's faults, or restore the server-wide faults it started with."""
+        if test_id:
+            self.scoped.pop(test_id, None)
+        else:
+            self.server_wide = self.defaults
+        self.rewind(test_id or None)
+
+    def rewind(self, test_id: str | None) -> None:
+        """Restart ``times`` counters and seeded decisions (one test id's, or all)."""
+        for table in (self._counts, self._seeded):
+            for key in [k for k in table if test_id is None or k[0] == test_id]:
+                del table[key]
+
+    def fire(self, faults: Sequence[Fault], test_id: str, streaming: bool) -> tuple[Fault, ...]:
+        """The faults that fire on this request; counts it against their ``times``.
+
+        A fault that only shapes event streams cannot apply to a non-streaming response,
+        so such a request neither fires it nor counts against its ``times``.
+        """
+        fired: list[Fault] = []
+        for fault in faults:
+            if fault.streams_only and not streaming:
+                continue
+            key = (test_id, fault)
+            count = self._counts.get(key, 0)
+            if fault.times is not None and count >= fault.times:
+                continue
+            self._counts[key] = count + 1
+            if fault.p < 1 and self._random(key, fault).random() >= fault.p:
+                continue
+            fired.append(fault)
+        return tuple(fired)
+
+    def _random(self, key: tuple[str, Fault], fault: Fault) -> random.Random:
+        if fault.seed is None:
+            return self._unseeded
+        rng = self._seeded.get(key)
+        if rng is None:
+            rng = self._seeded[key] = random.Random(f"{fault.seed}\x00{key[0]}\x00{fault.text}")
+        return rng

@@ -1,0 +1,224 @@
+"""The upstream source: a request forwarded to the real API, its answer read as it arrives.
+
+One pooled ``httpx.AsyncClient``, made when the server starts (the first recording of a
+run must not pay for it inside its timed window), sends each request. Its transport can be
+replaced (``httpx.MockTransport`` in tests). A streamed answer is decoded event by event as
+the bytes arrive; each event becomes a :class:`~tapedeck.pipeline.Step` at its arrival
+time. A JSON answer is read whole before anything is passed on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ..errors import UpstreamError
+from ..pipeline import Ending, Head, Step
+from ..wire.headers import response_headers
+from ..wire.sse import encode_event
+from ..wire.sse_decode import SSEDecoder, json_or_text
+from .batches import rewrite_results_url
+
+#: Request headers not forwarded: hop-by-hop, recomputed by the HTTP client, or tapedeck's.
+_NOT_FORWARDED = frozenset(
+    {
+        "host",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "content-length",
+        "accept-encoding",
+    }
+)
+_AUTH = ("authorization", "x-api-key")
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamConfig:
+    """Where the upstream is and how long to wait for it."""
+
+    base_url: str = "https://api.anthropic.com"
+    #: When set, requests carry this key instead of the client's own auth headers.
+    api_key: str | None = None
+    connect_timeout: float = 10.0
+    read_timeout: float = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """The request to send upstream, as the client sent it."""
+
+    method: str
+    path: str
+    query: str
+    headers: Sequence[tuple[str, str]]
+    body: bytes
+    #: When tapedeck received it (``perf_counter``): step times count from here.
+    started: float
+    #: Where the client reached tapedeck, for ``results_url`` of batches (or ``None``).
+    results_base: str | None = None
+
+
+class Upstream:
+    """The shared client to the upstream API. :meth:`start` it before use."""
+
+    def __init__(
+        self, config: UpstreamConfig, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.config = config
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+
+    def start(self) -> None:
+        """Make the pooled client (at server start-up)."""
+        if self._client is None:
+            c = self.config
+            self._client = httpx.AsyncClient(
+                base_url=c.base_url.rstrip("/"),
+                timeout=httpx.Timeout(c.read_timeout, connect=c.connect_timeout),
+                follow_redirects=False,
+                transport=self._transport,
+            )
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def forward_headers(self, headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The client's headers as sent upstream."""
+        key = self.config.api_key
+        out = [
+            (k, v)
+            for k, v in ((k.lower(), v) for k, v in headers)
+            if k not in _NOT_FORWARDED
+            and not k.startswith("x-tapedeck-")
+            and not (key and k in _AUTH)
+        ]
+        if key:
+            out.append(("x-api-key", key))
+        out.append(("accept-encoding", "identity"))
+        return out
+
+    async def open(self, forward: Forward, extra: Sequence[tuple[str, str]]) -> UpstreamResponse:
+        """Send the request; return the answer with its body still to come (a stream) or
+        read whole (JSON). ``extra`` headers are added to what the client gets. Raise
+        :class:`UpstreamError` if the upstream cannot be reached or breaks off early."""
+        client = self._client
+        if client is None:
+            raise RuntimeError("Upstream.start() was not called (the app's lifespan starts it)")
+        q = forward.query
+        url = httpx.URL(forward.path, query=q.encode("latin-1")) if q else httpx.URL(forward.path)
+        sent = _Sent(time.perf_counter())
+        request = client.build_request(
+            forward.method,
+            url,
+            headers=self.forward_headers(forward.headers),
+            content=forward.body,
+            extensions={"trace": sent.trace},
+        )
+        try:
+            response = await client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        answer = UpstreamResponse(response, forward, sent.at, extra)
+        if not answer.head.stream:
+            try:
+                await answer.read_whole()
+            except httpx.HTTPError as exc:
+                await answer.aclose()
+                raise self._unreachable(exc) from None
+        return answer
+
+    def _unreachable(self, exc: httpx.HTTPError) -> UpstreamError:
+        reason = str(exc) or type(exc).__name__
+        return UpstreamError(f"upstream {self.config.base_url} unreachable: {reason}")
+
+
+class _Sent:
+    """When the request really went out: the HTTP client reports the moment it starts
+    writing the request headers (after any connection set-up)."""
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+    async def trace(self, name: str, info: dict[str, Any]) -> None:
+        if name.endswith("send_request_headers.started"):
+            self.at = time.perf_counter()
+
+
+class UpstreamResponse:
+    """The upstream's answer, as a live source (:class:`~tapedeck.pipeline.LiveSource`)."""
+
+    def __init__(
+        self,
+        response: httpx.Response,
+        forward: Forward,
+        sent_at: float,
+        extra: Sequence[tuple[str, str]],
+    ) -> None:
+        self.response = response
+        self.forward = forward
+        arrived = time.perf_counter()
+        #: From the request leaving to the response headers arriving.
+        self.time_to_headers_ms = (arrived - sent_at) * 1000
+        #: When the headers arrived, in seconds after the request reached tapedeck.
+        self.headers_at = arrived - forward.started
+        self.status = response.status_code
+        #: The headers as received (lower-case names).
+        self.received = [(k.lower(), v) for k, v in response.headers.multi_items()]
+        stream = response.headers.get("content-type", "").startswith("text/event-stream")
+        self._extra = list(extra)
+        self.head = Head(self.status, self._headers(stream), stream)
+        self.ending = Ending.COMPLETE
+        #: The JSON answer as received (before any ``results_url`` rewrite), once read.
+        self.payload = b""
+        self._body = b""
+        #: When the body ended, in seconds after the request reached tapedeck.
+        self.end_at = self.headers_at
+
+    def _headers(self, stream: bool, length: int | None = None) -> list[tuple[bytes, bytes]]:
+        received = [(k, v) for k, v in self.received if not k.startswith("x-tapedeck-")]
+        return response_headers(received, stream=stream, length=length, extra=self._extra)
+
+    async def read_whole(self) -> None:
+        """Read a JSON (non-stream) answer whole."""
+        self.payload = await self.response.aread()
+        base = self.forward.results_base
+        self._body = rewrite_results_url(self.payload, base) if base else self.payload
+        self.head = Head(self.status, self._headers(False, len(self._body)), False)
+        self.end_at = time.perf_counter() - self.forward.started
+
+    async def batches(self) -> AsyncIterator[Sequence[Step]]:
+        """The events each chunk of the body completes, at their arrival time."""
+        if not self.head.stream:
+            yield [Step(0.0, self._body)]
+            return
+        decoder = SSEDecoder()
+        started = self.forward.started
+        try:
+            async for chunk in self.response.aiter_bytes():
+                at = time.perf_counter() - started
+                steps = []
+                for decoded in decoder.feed(chunk):
+                    data = json_or_text(decoded.data)
+                    steps.append(Step(at, encode_event(decoded.event, data), decoded.event, data))
+                if steps:
+                    yield steps
+        except httpx.HTTPError:
+            self.ending = Ending.CUT
+        self.end_at = time.perf_counter() - started
+
+    async def done(self, passed_on: bool) -> None:
+        """Nothing to do: the upstream has no use for it (a recording tap has)."""
+
+    async def aclose(self) -> None:
+        await self.response.aclose()

@@ -1,0 +1,266 @@
+"""The writer: one ASGI response, each part sent at its deadline.
+
+It sends a :class:`~tapedeck.pipeline.Plan` (a response known in advance) or a
+:class:`~tapedeck.pipeline.LiveSource` (a body that arrives as it is sent), ends the body or
+cuts the connection as the plan says, and applies the two rules that depend on when bytes
+really go out: a ``ping`` whenever the body has been idle for the plan's ping interval, and
+a cut once its byte limit is reached (pings count).
+
+A plan whose parts are all due at once goes out in one send, with nothing else running.
+Anything that waits runs while a second task listens for the client going away, so an
+abandoned response stops at once (and an upstream request is cancelled) instead of
+sleeping on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+
+from starlette.types import Receive, Scope, Send
+
+from ..errors import StreamCut
+from ..pipeline import Ending, Head, LiveSource, Plan, Step
+from ..shaping.shaper import ByteMeter, Shaper
+from .sse import PING
+
+#: Events due within this much of the next send go out with it: waking up for each
+#: would only add the event loop's ~1 ms timer granularity as lateness.
+COALESCE_S = 0.0005
+#: Events after which the API sends nothing more: once one is out, a client that leaves
+#: has all it wanted (the SDK closes the connection after an ``error`` event).
+LAST_EVENTS = frozenset({"message_stop", "error"})
+
+Opener = Callable[[], Awaitable["LiveSource | Plan"]]
+
+
+class Writer:
+    """Sends one response to an ASGI ``send``; ``started`` is when the request arrived.
+
+    ``started`` is a :func:`time.perf_counter` reading: the event loop's own clock may be
+    cached at millisecond resolution (uvloop), too coarse for event deadlines.
+    """
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send, started: float) -> None:
+        self.scope = scope
+        self.receive = receive
+        self._send = send
+        self.started = started
+        #: The status once the headers have gone out (0 before).
+        self.status = 0
+        #: Body bytes and events sent.
+        self.bytes = 0
+        self.events = 0
+        #: The client has everything it will get: a departure after this is none.
+        self.sent_all = False
+        #: The client went away before the response was complete.
+        self.client_left = False
+        self._last = 0.0
+        self._interval: float | None = None
+        self._meter: ByteMeter | None = None
+
+    # -- entry points ------------------------------------------------------------------
+
+    async def plan(self, plan: Plan) -> None:
+        """Send ``plan``; raise :class:`StreamCut` where it cuts the connection."""
+        if plan.body is not None:
+            complete = await self._at_once(plan, plan.body)
+        else:
+            complete = await self._watched(lambda: self._plan(plan))
+        if not complete:
+            raise StreamCut("cut as planned")
+
+    async def live(self, open_source: Opener, shaper: Shaper | None) -> None:
+        """Open a live source (or get the plan that answers instead) and send it, shaped by
+        ``shaper``; raise :class:`StreamCut` where it cuts the connection."""
+
+        async def run() -> bool:
+            opened = await open_source()
+            if isinstance(opened, Plan):
+                return await self._plan(opened)
+            return await self._live(opened, shaper)
+
+        if not await self._watched(run):
+            raise StreamCut("cut as the source or a fault did")
+
+    # -- sending -------------------------------------------------------------------------
+
+    async def _start(self, head: Head) -> None:
+        self.status = head.status
+        start = {"type": "http.response.start", "status": head.status, "headers": head.headers}
+        await self._send(start)
+        self._last = time.perf_counter()
+
+    async def _body(self, data: bytes, events: int) -> bool:
+        """Send body bytes (through the byte meter); False once the meter says cut."""
+        meter = self._meter
+        if meter is not None:
+            data = meter.take(data)
+        if data:
+            await self._send({"type": "http.response.body", "body": data, "more_body": True})
+            self.bytes += len(data)
+            self.events += events
+            self._last = time.perf_counter()
+        return meter is None or not meter.reached
+
+    async def _end(self) -> bool:
+        self.sent_all = True
+        await self._send({"type": "http.response.body", "body": b"", "more_body": False})
+        return True
+
+    async def _at_once(self, plan: Plan, body: bytes) -> bool:
+        complete = plan.ending is Ending.COMPLETE
+        await self._start(plan.head)
+        self.sent_all = True
+        await self._send({"type": "http.response.body", "body": body, "more_body": not complete})
+        self.bytes += len(body)
+        self.events += len(plan.steps) if plan.head.stream else 0
+        return complete
+
+    async def _until(self, at: float) -> bool:
+        """Wait until ``at``, sending idle pings meanwhile; False if a ping reached the
+        byte limit."""
+        deadline = self.started + at
+        interval = self._interval
+        while interval is not None and self.status:
+            ping_due = self._last + interval
+            if ping_due >= deadline:
+                break
+            delay = ping_due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if not await self._body(PING, 1):
+                return False
+        delay = deadline - time.perf_counter()
+        if delay > COALESCE_S:
+            await asyncio.sleep(delay)
+        return True
+
+    async def _steps(self, steps: Sequence[Step]) -> bool:
+        """Send ``steps`` on their deadlines, those due together in one send."""
+        i, count = 0, len(steps)
+        while i < count:
+            if not await self._until(steps[i].at):
+                return False
+            due = time.perf_counter() - self.started + COALESCE_S
+            j = i + 1
+            while j < count and steps[j].at <= due:
+                j += 1
+            body = steps[i].encoded if j == i + 1 else b"".join(s.encoded for s in steps[i:j])
+            if not await self._body(body, j - i):
+                return False
+            i = j
+        return True
+
+    async def _plan(self, plan: Plan) -> bool:
+        """Send a plan part by part; False if the body must be left unfinished."""
+        if plan.body is not None:
+            return await self._at_once(plan, plan.body)
+        self._interval = plan.ping_interval
+        self._meter = ByteMeter(plan.byte_limit) if plan.byte_limit is not None else None
+        await self._until(plan.headers_at)
+        if not plan.head.stream:
+            await self._start(plan.head)
+            self.sent_all = True
+            body = b"".join(s.encoded for s in plan.steps)
+            await self._send({"type": "http.response.body", "body": body, "more_body": False})
+            self.bytes += len(body)
+            return True
+        await self._start(plan.head)
+        if not await self._steps(plan.steps) or not await self._until(plan.end_at):
+            return False
+        if plan.ending is Ending.CUT:
+            return False
+        return await self._end()
+
+    async def _live(self, source: LiveSource, shaper: Shaper | None) -> bool:
+        """Pass a live source on as its steps arrive; False if the body must be cut."""
+        if shaper is not None:
+            self._interval = shaper.ping_interval
+            if shaper.byte_limit is not None:
+                self._meter = ByteMeter(shaper.byte_limit)
+            await self._until(self._now() + shaper.latency)
+        batches = source.batches()
+        if not source.head.stream:
+            body = b"".join([s.encoded async for batch in batches for s in batch])
+            await source.done(True)  # before answering: the next request may replay it
+            await self._start(source.head)
+            self.sent_all = True
+            await self._send({"type": "http.response.body", "body": body, "more_body": False})
+            self.bytes += len(body)
+            return True
+        await self._start(source.head)
+        while (batch := await self._next(batches)) is not None:
+            out = batch if shaper is None else [s for step in batch for s in shaper.feed(step)]
+            if not await self._steps(out) or (self._meter is not None and self._meter.reached):
+                return False
+            if any(s.source and s.event in LAST_EVENTS for s in out):
+                self.sent_all = True
+            if shaper is not None and shaper.ending is not None:
+                break
+        self.sent_all = True
+        if shaper is not None and shaper.ending is None:
+            tail, _ = shaper.finish(self._now())
+            if not await self._steps(tail):
+                return False
+        if shaper is not None and shaper.ending is not None:
+            # A fault ended the stream before the source did: not what the API sent.
+            await source.done(False)
+            return shaper.ending is Ending.COMPLETE and await self._end()
+        await source.done(True)
+        return source.ending is Ending.COMPLETE and await self._end()
+
+    async def _next(self, batches: AsyncIterator[Sequence[Step]]) -> Sequence[Step] | None:
+        """The next batch of a live source, sending idle pings while waiting for it."""
+        interval = self._interval
+        if interval is None:
+            return await anext(batches, None)
+        waiting = asyncio.ensure_future(anext(batches, None))
+        try:
+            while True:
+                timeout = max(self._last + interval - time.perf_counter(), 0.0)
+                done, _ = await asyncio.wait({waiting}, timeout=timeout)
+                if done:
+                    return waiting.result()
+                if not await self._body(PING, 1):
+                    return ()  # the byte limit was reached: the caller cuts
+        finally:
+            if not waiting.done():
+                waiting.cancel()
+
+    def _now(self) -> float:
+        return time.perf_counter() - self.started
+
+    # -- the client leaving -------------------------------------------------------------
+
+    async def _watched(self, play: Callable[[], Awaitable[bool]]) -> bool:
+        """Run ``play()``, cancelling it if the client disconnects first.
+
+        Returns what ``play()`` returned (False: cut the connection), or True if the client
+        left, since then nobody is left to cut off. A disconnect reported after the response
+        was complete is no departure.
+        """
+        # Plain asyncio rather than a task group: this runs once per timed response, and a
+        # watcher task plus a cancel is all it takes.
+        player = asyncio.current_task()
+        assert player is not None
+        receive = self.receive
+
+        async def watch_disconnect() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            if not self.sent_all:
+                self.client_left = True
+                player.cancel()
+
+        watcher = asyncio.create_task(watch_disconnect())
+        try:
+            return await play()
+        except asyncio.CancelledError:
+            if not self.client_left:
+                raise
+            player.uncancel()
+            return True
+        finally:
+            watcher.cancel()
