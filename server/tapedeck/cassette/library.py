@@ -58,6 +58,12 @@ def _name(entry: Entry) -> str:
     return entry.cassette.name
 
 
+def _hit(entries: list[Entry], key: str) -> Hit:
+    """The hit for matching ``entries`` (sorted by cassette): those of the first cassette."""
+    first = entries[0].cassette
+    return Hit(first, tuple(e for e in entries if e.cassette is first), key)
+
+
 class CassetteLibrary:
     """The loaded cassettes of one directory, indexed by request shape."""
 
@@ -68,6 +74,8 @@ class CassetteLibrary:
         self._entries: dict[str, tuple[Entry, ...]] = {}
         #: (fields, key) -> matching entries, ordered by cassette name, then file order.
         self._index: dict[tuple[Fields, str], list[Entry]] = {}
+        #: (fields, key) -> the hit a request gets, made once (the first cassette's entries).
+        self._hits: dict[tuple[Fields, str], Hit] = {}
         self._by_cassette: dict[tuple[str, Fields, str], list[Entry]] = {}
         #: The field selections in use, with how many entries use each; the whole
         #: request (None) always comes first.
@@ -84,6 +92,7 @@ class CassetteLibrary:
             entries.append(entry)
             bucket = self._index.setdefault((r.match, entry.shape.key), [])
             bucket.insert(bisect.bisect_right(bucket, cassette.name, key=_name), entry)
+            self._hits[(r.match, entry.shape.key)] = _hit(bucket, entry.shape.key)
             self._by_cassette.setdefault((cassette.name, r.match, entry.shape.key), []).append(
                 entry
             )
@@ -96,8 +105,11 @@ class CassetteLibrary:
             key = (entry.fields, entry.shape.key)
             bucket = self._index[key]
             bucket.remove(entry)
-            if not bucket:
+            if bucket:
+                self._hits[key] = _hit(bucket, entry.shape.key)
+            else:
                 del self._index[key]
+                del self._hits[key]
             self._by_cassette.pop((name, entry.fields, entry.shape.key), None)
             left = self._projections[entry.fields] - 1
             if left or entry.fields is None:
@@ -204,18 +216,20 @@ class CassetteLibrary:
         Interactions that match on the whole request win over those that declare fewer
         fields (``match:``); among cassettes, the first by name.
         """
+        if cassette is None:
+            hit = self._hits.get((None, shape.key))
+            if hit is not None:
+                return hit
         for fields in self._projections:
             key = shape.project(fields).key
-            entries: list[Entry] | None
-            if cassette is not None:
-                entries = self._by_cassette.get((cassette, fields, key))
+            if cassette is None:
+                hit = self._hits.get((fields, key))
+                if hit is not None:
+                    return hit
             else:
-                entries = self._index.get((fields, key))
-                if entries and entries[0].cassette.name != entries[-1].cassette.name:
-                    first = entries[0].cassette.name
-                    entries = [e for e in entries if e.cassette.name == first]
-            if entries:
-                return Hit(entries[0].cassette, tuple(entries), key)
+                entries = self._by_cassette.get((cassette, fields, key))
+                if entries:
+                    return Hit(entries[0].cassette, tuple(entries), key)
         return self._miss(shape, cassette)
 
     def _miss(self, shape: RequestShape, cassette: str | None) -> Miss:

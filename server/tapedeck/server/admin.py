@@ -18,7 +18,7 @@ from ..shaping.faults import listed, parse_faults
 from ..wire.errors import error_json
 from .handler import Handler
 from .incoming import Incoming
-from .logs import log, note
+from .logs import SAID, log
 from .request import parse_json_object
 
 _ADMIN_BODY_LIMIT = 1024 * 1024
@@ -92,8 +92,8 @@ def error_response(
 
 async def api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, APIError)
-    if "tapedeck.note" not in request.scope.get("state", {}):
-        note(request.scope, f"{exc.error_type}: {exc.message.removeprefix('tapedeck: ')[:120]}")
+    said = f"{exc.error_type}: {exc.message.removeprefix('tapedeck: ')[:120]}"
+    request.scope.setdefault("state", {})[SAID] = said
     return error_response(exc.status, exc.message, exc.error_type, dict(exc.headers or {}))
 
 

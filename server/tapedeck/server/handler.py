@@ -31,8 +31,17 @@ from ..source.upstream import Forward, Upstream, UpstreamResponse
 from ..wire.errors import error_plan
 from ..wire.writer import Writer
 from .incoming import Incoming
-from .logs import log, log_request, note
+from .logs import log, log_request
 from .request import Request, RequestReader
+
+
+class Said:
+    """What the request log line says about a request: which cassette answered, or why not."""
+
+    __slots__ = ("text",)
+
+    def __init__(self) -> None:
+        self.text = ""
 
 
 class Handler:
@@ -54,41 +63,45 @@ class Handler:
         self.faults = FaultBook(settings.faults)
         self.reader = RequestReader(library, settings.timing, not settings.mode.proxies)
         self.secret_headers = frozenset(settings.redact_headers)
+        self._replays = settings.mode in (Mode.REPLAY, Mode.AUTO)
+        self._records_misses = settings.mode is Mode.AUTO
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         writer = Writer(scope, receive, send, started)
+        said = Said()
         cut = False
         try:
-            await self._answer(scope, receive, writer, started)
+            await self._answer(scope, receive, writer, said)
         except StreamCut:
             cut = True
             raise
         finally:
-            log_request(scope, writer.status, started, cut, writer.client_left)
+            log_request(scope, writer.status, said.text, started, cut, writer.client_left)
 
-    async def _answer(self, scope: Scope, receive: Receive, writer: Writer, started: float) -> None:
+    async def _answer(self, scope: Scope, receive: Receive, writer: Writer, said: Said) -> None:
         try:
             incoming = await Incoming.read(scope, receive, self.settings.max_body_size)
-            request = self.reader.read(incoming, started)
-            mode = self.settings.mode
-            if mode in (Mode.REPLAY, Mode.AUTO):
-                cassette = request.cassette if request.cassette in self.library.cassettes else None
+            request = self.reader.read(incoming, writer.started)
+            if self._replays:
+                cassette = request.cassette
+                if cassette is not None and cassette not in self.library.cassettes:
+                    cassette = None
                 found = self.library.find(request.shape, cassette)
                 if isinstance(found, Hit):
-                    await writer.plan(self._replay(request, found))
+                    await writer.plan(self._replay(request, found, said))
                     return
-                if mode is Mode.REPLAY:
-                    note(scope, f"miss: {found.detail}")
+                if not self._records_misses:
+                    said.text = f"miss: {found.detail}"
                     raise APIError(
                         404,
-                        f"tapedeck: no cassette matches {request.incoming.method} "
-                        f"{request.incoming.path}; {found.detail}",
+                        f"tapedeck: no cassette matches {incoming.method} {incoming.path}; "
+                        f"{found.detail}",
                     )
-            await self._proxy(request, writer)
+            await self._proxy(request, writer, said)
         except APIError as exc:
-            if "tapedeck.note" not in scope.get("state", {}):
-                note(scope, f"{exc.error_type}: {exc.message.removeprefix('tapedeck: ')[:120]}")
+            if not said.text:
+                said.text = f"{exc.error_type}: {exc.message.removeprefix('tapedeck: ')[:120]}"
             await writer.plan(error_plan(exc.status, exc.message, exc.error_type, exc.headers))
         except StreamCut:
             raise
@@ -98,30 +111,28 @@ class Handler:
                 raise StreamCut("internal error mid-response") from None
             await writer.plan(error_plan(500, "tapedeck: internal error; see the server log"))
 
-    def _fire(self, request: Request, streaming: bool, what: str) -> tuple[Fault, ...]:
-        """The faults that fire on this response, noted for the request log."""
-        active = self.faults.active(request.test_id) if request.faults is None else request.faults
-        fired = self.faults.fire(active, request.test_id, streaming) if active else ()
-        scope = request.incoming.scope
+    def _fire(self, request: Request, streaming: bool, what: str, said: Said) -> tuple[Fault, ...]:
+        """The faults that fire on this response; says what answers, and with which."""
+        book = self.faults
+        active = book.active(request.test_id) if request.faults is None else request.faults
+        if not active:
+            said.text = what
+            return ()
+        fired = book.fire(active, request.test_id, streaming)
         if fired:
-            note(scope, f"{what} faults: {listed(fired)}")
-            log.info(
-                "fault on %s %s (%s): %s",
-                request.incoming.method,
-                request.incoming.path,
-                what,
-                listed(fired),
-            )
+            said.text = f"{what} faults: {listed(fired)}"
+            incoming = request.incoming
+            log.info("fault on %s %s (%s): %s", incoming.method, incoming.path, what, listed(fired))
         else:
-            note(scope, what)
+            said.text = what
         return fired
 
-    def _replay(self, request: Request, found: Hit) -> Plan:
+    def _replay(self, request: Request, found: Hit, said: Said) -> Plan:
         name = found.cassette.name
         entries = found.entries
         index = self.sequences.peek(request.test_id, name, found.key, len(entries))
         if index is None:
-            note(request.incoming.scope, f"{name} (sequence used up)")
+            said.text = f"{name} (sequence used up)"
             raise APIError(
                 404,
                 f"tapedeck: sequence used up: cassette {name!r} has answered all "
@@ -129,28 +140,24 @@ class Handler:
                 f"{request.test_id!r}); POST /_tapedeck/reset rewinds it",
             )
         entry = entries[index]
+        served = self.cassettes.served(entry)
         what = name if len(entries) == 1 else f"{name}#{entry.index}"
-        fired = self._fire(request, self.cassettes.is_stream(entry, request.stream), what)
-        status = replacement(fired)
-        if status is not None:  # the recorded answer is still due: the sequence does not move
-            extra = [("x-tapedeck-source", "fault"), ("x-tapedeck-cassette", name)]
-            return status_plan(status, fired, extra)
+        fired = self._fire(request, served.is_stream(request.stream), what, said)
+        if fired:
+            status = replacement(fired)
+            if status is not None:  # the recorded answer is still due: the sequence stays
+                extra = [("x-tapedeck-source", "fault"), ("x-tapedeck-cassette", name)]
+                return status_plan(status, fired, extra)
         self.sequences.advance(request.test_id, name, found.key)
-        return self.cassettes.plan(
-            entry,
-            stream=request.stream,
-            timing=request.timing,
-            faults=fired,
-            base=request.incoming.base_url,
-        )
+        return served.plan(request.stream, request.timing, fired, request.incoming)
 
-    async def _proxy(self, request: Request, writer: Writer) -> None:
+    async def _proxy(self, request: Request, writer: Writer, said: Said) -> None:
         incoming = request.incoming
         mode = self.settings.mode
         name = None
         if mode is not Mode.PASSTHROUGH:
             name = request.cassette or cassette_name(request.shape)
-        fired = self._fire(request, request.stream, f"upstream ({name or 'not recorded'})")
+        fired = self._fire(request, request.stream, f"upstream ({name or 'not recorded'})", said)
         status = replacement(fired)
         if status is not None:  # answered without spending an upstream request
             await writer.plan(status_plan(status, fired, [("x-tapedeck-source", "fault")]))
@@ -175,7 +182,7 @@ class Handler:
             try:
                 response = await self.upstream.open(forward, extra)
             except UpstreamError as exc:
-                note(incoming.scope, f"502: {exc}")
+                said.text = f"502: {exc}"
                 return error_plan(502, f"tapedeck: {exc}", "api_error")
             opened.append(response)
             if name is None:

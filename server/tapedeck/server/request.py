@@ -79,12 +79,14 @@ class ShapeCache:
         self.budget = budget
         self.largest = largest
         self.size = 0
+        self._matched = tuple(h.encode("latin-1") for h in library.rules.headers)
         self._seen: dict[tuple[object, ...], tuple[object, RequestShape, int]] = {}
 
     def get(self, request: Incoming) -> tuple[object, RequestShape]:
         """The parsed body and the shape of ``request``; 400 if the body is not JSON."""
         rules = self.library.rules
-        matched = tuple(request.headers.get(h) for h in rules.headers)
+        raw_headers = request.raw
+        matched = tuple([raw_headers.get(h) for h in self._matched])
         raw = request.body
         key = (request.method, request.path, request.query_string, matched, raw)
         found = self._seen.get(key)
@@ -164,27 +166,30 @@ class RequestReader:
                 f"tapedeck: {method} is not allowed on {path}; use POST",
                 headers={"allow": "POST"},
             )
-        headers = incoming.headers
-        cassette = self._cassette(headers.get("x-tapedeck-cassette"))
-        timing = self._timing(headers.get("x-tapedeck-timing"))
+        raw = incoming.raw.get
+        named, paced, broken, test_id = (
+            raw(b"x-tapedeck-cassette"),
+            raw(b"x-tapedeck-timing"),
+            raw(b"x-tapedeck-fault"),
+            raw(b"x-tapedeck-test-id"),
+        )
+        cassette = None if named is None else self._cassette(named.decode("latin-1"))
+        timing = self.timing if paced is None else self._timing(paced.decode("latin-1"))
         body, shape = self.shapes.get(incoming)
         stream = isinstance(body, dict) and body.get("stream") is True
-        faults = headers.get("x-tapedeck-fault")
         return Request(
             incoming,
             started,
             body,
             shape,
             stream,
-            headers.get("x-tapedeck-test-id", ""),
+            "" if test_id is None else test_id.decode("latin-1"),
             timing,
-            None if faults is None else self._faults(faults, stream),
+            None if broken is None else self._faults(broken.decode("latin-1"), stream),
             cassette,
         )
 
-    def _cassette(self, raw: str | None) -> str | None:
-        if raw is None:
-            return None
+    def _cassette(self, raw: str) -> str:
         library = self.library
         try:
             name = library.safe_name(raw.strip())
@@ -196,9 +201,8 @@ class RequestReader:
             )
         return name
 
-    def _timing(self, spec: str | None) -> Timing:
-        if spec is None:
-            return self.timing
+    @staticmethod
+    def _timing(spec: str) -> Timing:
         try:
             return _timing(spec)
         except SpecError as exc:

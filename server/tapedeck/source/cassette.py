@@ -14,6 +14,7 @@ import json
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..cassette.library import Entry
 from ..cassette.model import RecordedResponse, StreamEnd
@@ -31,6 +32,11 @@ from .synthesized import convertible, in_shape
 PLANS_PER_INTERACTION = 32
 #: Endpoints whose answers can be converted between a stream and JSON.
 CONVERTED_PATHS = frozenset({"/v1/messages"})
+
+
+class HasBaseURL(Protocol):
+    @property
+    def base_url(self) -> str: ...
 
 
 def cassette_headers(name: str) -> list[tuple[str, str]]:
@@ -87,70 +93,90 @@ def plan(rendered: Rendered, timing: Timing) -> Plan:
     return at_once(Plan(rendered.head, headers_at, steps, end_at, ending))
 
 
-class _Served:
-    """What was computed for one interaction: rendered shapes and plans."""
+class Served:
+    """What was computed for one interaction: its response in each shape asked for, and
+    a plan per timing and set of faults (bounded)."""
 
-    __slots__ = ("plans", "rendered", "rewrites")
+    __slots__ = ("_last", "_streams", "interaction", "name", "plans", "rendered", "rewrites")
 
     def __init__(self, entry: Entry) -> None:
+        self.interaction = entry.interaction
+        self.name = entry.cassette.name
         self.rendered: dict[bool, Rendered] = {}
         self.plans: dict[tuple[bool, Timing, tuple[Fault, ...]], Plan] = {}
+        #: The last plan handed out without faults, and for which shape and timing object:
+        #: a test suite asks for the same one again and again.
+        self._last: tuple[bool, Timing, Plan] | None = None
         response = entry.interaction.response
         #: Whether the response names a URL on the server that must be the client's.
         self.rewrites = has_results_url(entry.interaction.request.path, response.body)
+        converts = entry.interaction.request.path in CONVERTED_PATHS
+        #: Whether the answer is a stream, for a request that asks for a stream or not.
+        self._streams = tuple(
+            wanted if converts and convertible(response, wanted) else response.is_stream
+            for wanted in (False, True)
+        )
 
+    def is_stream(self, stream: bool) -> bool:
+        """Whether a request that asks for ``stream`` (or not) is answered with a stream."""
+        return self._streams[stream]
 
-class CassetteSource:
-    """Plans for the interactions of a library, computed once each and kept."""
-
-    def __init__(self) -> None:
-        self._served: weakref.WeakKeyDictionary[Entry, _Served] = weakref.WeakKeyDictionary()
-
-    def plan(
-        self, entry: Entry, *, stream: bool, timing: Timing, faults: tuple[Fault, ...], base: str
-    ) -> Plan:
-        """The plan answering with ``entry``'s response in the shape asked for (``stream``),
-        paced by ``timing`` and shaped by ``faults``; ``base`` is the URL the client used."""
-        served = self._served.get(entry)
-        if served is None:
-            served = self._served[entry] = _Served(entry)
-        if served.rewrites:  # depends on the client's address: not kept
-            response = with_results_url(self.response(entry, stream), base)
-            return self._shaped(
-                render(response, cassette_headers(entry.cassette.name)), timing, faults
-            )
-        shape = self.is_stream(entry, stream)
-        key = (shape, timing, faults)
-        found = served.plans.get(key)
-        if found is None:
-            rendered = served.rendered.get(shape)
-            if rendered is None:
-                response = self.response(entry, stream)
-                rendered = render(response, cassette_headers(entry.cassette.name))
-                served.rendered[shape] = rendered
-            found = self._shaped(rendered, timing, faults)
-            if len(served.plans) >= PLANS_PER_INTERACTION:
-                served.plans.clear()
-            served.plans[key] = found
-        return found
-
-    @staticmethod
-    def response(entry: Entry, stream: bool) -> RecordedResponse:
-        """``entry``'s recorded response in the shape asked for."""
-        response = entry.interaction.response
-        if entry.interaction.request.path in CONVERTED_PATHS:
+    def response(self, stream: bool) -> RecordedResponse:
+        """The recorded response in the shape a request that asks for ``stream`` gets."""
+        response = self.interaction.response
+        if response.is_stream != self._streams[stream]:
             return in_shape(response, stream)
         return response
 
-    @staticmethod
-    def is_stream(entry: Entry, stream: bool) -> bool:
-        """Whether ``entry`` answers a request that asks for ``stream`` with an event stream."""
-        response = entry.interaction.response
-        if entry.interaction.request.path in CONVERTED_PATHS and convertible(response, stream):
-            return stream
-        return response.is_stream
+    def plan(
+        self, stream: bool, timing: Timing, faults: tuple[Fault, ...], client: HasBaseURL
+    ) -> Plan:
+        """The plan answering a request that asks for ``stream`` (or not), paced by
+        ``timing`` and shaped by ``faults``; ``client`` says the URL the client used."""
+        if self.rewrites:  # depends on the client's address: not kept
+            response = with_results_url(self.response(stream), client.base_url)
+            return _shaped(render(response, cassette_headers(self.name)), timing, faults)
+        shape = self._streams[stream]
+        last = self._last
+        if not faults and last is not None and last[1] is timing and last[0] is shape:
+            return last[2]
+        key = (shape, timing, faults)
+        found = self.plans.get(key)
+        if found is None:
+            rendered = self.rendered.get(shape)
+            if rendered is None:
+                rendered = render(self.response(stream), cassette_headers(self.name))
+                self.rendered[shape] = rendered
+            found = _shaped(rendered, timing, faults)
+            if len(self.plans) >= PLANS_PER_INTERACTION:
+                self.plans.clear()
+            self.plans[key] = found
+        if not faults:
+            self._last = (shape, timing, found)
+        return found
 
-    @staticmethod
-    def _shaped(rendered: Rendered, timing: Timing, faults: tuple[Fault, ...]) -> Plan:
-        planned = plan(rendered, timing)
-        return at_once(shape_plan(planned, faults)) if faults else planned
+
+def _shaped(rendered: Rendered, timing: Timing, faults: tuple[Fault, ...]) -> Plan:
+    planned = plan(rendered, timing)
+    return at_once(shape_plan(planned, faults)) if faults else planned
+
+
+class CassetteSource:
+    """What is served from the interactions of a library, computed once each and kept
+    while the library holds the interaction."""
+
+    def __init__(self) -> None:
+        self._served: dict[int, Served] = {}
+
+    def served(self, entry: Entry) -> Served:
+        """The :class:`Served` data of ``entry``, made on first use."""
+        found = self._served.get(id(entry))
+        if found is None:
+            found = self._served[id(entry)] = Served(entry)
+            # Entries are dropped when a recording replaces their cassette; what was kept
+            # for them goes with them (before their id can be reused).
+            weakref.finalize(entry, self._served.pop, id(entry), None)
+        return found
+
+    def __len__(self) -> int:
+        return len(self._served)
