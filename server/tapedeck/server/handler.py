@@ -31,7 +31,7 @@ from ..source.upstream import Forward, Upstream, UpstreamResponse
 from ..wire.errors import error_plan
 from ..wire.writer import Writer
 from .incoming import Incoming
-from .logs import log, log_request
+from .logs import info, log, log_request
 from .request import Request, RequestReader
 
 
@@ -61,7 +61,7 @@ class Handler:
         self.cassettes = CassetteSource()
         self.sequences = Sequences(settings.sequence_end)
         self.faults = FaultBook(settings.faults)
-        self.reader = RequestReader(library, settings.timing, not settings.mode.proxies)
+        self.reader = RequestReader(library, not settings.mode.proxies)
         self.secret_headers = frozenset(settings.redact_headers)
         self._replays = settings.mode in (Mode.REPLAY, Mode.AUTO)
         self._records_misses = settings.mode is Mode.AUTO
@@ -72,24 +72,15 @@ class Handler:
         said = Said()
         cut = False
         try:
-            await self._answer(scope, receive, writer, said)
-        except StreamCut:
-            cut = True
-            raise
-        finally:
-            log_request(scope, writer.status, said.text, started, cut, writer.client_left)
-
-    async def _answer(self, scope: Scope, receive: Receive, writer: Writer, said: Said) -> None:
-        try:
             incoming = await Incoming.read(scope, receive, self.settings.max_body_size)
-            request = self.reader.read(incoming, writer.started)
+            request = self.reader.read(incoming)
             if self._replays:
                 cassette = request.cassette
                 if cassette is not None and cassette not in self.library.cassettes:
                     cassette = None
                 found = self.library.find(request.shape, cassette)
                 if isinstance(found, Hit):
-                    await writer.plan(self._replay(request, found, said))
+                    await writer.plan(self._replay(request, incoming, found, said))
                     return
                 if not self._records_misses:
                     said.text = f"miss: {found.detail}"
@@ -98,18 +89,22 @@ class Handler:
                         f"tapedeck: no cassette matches {incoming.method} {incoming.path}; "
                         f"{found.detail}",
                     )
-            await self._proxy(request, writer, said)
+            await self._proxy(request, incoming, writer, said)
         except APIError as exc:
             if not said.text:
                 said.text = f"{exc.error_type}: {exc.message.removeprefix('tapedeck: ')[:120]}"
             await writer.plan(error_plan(exc.status, exc.message, exc.error_type, exc.headers))
         except StreamCut:
+            cut = True
             raise
         except Exception as exc:  # a bug: say so in the API's shape, never a traceback
             log.exception("internal error on %s %s: %r", scope["method"], scope["path"], exc)
             if writer.status:
+                cut = True
                 raise StreamCut("internal error mid-response") from None
             await writer.plan(error_plan(500, "tapedeck: internal error; see the server log"))
+        finally:
+            log_request(scope, writer.status, said.text, started, cut, writer.client_left)
 
     def _fire(self, request: Request, streaming: bool, what: str, said: Said) -> tuple[Fault, ...]:
         """The faults that fire on this response; says what answers, and with which."""
@@ -121,13 +116,12 @@ class Handler:
         fired = book.fire(active, request.test_id, streaming)
         if fired:
             said.text = f"{what} faults: {listed(fired)}"
-            incoming = request.incoming
-            log.info("fault on %s %s (%s): %s", incoming.method, incoming.path, what, listed(fired))
+            info("fault on %s %s (%s): %s", request.method, request.path, what, listed(fired))
         else:
             said.text = what
         return fired
 
-    def _replay(self, request: Request, found: Hit, said: Said) -> Plan:
+    def _replay(self, request: Request, incoming: Incoming, found: Hit, said: Said) -> Plan:
         name = found.cassette.name
         entries = found.entries
         index = self.sequences.peek(request.test_id, name, found.key, len(entries))
@@ -149,10 +143,12 @@ class Handler:
                 extra = [("x-tapedeck-source", "fault"), ("x-tapedeck-cassette", name)]
                 return status_plan(status, fired, extra)
         self.sequences.advance(request.test_id, name, found.key)
-        return served.plan(request.stream, request.timing, fired, request.incoming)
+        timing = request.timing or self.settings.timing
+        return served.plan(request.stream, timing, fired, incoming)
 
-    async def _proxy(self, request: Request, writer: Writer, said: Said) -> None:
-        incoming = request.incoming
+    async def _proxy(
+        self, request: Request, incoming: Incoming, writer: Writer, said: Said
+    ) -> None:
         mode = self.settings.mode
         name = None
         if mode is not Mode.PASSTHROUGH:
@@ -173,7 +169,7 @@ class Handler:
             incoming.query_string.decode("latin-1"),
             incoming.header_items,
             incoming.body,
-            request.started,
+            writer.started,
             incoming.base_url if incoming.path.startswith(BATCHES) else None,
         )
         opened: list[UpstreamResponse] = []

@@ -40,125 +40,87 @@ SHAPE_CACHE_BYTES = 4 * 1024 * 1024
 SHAPE_CACHE_LARGEST = 256 * 1024
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Request:
-    """An API request as the handler sees it: read, parsed and checked."""
+    """What an API request asks, read, parsed and checked; the same bytes always ask the
+    same, so one value serves every request with those bytes."""
 
-    incoming: Incoming
-    #: When it arrived (``perf_counter``): every deadline of its response counts from here.
-    started: float
+    method: str
+    path: str
     #: The parsed JSON body (``None`` for none), with key-shaped strings redacted.
     body: object
     shape: RequestShape
     #: The body asks for an event stream (``"stream": true``).
     stream: bool
     test_id: str
-    timing: Timing
+    #: The timing its ``x-tapedeck-timing`` header asks for (``None``: the server's).
+    timing: Timing | None
     #: The faults its own ``x-tapedeck-fault`` header asks for; ``None``: the fault book's.
     faults: tuple[Fault, ...] | None
     #: The cassette ``x-tapedeck-cassette`` names (checked to stay inside), if any.
     cassette: str | None
 
 
-class ShapeCache:
-    """Parsed bodies and request shapes of requests seen before, keyed by their bytes.
+class RequestReader:
+    """Turns an :class:`Incoming` request into a :class:`Request`, or raises
+    :class:`~tapedeck.errors.APIError` for one tapedeck cannot take.
 
     Test suites send the same few requests over and over; parsing and normalizing each
-    body again would be most of the cost of a replayed response. The cache holds at most
-    ``budget`` bytes' worth (a body and its parsed form count four times its size); the
-    oldest entries go first, and bodies over ``largest`` bytes are never kept.
+    body again would be most of the cost of a replayed response, so requests are kept by
+    their bytes (method, path, query, body, the matched and tapedeck headers). The cache
+    holds at most ``budget`` bytes' worth (a body and its parsed form count four times
+    its size); the oldest go first, and bodies over ``largest`` bytes are never kept.
     """
 
     def __init__(
         self,
         library: CassetteLibrary,
+        cassettes_must_exist: bool,
         budget: int = SHAPE_CACHE_BYTES,
         largest: int = SHAPE_CACHE_LARGEST,
     ) -> None:
         self.library = library
+        self.cassettes_must_exist = cassettes_must_exist
         self.budget = budget
         self.largest = largest
+        #: Bytes the kept requests count for.
         self.size = 0
-        self._matched = tuple(h.encode("latin-1") for h in library.rules.headers)
-        self._seen: dict[tuple[object, ...], tuple[object, RequestShape, int]] = {}
+        self._keyed = (
+            *(h.encode("latin-1") for h in library.rules.headers),
+            b"x-tapedeck-cassette",
+            b"x-tapedeck-timing",
+            b"x-tapedeck-fault",
+            b"x-tapedeck-test-id",
+        )
+        self._seen: dict[tuple[object, ...], tuple[Request, int]] = {}
 
-    def get(self, request: Incoming) -> tuple[object, RequestShape]:
-        """The parsed body and the shape of ``request``; 400 if the body is not JSON."""
-        rules = self.library.rules
-        raw_headers = request.raw
-        matched = tuple([raw_headers.get(h) for h in self._matched])
-        raw = request.body
-        key = (request.method, request.path, request.query_string, matched, raw)
+    def read(self, incoming: Incoming) -> Request:
+        """The request ``incoming`` makes; raise :class:`APIError` for a bad one."""
+        raw = incoming.raw
+        key = (
+            incoming.method,
+            incoming.path,
+            incoming.query_string,
+            incoming.body,
+            *[raw.get(h) for h in self._keyed],
+        )
         found = self._seen.get(key)
         if found is not None:
-            return found[0], found[1]
-        body = _parse_body(raw, request.path)
-        query = request.query_items()
-        if b"sk-ant-" in raw or b"sk-ant-" in request.query_string:
-            # Recordings hold a placeholder where a key was: match what they hold.
-            body = redact_value(body)
-            query = [(k, redact_text(v)) for k, v in query]
-        shape = rules.shape(request.method, request.path, query, request.header_items, body)
-        cost = 4 * (len(raw) + len(request.query_string)) + 512
-        if len(raw) <= self.largest:
-            self._keep(key, (body, shape, cost))
-        return body, shape
+            return found[0]
+        request = self._parse(incoming)
+        body = incoming.body
+        if len(body) <= self.largest:
+            self._keep(key, request, 4 * (len(body) + len(incoming.query_string)) + 512)
+        return request
 
-    def _keep(self, key: tuple[object, ...], value: tuple[object, RequestShape, int]) -> None:
-        self.size += value[2]
-        self._seen[key] = value
+    def _keep(self, key: tuple[object, ...], request: Request, cost: int) -> None:
+        self.size += cost
+        self._seen[key] = (request, cost)
         while self.size > self.budget:
             oldest = next(iter(self._seen))
-            self.size -= self._seen.pop(oldest)[2]
+            self.size -= self._seen.pop(oldest)[1]
 
-
-def _parse_body(raw: bytes, path: str) -> object:
-    if not raw.strip():
-        if path in POST_ONLY:
-            raise APIError(400, "tapedeck: request body is empty; expected a JSON object")
-        return None
-    return parse_json_object(raw)
-
-
-def parse_json_object(raw: bytes) -> dict[str, Any]:
-    """A request body that must be a JSON object; 400 ``invalid_request_error`` if not."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise APIError(400, "tapedeck: request body is not UTF-8 text") from None
-    try:
-        body = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise APIError(400, f"tapedeck: request body is not valid JSON: {exc}") from None
-    except (ValueError, RecursionError) as exc:  # e.g. too deeply nested, huge integers
-        raise APIError(400, f"tapedeck: request body cannot be parsed as JSON: {exc}") from None
-    if not isinstance(body, dict):
-        kind = _JSON_TYPES.get(type(body), "value")
-        raise APIError(400, f"tapedeck: request body must be a JSON object, got a JSON {kind}")
-    return body
-
-
-@functools.lru_cache(maxsize=256)
-def _timing(spec: str) -> Timing:
-    return Timing.parse(spec)
-
-
-@functools.lru_cache(maxsize=256)
-def _faults(spec: str) -> tuple[Fault, ...]:
-    return parse_faults(spec)
-
-
-class RequestReader:
-    """Turns an :class:`Incoming` request into a :class:`Request`, or raises
-    :class:`~tapedeck.errors.APIError` for one tapedeck cannot take."""
-
-    def __init__(self, library: CassetteLibrary, timing: Timing, cassettes_must_exist: bool):
-        self.library = library
-        self.timing = timing
-        self.cassettes_must_exist = cassettes_must_exist
-        self.shapes = ShapeCache(library)
-
-    def read(self, incoming: Incoming, started: float) -> Request:
+    def _parse(self, incoming: Incoming) -> Request:
         path, method = incoming.path, incoming.method
         if path in POST_ONLY and method != "POST":
             raise APIError(
@@ -166,26 +128,32 @@ class RequestReader:
                 f"tapedeck: {method} is not allowed on {path}; use POST",
                 headers={"allow": "POST"},
             )
-        raw = incoming.raw.get
-        named, paced, broken, test_id = (
-            raw(b"x-tapedeck-cassette"),
-            raw(b"x-tapedeck-timing"),
-            raw(b"x-tapedeck-fault"),
-            raw(b"x-tapedeck-test-id"),
+        header = incoming.header
+        named, paced, broken = (
+            header(b"x-tapedeck-cassette"),
+            header(b"x-tapedeck-timing"),
+            header(b"x-tapedeck-fault"),
         )
-        cassette = None if named is None else self._cassette(named.decode("latin-1"))
-        timing = self.timing if paced is None else self._timing(paced.decode("latin-1"))
-        body, shape = self.shapes.get(incoming)
+        cassette = None if named is None else self._cassette(named)
+        timing = None if paced is None else self._timing(paced)
+        raw = incoming.body
+        body = _parse_body(raw, path)
+        query = incoming.query_items()
+        if b"sk-ant-" in raw or b"sk-ant-" in incoming.query_string:
+            # Recordings hold a placeholder where a key was: match what they hold.
+            body = redact_value(body)
+            query = [(k, redact_text(v)) for k, v in query]
+        shape = self.library.rules.shape(method, path, query, incoming.header_items, body)
         stream = isinstance(body, dict) and body.get("stream") is True
         return Request(
-            incoming,
-            started,
+            method,
+            path,
             body,
             shape,
             stream,
-            "" if test_id is None else test_id.decode("latin-1"),
+            header(b"x-tapedeck-test-id") or "",
             timing,
-            None if broken is None else self._faults(broken.decode("latin-1"), stream),
+            None if broken is None else self._faults(broken, stream),
             cassette,
         )
 
@@ -222,3 +190,39 @@ class RequestReader:
                 'requests ("stream": true); a non-streaming request takes status and latency',
             )
         return faults
+
+
+def _parse_body(raw: bytes, path: str) -> object:
+    if not raw.strip():
+        if path in POST_ONLY:
+            raise APIError(400, "tapedeck: request body is empty; expected a JSON object")
+        return None
+    return parse_json_object(raw)
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """A request body that must be a JSON object; 400 ``invalid_request_error`` if not."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise APIError(400, "tapedeck: request body is not UTF-8 text") from None
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise APIError(400, f"tapedeck: request body is not valid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # e.g. too deeply nested, huge integers
+        raise APIError(400, f"tapedeck: request body cannot be parsed as JSON: {exc}") from None
+    if not isinstance(body, dict):
+        kind = _JSON_TYPES.get(type(body), "value")
+        raise APIError(400, f"tapedeck: request body must be a JSON object, got a JSON {kind}")
+    return body
+
+
+@functools.lru_cache(maxsize=256)
+def _timing(spec: str) -> Timing:
+    return Timing.parse(spec)
+
+
+@functools.lru_cache(maxsize=256)
+def _faults(spec: str) -> tuple[Fault, ...]:
+    return parse_faults(spec)

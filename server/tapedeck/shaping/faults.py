@@ -66,6 +66,10 @@ class Fault:
     times: int | None = None
     seed: str | None = None
 
+    def __hash__(self) -> int:
+        # The spec text decides every field: hashing it alone is cheaper than the fields.
+        return hash(self.text)
+
     @property
     def streams_only(self) -> bool:
         """True if the fault only makes sense on an event stream."""

@@ -33,6 +33,7 @@ COALESCE_S = 0.0005
 LAST_EVENTS = frozenset({"message_stop", "error"})
 
 Opener = Callable[[], Awaitable["LiveSource | Plan"]]
+_COMPLETE = Ending.COMPLETE
 
 
 class Writer:
@@ -41,6 +42,21 @@ class Writer:
     ``started`` is a :func:`time.perf_counter` reading: the event loop's own clock may be
     cached at millisecond resolution (uvloop), too coarse for event deadlines.
     """
+
+    __slots__ = (
+        "_interval",
+        "_last",
+        "_meter",
+        "_send",
+        "bytes",
+        "client_left",
+        "events",
+        "receive",
+        "scope",
+        "sent_all",
+        "started",
+        "status",
+    )
 
     def __init__(self, scope: Scope, receive: Receive, send: Send, started: float) -> None:
         self.scope = scope
@@ -110,10 +126,13 @@ class Writer:
         return True
 
     async def _at_once(self, plan: Plan, body: bytes) -> bool:
-        complete = plan.ending is Ending.COMPLETE
-        await self._start(plan.head)
+        complete = plan.ending is _COMPLETE
+        head = plan.head
+        self.status = head.status
         self.sent_all = True
-        await self._send({"type": "http.response.body", "body": body, "more_body": not complete})
+        send = self._send
+        await send({"type": "http.response.start", "status": head.status, "headers": head.headers})
+        await send({"type": "http.response.body", "body": body, "more_body": not complete})
         self.bytes += len(body)
         self.events += len(plan.steps) if plan.head.stream else 0
         return complete
