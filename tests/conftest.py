@@ -1,4 +1,8 @@
-"""Shared fixtures: a real tapedeck server on a real socket, and SDK clients pointed at it."""
+"""Shared fixtures: a real tapedeck server on a real socket, and SDK clients pointed at it.
+
+Also what several test files share: the repository's paths, the ``streaming/hello`` request,
+the fault tests' own cassettes and the record tests' fake upstream.
+"""
 
 from __future__ import annotations
 
@@ -14,14 +18,39 @@ from typing import Any
 import anthropic
 import pytest
 
-from tapedeck.config import Settings
+from fake_upstream import FakeUpstream, ask
+from tapedeck.config import Mode, Settings
 from tapedeck.server.runner import ServerThread
 from tapedeck.shaping.timing import Timing
 
+# Helper modules the test files share: failed asserts in them are explained as in tests.
+pytest.register_assert_rewrite("cassette_samples", "fault_helpers", "record_helpers")
+
+#: The repository root, and its shipped cassettes.
 ROOT = Path(__file__).resolve().parent.parent
+CASSETTES = ROOT / "cassettes"
 #: The type of the ``make_server`` fixture.
 MakeServer = Callable[..., AbstractContextManager[ServerThread]]
-CASSETTES = ROOT / "cassettes"
+#: The request the shipped ``streaming/hello`` cassette answers (add ``"stream": True``).
+HELLO: dict[str, Any] = {
+    "model": "claude-sonnet-4-5",
+    "max_tokens": 256,
+    "messages": [{"role": "user", "content": "Hello"}],
+}
+
+
+def sdk(server: ServerThread, fault: str | None = None, **kwargs: Any) -> anthropic.Anthropic:
+    """An SDK client for ``server``, with API key ``test-key`` and no retries by default.
+
+    ``kwargs`` go to ``anthropic.Anthropic`` and win over those defaults (``api_key``,
+    ``max_retries``, ``timeout``, ``default_headers``, ...). ``fault``, when given, is sent
+    as the ``x-tapedeck-fault`` header of every request.
+    """
+    kwargs.setdefault("api_key", "test-key")
+    kwargs.setdefault("max_retries", 0)
+    if fault is not None:
+        kwargs["default_headers"] = {"x-tapedeck-fault": fault, **kwargs.get("default_headers", {})}
+    return anthropic.Anthropic(base_url=server.base_url, **kwargs)
 
 
 @contextmanager
@@ -47,7 +76,7 @@ def make_server() -> MakeServer:
 
 @pytest.fixture
 def client(server: ServerThread) -> Iterator[anthropic.Anthropic]:
-    with anthropic.Anthropic(base_url=server.base_url, api_key="test-key", max_retries=0) as c:
+    with sdk(server) as c:
         yield c
 
 
@@ -122,3 +151,151 @@ def tapedeck_log() -> Iterator[LogLines]:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+# --- the fault tests' own cassettes (test_faults_*.py) -----------------------------------------
+
+
+def stream_cassette(content: str, events: list[tuple[str, int, str]], ttfb: int = 0) -> str:
+    """A one-interaction streaming cassette; ``events`` are (name, at_ms, YAML flow data)."""
+    lines = "".join(
+        f"        - event: {name}\n          at_ms: {at}\n          data: {data}\n"
+        for name, at, data in events
+    )
+    return f"""\
+version: 1
+interactions:
+  - request:
+      method: POST
+      path: /v1/messages
+      body:
+        model: m
+        max_tokens: 16
+        stream: true
+        messages: [{{role: user, content: {content}}}]
+    response:
+      status: 200
+      time_to_headers_ms: {ttfb}
+      events:
+{lines}"""
+
+
+def message_events(text: str, at: list[int]) -> list[tuple[str, int, str]]:
+    """A complete text message as six events at the offsets ``at``."""
+    start = (
+        "{type: message_start, message: {id: msg_t, type: message, role: assistant, "
+        "content: [], model: m, stop_reason: null, stop_sequence: null, "
+        "usage: {input_tokens: 1, output_tokens: 1}}}"
+    )
+    return list(
+        zip(
+            [
+                "message_start",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop",
+            ],
+            at,
+            [
+                start,
+                '{type: content_block_start, index: 0, content_block: {type: text, text: ""}}',
+                "{type: content_block_delta, index: 0, delta: {type: text_delta, "
+                f'text: "{text}"}}}}',
+                "{type: content_block_stop, index: 0}",
+                "{type: message_delta, delta: {stop_reason: end_turn, stop_sequence: null}, "
+                "usage: {output_tokens: 2}}",
+                "{type: message_stop}",
+            ],
+            strict=True,
+        )
+    )
+
+
+def plain_interaction(content: str, text: str) -> str:
+    return f"""\
+  - request:
+      method: POST
+      path: /v1/messages
+      body:
+        model: m
+        max_tokens: 16
+        messages: [{{role: user, content: {content}}}]
+    response:
+      status: 200
+      headers: {{request-id: req_{text}}}
+      body:
+        id: msg_{text}
+        type: message
+        role: assistant
+        model: m
+        content: [{{type: text, text: {text}}}]
+        stop_reason: end_turn
+        stop_sequence: null
+        usage: {{input_tokens: 1, output_tokens: 1}}
+"""
+
+
+def plain(content: str) -> dict[str, Any]:
+    """The non-streaming request a ``deck_dir`` cassette answers (``plain``, ``twice``)."""
+    return {"model": "m", "max_tokens": 16, "messages": [{"role": "user", "content": content}]}
+
+
+def streamed(content: str) -> dict[str, Any]:
+    """The streaming request a ``deck_dir`` cassette answers (``gap``, ``paced``)."""
+    return {**plain(content), "stream": True}
+
+
+@pytest.fixture(scope="module")
+def deck_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped hello, plain and twice (non-streaming), gap and paced (recorded gaps)."""
+    root = tmp_path_factory.mktemp("fault-cassettes")
+    (root / "hello.yaml").write_bytes((CASSETTES / "streaming" / "hello.yaml").read_bytes())
+    (root / "plain.yaml").write_text(
+        "version: 1\ninteractions:\n" + plain_interaction("plain", "plain-answer")
+    )
+    (root / "twice.yaml").write_text(
+        "version: 1\ninteractions:\n"
+        + plain_interaction("twice", "first")
+        + plain_interaction("twice", "second")
+    )
+    # 300 ms of silence between the block start and the text
+    (root / "gap.yaml").write_text(
+        stream_cassette("gap", message_events("after the gap", [0, 0, 300, 300, 300, 300]))
+    )
+    (root / "paced.yaml").write_text(
+        stream_cassette("paced", message_events("paced", [0, 50, 100, 150, 200, 200]))
+    )
+    return root
+
+
+@pytest.fixture(scope="module")
+def deck(deck_dir: Path) -> Iterator[ServerThread]:
+    """A server over ``deck_dir`` with instant timing, one per test module."""
+    settings = Settings(cassettes=deck_dir, port=0, timing=Timing.parse("instant"))
+    with ServerThread(settings) as server:
+        yield server
+
+
+# --- the record tests' fake upstream (test_record_*.py) ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeUpstream]:
+    with FakeUpstream() as upstream:
+        # Client, proxy and fake share one process (and its GIL): the SDK's first stream
+        # builds its models for ~100 ms, which would show up as gaps in the first recording.
+        root = tmp_path_factory.mktemp("warm-up")
+        with running(root, mode=Mode.PASSTHROUGH, upstream=upstream.base_url) as s, sdk(s) as c:
+            with c.messages.stream(**ask("warm up")) as stream:
+                stream.until_done()
+            c.messages.create(**ask("warm up"))
+        yield upstream
+
+
+@pytest.fixture
+def fake(fake_server: FakeUpstream) -> FakeUpstream:
+    """The module's fake upstream, with no requests seen yet."""
+    fake_server.reset()
+    return fake_server

@@ -200,6 +200,26 @@ def stream_events(serial: int, text: str, model: str = MODEL) -> list[tuple[str,
     return events
 
 
+def ask(text: str, **extra: Any) -> dict[str, Any]:
+    """A ``POST /v1/messages`` body for the fake: its first word picks the answer (above)."""
+    return {
+        "model": MODEL,
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": text}],
+        **extra,
+    }
+
+
+def tokens(text: str) -> dict[str, Any]:
+    """A ``POST /v1/messages/count_tokens`` body for the fake."""
+    return {"model": MODEL, "messages": [{"role": "user", "content": text}]}
+
+
+def event_names(text: str) -> list[str]:
+    """The event names of the fake's normal stream answering ``text``."""
+    return [name for name, _ in stream_events(0, answer_text(text))]
+
+
 def error_body(kind: str, text: str, serial: int) -> dict[str, Any]:
     return {
         "type": "error",

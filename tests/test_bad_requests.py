@@ -10,14 +10,8 @@ import anthropic
 import httpx
 import pytest
 
-from conftest import MakeServer
+from conftest import HELLO, MakeServer, sdk
 from tapedeck.server.runner import ServerThread
-
-HELLO = {
-    "model": "claude-sonnet-4-5",
-    "max_tokens": 256,
-    "messages": [{"role": "user", "content": "Hello"}],
-}
 
 
 @pytest.fixture
@@ -177,7 +171,7 @@ def test_body_over_small_limit(make_server: MakeServer) -> None:
         api_error(h.post("/v1/messages", content=exact), 404, "not_found_error")
         api_error(h.post("/v1/messages", content=exact + b" "), 413, "request_too_large")
         with (
-            anthropic.Anthropic(base_url=s.base_url, api_key="k", max_retries=0) as client,
+            sdk(s) as client,
             pytest.raises(anthropic.RequestTooLargeError) as caught,
         ):
             client.messages.create(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from conftest import CASSETTES
 from tapedeck.cassette import save as cassette_save
 from tapedeck.cassette.library import CassetteLibrary
 from tapedeck.cassette.load import load_cassette, parse_cassette
@@ -24,7 +25,6 @@ from tapedeck.cassette.model import (
 from tapedeck.cassette.save import dump_cassette, write_atomic
 from tapedeck.source.cassette import render
 
-CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 SHIPPED = sorted(CASSETTES.rglob("*.yaml"))
 
 

@@ -21,11 +21,10 @@ import httpx
 import pytest
 
 import tapedeck
+from conftest import CASSETTES
 from tapedeck.cassette.load import load_cassette
 from tapedeck.config import OPTIONS
 
-ROOT = Path(__file__).resolve().parent.parent
-CASSETTES = ROOT / "cassettes"
 BIN = Path(sys.executable).parent
 TAPEDECK = shutil.which("tapedeck", path=str(BIN))
 HELLO_BODY = (

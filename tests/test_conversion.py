@@ -11,8 +11,7 @@ import anthropic
 import pytest
 import yaml
 
-from conftest import CASSETTES, MakeServer
-from tapedeck.server.runner import ServerThread
+from conftest import CASSETTES, MakeServer, sdk
 
 STREAMED = [
     "streaming/hello",
@@ -138,10 +137,6 @@ interactions:
         stop_sequence: null
         usage: {input_tokens: 3, output_tokens: 2}
 """
-
-
-def sdk(server: ServerThread) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=server.base_url, api_key="k", max_retries=0)
 
 
 def test_match_fields_ignore_model_and_sampling(tmp_path: Path, make_server: MakeServer) -> None:

@@ -20,6 +20,7 @@ import anthropic
 import httpx
 import pytest
 
+from conftest import HELLO, ROOT
 from tapedeck.config import Settings, from_env, from_file, from_flags
 from tapedeck.config import resolve as resolve_layers
 from tapedeck.errors import FaultSpecError
@@ -36,15 +37,9 @@ def resolve(flags: dict[str, Any], env: dict[str, str], file: Path | None = None
     return resolve_layers(*layers)
 
 
-ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 TAPEDECK = shutil.which("tapedeck", path=str(BIN))
 VALID_KINDS = "ping, error, overloaded, disconnect, truncate, status, latency, stall, garble"
-HELLO = {
-    "model": "claude-sonnet-4-5",
-    "max_tokens": 256,
-    "messages": [{"role": "user", "content": "Hello"}],
-}
 
 
 # --- parse_fault: valid specs -----------------------------------------------------------------

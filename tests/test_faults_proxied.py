@@ -18,7 +18,7 @@ import httpx2
 import pytest
 import yaml
 
-from conftest import running
+from conftest import running, sdk
 from fake_upstream import FakeUpstream, stream_events
 from tapedeck.config import Mode
 from tapedeck.server.runner import ServerThread
@@ -43,16 +43,6 @@ def passthrough(fake: FakeUpstream, tmp_path: Path) -> Iterator[ServerThread]:
 
 def ask(text: str = TEXT) -> dict[str, Any]:
     return {"model": MODEL, "max_tokens": 64, "messages": [{"role": "user", "content": text}]}
-
-
-def sdk(server: ServerThread, fault: str, **options: Any) -> anthropic.Anthropic:
-    options.setdefault("max_retries", 0)
-    return anthropic.Anthropic(
-        base_url=server.base_url,
-        api_key="test-key",
-        default_headers={"x-tapedeck-fault": fault},
-        **options,
-    )
 
 
 def raw_events(server: ServerThread, fault: str, text: str = TEXT) -> list[str]:
@@ -171,7 +161,7 @@ def test_recordings_are_taken_before_faults(fake: FakeUpstream, tmp_path: Path) 
     faults = parse_faults("ping:every=1")
     with (
         running(tmp_path, mode=Mode.RECORD, upstream=fake.base_url, faults=faults) as server,
-        anthropic.Anthropic(base_url=server.base_url, api_key="k", max_retries=0) as client,
+        sdk(server) as client,
         client.messages.stream(**ask()) as stream,
     ):
         assert stream.get_final_text() == TEXT

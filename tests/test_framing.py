@@ -14,12 +14,9 @@ import httpx
 import pytest
 import yaml
 
-from conftest import MakeServer
+from conftest import CASSETTES, MakeServer, sdk
 from tapedeck.server.runner import ServerThread
 from tapedeck.wire.sse import encode_event
-
-CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
-
 
 # --- a minimal HTTP/1.1 client that shows the bytes as they are ----------------------------
 
@@ -330,9 +327,7 @@ def test_multiline_raw_data_and_utf8(framing_server: ServerThread) -> None:
 
 def test_sdk_decoder_reads_multiline_data_and_unicode(framing_server: ServerThread) -> None:
     kwargs = {k: v for k, v in FRAMING_BODY.items() if k != "stream"}
-    with anthropic.Anthropic(
-        base_url=framing_server.base_url, api_key="k", max_retries=0
-    ) as client:
+    with sdk(framing_server) as client:
         with client.messages.with_streaming_response.create(**kwargs, stream=True) as response:
             raw = list(anthropic.Stream.raw_events(response.http_response))
         by_name = {e.event: e.data for e in raw}
@@ -403,9 +398,7 @@ def test_json_response_drops_recorded_length_and_encoding(framing_server: Server
     assert UNICODE_TEXT.encode("utf-8") in response.body
     # The SDK reads the same response without tripping on a bogus length or gzip claim.
     kwargs = dict(JSON_BODY)
-    with anthropic.Anthropic(
-        base_url=framing_server.base_url, api_key="k", max_retries=0
-    ) as client:
+    with sdk(framing_server) as client:
         message_obj = client.messages.create(**kwargs)
     assert message_obj.content[0].type == "text"
     assert message_obj.content[0].text == UNICODE_TEXT

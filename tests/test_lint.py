@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT
+
 TAPEDECK = str(Path(sys.executable).parent / "tapedeck")
 
 # Each event is one flow mapping on its own line, so event i is on line FIRST_EVENT + i.

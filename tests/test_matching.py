@@ -12,7 +12,8 @@ from tapedeck.shaping.timing import SPEC_HELP, Timing, TimingKind
 from tapedeck.source.sequences import SequenceEnd, Sequences
 
 DEFAULT = MatchRules()
-HELLO = {
+#: The streamed ``streaming/hello`` request: ``conftest.HELLO`` with ``"stream": True``.
+HELLO_STREAM = {
     "model": "claude-sonnet-4-5",
     "max_tokens": 256,
     "stream": True,
@@ -47,9 +48,9 @@ def test_key_order_is_irrelevant() -> None:
         "model": "claude-sonnet-4-5",
     }
 
-    assert shape(reordered).key == shape(HELLO).key
-    assert shape(reordered) == shape(HELLO)
-    assert diff(shape(reordered), shape(HELLO)) == []
+    assert shape(reordered).key == shape(HELLO_STREAM).key
+    assert shape(reordered) == shape(HELLO_STREAM)
+    assert diff(shape(reordered), shape(HELLO_STREAM)) == []
 
 
 def test_query_order_is_irrelevant_but_values_count() -> None:
@@ -63,36 +64,36 @@ def test_query_order_is_irrelevant_but_values_count() -> None:
 
 
 def test_method_is_upper_cased() -> None:
-    assert shape(HELLO, method="post").method == "POST"
-    assert shape(HELLO, method="post").key == shape(HELLO).key
+    assert shape(HELLO_STREAM, method="post").method == "POST"
+    assert shape(HELLO_STREAM, method="post").key == shape(HELLO_STREAM).key
 
 
 def test_metadata_user_id_is_ignored_by_default() -> None:
-    with_user = shape({**HELLO, "metadata": {"user_id": "user-1"}})
-    other_user = shape({**HELLO, "metadata": {"user_id": "user-2"}})
+    with_user = shape({**HELLO_STREAM, "metadata": {"user_id": "user-1"}})
+    other_user = shape({**HELLO_STREAM, "metadata": {"user_id": "user-2"}})
 
     assert with_user.key == other_user.key
-    assert with_user.body == {k: v for k, v in HELLO.items() if k != "stream"}
+    assert with_user.body == {k: v for k, v in HELLO_STREAM.items() if k != "stream"}
 
 
 def test_metadata_holding_only_user_id_matches_no_metadata() -> None:
-    assert shape({**HELLO, "metadata": {"user_id": "x"}}).key == shape(HELLO).key
+    assert shape({**HELLO_STREAM, "metadata": {"user_id": "x"}}).key == shape(HELLO_STREAM).key
 
 
 def test_other_metadata_still_counts() -> None:
-    kept = shape({**HELLO, "metadata": {"user_id": "x", "team": "a"}})
+    kept = shape({**HELLO_STREAM, "metadata": {"user_id": "x", "team": "a"}})
 
     assert kept.body == {
-        **{k: v for k, v in HELLO.items() if k != "stream"},
+        **{k: v for k, v in HELLO_STREAM.items() if k != "stream"},
         "metadata": {"team": "a"},
     }
-    assert kept.key != shape(HELLO).key
+    assert kept.key != shape(HELLO_STREAM).key
     # An empty metadata mapping sent by the client is not the same as none.
-    assert shape({**HELLO, "metadata": {}}).key != shape(HELLO).key
+    assert shape({**HELLO_STREAM, "metadata": {}}).key != shape(HELLO_STREAM).key
 
 
 def test_shape_does_not_modify_the_request_body() -> None:
-    body = {**HELLO, "metadata": {"user_id": "x"}}
+    body = {**HELLO_STREAM, "metadata": {"user_id": "x"}}
 
     shape(body)
 
@@ -141,19 +142,19 @@ def test_invalid_ignore_body_paths_are_rejected(path: str) -> None:
 
 
 def test_anthropic_beta_is_compared_as_a_set() -> None:
-    a = shape(HELLO, [("anthropic-beta", "tools-2024-04-04,prompt-caching-2024-07-31")])
-    b = shape(HELLO, [("Anthropic-Beta", " prompt-caching-2024-07-31 , tools-2024-04-04,")])
-    c = shape(HELLO, [("anthropic-beta", "tools-2024-04-04")])
+    a = shape(HELLO_STREAM, [("anthropic-beta", "tools-2024-04-04,prompt-caching-2024-07-31")])
+    b = shape(HELLO_STREAM, [("Anthropic-Beta", " prompt-caching-2024-07-31 , tools-2024-04-04,")])
+    c = shape(HELLO_STREAM, [("anthropic-beta", "tools-2024-04-04")])
 
     assert a.headers == (("anthropic-beta", "prompt-caching-2024-07-31,tools-2024-04-04"),)
     assert a.key == b.key
     assert a.key != c.key
-    assert a.key != shape(HELLO).key
+    assert a.key != shape(HELLO_STREAM).key
 
 
 def test_unlisted_headers_do_not_take_part() -> None:
     noisy = shape(
-        HELLO,
+        HELLO_STREAM,
         [
             ("authorization", "Bearer sk-1"),
             ("x-api-key", "sk-2"),
@@ -165,16 +166,16 @@ def test_unlisted_headers_do_not_take_part() -> None:
     )
 
     assert noisy.headers == ()
-    assert noisy.key == shape(HELLO).key
+    assert noisy.key == shape(HELLO_STREAM).key
 
 
 def test_configured_header_is_matched_and_names_are_lower_cased() -> None:
     rules = MatchRules(headers=("X-Custom", "anthropic-beta"))
 
     assert rules.headers == ("anthropic-beta", "x-custom")
-    a = shape(HELLO, [("X-CUSTOM", " one ")], rules=rules)
+    a = shape(HELLO_STREAM, [("X-CUSTOM", " one ")], rules=rules)
     assert a.headers == (("x-custom", "one"),)
-    assert a.key != shape(HELLO, [("x-custom", "two")], rules=rules).key
+    assert a.key != shape(HELLO_STREAM, [("x-custom", "two")], rules=rules).key
 
 
 @pytest.mark.parametrize(
@@ -207,8 +208,8 @@ def test_numbers_and_booleans_are_not_confused() -> None:
 
 
 def test_differences_format_for_a_changed_message() -> None:
-    got = shape({**HELLO, "messages": [{"role": "user", "content": "hi"}]})
-    want = shape({**HELLO, "messages": [{"role": "user", "content": "hello"}]})
+    got = shape({**HELLO_STREAM, "messages": [{"role": "user", "content": "hi"}]})
+    want = shape({**HELLO_STREAM, "messages": [{"role": "user", "content": "hello"}]})
 
     assert diff(got, want) == ['messages[0].content: "hi" != "hello"']
 
@@ -248,13 +249,13 @@ def test_differences_method_path_query() -> None:
 def test_differences_headers() -> None:
     beta = "anthropic-beta"
 
-    assert diff(shape(HELLO, [(beta, "a,b")]), shape(HELLO)) == [
+    assert diff(shape(HELLO_STREAM, [(beta, "a,b")]), shape(HELLO_STREAM)) == [
         'header anthropic-beta: "a,b" != (absent)'
     ]
-    assert diff(shape(HELLO), shape(HELLO, [(beta, "a")])) == [
+    assert diff(shape(HELLO_STREAM), shape(HELLO_STREAM, [(beta, "a")])) == [
         'header anthropic-beta: (absent) != "a"'
     ]
-    assert diff(shape(HELLO, [(beta, "a,c")]), shape(HELLO, [(beta, "b,a")])) == [
+    assert diff(shape(HELLO_STREAM, [(beta, "a,c")]), shape(HELLO_STREAM, [(beta, "b,a")])) == [
         'header anthropic-beta: "a,c" != "a,b"'
     ]
 
@@ -271,7 +272,7 @@ def test_long_values_are_truncated() -> None:
 
 
 def test_equal_shapes_have_no_differences() -> None:
-    assert diff(shape(HELLO), shape(dict(HELLO))) == []
+    assert diff(shape(HELLO_STREAM), shape(dict(HELLO_STREAM))) == []
 
 
 # --- timing -----------------------------------------------------------------------------
@@ -409,39 +410,46 @@ def test_schedule_of_a_json_response() -> None:
 # --- sequences --------------------------------------------------------------------------
 
 
+def take(sequences: Sequences, test_id: str, cassette: str, key: str, length: int) -> int | None:
+    """What the handler does per request: the index to serve, then move past it."""
+    index = sequences.peek(test_id, cassette, key, length)
+    sequences.advance(test_id, cassette, key)
+    return index
+
+
 def test_sequence_repeats_the_last_by_default() -> None:
     sequences = Sequences()
 
     assert sequences.end is SequenceEnd.REPEAT
-    assert [sequences.take("", "c", "k", 3) for _ in range(5)] == [0, 1, 2, 2, 2]
+    assert [take(sequences, "", "c", "k", 3) for _ in range(5)] == [0, 1, 2, 2, 2]
 
 
 def test_sequence_end_error_gives_none_when_used_up() -> None:
     sequences = Sequences(SequenceEnd.ERROR)
 
-    assert [sequences.take("", "c", "k", 2) for _ in range(4)] == [0, 1, None, None]
+    assert [take(sequences, "", "c", "k", 2) for _ in range(4)] == [0, 1, None, None]
 
 
 def test_sequence_positions_are_per_test_id_cassette_and_request() -> None:
     sequences = Sequences()
 
-    assert sequences.take("t1", "c", "k", 3) == 0
-    assert sequences.take("t1", "c", "k", 3) == 1
-    assert sequences.take("t2", "c", "k", 3) == 0
-    assert sequences.take("t1", "other", "k", 3) == 0
-    assert sequences.take("t1", "c", "k2", 3) == 0
-    assert sequences.take("t1", "c", "k", 3) == 2
+    assert take(sequences, "t1", "c", "k", 3) == 0
+    assert take(sequences, "t1", "c", "k", 3) == 1
+    assert take(sequences, "t2", "c", "k", 3) == 0
+    assert take(sequences, "t1", "other", "k", 3) == 0
+    assert take(sequences, "t1", "c", "k2", 3) == 0
+    assert take(sequences, "t1", "c", "k", 3) == 2
 
 
 def test_sequence_reset_all() -> None:
     sequences = Sequences()
-    sequences.take("t1", "c", "k", 2)
-    sequences.take("t2", "c", "k", 2)
-    sequences.take("t2", "c", "k2", 2)
+    take(sequences, "t1", "c", "k", 2)
+    take(sequences, "t2", "c", "k", 2)
+    take(sequences, "t2", "c", "k2", 2)
 
     assert sequences.reset() == 3
-    assert sequences.take("t1", "c", "k", 2) == 0
-    assert sequences.take("t2", "c", "k", 2) == 0
+    assert take(sequences, "t1", "c", "k", 2) == 0
+    assert take(sequences, "t2", "c", "k", 2) == 0
     assert sequences.reset() == 2
     assert sequences.reset() == 0
 
@@ -449,11 +457,11 @@ def test_sequence_reset_all() -> None:
 def test_sequence_reset_one_test_id() -> None:
     sequences = Sequences(SequenceEnd.ERROR)
     for _ in range(2):
-        sequences.take("t1", "c", "k", 2)
-        sequences.take("t2", "c", "k", 2)
-    sequences.take("t2", "c", "k2", 2)
+        take(sequences, "t1", "c", "k", 2)
+        take(sequences, "t2", "c", "k", 2)
+    take(sequences, "t2", "c", "k2", 2)
 
     assert sequences.reset("t2") == 2
-    assert sequences.take("t2", "c", "k", 2) == 0
-    assert sequences.take("t1", "c", "k", 2) is None  # t1 was not rewound
+    assert take(sequences, "t2", "c", "k", 2) == 0
+    assert take(sequences, "t1", "c", "k", 2) is None  # t1 was not rewound
     assert sequences.reset("nobody") == 0

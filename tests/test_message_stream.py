@@ -16,11 +16,12 @@ import yaml
 from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import Message
 
+from conftest import CASSETTES
 from tapedeck.errors import StreamError
 from tapedeck.source.message_stream import assemble, split_text, synthesize
 
-STREAMING = Path(__file__).resolve().parent.parent / "cassettes" / "streaming"
-CASSETTES = sorted(STREAMING.glob("*.yaml"))
+STREAMING = CASSETTES / "streaming"
+STREAMING_FILES = sorted(STREAMING.glob("*.yaml"))
 
 Events = list[tuple[str, Any]]
 
@@ -66,7 +67,7 @@ def sdk_assemble(events: Events) -> dict[str, Any]:
 # --- assemble, against the SDK -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", CASSETTES, ids=[p.stem for p in CASSETTES])
+@pytest.mark.parametrize("path", STREAMING_FILES, ids=[p.stem for p in STREAMING_FILES])
 def test_assemble_matches_the_sdk_on_shipped_cassettes(path: Path) -> None:
     events = cassette_events(path)
     assembled = assemble(events)
@@ -77,12 +78,14 @@ def test_assemble_matches_the_sdk_on_shipped_cassettes(path: Path) -> None:
 
 def test_shipped_cassettes_cover_every_block_type() -> None:
     kinds = {
-        block["type"] for path in CASSETTES for block in assemble(cassette_events(path))["content"]
+        block["type"]
+        for path in STREAMING_FILES
+        for block in assemble(cassette_events(path))["content"]
     }
     assert kinds >= {"text", "tool_use", "thinking", "server_tool_use", "web_search_tool_result"}
 
 
-@pytest.mark.parametrize("path", CASSETTES, ids=[p.stem for p in CASSETTES])
+@pytest.mark.parametrize("path", STREAMING_FILES, ids=[p.stem for p in STREAMING_FILES])
 def test_shipped_cassettes_round_trip_through_synthesize(path: Path) -> None:
     message = assemble(cassette_events(path))
     assert assemble(synthesize(message)) == message

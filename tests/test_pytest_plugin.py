@@ -10,25 +10,18 @@ import re
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
 
 import anthropic
 import pytest
 
 import tapedeck
+from conftest import CASSETTES, HELLO, ROOT
 from tapedeck.pytest_plugin import Tapedeck, make_test_id
 from tapedeck.shaping.timing import Timing
 
 pytest_plugins = ["pytester"]
 
-ROOT = Path(__file__).resolve().parent.parent
-CASSETTES = ROOT / "cassettes"
 DOC = ROOT / "docs" / "pytest.md"
-HELLO: dict[str, Any] = {
-    "model": "claude-sonnet-4-5",
-    "max_tokens": 256,
-    "messages": [{"role": "user", "content": "Hello"}],
-}
 INI = """\
 [pytest]
 addopts = --strict-markers

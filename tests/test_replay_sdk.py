@@ -16,10 +16,7 @@ import anthropic
 import pytest
 import yaml
 
-from conftest import MakeServer
-from tapedeck.server.runner import ServerThread
-
-CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
+from conftest import CASSETTES, MakeServer, sdk
 
 STREAMS = [
     "streaming/hello",
@@ -409,12 +406,6 @@ def hello_like(path: Path, headers: dict[str, str], extra_body: str = "") -> Non
     if block:
         block = "      headers:\n" + block
     write(path, HELLO_LIKE.format(headers=block, extra_body=extra_body))
-
-
-def sdk(server: ServerThread, **kwargs: Any) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
-        base_url=server.base_url, api_key="test-key", max_retries=0, **kwargs
-    )
 
 
 def streamed_text(client: anthropic.Anthropic, **kwargs: Any) -> str:

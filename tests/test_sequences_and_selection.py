@@ -11,29 +11,16 @@ import anthropic
 import httpx
 import pytest
 
-from conftest import MakeServer
+from conftest import HELLO, MakeServer, sdk
 from tapedeck import CassetteLibrary, LibraryError
 from tapedeck.server.runner import ServerThread
 from tapedeck.source.sequences import SequenceEnd
-
-CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
-
-HELLO = {
-    "model": "claude-sonnet-4-5",
-    "max_tokens": 256,
-    "messages": [{"role": "user", "content": "Hello"}],
-}
 
 
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def sdk(server: ServerThread, **kwargs: Any) -> anthropic.Anthropic:
-    kwargs.setdefault("max_retries", 0)
-    return anthropic.Anthropic(base_url=server.base_url, api_key="test-key", **kwargs)
 
 
 def error_of(response: httpx.Response) -> dict[str, Any]:

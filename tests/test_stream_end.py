@@ -15,8 +15,7 @@ import httpx
 import httpx2
 import pytest
 
-from conftest import LogLines, MakeServer
-from tapedeck.server.runner import ServerThread
+from conftest import LogLines, MakeServer, sdk
 from tapedeck.shaping.timing import Timing
 
 
@@ -132,10 +131,6 @@ def kwargs(content: str) -> dict[str, Any]:
 def endings(tmp_path: Path) -> Path:
     (tmp_path / "endings.yaml").write_text(ENDINGS, encoding="utf-8")
     return tmp_path
-
-
-def sdk(server: ServerThread) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=server.base_url, api_key="k", max_retries=0)
 
 
 # --- end: disconnect ------------------------------------------------------------------------

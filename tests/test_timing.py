@@ -16,8 +16,7 @@ from urllib.parse import urlsplit
 import anthropic
 import pytest
 
-from conftest import MakeServer
-from tapedeck.server.runner import ServerThread
+from conftest import MakeServer, sdk
 from tapedeck.shaping.timing import Timing
 
 TOLERANCE_MS = 25.0
@@ -146,10 +145,6 @@ EVENT_TYPES = [
 def paced_dir(tmp_path: Path) -> Path:
     (tmp_path / "paced.yaml").write_text(PACED, encoding="utf-8")
     return tmp_path
-
-
-def sdk(server: ServerThread) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=server.base_url, api_key="k", max_retries=0)
 
 
 def measure(client: anthropic.Anthropic, spec: str | None = None) -> tuple[float, list[float]]:

@@ -11,12 +11,11 @@ from pathlib import Path
 import anthropic
 import pytest
 
-from conftest import running
+from conftest import ROOT, running, sdk
 from tapedeck.cassette.load import load_cassette
 from tapedeck.errors import StreamError
 from tapedeck.source.message_stream import assemble
 
-ROOT = Path(__file__).resolve().parent.parent
 TAPEDECK = str(Path(sys.executable).parent / "tapedeck")
 
 
@@ -355,7 +354,7 @@ def test_new_replays_through_the_sdk(tmp_path: Path) -> None:
     new(tmp_path, "chat/busy", "--status", "529", "--prompt", "Busy?")
     with (
         running(tmp_path) as server,
-        anthropic.Anthropic(base_url=server.base_url, api_key="test", max_retries=0) as client,
+        sdk(server) as client,
     ):
         with client.messages.stream(
             model="claude-opus-4-1",

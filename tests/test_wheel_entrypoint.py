@@ -23,11 +23,10 @@ from pathlib import Path
 import anthropic
 import httpx
 
+from conftest import CASSETTES, ROOT
 from tapedeck.cassette.load import load_cassette
 
-ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
-CASSETTES = ROOT / "cassettes"
 SLOW = 600  # seconds allowed for building and installing
 TIMEOUT = 30
 

@@ -19,7 +19,7 @@ Installing tapedeck registers it (entry point ``pytest11``); nothing to configur
     @pytest.mark.tapedeck(fault="overloaded:after=3")
     def test_overloaded(tapedeck): ...
 
-- ``tapedeck_server`` (session): the running server (:class:`~tapedeck.runner.ServerThread`),
+- ``tapedeck_server`` (session): the running server (:class:`~tapedeck.server.runner.ServerThread`),
   started on a free port the first time a test asks for it, stopped at the end of the session.
 - ``tapedeck`` (function): a :class:`Tapedeck` for this test — ``base_url``, ``test_id``,
   ``client()``, ``async_client()``, ``headers()``, ``reset()``, ``set_faults()``.

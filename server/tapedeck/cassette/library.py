@@ -47,13 +47,6 @@ class Hit:
     key: str
 
 
-@dataclass(frozen=True, slots=True)
-class Miss:
-    """No interaction matches; ``detail`` names the closest one and the first difference."""
-
-    detail: str
-
-
 def _name(entry: Entry) -> str:
     return entry.cassette.name
 
@@ -210,8 +203,9 @@ class CassetteLibrary:
                 raise UnsafeNameError("the name resolves outside the cassette directory")
         return name
 
-    def find(self, shape: RequestShape, cassette: str | None = None) -> Hit | Miss:
-        """The interactions matching ``shape`` (in ``cassette`` only, if given).
+    def find(self, shape: RequestShape, cassette: str | None = None) -> Hit | None:
+        """The interactions matching ``shape`` (in ``cassette`` only, if given), or ``None``
+        (then :meth:`closest` explains why).
 
         Interactions that match on the whole request win over those that declare fewer
         fields (``match:``); among cassettes, the first by name.
@@ -230,14 +224,19 @@ class CassetteLibrary:
                 entries = self._by_cassette.get((cassette, fields, key))
                 if entries:
                     return Hit(entries[0].cassette, tuple(entries), key)
-        return self._miss(shape, cassette)
+        return None
 
-    def _miss(self, shape: RequestShape, cassette: str | None) -> Miss:
+    def closest(self, shape: RequestShape, cassette: str | None = None) -> str:
+        """Why nothing matches ``shape``: the closest interaction and the first difference.
+
+        This compares the request with every interaction (in ``cassette``, if given): it is
+        for the message of a miss, not for every request.
+        """
         names = [cassette] if cassette is not None else sorted(self._entries)
         candidates = [e for name in names for e in self._entries.get(name, ())]
         scope = f"cassette {cassette!r}" if cassette else "the cassette directory"
         if not candidates:
-            return Miss(f"{scope} holds no interactions")
+            return f"{scope} holds no interactions"
         best: tuple[int, Entry, str] | None = None
         for entry in candidates:
             found = differences(shape.project(entry.fields), entry.shape)
@@ -253,7 +252,7 @@ class CassetteLibrary:
             f"{entry.cassette.name} (interaction {entry.index}, {entry.cassette.path}:"
             f"{entry.interaction.line})"
         )
-        return Miss(f"closest is {where}: {first}")
+        return f"closest is {where}: {first}"
 
 
 def cassette_files(root: Path) -> list[Path]:

@@ -76,7 +76,7 @@ class MatchRules:
             if name in self.headers:
                 wanted[name] = _header_value(name, value)
         # Stream or not is the client's choice of shape, not part of what it asks: one
-        # recording answers both (see tapedeck.conversion).
+        # recording answers both (see tapedeck.source.synthesized).
         body = _without(body, ("stream",))
         for ignored in self._ignore_paths:
             body = _without(body, ignored)

@@ -79,15 +79,16 @@ class Handler:
                 if cassette is not None and cassette not in self.library.cassettes:
                     cassette = None
                 found = self.library.find(request.shape, cassette)
-                if isinstance(found, Hit):
+                if found is not None:
                     await writer.plan(self._replay(request, incoming, found, said))
                     return
                 if not self._records_misses:
-                    said.text = f"miss: {found.detail}"
+                    detail = self.library.closest(request.shape, cassette)
+                    said.text = f"miss: {detail}"
                     raise APIError(
                         404,
                         f"tapedeck: no cassette matches {incoming.method} {incoming.path}; "
-                        f"{found.detail}",
+                        f"{detail}",
                     )
             await self._proxy(request, incoming, writer, said)
         except APIError as exc:

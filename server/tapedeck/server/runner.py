@@ -64,7 +64,7 @@ def uvicorn_config(
 def run(settings: Settings) -> None:
     """Load the cassettes, bind, print the start line and serve until interrupted.
 
-    Raises :class:`~tapedeck.library.LibraryError`, :class:`~tapedeck.settings.ConfigError`
+    Raises :class:`~tapedeck.errors.LibraryError`, :class:`~tapedeck.errors.ConfigError`
     or :class:`BindError` before serving.
     """
     configure_logging()

@@ -25,14 +25,11 @@ class Sequences:
         self.end = end
         self._next: dict[tuple[str, str, str], int] = {}
 
-    def take(self, test_id: str, cassette: str, request_key: str, length: int) -> int | None:
-        """The index to serve now, or ``None`` when the sequence is used up (``ERROR``)."""
-        index = self.peek(test_id, cassette, request_key, length)
-        self.advance(test_id, cassette, request_key)
-        return index
-
     def peek(self, test_id: str, cassette: str, request_key: str, length: int) -> int | None:
-        """The index :meth:`take` would return, without moving on."""
+        """The index to serve now, or ``None`` when the sequence is used up (``ERROR``).
+
+        Does not move on: call :meth:`advance` once the interaction is served.
+        """
         position = self._next.get((test_id, cassette, request_key), 0)
         if position < length:
             return position

@@ -1,7 +1,7 @@
 """``tapedeck new``: write a hand-made cassette from a few options.
 
 The reply is built as a Message (optional thinking block, text, tool calls) and split into
-events with :func:`tapedeck.message_stream.synthesize`, paced from a time to first event
+events with :func:`tapedeck.source.message_stream.synthesize`, paced from a time to first event
 and a token rate. The request carries ``match`` (``messages``, plus ``system``/``tools``
 when given), so the cassette answers the conversation whatever the model or sampling.
 """

@@ -1,0 +1,372 @@
+"""Reading cassette YAML that is wrong: errors that say file, line and what was expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cassette_samples import FILE, JSON, STREAM, edit, write
+from tapedeck.cassette.load import load_cassette, parse_cassette
+from tapedeck.cassette.model import FORMAT_VERSION
+from tapedeck.errors import CassetteError
+
+
+def error_of(text: str) -> CassetteError:
+    with pytest.raises(CassetteError) as info:
+        parse_cassette(text, FILE, "sample")
+    return info.value
+
+
+# --- errors: file, line, field and what was expected ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "prefix", "expected"),
+    [
+        pytest.param(
+            edit(STREAM, "messages: [{role: user, content: Hi}]", "messages: [{role: user"),
+            11,
+            "invalid YAML: ",
+            ["did not find expected ',' or '}'"],
+            id="bad-yaml-syntax",
+        ),
+        pytest.param(
+            edit(
+                STREAM, "      path: /v1/messages\n", "      path: /v1/messages\n      path: /x\n"
+            ),
+            7,
+            "invalid YAML: ",
+            ["found duplicate key 'path'"],
+            id="duplicate-key",
+        ),
+        pytest.param(
+            edit(STREAM, "version: 1\n", ""),
+            1,
+            "",
+            ["missing field 'version'", "'version: 1'"],
+            id="missing-version",
+        ),
+        pytest.param(
+            edit(STREAM, "version: 1\n", "version: 2\n"),
+            1,
+            "",
+            ["unsupported cassette version 2", "reads version 1"],
+            id="wrong-version",
+        ),
+        pytest.param(
+            "version: 1\ndescription: x\n",
+            1,
+            "",
+            ["missing field 'interactions'", "list of request/response pairs"],
+            id="missing-interactions",
+        ),
+        pytest.param(
+            "version: 1\n\ninteractions: []\n",
+            3,
+            "",
+            ["expected at least one interaction"],
+            id="empty-interactions",
+        ),
+        pytest.param(
+            "version: 1\ninteractions: {a: 1}\n",
+            2,
+            "interactions: ",
+            ["expected a list of request/response pairs, got a mapping"],
+            id="interactions-not-a-list",
+        ),
+        pytest.param(
+            "version: 1\ninteractions:\n\n  - response:\n      status: 200\n",
+            4,
+            "interactions[0]: ",
+            ["missing field 'request'"],
+            id="interaction-missing-request",
+        ),
+        pytest.param(
+            edit(JSON, "    response:\n      status: 529\n      body: {type: error}\n", ""),
+            3,
+            "interactions[0]: ",
+            ["missing field 'response'"],
+            id="interaction-missing-response",
+        ),
+        pytest.param(
+            STREAM + "comment: x\n",
+            23,
+            "",
+            ["unknown field 'comment'", "expected one of: description, interactions, version"],
+            id="unknown-top-level-field",
+        ),
+        pytest.param(
+            edit(STREAM, "      path: /v1/messages\n", "      path: /v1/messages\n      url: /x\n"),
+            7,
+            "interactions[0].request: ",
+            ["unknown field 'url'", "expected one of: body, headers, match, method, path, query"],
+            id="unknown-request-field",
+        ),
+        pytest.param(
+            edit(STREAM, "      status: 200\n", "      status: 200\n      delay_ms: 5\n"),
+            13,
+            "interactions[0].response: ",
+            [
+                "unknown field 'delay_ms'",
+                "expected one of: body, end, end_at_ms, events, headers, status, text, "
+                "time_to_headers_ms",
+            ],
+            id="unknown-response-field",
+        ),
+        pytest.param(
+            edit(STREAM, "          at_ms: 12.5\n", "          at_ms: 12.5\n          delay: 1\n"),
+            22,
+            "interactions[0].response.events[1]: ",
+            ["unknown field 'delay'", "expected one of: at_ms, data, event"],
+            id="unknown-event-field",
+        ),
+        pytest.param(
+            edit(STREAM, "status: 200", "status: ok"),
+            12,
+            "interactions[0].response.status: ",
+            ["expected an HTTP status code", "got 'ok'"],
+            id="status-string",
+        ),
+        pytest.param(
+            edit(STREAM, "status: 200", 'status: "200"'),
+            12,
+            "interactions[0].response.status: ",
+            ["expected an HTTP status code", "got '200'"],
+            id="status-quoted-number",
+        ),
+        pytest.param(
+            edit(STREAM, "status: 200", "status: 700"),
+            12,
+            "interactions[0].response.status: ",
+            ["100 to 599", "got 700"],
+            id="status-700",
+        ),
+        pytest.param(
+            edit(STREAM, "method: POST", "method: FETCH"),
+            5,
+            "interactions[0].request.method: ",
+            ["unknown HTTP method 'FETCH'"],
+            id="bad-method",
+        ),
+        pytest.param(
+            edit(STREAM, "path: /v1/messages", "path: v1/messages"),
+            6,
+            "interactions[0].request.path: ",
+            ["expected a path starting with '/'", "got 'v1/messages'"],
+            id="path-without-slash",
+        ),
+        pytest.param(
+            edit(STREAM, "          data: {type: message_stop}\n", ""),
+            20,
+            "interactions[0].response.events[1]: ",
+            ["missing field 'data'"],
+            id="event-missing-data",
+        ),
+        pytest.param(
+            edit(STREAM, "          at_ms: 12.5\n", ""),
+            20,
+            "interactions[0].response.events[1]: ",
+            ["missing field 'at_ms'", "milliseconds"],
+            id="event-missing-at_ms",
+        ),
+        pytest.param(
+            edit(STREAM, "        - event: message_stop\n          at_ms", "        - at_ms"),
+            20,
+            "interactions[0].response.events[1]: ",
+            ["missing field 'event'", "SSE event name"],
+            id="event-missing-event",
+        ),
+        pytest.param(
+            edit(STREAM, "at_ms: 0\n", "at_ms: 20\n"),
+            21,
+            "interactions[0].response.events[1].at_ms: ",
+            ["events must be in time order", "12.5 ms is before the previous event's 20 ms"],
+            id="at_ms-going-backwards",
+        ),
+        pytest.param(
+            edit(STREAM, "at_ms: 0\n", "at_ms: -3\n"),
+            18,
+            "interactions[0].response.events[0].at_ms: ",
+            ["expected a number >= 0, got -3"],
+            id="negative-at_ms",
+        ),
+        pytest.param(
+            edit(STREAM, "at_ms: 12.5", "at_ms: soon"),
+            21,
+            "interactions[0].response.events[1].at_ms: ",
+            ["expected a number of milliseconds >= 0, got 'soon'"],
+            id="at_ms-not-a-number",
+        ),
+        pytest.param(
+            edit(STREAM, "      events:\n", "      body: {a: 1}\n      events:\n"),
+            17,
+            "interactions[0].response: ",
+            ["one of 'body', 'text' or 'events'", "not both 'body' and 'events'"],
+            id="body-and-events",
+        ),
+        pytest.param(
+            edit(JSON, "      body: {type: error}\n", "      body: {}\n      text: x\n"),
+            9,
+            "interactions[0].response: ",
+            ["not both 'body' and 'text'"],
+            id="body-and-text",
+        ),
+        pytest.param(
+            edit(STREAM, "      events:\n", "      end: weird\n      events:\n"),
+            16,
+            "interactions[0].response.end: ",
+            ["expected 'complete' or 'disconnect', got 'weird'"],
+            id="end-weird",
+        ),
+        pytest.param(
+            JSON + "      end: disconnect\n",
+            9,
+            "interactions[0].response.end: ",
+            ["'end' only applies to a response with 'events'"],
+            id="end-on-json-response",
+        ),
+        pytest.param(
+            JSON + "      end_at_ms: 5\n",
+            9,
+            "interactions[0].response.end_at_ms: ",
+            ["'end_at_ms' only applies to a response with 'events'"],
+            id="end_at_ms-on-json-response",
+        ),
+        pytest.param(
+            edit(STREAM, "time_to_headers_ms: 40", "time_to_headers_ms: -40"),
+            15,
+            "interactions[0].response.time_to_headers_ms: ",
+            ["expected a number >= 0, got -40"],
+            id="negative-time_to_headers",
+        ),
+        pytest.param(
+            edit(STREAM, "        - event: message_stop\n", '        - event: ""\n'),
+            20,
+            "interactions[0].response.events[1].event: ",
+            ["one-line, non-empty event name"],
+            id="empty-event-name",
+        ),
+        pytest.param(
+            edit(STREAM, "version: 1\n", "version: '1'\n"),
+            1,
+            "version: ",
+            ["expected 'version: 1' at the top, got '1'"],
+            id="version-a-string",
+        ),
+        pytest.param(
+            "- version: 1\n",
+            1,
+            "",
+            ["expected a mapping, got a list"],
+            id="top-level-list",
+        ),
+        pytest.param(
+            "",
+            1,
+            "",
+            ["empty file", "'version: 1'", "'interactions:'"],
+            id="empty-file",
+        ),
+        pytest.param(
+            "# only a comment\n\n",
+            1,
+            "",
+            ["empty file"],
+            id="comments-only",
+        ),
+    ],
+)
+def test_errors_name_file_line_field_and_expectation(
+    text: str, line: int, prefix: str, expected: list[str]
+) -> None:
+    error = error_of(text)
+
+    assert error.file == FILE
+    assert error.line == line
+    assert str(error).startswith(f"{FILE}:{line}: {prefix}"), str(error)
+    for part in expected:
+        assert part in error.message, (part, error.message)
+    assert str(error) == f"{FILE}:{line}: {error.message}"
+
+
+def test_wrong_version_message_in_full() -> None:
+    error = error_of(edit(STREAM, "version: 1\n", "\nversion: 2\n"))
+
+    assert FORMAT_VERSION == 1
+    assert str(error) == (
+        f"{FILE}:2: version: unsupported cassette version 2: this tapedeck reads version 1"
+    )
+
+
+def test_duplicate_key_deep_inside_is_reported_at_the_second_key() -> None:
+    text = edit(STREAM, "          data: {type: message_start}", "          data: {a: 1, a: 2}")
+
+    error = error_of(text)
+
+    assert error.line == 19
+    assert error.message == ("invalid YAML: found duplicate key 'a' (while constructing a mapping)")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("!!binary aGk=", id="binary"),
+        pytest.param("!!set {a, b}", id="set"),
+    ],
+)
+def test_a_yaml_value_json_cannot_carry_is_a_cassette_error(value: str) -> None:
+    """A value YAML can express but JSON cannot: a CassetteError naming the line.
+
+    Today ``json.dumps`` raises a bare ``TypeError`` at load time, which the CLI shows
+    as a traceback instead of ``file:line: ...``.
+    """
+    text = edit(JSON, "      body: {type: error}\n", f"      body: {{x: {value}}}\n")
+
+    error = error_of(text)
+
+    assert error.file == FILE
+    assert error.line == 8
+    assert str(error).startswith(f"{FILE}:8: ")
+
+
+def test_a_list_used_as_a_mapping_key_is_a_cassette_error() -> None:
+    """Today the YAML loader raises a bare ``TypeError: unhashable type: 'list'``."""
+    text = edit(JSON, "      body: {type: error}\n", "      body: {[a, b]: 1}\n")
+
+    error = error_of(text)
+
+    assert error.file == FILE
+    assert error.line == 8
+    assert str(error).startswith(f"{FILE}:8: ")
+
+
+def test_non_utf8_file_names_file_and_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "latin1.yaml", "version: 1\n# café\ninteractions: []\n".encode("latin-1")
+    )
+
+    with pytest.raises(CassetteError) as info:
+        load_cassette(path, "latin1", "cassettes/latin1.yaml")
+
+    error = info.value
+    assert error.file == "cassettes/latin1.yaml"
+    assert "not UTF-8" in error.message
+    assert error.line == 2  # the line holding the byte 0xe9
+    assert str(error).startswith("cassettes/latin1.yaml:2: not UTF-8 text")
+
+
+def test_empty_file_on_disk(tmp_path: Path) -> None:
+    path = write(tmp_path / "empty.yaml", b"")
+
+    with pytest.raises(CassetteError) as info:
+        load_cassette(path, "empty")
+
+    assert str(info.value) == (f"{path}:1: empty file (expected 'version: 1' and 'interactions:')")
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    with pytest.raises(CassetteError) as info:
+        load_cassette(tmp_path / "missing.yaml", "missing")
+
+    assert str(info.value) == f"{tmp_path / 'missing.yaml'}: cannot read: No such file or directory"

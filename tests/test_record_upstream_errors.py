@@ -1,0 +1,286 @@
+"""Record, auto and passthrough modes when the client leaves or the upstream fails.
+
+The client going away mid-stream or before the headers, an unreachable or slow upstream, a
+connection dropped mid-stream, in-stream error events and HTTP error responses: what the
+client gets, what reaches the cassette, and how that replays. The upstream is
+:mod:`fake_upstream`.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import httpx2
+import pytest
+
+from conftest import MakeServer, sdk
+from fake_upstream import FakeUpstream, ask, event_names
+from record_helpers import files, only_cassette, proxy, raw_post
+from tapedeck.server.runner import ServerThread
+from tapedeck.shaping.timing import Timing
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+# --- the client goes away ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["record", "auto", "passthrough"])
+def test_client_leaving_mid_stream_cancels_the_upstream_request(
+    tmp_path: Path, fake: FakeUpstream, make_server: MakeServer, mode: str
+) -> None:
+    """The fake sends message_start, then would stay silent for 30 s."""
+    with proxy(make_server, tmp_path, mode, fake) as s:
+        with sdk(s) as c:
+            stream = c.messages.create(**ask("hang on a moment"), stream=True)
+            with stream:
+                first = next(iter(stream))
+            left = time.perf_counter()
+        assert first.type == "message_start"
+        [seen] = fake.requests()
+        assert fake.wait_ended(seen, timeout=1.0), "the upstream request is still open"
+        assert seen.outcome == "cancelled"
+        assert seen.ended is not None
+        assert seen.ended - left < 1.0
+        time.sleep(0.1)
+        assert files(tmp_path) == []  # nothing recorded for an exchange the client left
+        # tapedeck is fine afterwards, and its upstream connections are usable.
+        with sdk(s) as c:
+            assert c.messages.create(**ask("after leaving")).id == "msg_fake_0002"
+    assert fake.open_requests == []
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_client_leaving_before_the_headers_cancels_the_upstream_request(
+    tmp_path: Path, fake: FakeUpstream, make_server: MakeServer, stream: bool
+) -> None:
+    """The fake waits 1.2 s before its headers; the client gives up after 0.2 s."""
+    body = ask("slowheaders please", stream=True) if stream else ask("slowheaders please")
+    with proxy(make_server, tmp_path, "record", fake) as s:
+        with (
+            httpx.Client(base_url=s.base_url, timeout=httpx.Timeout(10, read=0.2)) as h,
+            pytest.raises(httpx.ReadTimeout),
+        ):
+            h.post("/v1/messages", json=body)
+        left = time.perf_counter()
+        [seen] = fake.requests()
+        ended = fake.wait_ended(seen, timeout=0.6)
+        assert ended, "the client left but tapedeck still waits for the upstream's answer"
+        assert seen.outcome == "cancelled"
+        assert seen.ended is not None
+        assert seen.ended - left < 0.6
+        time.sleep(0.1)
+    assert files(tmp_path) == []  # nothing recorded for an exchange the client left
+
+
+# --- the upstream fails -----------------------------------------------------------------------
+
+
+def test_unreachable_upstream_is_a_502_api_error_naming_it(
+    tmp_path: Path, make_server: MakeServer
+) -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    with proxy(make_server, tmp_path, "record", url) as s, sdk(s) as c:
+        started = time.perf_counter()
+        with pytest.raises(anthropic.InternalServerError) as caught:
+            c.messages.create(**ask("anyone there"))
+        assert time.perf_counter() - started < 5
+        with pytest.raises(anthropic.InternalServerError):
+            c.messages.create(**ask("anyone there"), stream=True)
+    assert caught.value.status_code == 502
+    body = caught.value.body
+    assert isinstance(body, dict)
+    assert body["type"] == "error"
+    assert body["error"]["type"] == "api_error"
+    assert url in body["error"]["message"]
+    assert files(tmp_path) == []
+
+
+def test_upstream_timeout_is_a_502_and_closes_the_upstream_request(
+    tmp_path: Path, fake: FakeUpstream, make_server: MakeServer
+) -> None:
+    with proxy(make_server, tmp_path, "record", fake, upstream_timeout=0.3) as s:
+        started = time.perf_counter()
+        response = raw_post(s, "/v1/messages", ask("slowheaders again"))
+        elapsed = time.perf_counter() - started
+        [seen] = fake.requests()
+        assert fake.wait_ended(seen, timeout=1.0)
+    assert response.status_code == 502
+    assert response.json()["error"]["type"] == "api_error"
+    assert fake.base_url in response.json()["error"]["message"]
+    assert 0.25 < elapsed < 2.0
+    assert seen.outcome == "cancelled"
+    assert files(tmp_path) == []
+
+
+def read_until_error(stream: Any, into: list[str]) -> None:
+    with stream:
+        for event in stream:
+            into.append(event.type)
+
+
+def test_upstream_drop_mid_stream_is_passed_on_recorded_and_replayed(
+    tmp_path: Path, fake: FakeUpstream, make_server: MakeServer
+) -> None:
+    """The fake sends five events (start, block start, ping, two deltas), then hangs up."""
+    live: list[str] = []
+    with (
+        proxy(make_server, tmp_path, "record", fake) as s,
+        sdk(s) as c,
+        pytest.raises(httpx2.RemoteProtocolError),
+    ):
+        read_until_error(c.messages.create(**ask("drop it like"), stream=True), live)
+    assert [e for e in live if e != "ping"] == [
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_delta",
+    ]
+    [seen] = fake.requests()
+    assert seen.outcome == "dropped"
+    response = only_cassette(tmp_path)["interactions"][0]["response"]
+    assert response["end"] == "disconnect"
+    assert [e["event"] for e in response["events"]] == event_names("drop it like")[:5]
+    assert response["end_at_ms"] >= response["events"][-1]["at_ms"]
+
+    with make_server(tmp_path) as s, sdk(s) as c:
+        for timing in ("instant", "recorded"):
+            replayed: list[str] = []
+            stream = c.messages.create(
+                **ask("drop it like"), stream=True, extra_headers={"x-tapedeck-timing": timing}
+            )
+            with pytest.raises(httpx2.RemoteProtocolError):
+                read_until_error(stream, replayed)
+            assert replayed == live, timing
+        with (
+            pytest.raises(httpx2.RemoteProtocolError),
+            c.messages.stream(**ask("drop it like")) as st,
+        ):
+            st.until_done()
+    assert fake.count == 1
+
+
+def test_upstream_drop_in_the_middle_of_an_event(
+    tmp_path: Path, fake: FakeUpstream, make_server: MakeServer
+) -> None:
+    """Two whole events, half of a third, then the connection drops."""
+    live: list[str] = []
+    with (
+        proxy(make_server, tmp_path, "record", fake) as s,
+        sdk(s) as c,
+        pytest.raises(httpx2.RemoteProtocolError),
+    ):
+        read_until_error(c.messages.create(**ask("dropmid now"), stream=True), live)
+    assert live == ["message_start", "content_block_start"]
+    response = only_cassette(tmp_path)["interactions"][0]["response"]
+    assert response["end"] == "disconnect"
+    assert [e["event"] for e in response["events"]] == ["message_start", "content_block_start"]
+
+
+def test_upstream_drop_in_passthrough_cuts_the_client_and_writes_nothing(
+    tmp_path: Path, fake: FakeUpstream, make_server: MakeServer
+) -> None:
+    live: list[str] = []
+    with (
+        proxy(make_server, tmp_path, "passthrough", fake) as s,
+        sdk(s) as c,
+        pytest.raises(httpx2.RemoteProtocolError),
+    ):
+        read_until_error(c.messages.create(**ask("drop it like"), stream=True), live)
+    assert [e for e in live if e != "ping"][-1] == "content_block_delta"
+    assert files(tmp_path) == []
+
+
+def test_in_stream_error_event_is_recorded_and_replayed(
+    tmp_path: Path, fake: FakeUpstream, make_server: MakeServer
+) -> None:
+    def run(server: ServerThread) -> tuple[list[str], anthropic.APIStatusError]:
+        got: list[str] = []
+        with sdk(server) as c, pytest.raises(anthropic.APIStatusError) as caught:
+            read_until_error(c.messages.create(**ask("streamerror soon"), stream=True), got)
+        return got, caught.value
+
+    with proxy(make_server, tmp_path, "record", fake) as s:
+        live, live_error = run(s)
+    response = only_cassette(tmp_path)["interactions"][0]["response"]
+    assert response["events"][-1]["event"] == "error"
+    assert response["events"][-1]["data"]["error"]["type"] == "overloaded_error"
+    with make_server(tmp_path) as s:
+        replayed, replay_error = run(s)
+    assert replayed == live
+    assert live_error.status_code == replay_error.status_code == 200
+    assert live_error.body == replay_error.body
+    assert isinstance(live_error.body, dict)
+    assert live_error.body["error"]["type"] == "overloaded_error"
+
+
+# --- error responses --------------------------------------------------------------------------
+
+
+ERRORS = [
+    # (text, stream, status, exception, headers that must survive)
+    ("overloaded now", False, 529, anthropic.OverloadedError, ["retry-after", "x-should-retry"]),
+    ("overloaded now", True, 529, anthropic.OverloadedError, ["retry-after", "retry-after-ms"]),
+    (
+        "ratelimit reached",
+        False,
+        429,
+        anthropic.RateLimitError,
+        ["retry-after", "anthropic-ratelimit-requests-remaining", "x-should-retry"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "stream", "status", "exception", "kept"), ERRORS)
+def test_error_responses_are_recorded_and_replayed_faithfully(
+    tmp_path: Path,
+    fake: FakeUpstream,
+    make_server: MakeServer,
+    text: str,
+    stream: bool,
+    status: int,
+    exception: type[anthropic.APIStatusError],
+    kept: list[str],
+) -> None:
+    body = ask(text, stream=True) if stream else ask(text)
+    with proxy(make_server, tmp_path, "record", fake) as s:
+        live = raw_post(s, "/v1/messages", body)
+    assert live.status_code == status
+    assert live.headers["content-type"] == "application/json"
+    live_body = live.json()
+    assert live_body["type"] == "error"
+    assert live_body["request_id"] == "req_fake_0001"
+    assert live.headers["request-id"] == "req_fake_0001"
+    for name in kept:
+        assert name in live.headers, name
+
+    response = only_cassette(tmp_path)["interactions"][0]["response"]
+    assert response["status"] == status
+    assert response["body"] == live_body
+    for name in [*kept, "request-id"]:
+        assert response["headers"][name] == live.headers[name], name
+    for name in ("set-cookie", "anthropic-organization-id"):
+        assert name in live.headers
+        assert name not in response["headers"]
+
+    with make_server(tmp_path, timing=Timing.parse("recorded")) as s:
+        replayed = raw_post(s, "/v1/messages", body)
+        with sdk(s) as c, pytest.raises(exception) as caught:
+            c.messages.create(**body)
+    assert replayed.status_code == status
+    assert replayed.json() == live_body
+    for name in [*kept, "request-id", "content-type"]:
+        assert replayed.headers[name] == live.headers[name], name
+    assert caught.value.status_code == status
+    assert caught.value.body == live_body
+    assert fake.count == 1
