@@ -18,26 +18,13 @@ import httpx
 
 from ..errors import UpstreamError
 from ..pipeline import Ending, Head, Step
-from ..wire.headers import response_headers
+from ..wire.headers import HOP_BY_HOP, response_headers
 from ..wire.sse import encode_event
 from ..wire.sse_decode import SSEDecoder, json_or_text
 from .batches import rewrite_results_url
 
 #: Request headers not forwarded: hop-by-hop, recomputed by the HTTP client, or tapedeck's.
-_NOT_FORWARDED = frozenset(
-    {
-        "host",
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "transfer-encoding",
-        "te",
-        "trailer",
-        "upgrade",
-        "content-length",
-        "accept-encoding",
-    }
-)
+_NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "accept-encoding"}
 _AUTH = ("authorization", "x-api-key")
 
 

@@ -10,9 +10,8 @@ from collections.abc import Iterable
 
 from ..pipeline import WireHeaders
 
-#: Response headers never passed on: hop-by-hop headers, those describing a body encoding
-#: tapedeck does not reproduce, and ``date`` (the server sends its own).
-DROPPED_HEADERS = frozenset(
+#: Headers that describe one connection, not the message (RFC 9110, 7.6.1).
+HOP_BY_HOP = frozenset(
     {
         "connection",
         "keep-alive",
@@ -21,12 +20,11 @@ DROPPED_HEADERS = frozenset(
         "te",
         "trailer",
         "upgrade",
-        "proxy-authenticate",
-        "content-length",
-        "content-encoding",
-        "date",
     }
 )
+#: Response headers never passed on: hop-by-hop headers, those describing a body encoding
+#: tapedeck does not reproduce, and ``date`` (the server sends its own).
+DROPPED_HEADERS = HOP_BY_HOP | {"proxy-authenticate", "content-length", "content-encoding", "date"}
 
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
 JSON_CONTENT_TYPE = "application/json"
