@@ -108,7 +108,7 @@ def test_invalid_options_and_markers_are_reported(pytester: pytest.Pytester) -> 
     )
     bad_mode = run(pytester, "--tapedeck-mode=bogus")
     assert bad_mode.ret == pytest.ExitCode.USAGE_ERROR
-    bad_mode.stderr.fnmatch_lines(["*tapedeck: --tapedeck-mode: expected one of 'replay'*bogus*"])
+    bad_mode.stderr.fnmatch_lines(["*tapedeck: --tapedeck-mode: expected one of 'none'*bogus*"])
     bad_timing = run(pytester, "--tapedeck-timing=fast")
     bad_timing.stderr.fnmatch_lines(["*tapedeck: --tapedeck-timing: invalid timing 'fast'*"])
     result = run(pytester)
@@ -132,7 +132,7 @@ def test_serve_parses_settings_like_the_command_line() -> None:
     with tapedeck.serve(
         cassettes=CASSETTES, mode="AUTO", timing="speed=10", faults="ping:every=5"
     ) as server:
-        assert str(server.settings.mode) == "auto"
+        assert str(server.settings.mode) == "new_episodes"
         assert server.settings.timing == Timing.parse("speed=10")
         assert [f.text for f in server.settings.faults] == ["ping:every=5"]
         assert server.settings.port == 0
@@ -152,7 +152,7 @@ def test_serve_parses_settings_like_the_command_line() -> None:
     ("settings", "message"),
     [
         ({"timing": "fast"}, "serve(timing=...): invalid timing 'fast': expected 'recorded'"),
-        ({"mode": "replya"}, "serve(mode=...): expected one of 'replay'"),
+        ({"mode": "replya"}, "serve(mode=...): expected one of 'none'"),
         ({"faults": "bogus"}, "serve(faults=...): fault 'bogus': unknown kind 'bogus'"),
         ({"port": -1}, "serve(port=...): expected a port number"),
         ({"sequnce_end": "error"}, "unknown setting(s) 'sequnce_end' (known settings: mode,"),

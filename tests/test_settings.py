@@ -25,7 +25,8 @@ def resolve(flags: dict[str, Any], env: dict[str, str], file: Path | None = None
 
 KNOWN = (
     "mode, cassettes, host, port, timing, max_body_size, sequence_end, match_headers, "
-    "ignore_body_fields, faults, upstream, upstream_api_key_env, upstream_timeout, redact_headers"
+    "ignore_body_fields, faults, upstream, upstream_api_key_env, upstream_timeout, redact_headers, "
+    "record_errors, redact_patterns, before_record_request, before_record_response"
 )
 
 
@@ -74,6 +75,10 @@ def test_every_option_has_a_flag_and_an_env_var() -> None:
         ("upstream_api_key_env", "--upstream-api-key-env", "TAPEDECK_UPSTREAM_API_KEY_ENV"),
         ("upstream_timeout", "--upstream-timeout", "TAPEDECK_UPSTREAM_TIMEOUT"),
         ("redact_headers", "--redact-headers", "TAPEDECK_REDACT_HEADERS"),
+        ("record_errors", "--record-errors", "TAPEDECK_RECORD_ERRORS"),
+        ("redact_patterns", "--redact-pattern", "TAPEDECK_REDACT_PATTERNS"),
+        ("before_record_request", "--before-record-request", "TAPEDECK_BEFORE_RECORD_REQUEST"),
+        ("before_record_response", "--before-record-response", "TAPEDECK_BEFORE_RECORD_RESPONSE"),
     ]
 
 
@@ -277,7 +282,10 @@ def test_port_zero_and_the_top_port_are_valid() -> None:
 
 def test_invalid_mode_from_each_source(tmp_path: Path) -> None:
     cfg = config(tmp_path, "\n\nmode: rec\n")
-    expected = "expected one of 'replay', 'record', 'auto', 'passthrough', got 'rec'"
+    expected = (
+        "expected one of 'none', 'once', 'new_episodes', 'all', 'passthrough' (or the "
+        "earlier names 'replay', 'auto', 'record'), got 'rec'"
+    )
 
     assert config_error({"mode": "rec"}, {}) == f"--mode: {expected}"
     assert config_error({}, {"TAPEDECK_MODE": "rec"}) == f"TAPEDECK_MODE: {expected}"

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..errors import CassetteError, LibraryError, UnsafeNameError
+from .differences import Difference, compare
 from .load import load_cassette
-from .matching import MatchRules, RequestShape, differences
+from .matching import MatchRules, RequestShape
 from .model import Cassette, Interaction
 
 SUFFIXES = (".yaml", ".yml")
@@ -226,7 +227,7 @@ class CassetteLibrary:
                     return Hit(entries[0].cassette, tuple(entries), key)
         return None
 
-    def closest(self, shape: RequestShape, cassette: str | None = None) -> str:
+    def closest(self, shape: RequestShape, cassette: str | None = None) -> Closest:
         """Why nothing matches ``shape``: the closest interaction and the first difference.
 
         This compares the request with every interaction (in ``cassette``, if given): it is
@@ -236,11 +237,11 @@ class CassetteLibrary:
         candidates = [e for name in names for e in self._entries.get(name, ())]
         scope = f"cassette {cassette!r}" if cassette else "the cassette directory"
         if not candidates:
-            return f"{scope} holds no interactions"
-        best: tuple[int, Entry, str] | None = None
+            return Closest(f"{scope} holds no interactions", f"{scope} holds no interactions")
+        best: tuple[int, Entry, Difference | None] | None = None
         for entry in candidates:
-            found = differences(shape.project(entry.fields), entry.shape)
-            first = next(found, "")
+            found = compare(shape.project(entry.fields), entry.shape)
+            first = next(found, None)
             count = 1 + sum(1 for _ in zip(found, range(200), strict=False))
             if entry.shape.path != shape.path or entry.shape.method != shape.method:
                 count += 1000
@@ -249,10 +250,20 @@ class CassetteLibrary:
         assert best is not None
         _, entry, first = best
         where = (
-            f"{entry.cassette.name} (interaction {entry.index}, {entry.cassette.path}:"
-            f"{entry.interaction.line})"
+            f"closest is {entry.cassette.name} (interaction {entry.index}, "
+            f"{entry.cassette.path}:{entry.interaction.line})"
         )
-        return f"closest is {where}: {first}"
+        if first is None:
+            return Closest(where, where)
+        return Closest(f"{where}: {first.shown()}", f"{where}: {first.logged()}")
+
+
+@dataclass(frozen=True, slots=True)
+class Closest:
+    """A miss explained: ``shown`` to the client (with values), ``logged`` without them."""
+
+    shown: str
+    logged: str
 
 
 def cassette_files(root: Path) -> list[Path]:

@@ -3,13 +3,14 @@
 A request is reduced to a :class:`RequestShape`: method, path, sorted query, the headers
 that take part in matching, and the parsed JSON body without the ignored fields. Two
 requests match when their shapes are equal, which is a dictionary lookup on
-:attr:`RequestShape.key`. When nothing matches, :func:`differences` explains why.
+:attr:`RequestShape.key`. When nothing matches, :mod:`tapedeck.cassette.differences`
+explains why.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,53 +155,3 @@ class RequestShape:
         return RequestShape(
             self.method, self.path, (), (), {k: body[k] for k in fields if k in body}
         )
-
-
-_ABSENT = object()
-
-
-def _show(value: Any) -> str:
-    if value is _ABSENT:
-        return "(absent)"
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _body_differences(path: str, got: Any, want: Any) -> Iterator[str]:
-    if isinstance(got, Mapping) and isinstance(want, Mapping):
-        keys = list(want) + [k for k in got if k not in want]
-        for key in keys:
-            yield from _body_differences(
-                f"{path}.{key}" if path else str(key),
-                got.get(key, _ABSENT),
-                want.get(key, _ABSENT),
-            )
-    elif isinstance(got, list) and isinstance(want, list):
-        for i in range(max(len(got), len(want))):
-            yield from _body_differences(
-                f"{path}[{i}]",
-                got[i] if i < len(got) else _ABSENT,
-                want[i] if i < len(want) else _ABSENT,
-            )
-    elif got != want or type(got) is not type(want):
-        yield f"{path or 'body'}: {_show(got)} != {_show(want)}"
-
-
-def differences(got: RequestShape, want: RequestShape) -> Iterator[str]:
-    """Describe each way ``got`` (the incoming request) differs from ``want`` (recorded).
-
-    Each item reads ``field: incoming != recorded``, e.g.
-    ``messages[0].content: "hi" != "hello"``; the first is the one worth showing.
-    """
-    if got.method != want.method:
-        yield f"method: {got.method} != {want.method}"
-    if got.path != want.path:
-        yield f"path: {_show(got.path)} != {_show(want.path)}"
-    if got.query != want.query:
-        yield f"query: {_show(dict(got.query))} != {_show(dict(want.query))}"
-    got_headers, want_headers = dict(got.headers), dict(want.headers)
-    for name in sorted(set(got_headers) | set(want_headers)):
-        a, b = got_headers.get(name, _ABSENT), want_headers.get(name, _ABSENT)
-        if a != b:
-            yield f"header {name}: {_show(a)} != {_show(b)}"
-    yield from _body_differences("", got.body, want.body)

@@ -75,11 +75,15 @@ class RecordedResponse:
 
 @dataclass(frozen=True, slots=True)
 class Interaction:
-    """A request and the response that answered it; ``line`` is where it starts in its file."""
+    """A request and the response that answered it; ``line`` is where it starts in its file.
+
+    ``recorded_at`` is when tapedeck recorded it (ISO 8601, UTC), if it did.
+    """
 
     request: RecordedRequest
     response: RecordedResponse
     line: int = 0
+    recorded_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ is reported where it came from: ``--port: ...``, ``TAPEDECK_PORT: ...``,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,9 @@ from ..shaping.faults import Fault
 from ..shaping.timing import Timing
 from ..source.sequences import SequenceEnd
 from .options import BY_KEY, DEFAULTS, OPTIONS, Mode
+
+#: A ``before_record_request`` / ``before_record_response`` hook.
+Hook = Callable[[Any], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,10 @@ class Settings:
     upstream_api_key_env: str | None = DEFAULTS["upstream_api_key_env"]
     upstream_timeout: float = DEFAULTS["upstream_timeout"]
     redact_headers: tuple[str, ...] = DEFAULTS["redact_headers"]
+    record_errors: bool = DEFAULTS["record_errors"]
+    redact_patterns: tuple[str, ...] = DEFAULTS["redact_patterns"]
+    before_record_request: Hook | None = DEFAULTS["before_record_request"]
+    before_record_response: Hook | None = DEFAULTS["before_record_response"]
 
     def match_rules(self) -> MatchRules:
         return MatchRules(headers=self.match_headers, ignore_body=self.ignore_body_fields)

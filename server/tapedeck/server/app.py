@@ -17,9 +17,10 @@ from starlette.middleware import Middleware
 from starlette.types import Receive, Scope, Send
 
 from ..cassette.library import CassetteLibrary
-from ..config import Settings
+from ..config import Mode, Settings
 from ..errors import ConfigError
 from ..record.recorder import Recorder
+from ..record.redact import Redactor
 from ..source.upstream import Upstream, UpstreamConfig
 from .admin import EXCEPTION_HANDLERS, ROUTES
 from .handler import Handler
@@ -53,6 +54,14 @@ def _upstream_key(settings: Settings) -> str | None:
     return key
 
 
+def load_library(settings: Settings) -> CassetteLibrary:
+    """The cassettes of ``settings``; in the modes that record, the directory is made if it
+    does not exist yet (the first recording of a new project creates it)."""
+    if settings.mode.records and not settings.cassettes.exists():
+        settings.cassettes.mkdir(parents=True)
+    return CassetteLibrary.load(settings.cassettes, settings.match_rules())
+
+
 def create_app(
     settings: Settings,
     library: CassetteLibrary | None = None,
@@ -63,7 +72,7 @@ def create_app(
 
     >>> app = create_app(Settings(cassettes=Path("cassettes")))  # doctest: +SKIP
     """
-    library = library or CassetteLibrary.load(settings.cassettes, settings.match_rules())
+    library = library or load_library(settings)
     config = UpstreamConfig(
         settings.upstream, _upstream_key(settings), read_timeout=settings.upstream_timeout
     )
@@ -82,8 +91,16 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
     )
     admin.router.redirect_slashes = False  # `POST /v1` is a 404, not a redirect to `/v1/`
+    redactor = Redactor(settings.redact_patterns, settings.redact_headers)
     recorder = Recorder(
-        library, settings.upstream, settings.match_headers, frozenset(settings.redact_headers)
+        library,
+        settings.upstream,
+        settings.match_rules(),
+        redactor,
+        replace_per_run=settings.mode is Mode.ALL,
+        record_errors=settings.record_errors,
+        before_request=settings.before_record_request,
+        before_response=settings.before_record_response,
     )
     handler = Handler(settings, library, upstream, recorder)
     admin.state.handler = handler

@@ -15,10 +15,9 @@ from functools import partial
 from starlette.types import Receive, Scope, Send
 
 from ..cassette.library import CassetteLibrary, Hit
-from ..config import Mode, Settings
+from ..config import Settings
 from ..errors import APIError, StreamCut, UpstreamError
 from ..pipeline import LiveSource, Plan
-from ..record.names import cassette_name
 from ..record.recorder import Recorder
 from ..record.tap import Tap
 from ..shaping.fault_book import FaultBook
@@ -32,6 +31,7 @@ from ..wire.errors import error_plan
 from ..wire.writer import Writer
 from .incoming import Incoming
 from .logs import info, log, log_request
+from .modes import decide
 from .request import Request, RequestReader
 
 
@@ -61,36 +61,27 @@ class Handler:
         self.cassettes = CassetteSource()
         self.sequences = Sequences(settings.sequence_end)
         self.faults = FaultBook(settings.faults)
-        self.reader = RequestReader(library, not settings.mode.proxies)
-        self.secret_headers = frozenset(settings.redact_headers)
-        self._replays = settings.mode in (Mode.REPLAY, Mode.AUTO)
-        self._records_misses = settings.mode is Mode.AUTO
+        self.redactor = recorder.redactor
+        self.reader = RequestReader(library, not settings.mode.proxies, redactor=self.redactor)
+        self.mode = settings.mode
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         writer = Writer(scope, receive, send, started)
         said = Said()
         cut = False
+        path: str | None = None
         try:
             incoming = await Incoming.read(scope, receive, self.settings.max_body_size)
             request = self.reader.read(incoming)
-            if self._replays:
-                cassette = request.cassette
-                if cassette is not None and cassette not in self.library.cassettes:
-                    cassette = None
-                found = self.library.find(request.shape, cassette)
-                if found is not None:
-                    await writer.plan(self._replay(request, incoming, found, said))
-                    return
-                if not self._records_misses:
-                    detail = self.library.closest(request.shape, cassette)
-                    said.text = f"miss: {detail}"
-                    raise APIError(
-                        404,
-                        f"tapedeck: no cassette matches {incoming.method} {incoming.path}; "
-                        f"{detail}",
-                    )
-            await self._proxy(request, incoming, writer, said)
+            path = request.path
+            decision = decide(self.mode, self.library, self.recorder, request)
+            if decision.hit is not None:
+                await writer.plan(self._replay(request, incoming, decision.hit, said))
+            elif decision.upstream:
+                await self._proxy(request, incoming, decision.record_to, writer, said)
+            else:
+                raise self._miss(request, decision.hint, said)
         except APIError as exc:
             if not said.text:
                 said.text = f"{exc.error_type}: {exc.message.removeprefix('tapedeck: ')[:120]}"
@@ -105,7 +96,19 @@ class Handler:
                 raise StreamCut("internal error mid-response") from None
             await writer.plan(error_plan(500, "tapedeck: internal error; see the server log"))
         finally:
-            log_request(scope, writer.status, said.text, started, cut, writer.client_left)
+            log_request(scope, writer.status, said.text, started, cut, writer.client_left, path)
+
+    def _miss(self, request: Request, hint: str, said: Said) -> APIError:
+        """The 404 for a request nothing answers. The client is told the first difference
+        from the closest interaction; the log line names the field, not its values."""
+        cassette = request.cassette if request.cassette in self.library.cassettes else None
+        closest = self.library.closest(request.shape, cassette)
+        said.text = f"miss: {closest.logged}"
+        return APIError(
+            404,
+            f"tapedeck: no cassette matches {request.method} {request.path}; {closest.shown}; "
+            f"{hint}",
+        )
 
     def _fire(self, request: Request, streaming: bool, what: str, said: Said) -> tuple[Fault, ...]:
         """The faults that fire on this response; says what answers, and with which."""
@@ -148,12 +151,13 @@ class Handler:
         return served.plan(request.stream, timing, fired, incoming)
 
     async def _proxy(
-        self, request: Request, incoming: Incoming, writer: Writer, said: Said
+        self,
+        request: Request,
+        incoming: Incoming,
+        name: str | None,
+        writer: Writer,
+        said: Said,
     ) -> None:
-        mode = self.settings.mode
-        name = None
-        if mode is not Mode.PASSTHROUGH:
-            name = request.cassette or cassette_name(request.shape)
         fired = self._fire(request, request.stream, f"upstream ({name or 'not recorded'})", said)
         status = replacement(fired)
         if status is not None:  # answered without spending an upstream request
@@ -191,7 +195,7 @@ class Handler:
                 incoming.header_items,
                 request.body,
             )
-            return Tap(response, partial(self.recorder.save, name, recorded), self.secret_headers)
+            return Tap(response, partial(self.recorder.save, name, recorded), self.redactor)
 
         try:
             await writer.live(open_source, Shaper(fired) if fired else None)

@@ -16,6 +16,7 @@ from typing import TextIO
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import StreamCut
+from ..record.redact import redact_text
 
 log = logging.getLogger("tapedeck")
 _LINE = "%s %s %s %s %.1fms%s"
@@ -121,14 +122,16 @@ def log_request(
     started: float,
     cut: bool = False,
     left: bool = False,
+    path: str | None = None,
 ) -> None:
-    """Write the request's log line: method, path, status, what answered it (``said``),
-    duration, how it ended."""
+    """Write the request's log line: method, path (redacted: ``path``, else the scope's
+    with keys replaced), status, what answered it (``said``), duration, how it ended."""
     if not log.isEnabledFor(logging.INFO):
         return
     ending = " (client went away)" if left else " (connection cut as recorded)" if cut else ""
     ms = (time.perf_counter() - started) * 1000
-    info(_LINE, scope["method"], scope["path"], status or "-", said or "-", ms, ending)
+    shown = path if path is not None else redact_text(scope["path"])
+    info(_LINE, scope["method"], shown, status or "-", said or "-", ms, ending)
 
 
 def info(message: str, *args: object) -> None:

@@ -203,7 +203,9 @@ class Writer:
         batches = source.batches()
         if not source.head.stream:
             body = b"".join([s.encoded async for batch in batches for s in batch])
-            await source.done(True)  # before answering: the next request may replay it
+            instead = await source.done(True)  # before answering: the next request may replay it
+            if instead is not None:
+                return await self._plan(instead)
             await self._start(source.head)
             self.sent_all = True
             await self._send({"type": "http.response.body", "body": body, "more_body": False})
