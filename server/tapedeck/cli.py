@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .config import OPTIONS, from_env, from_file, from_flags, resolve
+from .config import OPTIONS, from_flags, resolve
+from .config.discovery import cassette_dir, settings_layers
 from .errors import BindError, ConfigError, LibraryError, UsageError
 from .server.runner import run
 from .tools import lint, listing, new
-from .tools.common import DEFAULT_DIR
 from .tools.new import DEFAULT_MODEL
 
 _SERVE_HELP = """\
@@ -37,6 +37,12 @@ Every option can also be set as TAPEDECK_<OPTION> (e.g. TAPEDECK_PORT=9000) or a
 key of the --config file (e.g. "port: 9000"). Precedence: flag > env > file > default.
 Exit status 2: bad option, config or cassette (the message names file and line).
 """
+
+
+_PROJECT_DIR = (
+    "the project's: the cassettes setting of its tapedeck.yaml or [tool.tapedeck], else "
+    "tests/cassettes or ./cassettes, whichever exists"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,9 +89,9 @@ def _add_tools(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "dir",
         nargs="?",
         type=Path,
-        default=DEFAULT_DIR,
+        default=None,
         metavar="DIR",
-        help="the cassette directory (default: ./cassettes)",
+        help=f"the cassette directory (default: {_PROJECT_DIR})",
     )
     show_parser = commands.add_parser(
         "show",
@@ -99,9 +105,9 @@ def _add_tools(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     show_parser.add_argument(
         "--cassettes",
         type=Path,
-        default=DEFAULT_DIR,
+        default=None,
         metavar="DIR",
-        help="the cassette directory NAME is in (default: ./cassettes)",
+        help=f"the cassette directory NAME is in (default: {_PROJECT_DIR})",
     )
     lint_parser = commands.add_parser(
         "lint",
@@ -114,7 +120,14 @@ def _add_tools(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         nargs="*",
         type=Path,
         metavar="PATH",
-        help="cassette files or directories to check (default: ./cassettes); exit 1 on problems",
+        help="cassette files or directories to check (default: the project's cassette directory); "
+        "exit 1 on problems",
+    )
+    lint_parser.add_argument(
+        "--max-age",
+        type=lint.parse_age,
+        metavar="AGE",
+        help="also flag interactions recorded longer ago than AGE, e.g. 90d, 12w or 36h",
     )
     new_parser = commands.add_parser(
         "new",
@@ -126,9 +139,9 @@ def _add_tools(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     new_parser.add_argument(
         "--cassettes",
         type=Path,
-        default=DEFAULT_DIR,
+        default=None,
         metavar="DIR",
-        help="the cassette directory to write into (default: ./cassettes)",
+        help=f"the cassette directory to write into (default: {_PROJECT_DIR})",
     )
     new_parser.add_argument("--text", help="the reply's text")
     new_parser.add_argument("--thinking", help="a thinking block before the text")
@@ -166,14 +179,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(vars(args))
-    if args.command == "ls":
-        return listing.ls(args.dir)
-    if args.command == "show":
-        return listing.show(args.name, args.cassettes)
-    if args.command == "lint":
-        return lint.lint(args.paths or [DEFAULT_DIR])
-    if args.command == "new":
-        return _new(args, list(argv if argv is not None else sys.argv[1:]))
+    try:
+        if args.command == "ls":
+            return listing.ls(cassette_dir(args.dir, os.environ))
+        if args.command == "show":
+            return listing.show(args.name, cassette_dir(args.cassettes, os.environ))
+        if args.command == "lint":
+            return lint.lint(args.paths or [cassette_dir(None, os.environ)], args.max_age)
+        if args.command == "new":
+            args.cassettes = cassette_dir(args.cassettes, os.environ)
+            return _new(args, list(argv if argv is not None else sys.argv[1:]))
+    except ConfigError as exc:
+        return _fail(str(exc))
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
@@ -221,10 +238,8 @@ def _fail(message: str) -> int:
 def _serve(flags: dict[str, object]) -> int:
     config = flags.get("config") or os.environ.get("TAPEDECK_CONFIG")
     try:
-        layers = [from_flags(flags), from_env(os.environ)]
-        if config:
-            layers.append(from_file(Path(str(config))))
-        settings = resolve(*layers)
+        given = Path(str(config)) if config else None
+        settings = resolve(from_flags(flags), *settings_layers(os.environ, given))
     except ConfigError as exc:
         return _fail(str(exc))
     try:

@@ -180,12 +180,7 @@ class Writer:
         self._meter = ByteMeter(plan.byte_limit) if plan.byte_limit is not None else None
         await self._until(plan.headers_at)
         if not plan.head.stream:
-            await self._start(plan.head)
-            self.sent_all = True
-            body = b"".join(s.encoded for s in plan.steps)
-            await self._send({"type": "http.response.body", "body": body, "more_body": False})
-            self.bytes += len(body)
-            return True
+            return await self._at_once(plan, b"".join(s.encoded for s in plan.steps))
         await self._start(plan.head)
         if not await self._steps(plan.steps) or not await self._until(plan.end_at):
             return False
