@@ -22,6 +22,8 @@ What a ``POST /v1/messages`` gets is chosen by the first word of the last user m
 ``ratelimit``   HTTP 429 ``rate_limit_error`` with ``retry-after`` and rate-limit headers
 ``flaky``       529 the first time this exact text is seen, then a normal answer
 ``secret``      a normal answer whose text also holds :data:`UPSTREAM_SECRET`
+``splitsecret`` a streamed answer whose :data:`UPSTREAM_SECRET` is split across two deltas
+``refused``     HTTP 401 ``authentication_error``, as the API answers a bad key
 anything else   a normal answer: streamed if ``stream`` is true, else one JSON message
 =============== ==============================================================================
 
@@ -218,6 +220,22 @@ def tokens(text: str) -> dict[str, Any]:
 def event_names(text: str) -> list[str]:
     """The event names of the fake's normal stream answering ``text``."""
     return [name for name, _ in stream_events(0, answer_text(text))]
+
+
+def split_delta(
+    events: list[tuple[str, dict[str, Any]]], secret: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """``events`` with the text delta that holds ``secret`` split in two in its middle."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for name, data in events:
+        text = data.get("delta", {}).get("text", "") if name == "content_block_delta" else ""
+        if secret not in text:
+            out.append((name, data))
+            continue
+        cut = text.index(secret) + len(secret) // 2
+        for piece in (text[:cut], text[cut:]):
+            out.append((name, {**data, "delta": {"type": "text_delta", "text": piece}}))
+    return out
 
 
 def error_body(kind: str, text: str, serial: int) -> dict[str, Any]:
@@ -547,16 +565,21 @@ class _Endpoint:
                 ],
             )
             return
+        if word == "refused":
+            await out.json(401, error_body("authentication_error", "invalid x-api-key", serial))
+            return
         if word == "slowheaders":
             await anyio.sleep(SLOW_HEADERS_S)
         answer = answer_text(text)
-        if word == "secret":
+        if word in ("secret", "splitsecret"):
             answer = f"{answer} upstream says {UPSTREAM_SECRET}"
         if not streaming:
             await anyio.sleep(HEADERS_DELAY_S)
             await out.json(200, message(serial, answer, model))
             return
         events = stream_events(serial, answer, model)
+        if word == "splitsecret":
+            events = split_delta(events, UPSTREAM_SECRET)
         if word == "split":
             await out.stream_start()
             wire = b"".join(sse(name, data, "\r\n") for name, data in events)

@@ -106,10 +106,13 @@ def tapedeck_server(
 ) -> Iterator[ServerThread]:
     """The session's tapedeck server: started when first needed, stopped at session end."""
     try:
-        settings = plugin_settings(pytestconfig, tapedeck_config)
-        server = ServerThread(settings)
+        server = ServerThread(plugin_settings(pytestconfig, tapedeck_config))
     except (LibraryError, BindError, ConfigError) as exc:
-        pytest.fail(f"tapedeck could not start: {exc}", pytrace=False)
+        problem = str(exc)
+    else:
+        problem = ""
+    if problem:
+        pytest.fail(f"tapedeck could not start: {problem}", pytrace=False)
     with server:
         pytestconfig.stash[_SERVER] = server
         yield server
