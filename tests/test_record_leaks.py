@@ -6,6 +6,7 @@ Every case greps the cassette directory (contents and names) and the captured lo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -191,3 +192,61 @@ def test_a_link_swapped_in_during_a_stream_does_not_lead_the_write_outside(
     assert "".join(result) == "gate then the rest"
     assert list(outside.iterdir()) == []
     assert tapedeck_log.wait_for("^recording failed: .*sub/recorded")
+
+
+# --- hooks --------------------------------------------------------------------------------
+
+
+def test_hooks_given_to_serve_change_or_drop_recordings(tmp_path: Path, fake: FakeUpstream) -> None:
+    import tapedeck
+
+    def scrub(request: tapedeck.RecordedRequest) -> tapedeck.RecordedRequest | None:
+        if "skip" in json.dumps(request.body):
+            return None
+        return request
+
+    def tag(response: tapedeck.RecordedResponse) -> tapedeck.RecordedResponse:
+        return dataclasses.replace(response, headers=(*response.headers, ("x-scrubbed", "yes")))
+
+    with (
+        tapedeck.serve(
+            tmp_path,
+            mode="all",
+            upstream=fake.base_url,
+            timing="instant",
+            before_record_request=scrub,
+            before_record_response=tag,
+        ) as s,
+        sdk(s) as c,
+    ):
+        c.messages.create(**ask("keep this one"), extra_headers=CONVO)
+        c.messages.create(**ask("skip this one"), extra_headers=CONVO)
+
+    (interaction,) = load(tmp_path / "convo.yaml")["interactions"]
+    assert interaction["request"]["body"]["messages"][0]["content"] == "keep this one"
+    assert interaction["response"]["headers"]["x-scrubbed"] == "yes"
+
+
+def test_a_hook_named_in_the_config_file(
+    tmp_path: Path, fake: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tapedeck
+
+    (tmp_path / "my_hooks.py").write_text(
+        "def nothing(response):\n    return None\n", encoding="utf-8"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = tmp_path / "tapedeck.yaml"
+    config.write_text("before_record_response: my_hooks:nothing\n", encoding="utf-8")
+    root = tmp_path / "cassettes"
+    root.mkdir()
+    with (
+        tapedeck.serve(root, mode="all", upstream=fake.base_url, config=config) as s,
+        sdk(s) as c,
+    ):
+        c.messages.create(**ask("dropped by the hook"))
+    assert list(root.iterdir()) == []
+
+    config.write_text("before_record_response: my_hooks:missing\n", encoding="utf-8")
+    with pytest.raises(tapedeck.ConfigError, match=r"tapedeck.yaml:1: before_record_response: "):
+        tapedeck.serve(root, config=config).__enter__()

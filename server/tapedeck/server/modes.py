@@ -36,7 +36,7 @@ class Decision:
     hint: str = ""
 
 
-_RECORD_HINT = (
+RECORD_HINT = (
     "to record it, run with --mode new_episodes (TAPEDECK_MODE=new_episodes, or pytest "
     "--tapedeck-mode new_episodes) and a key for the upstream (ANTHROPIC_API_KEY or "
     "--upstream-api-key-env); --mode once records cassettes that do not exist yet"
@@ -72,7 +72,7 @@ def decide(mode: Mode, library: CassetteLibrary, recorder: Recorder, request: Re
     if found is not None and not (mode.records and retrying):
         return Decision(hit=found)
     if mode is Mode.NONE:
-        return Decision(hint=_RECORD_HINT)
+        return Decision(hint=RECORD_HINT)
     if mode is Mode.ONCE and own is not None:
         return Decision(
             hint=f"cassette {own!r} was recorded before, so --mode once only replays it: "
