@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The oldest anthropic release the cassettes need (pyproject.toml's dev extra), in its own venv.
+FLOOR  := .venv-floor
+ANTHROPIC_FLOOR := $(shell sed -n 's/^ *"anthropic>=\([0-9.]*\)",$$/\1/p' pyproject.toml)
 # The TypeScript suite: its own package.json and package-lock.json.
 TS       := tests/ts
 NODE_MIN := 20.19
@@ -11,7 +14,7 @@ NPM      ?= npm
 TS_STAMP := $(TS)/node_modules/.package-lock.json
 TS_ENV   := TAPEDECK_BIN=$(CURDIR)/$(BIN)/tapedeck TAPEDECK_PYTHON=$(CURDIR)/$(BIN)/python
 
-.PHONY: run test lint typecheck pytest ts node bench clean
+.PHONY: run test lint typecheck pytest ts sdk-range node bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +25,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/tapedeck serve --cassettes cassettes --host 127.0.0.1 --port 8765
 
-test: lint typecheck pytest ts
+test: lint typecheck pytest ts sdk-range
 
 lint: $(STAMP)
 	$(BIN)/ruff check server tests bench
@@ -53,8 +56,19 @@ $(TS_STAMP): $(TS)/package.json $(TS)/package-lock.json | node
 	cd $(TS) && $(NPM) ci --no-audit --no-fund
 	touch $(TS_STAMP)
 
+# The smoke cases of the conformance table against the oldest supported anthropic release
+# (the full table runs against the newest, in .venv, with the rest of the suite).
+$(FLOOR)/.installed: pyproject.toml
+	test -x $(FLOOR)/bin/python || $(PYTHON) -m venv $(FLOOR)
+	$(FLOOR)/bin/python -m pip install --quiet --upgrade pip
+	$(FLOOR)/bin/python -m pip install --quiet -e . 'anthropic==$(ANTHROPIC_FLOOR)' pytest
+	touch $@
+
+sdk-range: $(FLOOR)/.installed
+	$(FLOOR)/bin/pytest -m smoke -p no:cacheprovider tests/test_conformance.py
+
 bench: $(STAMP)
 	$(BIN)/python bench/replay.py
 
 clean:
-	rm -rf $(VENV) $(TS)/node_modules build dist server/*.egg-info .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(FLOOR) $(TS)/node_modules $(TS)/example/node_modules build dist server/*.egg-info .mypy_cache .pytest_cache .ruff_cache
