@@ -34,6 +34,9 @@ number (``msg_fake_0007``), so a re-recorded cassette differs from the old one.
 
 Every ``/v1/messages`` response carries ``set-cookie``, ``anthropic-organization-id`` and
 a ``request-id``, as the real API does; the first two must never reach a cassette.
+
+``python tests/fake_upstream.py`` serves it on its own, for the TypeScript suite: it prints
+``fake upstream on http://127.0.0.1:PORT`` and stops when its standard input closes.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -616,3 +620,14 @@ class _Endpoint:
                 await out.event("error", error_body("overloaded_error", "Overloaded", serial))
                 break
         await out.end()
+
+
+def main() -> None:
+    """Serve the fake on a free port until standard input closes."""
+    with FakeUpstream() as fake:
+        print(f"fake upstream on {fake.base_url}", flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()
