@@ -16,11 +16,15 @@ from pathlib import Path, PurePosixPath
 from ..errors import CassetteError, LibraryError, UnsafeNameError
 from .differences import Difference, compare
 from .load import load_cassette
-from .matching import MatchRules, RequestShape
+from .matching import Fields, MatchRules, RequestShape
 from .model import Cassette, Interaction
+from .normalize import Normalize
 
 SUFFIXES = (".yaml", ".yml")
-Fields = tuple[str, ...] | None
+#: How an interaction's request is looked at before matching: the body fields it matches
+#: on (``match:``; ``None`` for the whole request) and its cassette's normalizers.
+View = tuple[Fields, tuple[Normalize, ...]]
+WHOLE: View = (None, ())
 
 
 @dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
@@ -35,8 +39,8 @@ class Entry:
     index: int
     interaction: Interaction
     shape: RequestShape
-    #: The body fields it matches on (``match:``), or ``None`` for the whole request.
-    fields: Fields = None
+    #: How its request is looked at (``match:`` fields, the cassette's normalizers).
+    view: View = WHOLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,15 +69,17 @@ class CassetteLibrary:
         self.root = root
         self.rules = rules
         self.cassettes: dict[str, Cassette] = {}
+        #: Grows by one with every cassette added or replaced after loading.
+        self.version = 0
         self._entries: dict[str, tuple[Entry, ...]] = {}
-        #: (fields, key) -> matching entries, ordered by cassette name, then file order.
-        self._index: dict[tuple[Fields, str], list[Entry]] = {}
-        #: (fields, key) -> the hit a request gets, made once (the first cassette's entries).
-        self._hits: dict[tuple[Fields, str], Hit] = {}
-        self._by_cassette: dict[tuple[str, Fields, str], list[Entry]] = {}
+        #: (view, key) -> matching entries, ordered by cassette name, then file order.
+        self._index: dict[tuple[View, str], list[Entry]] = {}
+        #: (view, key) -> the hit a request gets, made once (the first cassette's entries).
+        self._hits: dict[tuple[View, str], Hit] = {}
+        self._by_cassette: dict[tuple[str, View, str], list[Entry]] = {}
         #: The field selections in use, with how many entries use each; the whole
         #: request (None) always comes first.
-        self._projections: dict[Fields, int] = {None: 0}
+        self._projections: dict[View, int] = {WHOLE: 0}
         for cassette in sorted(cassettes, key=lambda c: c.name):
             self._insert(cassette)
 
@@ -82,21 +88,20 @@ class CassetteLibrary:
         for i, interaction in enumerate(cassette.interactions):
             r = interaction.request
             shape = self.rules.shape(r.method, r.path, r.query, r.headers, r.body)
-            entry = Entry(cassette, i, interaction, shape.project(r.match), r.match)
+            view: View = (r.match, cassette.normalize)
+            entry = Entry(cassette, i, interaction, shape.project(*view), view)
             entries.append(entry)
-            bucket = self._index.setdefault((r.match, entry.shape.key), [])
+            bucket = self._index.setdefault((view, entry.shape.key), [])
             bucket.insert(bisect.bisect_right(bucket, cassette.name, key=_name), entry)
-            self._hits[(r.match, entry.shape.key)] = _hit(bucket, entry.shape.key)
-            self._by_cassette.setdefault((cassette.name, r.match, entry.shape.key), []).append(
-                entry
-            )
-            self._projections[r.match] = self._projections.get(r.match, 0) + 1
+            self._hits[(view, entry.shape.key)] = _hit(bucket, entry.shape.key)
+            self._by_cassette.setdefault((cassette.name, view, entry.shape.key), []).append(entry)
+            self._projections[view] = self._projections.get(view, 0) + 1
         self.cassettes[cassette.name] = cassette
         self._entries[cassette.name] = tuple(entries)
 
     def _remove(self, name: str) -> None:
         for entry in self._entries.pop(name, ()):
-            key = (entry.fields, entry.shape.key)
+            key = (entry.view, entry.shape.key)
             bucket = self._index[key]
             bucket.remove(entry)
             if bucket:
@@ -104,12 +109,12 @@ class CassetteLibrary:
             else:
                 del self._index[key]
                 del self._hits[key]
-            self._by_cassette.pop((name, entry.fields, entry.shape.key), None)
-            left = self._projections[entry.fields] - 1
-            if left or entry.fields is None:
-                self._projections[entry.fields] = left
+            self._by_cassette.pop((name, entry.view, entry.shape.key), None)
+            left = self._projections[entry.view] - 1
+            if left or entry.view == WHOLE:
+                self._projections[entry.view] = left
             else:
-                del self._projections[entry.fields]
+                del self._projections[entry.view]
         self.cassettes.pop(name, None)
 
     def add(self, cassette: Cassette) -> None:
@@ -120,6 +125,7 @@ class CassetteLibrary:
         """
         self._remove(cassette.name)
         self._insert(cassette)
+        self.version += 1
 
     def entries(self, name: str) -> tuple[Entry, ...]:
         """The indexed interactions of cassette ``name`` (none if it is not loaded)."""
@@ -212,17 +218,17 @@ class CassetteLibrary:
         fields (``match:``); among cassettes, the first by name.
         """
         if cassette is None:
-            hit = self._hits.get((None, shape.key))
+            hit = self._hits.get((WHOLE, shape.key))
             if hit is not None:
                 return hit
-        for fields in self._projections:
-            key = shape.project(fields).key
+        for view in self._projections:
+            key = shape.project(*view).key
             if cassette is None:
-                hit = self._hits.get((fields, key))
+                hit = self._hits.get((view, key))
                 if hit is not None:
                     return hit
             else:
-                entries = self._by_cassette.get((cassette, fields, key))
+                entries = self._by_cassette.get((cassette, view, key))
                 if entries:
                     return Hit(entries[0].cassette, tuple(entries), key)
         return None
@@ -240,7 +246,7 @@ class CassetteLibrary:
             return Closest(f"{scope} holds no interactions", f"{scope} holds no interactions")
         best: tuple[int, Entry, Difference | None] | None = None
         for entry in candidates:
-            found = compare(shape.project(entry.fields), entry.shape)
+            found = compare(shape.project(*entry.view), entry.shape)
             first = next(found, None)
             count = 1 + sum(1 for _ in zip(found, range(200), strict=False))
             if entry.shape.path != shape.path or entry.shape.method != shape.method:

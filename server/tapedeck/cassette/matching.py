@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .normalize import Normalize, normalized
+
 #: Headers that never take part in matching, whatever the configuration says: they vary
 #: between runs, machines and SDK releases, carry secrets, or steer tapedeck itself.
 NEVER_MATCHED_HEADERS = frozenset(
@@ -32,6 +34,8 @@ NEVER_MATCHED_HEADERS = frozenset(
     }
 )
 _NEVER_MATCHED_PREFIXES = ("x-stainless-", "x-tapedeck-")
+#: The body fields an interaction matches on (``match:``), or ``None`` for the whole request.
+Fields = tuple[str, ...] | None
 _BETA = ("beta", "true")
 
 
@@ -46,6 +50,8 @@ class MatchRules:
 
     headers: tuple[str, ...] = ("anthropic-beta",)
     ignore_body: tuple[str, ...] = ("metadata.user_id",)
+    #: Rewrites applied to every body before comparing (see :mod:`.normalize`).
+    normalize: tuple[Normalize, ...] = ()
     _ignore_paths: tuple[tuple[str, ...], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -82,6 +88,8 @@ class MatchRules:
         body = _without(body, ("stream",))
         for ignored in self._ignore_paths:
             body = _without(body, ignored)
+        if self.normalize:
+            body = normalized(body, self.normalize)
         return RequestShape(
             method=method.upper(),
             path=path,
@@ -150,11 +158,15 @@ class RequestShape:
         )
         object.__setattr__(self, "key", key)
 
-    def project(self, fields: tuple[str, ...] | None) -> RequestShape:
-        """The shape restricted to method, path and the body ``fields`` (all if ``None``)."""
-        if fields is None:
+    def project(self, fields: Fields, rules: tuple[Normalize, ...] = ()) -> RequestShape:
+        """The shape with a cassette's ``rules`` applied to its body, then restricted to
+        method, path and the body ``fields`` (all if ``None``)."""
+        if fields is None and not rules:
             return self
-        body = self.body if isinstance(self.body, Mapping) else {}
+        body = normalized(self.body, rules) if rules else self.body
+        if fields is None:
+            return RequestShape(self.method, self.path, self.query, self.headers, body)
+        kept = body if isinstance(body, Mapping) else {}
         return RequestShape(
-            self.method, self.path, (), (), {k: body[k] for k in fields if k in body}
+            self.method, self.path, (), (), {k: kept[k] for k in fields if k in kept}
         )

@@ -13,6 +13,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from .normalize import Normalize
+
 #: The cassette format version this tapedeck reads and writes.
 FORMAT_VERSION = 1
 
@@ -94,3 +96,5 @@ class Cassette:
     path: str
     interactions: tuple[Interaction, ...]
     description: str = ""
+    #: Rewrites applied before matching its interactions (:mod:`.normalize`).
+    normalize: tuple[Normalize, ...] = ()

@@ -27,6 +27,7 @@ from ..source.batches import BATCHES
 from ..source.cassette import CassetteSource
 from ..source.sequences import Sequences
 from ..source.upstream import Forward, Upstream, UpstreamResponse
+from ..validation import Validate
 from ..wire.errors import error_plan
 from ..wire.writer import Writer
 from .incoming import Incoming
@@ -62,7 +63,10 @@ class Handler:
         self.sequences = Sequences(settings.sequence_end)
         self.faults = FaultBook(settings.faults)
         self.redactor = recorder.redactor
-        self.reader = RequestReader(library, not settings.mode.proxies, redactor=self.redactor)
+        self.reader = RequestReader(
+            library, not settings.mode.proxies, redactor=self.redactor, validate=settings.validate
+        )
+        self._refuses = settings.validate is Validate.ERROR
         self.mode = settings.mode
         self._replay_only = settings.mode is Mode.NONE
 
@@ -76,6 +80,8 @@ class Handler:
             incoming = await Incoming.read(scope, receive, self.settings.max_body_size)
             request = self.reader.read(incoming)
             path = request.path
+            if request.broken:
+                self._judge(request, said)
             if self._replay_only and request.cassette is None and request.test_cassette is None:
                 # The common case, kept short: replay only, nothing named.
                 found = self.library.find(request.shape)
@@ -84,6 +90,8 @@ class Handler:
                 await writer.plan(self._replay(request, incoming, found, said))
                 return
             decision = decide(self.mode, self.library, self.recorder, request)
+            if decision.hit is not None and request.broken and self._refuses:
+                raise self._refused(request, said)
             if decision.hit is not None:
                 await writer.plan(self._replay(request, incoming, decision.hit, said))
             elif decision.upstream:
@@ -105,6 +113,24 @@ class Handler:
             await writer.plan(error_plan(500, "tapedeck: internal error; see the server log"))
         finally:
             log_request(scope, writer.status, said.text, started, cut, writer.client_left, path)
+
+    def _judge(self, request: Request, said: Said) -> None:
+        """A request that breaks a rule of the API: refused when only cassettes answer (and
+        ``validate`` is ``error``), else said in the log, once per request."""
+        if self._replay_only and self._refuses:
+            raise self._refused(request, said)
+        rules = ", ".join(b.rule for b in request.broken)
+        info(
+            "%s %s breaks the API's rules (%s): %s",
+            request.method,
+            request.path,
+            rules,
+            request.broken[0].message,
+        )
+
+    def _refused(self, request: Request, said: Said) -> APIError:
+        said.text = f"invalid: {', '.join(b.rule for b in request.broken)}"
+        return APIError(400, request.broken[0].message)
 
     def _miss(self, request: Request, hint: str, said: Said) -> APIError:
         """The 404 for a request nothing answers. The client is told the first difference

@@ -24,6 +24,8 @@ from ..errors import APIError, FaultSpecError, SpecError, UnsafeNameError
 from ..record.redact import DEFAULT, Redactor
 from ..shaping.faults import Fault, parse_faults
 from ..shaping.timing import Timing
+from ..source.thinking import ThinkingIndex
+from ..validation import Broken, Validate, check
 from .incoming import Incoming
 
 _JSON_TYPES = {
@@ -63,6 +65,8 @@ class Request:
     cassette: str | None
     #: The test's own cassette (``x-tapedeck-test-cassette``), if any.
     test_cassette: str | None = None
+    #: The rules of the API it breaks (:mod:`tapedeck.validation`), if checked.
+    broken: tuple[Broken, ...] = ()
 
 
 class RequestReader:
@@ -83,9 +87,12 @@ class RequestReader:
         budget: int = SHAPE_CACHE_BYTES,
         largest: int = SHAPE_CACHE_LARGEST,
         redactor: Redactor = DEFAULT,
+        validate: Validate = Validate.OFF,
     ) -> None:
         self.library = library
         self.redactor = redactor
+        self.validate = validate
+        self.thinking = ThinkingIndex(library)
         self.cassettes_must_exist = cassettes_must_exist
         self.budget = budget
         self.largest = largest
@@ -153,6 +160,9 @@ class RequestReader:
         path = redact.text(path)
         shape = self.library.rules.shape(method, path, query, incoming.header_items, body)
         stream = isinstance(body, dict) and body.get("stream") is True
+        rules_broken: tuple[Broken, ...] = ()
+        if self.validate is not Validate.OFF and path == "/v1/messages":
+            rules_broken = check(body, header(b"anthropic-beta"), self.thinking)
         return Request(
             method,
             path,
@@ -164,6 +174,7 @@ class RequestReader:
             None if broken is None else self._faults(broken, stream),
             cassette,
             test_cassette,
+            rules_broken,
         )
 
     def _cassette(self, raw: str, header: str) -> str:
