@@ -11,14 +11,17 @@ from __future__ import annotations
 import bisect
 import os
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from ..errors import CassetteError, LibraryError, UnsafeNameError
-from .differences import Difference, compare
+from .differences import Difference, compare, weight
 from .load import load_cassette
 from .matching import Fields, MatchRules, RequestShape
 from .model import Cassette, Interaction
 from .normalize import Normalize
+from .threads import Thread, ended, rebuilt, reply_id
 
 SUFFIXES = (".yaml", ".yml")
 #: How an interaction's request is looked at before matching: the body fields it matches
@@ -52,6 +55,14 @@ class Hit:
     key: str
 
 
+@dataclass(slots=True, eq=False)
+class _Reply:
+    cassette: str
+    asked: Any
+    interaction: Interaction
+    thread: Thread | None = None
+
+
 def _name(entry: Entry) -> str:
     return entry.cassette.name
 
@@ -80,6 +91,9 @@ class CassetteLibrary:
         #: The field selections in use, with how many entries use each; the whole
         #: request (None) always comes first.
         self._projections: dict[View, int] = {WHOLE: 0}
+        #: reply id -> the interaction that answered it, with its rebuilt request.
+        self._replies: dict[str, _Reply] = {}
+        self._reply_ids: dict[str, list[str]] = {}
         for cassette in sorted(cassettes, key=lambda c: c.name):
             self._insert(cassette)
 
@@ -87,7 +101,12 @@ class CassetteLibrary:
         entries = []
         for i, interaction in enumerate(cassette.interactions):
             r = interaction.request
-            shape = self.rules.shape(r.method, r.path, r.query, r.headers, r.body)
+            body = rebuilt(r.body, self.conversation)
+            shape = self.rules.shape(r.method, r.path, r.query, r.headers, body)
+            said = reply_id(interaction)
+            if said is not None:
+                self._replies[said] = _Reply(cassette.name, body, interaction)
+                self._reply_ids.setdefault(cassette.name, []).append(said)
             view: View = (r.match, cassette.normalize)
             entry = Entry(cassette, i, interaction, shape.project(*view), view)
             entries.append(entry)
@@ -99,7 +118,20 @@ class CassetteLibrary:
         self.cassettes[cassette.name] = cassette
         self._entries[cassette.name] = tuple(entries)
 
+    def conversation(self, reply_id: str) -> Thread | None:
+        """The conversation the reply ``reply_id`` ended, if a cassette holds that reply
+        (what a message-thread continuation from it continues; :mod:`.threads`)."""
+        reply = self._replies.get(reply_id)
+        if reply is None:
+            return None
+        if reply.thread is None:
+            reply.thread = ended(reply.asked, reply.interaction)
+        return reply.thread
+
     def _remove(self, name: str) -> None:
+        for said in self._reply_ids.pop(name, ()):
+            if said in self._replies and self._replies[said].cassette == name:
+                del self._replies[said]
         for entry in self._entries.pop(name, ()):
             key = (entry.view, entry.shape.key)
             bucket = self._index[key]
@@ -248,9 +280,10 @@ class CassetteLibrary:
         for entry in candidates:
             found = compare(shape.project(*entry.view), entry.shape)
             first = next(found, None)
-            count = 1 + sum(1 for _ in zip(found, range(200), strict=False))
+            count = sum(weight(d) for d in islice(found, 200))
+            count += weight(first) if first is not None else 0
             if entry.shape.path != shape.path or entry.shape.method != shape.method:
-                count += 1000
+                count += 1_000_000
             if best is None or count < best[0]:
                 best = (count, entry, first)
         assert best is not None

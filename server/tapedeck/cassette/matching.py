@@ -16,6 +16,9 @@ from typing import Any
 
 from .normalize import Normalize, normalized
 
+#: The prefix of the beta flag that turns message threads on (see :mod:`.threads`).
+THREADS_BETA = "message-threads-"
+
 #: Headers that never take part in matching, whatever the configuration says: they vary
 #: between runs, machines and SDK releases, carry secrets, or steer tapedeck itself.
 NEVER_MATCHED_HEADERS = frozenset(
@@ -82,7 +85,9 @@ class MatchRules:
         for name, value in headers:
             name = name.lower()
             if name in self.headers:
-                wanted[name] = _header_value(name, value)
+                value = _header_value(name, value)
+                if value:
+                    wanted[name] = value
         # Stream or not is the client's choice of shape, not part of what it asks: one
         # recording answers both (see tapedeck.source.synthesized).
         body = _without(body, ("stream",))
@@ -103,7 +108,9 @@ class MatchRules:
 
 def _header_value(name: str, value: str) -> str:
     if name == "anthropic-beta":  # a set of flags: order and spacing carry no meaning
-        return ",".join(sorted({v.strip() for v in value.split(",") if v.strip()}))
+        flags = {v.strip() for v in value.split(",")}
+        # Message threads change how a conversation is sent, not what it asks (.threads).
+        return ",".join(sorted(f for f in flags if f and not f.startswith(THREADS_BETA)))
     return value.strip()
 
 

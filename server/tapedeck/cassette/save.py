@@ -34,7 +34,9 @@ class _Flow(dict[str, Any]):
 
 
 class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
-    pass
+    def ignore_aliases(self, data: Any) -> bool:
+        """A value used twice is written twice: ``&id001`` anchors are hard to read."""
+        return True
 
 
 def _flow(dumper: yaml.SafeDumper, data: _Flow) -> yaml.Node:

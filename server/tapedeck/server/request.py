@@ -20,11 +20,12 @@ from typing import Any
 
 from ..cassette.library import CassetteLibrary
 from ..cassette.matching import RequestShape
+from ..cassette.threads import rebuilt
 from ..errors import APIError, FaultSpecError, SpecError, UnsafeNameError
 from ..record.redact import DEFAULT, Redactor
 from ..shaping.faults import Fault, parse_faults
 from ..shaping.timing import Timing
-from ..source.thinking import ThinkingIndex
+from ..source.conversations import Conversations
 from ..validation import Broken, Validate, check
 from .incoming import Incoming
 
@@ -92,7 +93,7 @@ class RequestReader:
         self.library = library
         self.redactor = redactor
         self.validate = validate
-        self.thinking = ThinkingIndex(library)
+        self.conversations = Conversations(library)
         self.cassettes_must_exist = cassettes_must_exist
         self.budget = budget
         self.largest = largest
@@ -105,13 +106,18 @@ class RequestReader:
             b"x-tapedeck-fault",
             b"x-tapedeck-test-id",
             b"x-tapedeck-test-cassette",
+            b"anthropic-version",  # which rules validation applies
+            b"anthropic-beta",
         )
         self._seen: dict[tuple[object, ...], tuple[Request, int]] = {}
 
     def read(self, incoming: Incoming) -> Request:
         """The request ``incoming`` makes; raise :class:`APIError` for a bad one."""
         raw = incoming.raw
+        # What a request matches can change when a recording adds the reply a thread
+        # continues from, or a thinking block it carries: the library's version is part of it.
         key = (
+            self.library.version,
             incoming.method,
             incoming.path,
             incoming.query_string,
@@ -158,11 +164,17 @@ class RequestReader:
         body = redact.value(_parse_body(incoming.body, path))
         query = [(k, redact.text(v)) for k, v in incoming.query_items()]
         path = redact.text(path)
-        shape = self.library.rules.shape(method, path, query, incoming.header_items, body)
+        asked = rebuilt(body, self.library.conversation)
+        shape = self.library.rules.shape(method, path, query, incoming.header_items, asked)
         stream = isinstance(body, dict) and body.get("stream") is True
         rules_broken: tuple[Broken, ...] = ()
         if self.validate is not Validate.OFF and path == "/v1/messages":
-            rules_broken = check(body, header(b"anthropic-beta"), self.thinking)
+            rules_broken = check(
+                body,
+                header(b"anthropic-beta"),
+                self.conversations,
+                header(b"anthropic-version"),
+            )
         return Request(
             method,
             path,
