@@ -107,7 +107,7 @@ def ev(i: int) -> str:
 def test_shipped_cassettes_are_clean() -> None:
     result = lint()
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout == "tapedeck lint: 6 cassette file(s), no problems\n"
+    assert result.stdout == "tapedeck lint: 7 cassette file(s), no problems\n"
     assert result.stderr == ""
 
 
