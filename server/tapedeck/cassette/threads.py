@@ -41,8 +41,8 @@ Lookup = Callable[[str], Thread | None]
 
 def thread_of(body: Any) -> Mapping[str, Any] | None:
     """A request body's ``thread`` field, if it is one."""
-    thread = body.get("thread") if isinstance(body, Mapping) else None
-    return thread if isinstance(thread, Mapping) else None
+    thread = body.get("thread") if isinstance(body, dict) else None
+    return thread if isinstance(thread, dict) else None
 
 
 def continues(body: Any) -> str | None:
@@ -59,7 +59,7 @@ def rebuilt(body: Any, lookup: Lookup) -> Any:
     thread = thread_of(body)
     if thread is None:
         return body
-    assert isinstance(body, Mapping)
+    assert isinstance(body, dict)
     if thread.get("type") == "create":
         # A thread being created: the request is the whole conversation.
         return {k: v for k, v in body.items() if k != "thread"}
@@ -85,9 +85,9 @@ def reply_id(interaction: Interaction) -> str | None:
         return None
     if response.events is not None:
         first = response.events[0].data if response.events else None
-        message = first.get("message") if isinstance(first, Mapping) else None
-        found = message.get("id") if isinstance(message, Mapping) else None
-    elif isinstance(response.body, Mapping) and response.body.get("type") == "message":
+        message = first.get("message") if isinstance(first, dict) else None
+        found = message.get("id") if isinstance(message, dict) else None
+    elif isinstance(response.body, dict) and response.body.get("type") == "message":
         found = response.body.get("id")
     else:
         found = None
@@ -103,13 +103,13 @@ def reply_of(interaction: Interaction) -> Mapping[str, Any] | None:
         except (ValueError, StreamError):  # a stream that is cut or ends in an error event
             return None
     body = response.body
-    return body if isinstance(body, Mapping) and body.get("type") == "message" else None
+    return body if isinstance(body, dict) and body.get("type") == "message" else None
 
 
 def ended(asked: Any, interaction: Interaction) -> Thread | None:
     """The conversation ``interaction``'s reply ended, ``asked`` being its rebuilt request."""
     reply = reply_of(interaction)
-    messages = asked.get("messages") if isinstance(asked, Mapping) else None
+    messages = asked.get("messages") if isinstance(asked, dict) else None
     if reply is None or not isinstance(messages, list):
         return None
     said = {"role": "assistant", "content": reply.get("content", [])}

@@ -40,7 +40,7 @@ def check(
     thread holds followed by the request's messages (indices count the whole of it). When
     the thread is not known, its first message's tool results are taken on trust.
     """
-    if not isinstance(body, Mapping):
+    if not isinstance(body, dict):
         return ()
     found = [*required(body), *thread_fields(body)]
     body, whole = _rebuilt(body, known)
@@ -48,7 +48,7 @@ def check(
     if isinstance(messages, list):
         found += tool_pairs(messages, whole)
         thinking = body.get("thinking")
-        if isinstance(thinking, Mapping) and thinking.get("type") in ("enabled", "adaptive"):
+        if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
             found += thinking_first(messages)
             found += thinking_unchanged(messages, known)
         if version is not None and version >= SAMPLING_REMOVED:
@@ -66,4 +66,4 @@ def _rebuilt(body: Mapping[str, Any], known: Known) -> tuple[Mapping[str, Any], 
     if previous is not None and known.thread(previous) is None:
         return body, False
     whole = rebuilt(body, known.thread)
-    return (whole if isinstance(whole, Mapping) else body), True
+    return (whole if isinstance(whole, dict) else body), True

@@ -13,13 +13,13 @@ EXTENDED_THINKING_DOCS = "https://docs.claude.com/en/docs/build-with-claude/exte
 
 
 def _blocks(message: Any) -> list[Any]:
-    content = message.get("content") if isinstance(message, Mapping) else None
+    content = message.get("content") if isinstance(message, dict) else None
     return content if isinstance(content, list) else []
 
 
 def _of_type(blocks: Sequence[Any], kind: str) -> list[tuple[int, Mapping[str, Any]]]:
     return [
-        (i, b) for i, b in enumerate(blocks) if isinstance(b, Mapping) and b.get("type") == kind
+        (i, b) for i, b in enumerate(blocks) if isinstance(b, dict) and b.get("type") == kind
     ]
 
 
@@ -28,7 +28,7 @@ def tool_pairs(messages: Sequence[Any], whole: bool) -> Iterator[Broken]:
     ``tool_result`` answering a ``tool_use`` of the message before (the first message's
     on trust when the conversation before it is not ``whole``ly known)."""
     for n, message in enumerate(messages):
-        role = message.get("role") if isinstance(message, Mapping) else None
+        role = message.get("role") if isinstance(message, dict) else None
         if role == "assistant":
             asked = [b.get("id") for _, b in _of_type(_blocks(message), "tool_use")]
             if not asked:
@@ -66,7 +66,7 @@ def _last_tool_turn(messages: Sequence[Any]) -> int | None:
     if len(messages) < 2:
         return None
     last, before = messages[-1], messages[-2]
-    if not isinstance(before, Mapping) or before.get("role") != "assistant":
+    if not isinstance(before, dict) or before.get("role") != "assistant":
         return None
     if not _of_type(_blocks(last), "tool_result"):
         return None
@@ -79,9 +79,9 @@ def thinking_first(messages: Sequence[Any]) -> Iterator[Broken]:
     if n is None:
         return
     message = messages[n]
-    content = message.get("content") if isinstance(message, Mapping) else None
+    content = message.get("content") if isinstance(message, dict) else None
     first = "text" if isinstance(content, str) else None
-    if isinstance(content, list) and content and isinstance(content[0], Mapping):
+    if isinstance(content, list) and content and isinstance(content[0], dict):
         first = str(content[0].get("type"))
     if first in _THINKING:
         return
@@ -102,7 +102,7 @@ def thinking_unchanged(messages: Sequence[Any], known: Known) -> Iterator[Broken
         (
             n
             for n in range(len(messages) - 1, -1, -1)
-            if isinstance(messages[n], Mapping) and messages[n].get("role") == "assistant"
+            if isinstance(messages[n], dict) and messages[n].get("role") == "assistant"
         ),
         None,
     )
@@ -122,7 +122,7 @@ def thinking_unchanged(messages: Sequence[Any], known: Known) -> Iterator[Broken
 
 def _roles(messages: Sequence[Any], role: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
     for n, message in enumerate(messages):
-        if isinstance(message, Mapping) and message.get("role") == role:
+        if isinstance(message, dict) and message.get("role") == role:
             yield n, message
 
 
@@ -142,13 +142,13 @@ def citations_in_user(messages: Sequence[Any]) -> Iterator[Broken]:
     ``search_result`` block."""
     for n, message in _roles(messages, "user"):
         for i, block in enumerate(_blocks(message)):
-            if not isinstance(block, Mapping):
+            if not isinstance(block, dict):
                 continue
             inner = block.get("content")
             nested = block.get("type") == "search_result" and isinstance(inner, list)
             texts: list[Any] = inner if nested and isinstance(inner, list) else [block]
             for j, text in enumerate(texts):
-                if not isinstance(text, Mapping) or text.get("type") != "text":
+                if not isinstance(text, dict) or text.get("type") != "text":
                     continue
                 if text.get("citations"):
                     where = f"messages.{n}.content.{i}" + (f".content.{j}" if nested else "")

@@ -40,7 +40,7 @@ def thread_fields(body: Mapping[str, Any]) -> Iterator[Broken]:
 
 def budget(body: Mapping[str, Any], betas: str | None) -> Iterator[Broken]:
     thinking = body.get("thinking")
-    if not isinstance(thinking, Mapping) or thinking.get("type") != "enabled":
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
         return
     budget, max_tokens = thinking.get("budget_tokens"), body.get("max_tokens")
     if not isinstance(budget, int) or isinstance(budget, bool):
@@ -78,11 +78,11 @@ def sampling(body: Mapping[str, Any], version: str | None) -> Iterator[Broken]:
 
 def tool_choice(body: Mapping[str, Any]) -> Iterator[Broken]:
     choice = body.get("tool_choice")
-    if not isinstance(choice, Mapping) or choice.get("type") != "tool":
+    if not isinstance(choice, dict) or choice.get("type") != "tool":
         return
     tools = body.get("tools")
     names = (
-        {t.get("name") for t in tools if isinstance(t, Mapping)}
+        {t.get("name") for t in tools if isinstance(t, dict)}
         if isinstance(tools, list)
         else set()
     )
