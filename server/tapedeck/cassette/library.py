@@ -11,12 +11,11 @@ from __future__ import annotations
 import bisect
 import os
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import CassetteError, LibraryError, UnsafeNameError
-from .differences import Difference, compare, weight
+from .closest import Closest, closest
 from .load import load_cassette
 from .matching import Fields, MatchRules, RequestShape
 from .model import Cassette, Interaction
@@ -274,35 +273,7 @@ class CassetteLibrary:
         names = [cassette] if cassette is not None else sorted(self._entries)
         candidates = [e for name in names for e in self._entries.get(name, ())]
         scope = f"cassette {cassette!r}" if cassette else "the cassette directory"
-        if not candidates:
-            return Closest(f"{scope} holds no interactions", f"{scope} holds no interactions")
-        best: tuple[int, Entry, Difference | None] | None = None
-        for entry in candidates:
-            found = compare(shape.project(*entry.view), entry.shape)
-            first = next(found, None)
-            count = sum(weight(d) for d in islice(found, 200))
-            count += weight(first) if first is not None else 0
-            if entry.shape.path != shape.path or entry.shape.method != shape.method:
-                count += 1_000_000
-            if best is None or count < best[0]:
-                best = (count, entry, first)
-        assert best is not None
-        _, entry, first = best
-        where = (
-            f"closest is {entry.cassette.name} (interaction {entry.index}, "
-            f"{entry.cassette.path}:{entry.interaction.line})"
-        )
-        if first is None:
-            return Closest(where, where)
-        return Closest(f"{where}: {first.shown()}", f"{where}: {first.logged()}")
-
-
-@dataclass(frozen=True, slots=True)
-class Closest:
-    """A miss explained: ``shown`` to the client (with values), ``logged`` without them."""
-
-    shown: str
-    logged: str
+        return closest(candidates, shape, scope)
 
 
 def cassette_files(root: Path) -> list[Path]:

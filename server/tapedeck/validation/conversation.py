@@ -18,9 +18,7 @@ def _blocks(message: Any) -> list[Any]:
 
 
 def _of_type(blocks: Sequence[Any], kind: str) -> list[tuple[int, Mapping[str, Any]]]:
-    return [
-        (i, b) for i, b in enumerate(blocks) if isinstance(b, dict) and b.get("type") == kind
-    ]
+    return [(i, b) for i, b in enumerate(blocks) if isinstance(b, dict) and b.get("type") == kind]
 
 
 def tool_pairs(messages: Sequence[Any], whole: bool) -> Iterator[Broken]:

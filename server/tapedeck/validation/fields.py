@@ -82,9 +82,7 @@ def tool_choice(body: Mapping[str, Any]) -> Iterator[Broken]:
         return
     tools = body.get("tools")
     names = (
-        {t.get("name") for t in tools if isinstance(t, dict)}
-        if isinstance(tools, list)
-        else set()
+        {t.get("name") for t in tools if isinstance(t, dict)} if isinstance(tools, list) else set()
     )
     if choice.get("name") not in names:
         yield Broken(
