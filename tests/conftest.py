@@ -7,7 +7,9 @@ the fault tests' own cassettes and the record tests' fake upstream.
 from __future__ import annotations
 
 import logging
+import os
 import re
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +31,10 @@ pytest.register_assert_rewrite("cassette_samples", "fault_helpers", "record_help
 #: The repository root, and its shipped cassettes.
 ROOT = Path(__file__).resolve().parent.parent
 CASSETTES = ROOT / "cassettes"
+
+# Library index caches (and anything else under the user's cache directory) of the servers
+# these tests start, and of the tapedeck processes they run, go to a directory of the run.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="tapedeck-tests-cache-")
 #: The type of the ``make_server`` fixture.
 MakeServer = Callable[..., AbstractContextManager[ServerThread]]
 #: The request the shipped ``streaming/hello`` cassette answers (add ``"stream": True``).

@@ -78,6 +78,10 @@ class CassetteError(TapedeckError):
         self.message = message
         super().__init__(f"{file}:{line}: {message}" if line else f"{file}: {message}")
 
+    def __reduce__(self) -> tuple[type[CassetteError], tuple[str, int, str]]:
+        # Sent back from the processes that parse a large library (cassette/index.py).
+        return (type(self), (self.file, self.line, self.message))
+
 
 class YAMLSourceError(TapedeckError):
     """The text is not valid YAML (or repeats a key); ``line`` is 1-based, 0 if unknown."""

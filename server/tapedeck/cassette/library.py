@@ -12,11 +12,14 @@ import bisect
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CassetteError, LibraryError, UnsafeNameError
 from .closest import Closest, closest
 from .load import load_cassette
+
+if TYPE_CHECKING:
+    from .index import LibraryIndex
 from .matching import Fields, MatchRules, RequestShape
 from .model import Cassette, Interaction
 from .normalize import Normalize
@@ -163,8 +166,14 @@ class CassetteLibrary:
         return self._entries.get(name, ())
 
     @classmethod
-    def load(cls, root: Path, rules: MatchRules | None = None) -> CassetteLibrary:
-        """Load every ``*.yaml``/``*.yml`` under ``root``; raise :class:`LibraryError`."""
+    def load(
+        cls, root: Path, rules: MatchRules | None = None, index: LibraryIndex | None = None
+    ) -> CassetteLibrary:
+        """Load every ``*.yaml``/``*.yml`` under ``root``; raise :class:`LibraryError`.
+
+        With an ``index`` the cassettes are kept as index entries, their events read on
+        first use, and only files the index cache does not know are parsed
+        (:mod:`.index`)."""
         rules = rules or MatchRules()
         if not root.is_dir():
             raise LibraryError(
@@ -177,13 +186,18 @@ class CassetteLibrary:
                     )
                 ]
             )
-        real_root = root.resolve()
+        real_root = os.path.realpath(root)
+        prefix = len(str(root)) + 1
         cassettes: list[Cassette] = []
         errors: list[CassetteError] = []
         seen: dict[str, str] = {}
+        found: list[tuple[Path, str, str]] = []
         for path in cassette_files(root):
             display = str(path)
-            if not path.resolve().is_relative_to(real_root):
+            # The walk does not follow links to folders: only a file that is a link itself
+            # can lead outside (pathlib's resolve() for each file costs a large library
+            # most of a warm start).
+            if os.path.islink(display) and not _inside(os.path.realpath(display), real_root):
                 errors.append(
                     CassetteError(
                         display,
@@ -193,7 +207,8 @@ class CassetteLibrary:
                     )
                 )
                 continue
-            name = path.relative_to(root).with_suffix("").as_posix()
+            relative = display[prefix:].replace(os.sep, "/")
+            name = relative[: relative.rindex(".")]
             if name in seen:
                 errors.append(
                     CassetteError(
@@ -204,8 +219,15 @@ class CassetteLibrary:
                 )
                 continue
             seen[name] = display
+            found.append((path, name, display))
+        if index is not None:
+            index.prepare(found)
+        for path, name, display in found:
             try:
-                cassettes.append(load_cassette(path, name, display))
+                if index is not None:
+                    cassettes.append(index.cassette(path, name, display))
+                else:
+                    cassettes.append(load_cassette(path, name, display))
             except CassetteError as exc:
                 errors.append(exc)
         if errors:
@@ -278,10 +300,15 @@ class CassetteLibrary:
 
 def cassette_files(root: Path) -> list[Path]:
     """Every cassette file under ``root``, sorted; dot-files and dot-folders are skipped."""
-    files: list[Path] = []
+    files: list[str] = []
     for folder, dirs, names in os.walk(root):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         files.extend(
-            Path(folder) / n for n in names if not n.startswith(".") and n.endswith(SUFFIXES)
+            os.path.join(folder, n) for n in names if not n.startswith(".") and n.endswith(SUFFIXES)
         )
-    return sorted(files)
+    # Sorted as paths (by their parts), not as text: "a/b" before "a-b".
+    return [Path(f) for f in sorted(files, key=lambda f: f.split(os.sep))]
+
+
+def _inside(real: str, real_root: str) -> bool:
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CassetteError, YAMLSourceError
+from . import fast_yaml
+from .fields import Fields as _Fields
+from .fields import as_json as _json
 from .model import (
     FORMAT_VERSION,
     Cassette,
@@ -34,78 +37,6 @@ _RESPONSE_KEYS = frozenset(
 )
 _EVENT_KEYS = frozenset({"event", "data", "at_ms"})
 _INTERACTION_KEYS = frozenset({"request", "response", "recorded_at"})
-
-
-class _Fields:
-    """Typed access to one YAML mapping, with errors that say where and what was expected."""
-
-    def __init__(self, file: str, where: str, mapping: Any, line: int, allowed: frozenset[str]):
-        self.file = file
-        self.where = where
-        if not isinstance(mapping, dict):
-            raise self.error(line, f"expected a mapping, got {_describe(mapping)}")
-        self.mapping: dict[str, Any] = mapping
-        self.line = mapping.line if isinstance(mapping, LineDict) else line
-        unknown = sorted(str(k) for k in mapping if k not in allowed)
-        if unknown:
-            raise self.error(
-                self.line_of(unknown[0]),
-                f"unknown field {unknown[0]!r} (expected one of: {', '.join(sorted(allowed))})",
-            )
-
-    def error(self, line: int, problem: str, key: str | None = None) -> CassetteError:
-        where = f"{self.where}.{key}" if key and self.where else (key or self.where)
-        return CassetteError(self.file, line, f"{where}: {problem}" if where else problem)
-
-    def line_of(self, key: str) -> int:
-        m = self.mapping
-        return m.line_of(key) if isinstance(m, LineDict) else self.line
-
-    def has(self, key: str) -> bool:
-        return key in self.mapping
-
-    def get(self, key: str, expected: str, kinds: tuple[type, ...], default: Any = None) -> Any:
-        if key not in self.mapping:
-            return default
-        value = self.mapping[key]
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            raise self.error(self.line_of(key), f"expected {expected}, got {_describe(value)}", key)
-        return value
-
-    def require(self, key: str, expected: str, kinds: tuple[type, ...]) -> Any:
-        if key not in self.mapping:
-            raise self.error(self.line, f"missing field {key!r} ({expected})")
-        return self.get(key, expected, kinds)
-
-    def number(self, key: str, default: float | None) -> float | None:
-        value = self.get(key, "a number of milliseconds >= 0", (int, float), default)
-        if value is not None and value < 0:
-            raise self.error(self.line_of(key), f"expected a number >= 0, got {value}", key)
-        return None if value is None else float(value)
-
-    def child(self, key: str, allowed: frozenset[str]) -> _Fields:
-        where = f"{self.where}.{key}" if self.where else key
-        return _Fields(self.file, where, self.mapping[key], self.line_of(key), allowed)
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)
-
-
-def _json(f: _Fields, key: str, value: Any) -> str:
-    """``value`` as compact JSON text; YAML-only values (binary, sets, ...) are an error."""
-    try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise f.error(
-            f.line_of(key), f"expected JSON data (mappings, lists, text, numbers), but {exc}", key
-        ) from None
 
 
 def _headers(f: _Fields, key: str) -> tuple[tuple[str, str], ...]:
@@ -158,8 +89,36 @@ def _request(f: _Fields) -> RecordedRequest:
     )
 
 
-def _events(f: _Fields) -> tuple[RecordedEvent, ...]:
+def _plain_events(items: list[Any]) -> tuple[RecordedEvent, ...] | None:
+    """Events checked in one quick pass, for a document the fast loader read (its data
+    already known to be JSON); ``None`` at anything unusual, for :func:`_events` to say."""
+    events = []
+    previous = 0.0
+    for item in items:
+        if type(item) is not dict or len(item) != 3:
+            return None
+        name, data, at = item.get("event"), item.get("data", _MISSING), item.get("at_ms")
+        if type(name) is not str or not name or "\n" in name or "\r" in name:
+            return None
+        if data is _MISSING or not isinstance(at, int | float) or isinstance(at, bool):
+            return None
+        at_ms = float(at)
+        if not at_ms >= previous:
+            return None
+        previous = at_ms
+        events.append(RecordedEvent(name, data, at_ms))
+    return tuple(events)
+
+
+_MISSING = object()
+
+
+def _events(f: _Fields, plain: bool = False) -> tuple[RecordedEvent, ...]:
     items = f.get("events", "a list of events", (list,))
+    if plain:
+        quick = _plain_events(items)
+        if quick is not None:
+            return quick
     events: list[RecordedEvent] = []
     previous = 0.0
     for i, item in enumerate(items):
@@ -187,7 +146,7 @@ def _events(f: _Fields) -> tuple[RecordedEvent, ...]:
     return tuple(events)
 
 
-def _response(f: _Fields) -> RecordedResponse:
+def _response(f: _Fields, plain: bool = False) -> RecordedResponse:
     status = f.require("status", "an HTTP status code", (int,))
     if not 100 <= status <= 599:
         raise f.error(
@@ -213,7 +172,7 @@ def _response(f: _Fields) -> RecordedResponse:
         ) from None
     end_at_ms = f.number("end_at_ms", None)
     if "events" in bodies:
-        events = _events(f)
+        events = _events(f, plain)
         return RecordedResponse(
             status=status,
             headers=headers,
@@ -257,11 +216,31 @@ def _recorded_at(f: _Fields) -> str | None:
 
 
 def parse_cassette(text: str, file: str, name: str) -> Cassette:
-    """Parse a cassette's YAML text; ``file`` is used in error messages."""
+    """Parse a cassette's YAML text; ``file`` is used in error messages.
+
+    The fast loader (:mod:`.fast_yaml`) reads it when it can be trusted to read it as the
+    reference loader does; a problem is always reported by the reference loader, which
+    knows the line of everything.
+    """
+    document = fast_yaml.load(text)
+    if isinstance(document, dict) and isinstance(document.get("interactions"), list):
+        lines = fast_yaml.interaction_lines(text, len(document["interactions"]))
+        if lines is not None:
+            try:
+                return _cassette(document, file, name, lines)
+            except CassetteError:
+                pass  # said again below, with its line
     try:
         document = load_yaml(text)
     except YAMLSourceError as exc:
         raise CassetteError(file, exc.line, exc.message) from None
+    return _cassette(document, file, name, None)
+
+
+def _cassette(document: Any, file: str, name: str, lines: list[int] | None) -> Cassette:
+    """The cassette ``document`` holds; ``lines`` are its interactions' lines when the
+    document does not know them (it was read by the fast loader, which also made sure it
+    is JSON data)."""
     if document is None:
         raise CassetteError(
             file, 1, f"empty file (expected 'version: {FORMAT_VERSION}' and 'interactions:')"
@@ -283,12 +262,13 @@ def parse_cassette(text: str, file: str, name: str) -> Cassette:
     interactions: list[Interaction] = []
     for i, item in enumerate(items):
         where = f"interactions[{i}]"
-        f = _Fields(file, where, item, top.line_of("interactions"), _INTERACTION_KEYS)
+        line = lines[i] if lines is not None else top.line_of("interactions")
+        f = _Fields(file, where, item, line, _INTERACTION_KEYS)
         for key in ("request", "response"):
             if not f.has(key):
                 raise f.error(f.line, f"missing field {key!r}")
         request = _request(f.child("request", _REQUEST_KEYS))
-        response = _response(f.child("response", _RESPONSE_KEYS))
+        response = _response(f.child("response", _RESPONSE_KEYS), lines is not None)
         interactions.append(Interaction(request, response, f.line, _recorded_at(f)))
     return Cassette(
         name=name,

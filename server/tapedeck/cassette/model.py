@@ -10,6 +10,7 @@ holds the data. How a response looks on the wire is the cassette source's busine
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,7 +67,9 @@ class RecordedResponse:
     time_to_headers_ms: float = 0.0
     body: JSONValue = None
     text: str | None = None
-    events: tuple[RecordedEvent, ...] | None = None
+    #: The events, in order: a tuple, or read from the file on first use
+    #: (:class:`tapedeck.cassette.lazy_events.LazyEvents`) in a library loaded for serving.
+    events: Sequence[RecordedEvent] | None = None
     end: StreamEnd = StreamEnd.COMPLETE
     end_at_ms: float | None = None
 

@@ -250,6 +250,24 @@ OPTIONS: tuple[Option, ...] = (
         "error|warn|off",
         shown="error",
     ),
+    Option(
+        "index_cache",
+        values.cache_directory,
+        "auto",
+        "where the library index is cached between starts, so unchanged cassettes are not "
+        "parsed again: a directory outside the cassette directory, auto, or off",
+        "DIR|auto|off",
+        shown="auto: $XDG_CACHE_HOME/tapedeck or ~/.cache/tapedeck",
+    ),
+    Option(
+        "event_cache",
+        values.count,
+        200_000,
+        "how many events of served cassettes are kept in memory; the least recently used "
+        "cassettes' events are read from their files again when needed",
+        "N",
+        shown="200000",
+    ),
 )
 #: Each option by its key.
 BY_KEY = {o.key: o for o in OPTIONS}

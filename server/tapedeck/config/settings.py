@@ -54,6 +54,9 @@ class Settings:
     before_record_response: Hook | None = DEFAULTS["before_record_response"]
     normalize: tuple[Normalize, ...] = DEFAULTS["normalize"]
     validate: Validate = DEFAULTS["validate"]
+    #: A directory, ``"auto"`` (the user's cache directory) or ``"off"``.
+    index_cache: Path | str = DEFAULTS["index_cache"]
+    event_cache: int = DEFAULTS["event_cache"]
 
     def match_rules(self) -> MatchRules:
         return MatchRules(

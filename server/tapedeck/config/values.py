@@ -186,6 +186,21 @@ def seconds(value: Any) -> float:
     return number
 
 
+def cache_directory(value: Any) -> Path | str:
+    """``"off"`` (no cache), ``"auto"`` (the user's cache directory) or a directory."""
+    if isinstance(value, str) and value.strip().lower() in ("off", "auto"):
+        return value.strip().lower()
+    return directory(value)
+
+
+def count(value: Any) -> int:
+    """A whole number >= 1."""
+    text = str(value).strip().replace("_", "")
+    if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
+        raise ValueError(f"expected a whole number >= 1, got {value!r}")
+    return int(text)
+
+
 def directory(value: Any) -> Path:
     if isinstance(value, os.PathLike):
         return Path(value)

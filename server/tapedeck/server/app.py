@@ -10,12 +10,15 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.types import Receive, Scope, Send
 
+from ..cassette.index import LibraryIndex, default_cache_dir
+from ..cassette.lazy_events import EventStore
 from ..cassette.library import CassetteLibrary
 from ..config import Mode, Settings
 from ..errors import ConfigError
@@ -59,7 +62,23 @@ def load_library(settings: Settings) -> CassetteLibrary:
     does not exist yet (the first recording of a new project creates it)."""
     if settings.mode.records and not settings.cassettes.exists():
         settings.cassettes.mkdir(parents=True)
-    return CassetteLibrary.load(settings.cassettes, settings.match_rules())
+    cache = settings.index_cache
+    directory = (
+        cache if isinstance(cache, Path) else default_cache_dir() if cache == "auto" else None
+    )
+    if isinstance(directory, Path) and _inside(directory, settings.cassettes):
+        raise ConfigError(
+            f"index_cache: {directory} is inside the cassette directory {settings.cassettes}; "
+            "choose a directory outside it (or auto, or off)"
+        )
+    index = LibraryIndex(settings.cassettes, directory, EventStore(settings.event_cache))
+    library = CassetteLibrary.load(settings.cassettes, settings.match_rules(), index)
+    index.save()
+    return library
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path.resolve().is_relative_to(root.resolve())
 
 
 def create_app(

@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from ..cassette.library import CassetteLibrary, Hit
 from ..config import Mode, Settings
-from ..errors import APIError, StreamCut, UpstreamError
+from ..errors import APIError, CassetteError, StreamCut, UpstreamError
 from ..pipeline import LiveSource, Plan
 from ..record.recorder import Recorder
 from ..record.tap import Tap
@@ -102,6 +102,10 @@ class Handler:
             if not said.text:
                 said.text = f"{exc.error_type}: {exc.message.removeprefix('tapedeck: ')[:120]}"
             await writer.plan(error_plan(exc.status, exc.message, exc.error_type, exc.headers))
+        except CassetteError as exc:  # its events could not be read (changed on disk)
+            log.error("%s", exc)
+            said.text = f"500: {exc.message}"
+            await writer.plan(error_plan(500, f"tapedeck: cassette {exc}", "api_error"))
         except StreamCut:
             cut = True
             raise

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..cassette.lazy_events import LazyEvents
 from ..cassette.library import CassetteLibrary
 from ..cassette.model import Interaction
 from ..cassette.threads import Thread, reply_of
@@ -33,6 +34,10 @@ def thinking_of(interaction: Interaction) -> Iterable[tuple[str, str]]:
     for message in messages if isinstance(messages, list) else ():
         if isinstance(message, Mapping):
             yield from _thinking(message.get("content"))
+    events = interaction.response.events
+    if isinstance(events, LazyEvents):  # found when the library loaded: no need to read it
+        yield from events.signatures
+        return
     reply = reply_of(interaction)
     if reply is not None:
         yield from _thinking(reply.get("content"))

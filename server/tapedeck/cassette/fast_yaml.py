@@ -1,0 +1,178 @@
+"""A fast path for reading cassette YAML, taken only where it reads what the reference does.
+
+The reference loader (:mod:`.yaml_source`) tracks the line of every mapping, so problems can
+be reported as ``file:line``; it runs at a few MB/s. ``yaml_rs`` (a YAML parser in Rust)
+reads ten times faster but resolves some plain scalars differently: YAML 1.1 forms such as
+``012`` (octal), ``12:30`` (base 60), ``1e3`` or ``_5``, and merge keys, tags, anchors. So a
+text goes the fast way only when none of those can be in it: every plain scalar made of
+digits and number punctuation must be a plain decimal (``-12``, ``0.5``, ``1.5e-05``), and no
+tag, anchor, alias, merge key or second document may appear; keys must be text. The check
+is conservative — text inside quotes can trip it too, which only costs the slower path —
+and ``tests/test_fast_yaml.py`` holds it to that on random documents.
+:func:`load` answers ``None`` whenever the fast way is not taken; the caller then reads the
+text with the reference loader, which also reports any problem.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+try:
+    import yaml_rs
+
+    AVAILABLE = True
+except ImportError:  # pragma: no cover - a platform without its wheel: the reference only
+    AVAILABLE = False
+
+_END = r"(?=[ \t]*(?:$|[,\]}#]|:(?:[ \t]|$)))"
+_FRACTION = r"(?:\.[0-9]+(?:[eE][-+][0-9]+)?)?"
+_END_B, _FRACTION_B = _END.encode(), _FRACTION.encode()
+#: A token of number characters (where one may start: after a space, a line break or a flow
+#: indicator; :func:`_starts_scalar` then keeps those that start a whole scalar) that is not
+#: read alike by both loaders: anything but a plain decimal (``-12``, ``0.5``, ``1.5e-05``)
+#: or infinity / not-a-number, that has a digit or looks like ``.inf`` / ``.nan``. Written
+#: so that the engine only starts at a number character, and decimals fail at once.
+_RISKY_TOKEN = re.compile(
+    rb"[-+._0-9](?<=[\s\[{,][-+._0-9])"
+    rb"(?!(?<=-)(?:0|[1-9][0-9]*)" + _FRACTION_B + _END_B
+    + rb"|(?<=0)" + _FRACTION_B + _END_B
+    + rb"|(?<=[1-9])[0-9]*" + _FRACTION_B + _END_B
+    + rb"|(?<=\.)(?:inf|Inf|INF|nan|NaN|NAN)" + _END_B
+    + rb"|(?<=[-+])\.(?:inf|Inf|INF)" + _END_B
+    + rb")(?:(?<=[0-9])|(?=[-+._:a-zA-Z]*[0-9])|(?<=\.)(?=[iI][nN][fF]|[nN][aA][nN])"
+    rb"|(?<=[-+])(?=\.(?:[iI][nN][fF]|[nN][aA][nN])))"
+    rb"[-+._:0-9a-zA-Z]*" + _END_B,
+    re.M,
+)  # fmt: skip
+#: What may come before a tag, anchor or alias indicator (``!``, ``&``, ``*``) or a lone
+#: ``=`` (YAML 1.1's value key) that starts a scalar; and what may follow the ``=``.
+_OPENERS = frozenset(b" \t\n[{,")
+_AFTER_EQUALS = frozenset(b" \t\n,]}")
+#: A key or value that starts with ``:``, a ``:`` before a flow delimiter, a second
+#: document; merge keys.
+_RISKY_TEXT = (
+    b" :",
+    b"\t:",
+    b"\n:",
+    b"[:",
+    b"{:",
+    b",:",
+    b":,",
+    b":]",
+    b":}",
+    b"\n---",
+    b"\n...",
+    b"<<",
+)
+#: A line that starts with a flow collection (a collection as a key).
+_FLOW_LINE = re.compile(rb"\n[ \t]*[\[{]")
+
+
+def _marks(data: bytes) -> bool:
+    for mark in b"!&*=":
+        i = data.find(mark)
+        while i != -1:
+            if data[i - 1] in _OPENERS and (
+                mark != 61 or i + 1 == len(data) or data[i + 1] in _AFTER_EQUALS  # 61: "="
+            ):
+                return True
+            i = data.find(mark, i + 1)
+    for quote in (b'":', b"':"):  # a quoted key followed by anything but a space
+        i = data.find(quote)
+        while i != -1:
+            if i + 2 < len(data) and data[i + 2] not in _SPACE:
+                return True
+            i = data.find(quote, i + 1)
+    return False
+
+
+_SPACE = frozenset(b" \t\r\n")
+
+
+#: A quoted scalar where one can start (after ``: ``, ``- ``, a flow indicator or at a line's
+#: start): what is inside it cannot change how either loader reads the rest.
+_QUOTED = re.compile(
+    rb"""(?:(?<=: )|(?<=- )|(?<=[\[{,])|^)[ \t]*(?:"(?:[^"\\]|\\.)*"|'(?:[^']|'')*')""", re.M
+)
+
+
+def trusted(text: str) -> bool:
+    """Whether the fast loader reads ``text`` as the reference loader does.
+
+    Plain byte searches first (C speed), and the regular expressions only where a token of
+    number characters starts; when something looks risky, it is looked at again with the
+    quoted scalars taken out (JSON fragments and prose in quotes trip the first look).
+    """
+    data = b"\n" + text.encode()  # a line break before the first line, as before the rest
+    return _clean(data) or _clean(_QUOTED.sub(b'""', data))
+
+
+def _clean(data: bytes) -> bool:
+    if any(risky in data for risky in _RISKY_TEXT) or _marks(data) or _FLOW_LINE.search(data):
+        return False
+    return not any(_starts_scalar(data, m.start()) for m in _RISKY_TOKEN.finditer(data))
+
+
+def _starts_scalar(data: bytes, at: int) -> bool:
+    """Whether a plain scalar can start at ``at``: after ``: ``, ``- ``, a flow indicator or a
+    line's indentation — not after a word, where it is part of a longer scalar."""
+    i = at - 1
+    while data[i] in _BLANK:
+        i -= 1
+    before = data[i]
+    return before in _STARTERS or (before in _AFTER and i < at - 1)
+
+
+_BLANK = frozenset(b" \t")
+_STARTERS = frozenset(b"\n[{,")
+_AFTER = frozenset(b":-")
+
+
+def load(text: str) -> Any | None:
+    """The document in ``text``, or ``None`` when the fast way is not taken (not trusted for
+    this text, not installed, or a problem the reference loader should report)."""
+    if not AVAILABLE or not trusted(text):
+        return None
+    try:
+        document = yaml_rs.loads(
+            text, parse_datetime=False, duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error
+        )
+    except (ValueError, TypeError, RecursionError):
+        return None
+    # A collection as a key (read as a tuple) or a NaN has no place in a cassette (its data
+    # is JSON), and the reference loader reads or refuses it differently: let it report it.
+    try:
+        json.dumps(document, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return document
+
+
+_INTERACTIONS = re.compile(r"^interactions:[ \t]*(?:#.*)?\n( *)- ", re.M)
+_ITEMS: dict[int, re.Pattern[str]] = {}
+
+
+def interaction_lines(text: str, count: int) -> list[int] | None:
+    """The line each of the ``count`` interactions starts on, found in block-style text
+    (``None`` when the layout is not the usual one: the caller then reads lines the slow
+    way)."""
+    found = _INTERACTIONS.search(text)
+    if found is None:
+        return None
+    width = len(found.group(1))
+    item = _ITEMS.get(width)
+    if item is None:
+        item = _ITEMS[width] = re.compile(rf"^ {{{width}}}- ", re.M)
+    lines: list[int] = []
+    line = text.count("\n", 0, found.start(1)) + 1
+    position = found.start(1)
+    for match in item.finditer(text, found.start(1)):
+        line += text.count("\n", position, match.start())
+        position = match.start()
+        lines.append(line)
+    # A top-level key with a list after the interactions would add items at the same
+    # indentation; a cassette has none, but when the count is off the caller goes the slow
+    # way.
+    return lines if len(lines) == count else None

@@ -1,0 +1,260 @@
+"""The library index: what a serving tapedeck keeps of each cassette, and a cache of it.
+
+Each cassette is read and checked in full once; what the server keeps is its index entry —
+requests, response heads, and for each stream its event count and first event (the events
+stay in the file, :mod:`.lazy_events`). The entries are also written to a cache file, keyed
+by each cassette's size and modification time, in a directory of the user's (the
+``index_cache`` setting; by default ``$XDG_CACHE_HOME/tapedeck`` or ``~/.cache/tapedeck``,
+never inside the cassette directory). The next start reads the cache and parses only the
+files that changed. Deleting the cache directory is always safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import CassetteError
+from .lazy_events import EventStore, LazyEvents, Stamp, stamp_of
+from .load import load_cassette
+from .model import (
+    Cassette,
+    Interaction,
+    RecordedEvent,
+    RecordedRequest,
+    RecordedResponse,
+    StreamEnd,
+)
+from .normalize import Normalize
+
+log = logging.getLogger("tapedeck")
+
+#: Bumped whenever an entry's layout changes: an older cache is then ignored.
+FORMAT = 1
+#: Files to parse per worker process before it pays to start one (a process costs about
+#: as much as parsing a few hundred cassettes).
+PARALLEL_FROM = 400
+
+
+def _parse_file(job: tuple[str, str, str]) -> Any:
+    """A worker's job: the index entry of one file, or the :class:`CassetteError` it has."""
+    file, name, display = job
+    path = Path(file)
+    try:
+        stamp = stamp_of(path)
+        return _entry(load_cassette(path, name, display), stamp)
+    except CassetteError as exc:
+        return exc
+    except OSError as exc:
+        return CassetteError(display, 0, f"cannot read: {exc.strerror}")
+
+
+def default_cache_dir(env: Mapping[str, str] = os.environ) -> Path:
+    """``$XDG_CACHE_HOME/tapedeck``, else ``~/.cache/tapedeck``."""
+    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "tapedeck"
+
+
+class LibraryIndex:
+    """Index entries for one cassette directory, from the cache file where still valid."""
+
+    def __init__(self, root: Path, cache_dir: Path | None, store: EventStore) -> None:
+        self.root = root
+        self._prefix = len(str(root)) + 1
+        self.store = store
+        self.cache_file = None if cache_dir is None else cache_dir / _cache_name(root)
+        self._cached = self._read()
+        self._entries: dict[str, Any] = {}
+        self._parsed: dict[Path, Any] = {}
+        self._prepared: set[Path] = set()
+        #: How many cassettes were parsed (not found in the cache) by this load.
+        self.parsed = 0
+
+    def prepare(self, files: Sequence[tuple[Path, str, str]]) -> None:
+        """Parse, ahead of :meth:`cassette`, the files the cache has no valid entry for: in
+        worker processes when there are many (:data:`PARALLEL_FROM`) and cores to spare."""
+        missing = [f for f in files if self._valid(*f) is None]
+        workers = min(os.cpu_count() or 1, len(missing) // PARALLEL_FROM)
+        if workers < 2:
+            return
+        context = multiprocessing.get_context("spawn")
+        chunk = max(1, len(missing) // (workers * 8))
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            jobs = [(str(p), n, d) for p, n, d in missing]
+            for (path, _, _), result in zip(
+                missing, pool.map(_parse_file, jobs, chunksize=chunk), strict=True
+            ):
+                self._parsed[path] = result
+                self._prepared.add(path)
+        self.parsed += len(missing)
+
+    def cassette(self, path: Path, name: str, display: str) -> Cassette:
+        """The cassette at ``path``, lazy; parsed only when the cache has no valid entry."""
+        key, entry = self._valid(path, name, display)
+        if entry is None:
+            result = self._parsed.pop(path, None) or _parse_file((str(path), name, display))
+            if isinstance(result, CassetteError):
+                raise result
+            entry = result
+            if path not in self._prepared:
+                self.parsed += 1
+        self._entries[key] = entry
+        return _cassette(entry, display, str(path), self.store)
+
+    def _valid(self, path: Path, name: str, display: str) -> tuple[str, Any]:
+        """The file's key, and its cached entry if the file has not changed since."""
+        key = str(path)[self._prefix :].replace(os.sep, "/")
+        entry = self._cached.get(key)
+        if entry is None or entry["name"] != name or tuple(entry["stamp"]) != stamp_of(path):
+            return key, None
+        return key, entry
+
+    def save(self) -> None:
+        """Write the entries of this load to the cache file, if they changed."""
+        if self.cache_file is None or self._entries == self._cached:
+            return
+        document = {"format": FORMAT, "tapedeck": __version__, "files": self._entries}
+        text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        temporary = self.cache_file.with_name(f".{self.cache_file.name}.{os.getpid()}.tmp")
+        try:
+            self.cache_file.parent.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(text, encoding="utf-8")
+            os.replace(temporary, self.cache_file)
+        except OSError as exc:
+            log.info("index cache not written (%s): %s", self.cache_file, exc.strerror)
+            temporary.unlink(missing_ok=True)
+
+    def _read(self) -> dict[str, Any]:
+        if self.cache_file is None:
+            return {}
+        try:
+            document = json.loads(self.cache_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(document, dict) or document.get("format") != FORMAT:
+            return {}
+        if document.get("tapedeck") != __version__:
+            return {}
+        files = document.get("files")
+        return files if isinstance(files, dict) else {}
+
+
+def _cache_name(root: Path) -> str:
+    digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:20]
+    return f"index-{digest}.json"
+
+
+def _signatures(events: Iterable[RecordedEvent]) -> list[list[str]]:
+    """The reply's thinking blocks as ``[signature, text]`` (what validation compares)."""
+    texts: dict[Any, list[str]] = {}
+    found: list[list[str]] = []
+    for event in events:
+        data = event.data
+        delta = data.get("delta") if isinstance(data, dict) else None
+        if not isinstance(delta, dict) or event.event != "content_block_delta":
+            continue
+        if delta.get("type") == "thinking_delta" and isinstance(delta.get("thinking"), str):
+            texts.setdefault(data.get("index"), []).append(delta["thinking"])
+        elif delta.get("type") == "signature_delta" and isinstance(delta.get("signature"), str):
+            found.append([delta["signature"], "".join(texts.get(data.get("index"), []))])
+    return found
+
+
+def _thinks(request: RecordedRequest) -> bool:
+    """Whether the request turned thinking on (only then can its reply think)."""
+    body = request.body
+    thinking = body.get("thinking") if isinstance(body, dict) else None
+    return isinstance(thinking, dict) and thinking.get("type") != "disabled"
+
+
+def _entry(cassette: Cassette, stamp: Stamp) -> dict[str, Any]:
+    interactions = []
+    for interaction in cassette.interactions:
+        request, response = interaction.request, interaction.response
+        head: dict[str, Any] = {
+            "status": response.status,
+            "headers": [list(h) for h in response.headers],
+            "ttfh": response.time_to_headers_ms,
+        }
+        if response.events is not None:
+            events = response.events
+            first = events[0] if events else None
+            head.update(
+                count=len(events),
+                first=None if first is None else [first.event, first.data, first.at_ms],
+                end=response.end.value,
+                end_at=response.end_at_ms,
+                thinking=_signatures(events) if _thinks(request) else [],
+            )
+        else:
+            head.update(body=response.body, text=response.text)
+        interactions.append(
+            {
+                "line": interaction.line,
+                "at": interaction.recorded_at,
+                "request": [
+                    request.method,
+                    request.path,
+                    [list(q) for q in request.query],
+                    [list(h) for h in request.headers],
+                    request.body,
+                    None if request.match is None else list(request.match),
+                ],
+                "response": head,
+            }
+        )
+    return {
+        "stamp": list(stamp),
+        "name": cassette.name,
+        "description": cassette.description,
+        "normalize": [[".".join(r.path), r.pattern.pattern, r.replace] for r in cassette.normalize],
+        "interactions": interactions,
+    }
+
+
+def _pairs(value: Any) -> tuple[tuple[str, str], ...]:
+    return tuple((str(k), str(v)) for k, v in value)
+
+
+def _cassette(entry: Mapping[str, Any], display: str, file: str, store: EventStore) -> Cassette:
+    stamp: Stamp = (int(entry["stamp"][0]), int(entry["stamp"][1]))
+    interactions = []
+    for i, item in enumerate(entry["interactions"]):
+        method, path, query, headers, body, match = item["request"]
+        match = None if match is None else tuple(match)
+        request = RecordedRequest(method, path, _pairs(query), _pairs(headers), body, match)
+        head = item["response"]
+        events = None
+        if "count" in head:
+            first = None if head["first"] is None else RecordedEvent(*head["first"])
+            thinking = tuple((s, t) for s, t in head["thinking"])
+            events = LazyEvents(store, file, stamp, i, head["count"], first, thinking)
+        response = RecordedResponse(
+            status=head["status"],
+            headers=_pairs(head["headers"]),
+            time_to_headers_ms=head["ttfh"],
+            body=head.get("body"),
+            text=head.get("text"),
+            events=events,
+            end=StreamEnd(head.get("end", "complete")),
+            end_at_ms=head.get("end_at"),
+        )
+        interactions.append(Interaction(request, response, item["line"], item["at"]))
+    return Cassette(
+        name=entry["name"],
+        path=display,
+        interactions=tuple(interactions),
+        description=entry["description"],
+        normalize=tuple(
+            Normalize.parse({"path": p, "pattern": pattern, "replace": replace})
+            for p, pattern, replace in entry["normalize"]
+        ),
+    )

@@ -1,0 +1,134 @@
+"""The fast YAML path: taken only where it reads a text as the reference loader does.
+
+A property test throws random YAML at both loaders: whenever the guard trusts a text, the
+two must agree exactly (types included). Table tests pin the forms the two read differently
+and the interaction lines the fast path finds without the reference loader."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import CASSETTES
+from tapedeck.cassette import fast_yaml
+from tapedeck.cassette.load import load_cassette, parse_cassette
+from tapedeck.cassette.yaml_source import load_yaml
+from tapedeck.errors import YAMLSourceError
+
+CONTEXTS = [
+    "a: TOK\n", "- TOK\n", "a: [TOK, 1]\n", "a: {k: TOK}\n", "TOK: 1\n", "a: TOK # c\n",
+    "a:\n  - TOK\n", "a: x TOK\n", 'a: "xTOK"\n', "a: 'qTOK'\n", '- "TOK" TOK\n',
+    'a: ["TOK", TOK]\n', "a: 'it''s TOK'\n", 'a: "TOK\nb: TOK"\nc: TOK\n', "a: b'TOK c: TOK\n",
+    "a: TOK\nb: 'TOK'\n", "a:\n  b: TOK\n  c: [TOK]\n",
+]  # fmt: skip
+ALPHABET = "0123456789+-._:eExXoObBfFaAnNdDtThs ~<=!&*#'\"[]{},\\\n"
+
+
+def plain(value: Any) -> Any:
+    """A value with its types spelled out (a LineDict is a dict, 1 is not 1.0 or True)."""
+    if isinstance(value, dict):
+        return {(type(k).__name__, repr(k)): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return (type(value).__name__, repr(value))
+
+
+def reference(text: str) -> Any:
+    try:
+        return plain(load_yaml(text))
+    except YAMLSourceError:
+        return "refused"
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.sampled_from(CONTEXTS),
+    st.lists(st.text(ALPHABET, min_size=1, max_size=7), min_size=1, max_size=3),
+)
+def test_what_the_fast_path_reads_the_reference_reads_alike(
+    context: str, tokens: list[str]
+) -> None:
+    text = context
+    for token in tokens:
+        text = text.replace("TOK", token, 1)
+    text = text.replace("TOK", tokens[0])
+    fast = fast_yaml.load(text)
+    if fast is not None:
+        assert plain(fast) == reference(text), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: 012\n", "a: 0o17\n", "a: 0X1F\n", "a: 12:30\n", "a: 1e3\n", "a: 1.98E2\n",
+        "a: -.5\n", "a: _5\n", "a: .NAn\n", "a: =\n", "a: [=, 1]\n", "a: &x 1\nb: *x\n",
+        "a: !!str 1\n", "<<: {b: 1}\n", "a: 1\n---\nb: 2\n", "a: [:, 1]\n", "[a]: 1\n",
+        "a: {k: t,[t]}\n", 'a: ["x":y]\n', "? a\n: 1\n",
+    ],
+)  # fmt: skip
+def test_forms_the_loaders_read_differently_go_the_reference_way(text: str) -> None:
+    assert fast_yaml.load(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: 12\nb: -0.5\nc: 1.5e-05\ne: true\nf: null\ng: a text\n",
+        "a: 'x: *y &z !w = 12:30'\n",  # all of it inside quotes
+        'a: "{\\"location\\": \\"Paris\\"}"\n',  # a JSON fragment, as tool input streams
+    ],
+)
+def test_ordinary_cassette_text_goes_the_fast_way(text: str) -> None:
+    assert fast_yaml.load(text) == load_yaml(text)
+
+
+@pytest.mark.parametrize("path", sorted(CASSETTES.rglob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_cassette_reads_the_same_either_way(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert fast_yaml.trusted(text)
+    fast = load_cassette(path, "x")
+    slow = parse_cassette_slowly(text, str(path))
+    assert fast == slow
+
+
+def parse_cassette_slowly(text: str, file: str) -> Any:
+    saved = fast_yaml.AVAILABLE
+    fast_yaml.AVAILABLE = False
+    try:
+        return parse_cassette(text, file, "x")
+    finally:
+        fast_yaml.AVAILABLE = saved
+
+
+@pytest.mark.parametrize(
+    ("text", "count", "lines"),
+    [
+        ("version: 1\ninteractions:\n- request: {}\n  response: {}\n- request: {}\n", 2, [3, 5]),
+        (
+            "version: 1\ninteractions:\n  - request:\n      body:\n      - 1\n  - request: {}\n",
+            2,
+            [3, 6],
+        ),
+        ("version: 1\ninteractions: [{request: {}}]\n", 1, None),  # flow style: slow way
+        ("version: 1\ninteractions:\n- a: 1\nnormalize:\n- b\n", 1, None),  # count is off
+    ],
+)  # fmt: skip
+def test_interaction_lines(text: str, count: int, lines: list[int] | None) -> None:
+    assert fast_yaml.interaction_lines(text, count) == lines
+
+
+def test_lines_and_errors_are_the_reference_loaders(tmp_path: Path) -> None:
+    good = (CASSETTES / "agents/weather-loop.yaml").read_text(encoding="utf-8")
+    cassette = parse_cassette(good, "f", "n")
+    assert [i.line for i in cassette.interactions] == [
+        i.line for i in parse_cassette_slowly(good, "f").interactions
+    ]
+    broken = good.replace("status: 200", "status: ok", 1)
+    with pytest.raises(Exception, match=r"^f:\d+: interactions\[0\]\.response\.status"):
+        parse_cassette(broken, "f", "n")
+    assert dataclasses.is_dataclass(cassette)
