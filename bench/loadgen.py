@@ -1,4 +1,5 @@
-"""Load generator for bench/replay.py: raw HTTP/1.1 over loopback, one JSON result on stdout.
+"""Load generator for bench/replay.py and bench/peers.py: raw HTTP/1.1 over loopback, one JSON
+result on stdout.
 
 Two jobs:
 
@@ -119,6 +120,11 @@ class Job:
         self.latencies: list[float] = []
         self.idle = asyncio.get_running_loop().create_future()
         self.busy = 0
+        #: Set when responses are expected to end with the connection cut: opens a new
+        #: connection for the given one and sends its next request.
+        self.reopen: Callable[[Conn], None] | None = None
+        #: Close each connection after one response and go on over a new one.
+        self.fresh = False
 
     def error(self, text: str) -> None:
         self.errors += 1
@@ -160,7 +166,18 @@ class Conn:
         self.closed = True
         if self.state != _DONE:
             self.state = _DONE
-            self.job.error(f"connection lost mid-response ({why})")
+            job = self.job
+            if job.reopen is not None and self.body == job.expected:
+                # A response cut as expected (a disconnect fault): count it, then carry on
+                # over a new connection, as a client retrying would.
+                job.completed += 1
+                job.latencies.append(time.perf_counter() - self.sent_at)
+                if job.running:
+                    job.busy -= 1
+                    job.reopen(self)
+                    return
+            else:
+                job.error(f"connection lost mid-response ({why})")
             self._release()
 
     def feed(self, data: bytes, now: float, kernel: float) -> None:
@@ -256,7 +273,15 @@ class Conn:
             job.latencies.append(now - self.sent_at)
         else:
             job.error(f"body differs: {len(self.body)} bytes, expected {len(job.expected)}")
-        if self.repeat and job.running and not self.closed:
+        if self.repeat and job.running and not self.closed and job.fresh:
+            # One connection per response (the baseline of a disconnect fault's run).
+            self.closed = True
+            job.busy -= 1
+            assert self.close is not None
+            assert job.reopen is not None
+            self.close()
+            job.reopen(self)
+        elif self.repeat and job.running and not self.closed:
             job.busy -= 1
             self.send()
         else:
@@ -341,6 +366,27 @@ async def throughput(args: argparse.Namespace, request: bytes, expected: bytes) 
         conn = Conn(job, repeat=True)
         await loop.create_connection(lambda c=conn: ConnProtocol(c), args.host, args.port)
         conns.append(conn)
+    if args.cut or args.fresh:
+        job.fresh = args.fresh
+        reopening: set[asyncio.Task[None]] = set()
+
+        async def reopen_and_send(conn: Conn) -> None:
+            conn.closed = False
+            try:
+                await loop.create_connection(lambda: ConnProtocol(conn), args.host, args.port)
+            except OSError as exc:
+                job.error(f"cannot reconnect: {exc}")
+                job.busy += 1
+                conn._release()
+                return
+            conn.send()
+
+        def reopen(conn: Conn) -> None:
+            task = loop.create_task(reopen_and_send(conn))
+            reopening.add(task)
+            task.add_done_callback(reopening.discard)
+
+        job.reopen = reopen
     for c in conns:
         c.send()
     await asyncio.sleep(args.warmup)
@@ -491,6 +537,19 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--streams", type=int, default=100)
+    parser.add_argument(
+        "--expect",
+        type=Path,
+        help="the expected body, byte for byte, when it is not the cassette's (another server's "
+        "rendering of the same stream, or a fault's)",
+    )
+    parser.add_argument(
+        "--cut",
+        action="store_true",
+        help="responses end with the connection cut (a disconnect fault): a body equal to "
+        "--expect counts as complete and the next request goes over a new connection",
+    )
+    parser.add_argument("--fresh", action="store_true", help="a new connection for every request")
     args = parser.parse_args()
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -500,10 +559,11 @@ def main() -> int:
 
     stream = load(args.cassette)
     request = build_request(stream.request_body, args.host, args.port)
+    expected = args.expect.read_bytes() if args.expect else stream.payload
     if args.job == "throughput":
-        result = uvloop.run(throughput(args, request, stream.payload))
+        result = uvloop.run(throughput(args, request, expected))
     else:
-        result = uvloop.run(timing(args, request, stream.payload, stream.at_ms))
+        result = uvloop.run(timing(args, request, expected, stream.at_ms))
     json.dump(result, sys.stdout)
     return 0
 

@@ -156,11 +156,8 @@ class Handler:
             said.text = what
             return ()
         fired = book.fire(active, request.test_id, streaming)
-        if fired:
-            said.text = f"{what} faults: {listed(fired)}"
-            info("fault on %s %s (%s): %s", request.method, request.path, what, listed(fired))
-        else:
-            said.text = what
+        # The request's log line says which fired: one line per request, faulted or not.
+        said.text = f"{what} faults: {listed(fired)}" if fired else what
         return fired
 
     def _replay(self, request: Request, incoming: Incoming, found: Hit, said: Said) -> Plan:

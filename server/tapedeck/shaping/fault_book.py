@@ -14,6 +14,9 @@ from collections.abc import Sequence
 
 from .faults import Fault
 
+#: Fault lists whose result is kept (requests may each send a new ``x-tapedeck-fault``).
+_ALWAYS_KEPT = 256
+
 
 class FaultBook:
     """The fault lists and the state that gates them. Use from one event loop."""
@@ -25,6 +28,9 @@ class FaultBook:
         self._counts: dict[tuple[str, Fault], int] = {}
         self._seeded: dict[tuple[str, Fault], random.Random] = {}
         self._unseeded = random.Random()
+        #: What fires from lists with no ``times`` or ``p``: the same every time, so
+        #: worked out once (and the same tuple handed out, which later caches key on).
+        self._always: dict[tuple[tuple[Fault, ...], bool], tuple[Fault, ...]] = {}
 
     def active(self, test_id: str) -> tuple[Fault, ...]:
         """The faults for a request with this test id (``""`` for none)."""
@@ -58,6 +64,10 @@ class FaultBook:
         A fault that only shapes event streams cannot apply to a non-streaming response,
         so such a request neither fires it nor counts against its ``times``.
         """
+        listed = (tuple(faults), streaming)
+        found = self._always.get(listed)
+        if found is not None:
+            return found
         fired: list[Fault] = []
         for fault in faults:
             if fault.streams_only and not streaming:
@@ -70,7 +80,12 @@ class FaultBook:
             if fault.p < 1 and self._random(key, fault).random() >= fault.p:
                 continue
             fired.append(fault)
-        return tuple(fired)
+        result = tuple(fired)
+        if all(f.times is None and f.p >= 1 for f in faults):
+            if len(self._always) >= _ALWAYS_KEPT:
+                self._always.clear()
+            self._always[listed] = result
+        return result
 
     def _random(self, key: tuple[str, Fault], fault: Fault) -> random.Random:
         if fault.seed is None:

@@ -14,6 +14,7 @@ valid choices.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -223,4 +224,9 @@ def parse_faults(text: str) -> tuple[Fault, ...]:
 
 def listed(faults: Sequence[Fault]) -> str:
     """The specs of ``faults`` as one line, e.g. for the ``x-tapedeck-faults`` header."""
+    return _joined(tuple(faults))
+
+
+@functools.lru_cache(maxsize=256)
+def _joined(faults: tuple[Fault, ...]) -> str:
     return "; ".join(f.text for f in faults)

@@ -108,9 +108,10 @@ class Served:
         self.name = entry.cassette.name
         self.rendered: dict[bool, Rendered] = {}
         self.plans: dict[tuple[bool, Timing, tuple[Fault, ...]], Plan] = {}
-        #: The last plan handed out without faults, and for which shape and timing object:
-        #: a test suite asks for the same one again and again.
-        self._last: tuple[bool, Timing, Plan] | None = None
+        #: The last plan handed out, and for which shape, timing and faults objects: a test
+        #: suite asks for the same one again and again (the fault book hands out the same
+        #: tuple for the same faults).
+        self._last: tuple[bool, Timing, tuple[Fault, ...], Plan] | None = None
         response = entry.interaction.response
         #: Whether the response names a URL on the server that must be the client's.
         self.rewrites = has_results_url(entry.interaction.request.path, response.body)
@@ -142,8 +143,8 @@ class Served:
             return _shaped(render(response, cassette_headers(self.name)), timing, faults)
         shape = self._streams[stream]
         last = self._last
-        if not faults and last is not None and last[1] is timing and last[0] is shape:
-            return last[2]
+        if last is not None and last[2] is faults and last[1] is timing and last[0] is shape:
+            return last[3]
         key = (shape, timing, faults)
         found = self.plans.get(key)
         if found is None:
@@ -155,8 +156,7 @@ class Served:
             if len(self.plans) >= PLANS_PER_INTERACTION:
                 self.plans.clear()
             self.plans[key] = found
-        if not faults:
-            self._last = (shape, timing, found)
+        self._last = (shape, timing, faults, found)
         return found
 
 
