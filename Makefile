@@ -35,8 +35,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The sequence and fault tests run again against `tapedeck serve --workers 2` with its
+# state in a real redis-server: two workers must behave exactly like one.
+WORKER_TESTS = tests/test_sequences_and_selection.py tests/test_faults_scoping.py \
+	tests/test_faults_status.py tests/test_faults_stream.py tests/test_workers.py
+
 pytest: $(STAMP)
 	$(BIN)/pytest
+	$(BIN)/pytest -q -p no:cacheprovider --server-workers 2 $(WORKER_TESTS)
 
 # The conformance table and the docs/typescript.md example, with @anthropic-ai/sdk.
 ts: $(STAMP) node $(TS_STAMP)

@@ -24,6 +24,7 @@ from fake_upstream import FakeUpstream, ask
 from tapedeck.config import Mode, Settings
 from tapedeck.server.runner import ServerThread
 from tapedeck.shaping.timing import Timing
+from worker_server import RedisServer, WorkerServer
 
 # Helper modules the test files share: failed asserts in them are explained as in tests.
 pytest.register_assert_rewrite("cassette_samples", "fault_helpers", "record_helpers")
@@ -64,10 +65,49 @@ def sdk(server: ServerThread, fault: str | None = None, **kwargs: Any) -> anthro
     return anthropic.Anthropic(base_url=server.base_url, **kwargs)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--server-workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="serve the tests' servers with tapedeck serve --workers N and Redis state "
+        "(the sequence and fault tests run this way too: make test does)",
+    )
+
+
+#: ``--server-workers``: 0 for servers on a thread of the test process.
+_WORKERS = 0
+_REDIS: list[RedisServer] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _WORKERS
+    _WORKERS = config.getoption("--server-workers")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    while _REDIS:
+        _REDIS.pop().stop()
+
+
+def workers() -> int:
+    """How many worker processes the tests' servers have (0: one, on a thread)."""
+    return _WORKERS
+
+
 @contextmanager
 def running(cassettes: Path = CASSETTES, **settings: Any) -> Iterator[ServerThread]:
-    """Start tapedeck on a free port with ``settings`` (Settings fields); stop it after."""
+    """Start tapedeck on a free port with ``settings`` (Settings fields); stop it after.
+
+    With ``--server-workers N``, ``tapedeck serve --workers N`` with Redis state instead."""
     settings.setdefault("timing", Timing.parse("instant"))
+    if _WORKERS:
+        if not _REDIS:
+            _REDIS.append(RedisServer())
+        with WorkerServer(_REDIS[0], _WORKERS, cassettes=cassettes, **settings) as workers:
+            yield workers  # type: ignore[misc]  # the parts of a ServerThread tests use
+        return
     with ServerThread(Settings(cassettes=cassettes, port=0, **settings)) as server:
         yield server
 
@@ -284,8 +324,7 @@ def deck_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def deck(deck_dir: Path) -> Iterator[ServerThread]:
     """A server over ``deck_dir`` with instant timing, one per test module."""
-    settings = Settings(cassettes=deck_dir, port=0, timing=Timing.parse("instant"))
-    with ServerThread(settings) as server:
+    with running(deck_dir) as server:
         yield server
 
 

@@ -342,7 +342,8 @@ def test_bad_config_file_names_file_and_line(tmp_path: Path) -> None:
         "cassettes, host, port, timing, max_body_size, sequence_end, match_headers, "
         "ignore_body_fields, faults, upstream, upstream_api_key_env, upstream_timeout, "
         "redact_headers, record_errors, redact_patterns, before_record_request, "
-        "before_record_response, normalize, validate, index_cache, event_cache)\n"
+        "before_record_response, normalize, validate, index_cache, event_cache, workers, state, "
+        "state_ttl)\n"
     )
 
 

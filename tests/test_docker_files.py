@@ -46,3 +46,23 @@ def test_the_build_context_leaves_out_local_state() -> None:
         assert name in ignored
     for needed in ("server", "cassettes", "pyproject.toml", "README.md"):
         assert needed not in ignored
+
+
+def test_the_replicas_share_one_redis_behind_one_loopback_address() -> None:
+    data = yaml.safe_load((ROOT / "docker" / "compose.replicas.yaml").read_text())
+    services = data["services"]
+    tapedeck = services["tapedeck"]
+    assert tapedeck["environment"]["TAPEDECK_STATE"] == "redis://redis:6379/0"
+    assert int(tapedeck["environment"]["TAPEDECK_WORKERS"]) > 1
+    assert all(volume.endswith(":ro") for volume in tapedeck["volumes"])
+    assert "ports" not in tapedeck
+    assert "ports" not in services["redis"]
+    assert services["front"]["ports"] == ["127.0.0.1:8765:8765"]
+    nginx = (ROOT / "docker" / "replicas-nginx.conf").read_text()
+    assert "proxy_buffering off;" in nginx
+    assert "server tapedeck:8765;" in nginx
+    # The settings the replicas are given are real ones.
+    from tapedeck.config.options import OPTIONS
+
+    known = {option.env for option in OPTIONS}
+    assert set(tapedeck["environment"]) <= known

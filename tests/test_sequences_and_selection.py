@@ -11,7 +11,7 @@ import anthropic
 import httpx
 import pytest
 
-from conftest import HELLO, MakeServer, sdk
+from conftest import HELLO, MakeServer, sdk, workers
 from tapedeck import CassetteLibrary, LibraryError
 from tapedeck.server.runner import ServerThread
 from tapedeck.source.sequences import SequenceEnd
@@ -476,5 +476,8 @@ def test_health(tmp_path: Path, make_server: MakeServer) -> None:
         r = httpx.get(s.base_url + "/_tapedeck/health")
         assert r.status_code == 200
         assert r.headers["content-type"] == "application/json"
-        assert r.json() == {"status": "ok", "mode": "none", "cassettes": 2}
-        assert json.loads(r.content) == r.json()
+        body = r.json()
+        assert json.loads(r.content) == body
+        if workers():  # which of the --server-workers answered
+            assert body.pop("worker") in range(1, workers() + 1)
+        assert body == {"status": "ok", "mode": "none", "cassettes": 2}

@@ -27,7 +27,7 @@ KNOWN = (
     "mode, cassettes, host, port, timing, max_body_size, sequence_end, match_headers, "
     "ignore_body_fields, faults, upstream, upstream_api_key_env, upstream_timeout, redact_headers, "
     "record_errors, redact_patterns, before_record_request, before_record_response, normalize, "
-    "validate, index_cache, event_cache"
+    "validate, index_cache, event_cache, workers, state, state_ttl"
 )
 
 
@@ -84,6 +84,9 @@ def test_every_option_has_a_flag_and_an_env_var() -> None:
         ("validate", "--validate", "TAPEDECK_VALIDATE"),
         ("index_cache", "--index-cache", "TAPEDECK_INDEX_CACHE"),
         ("event_cache", "--event-cache", "TAPEDECK_EVENT_CACHE"),
+        ("workers", "--workers", "TAPEDECK_WORKERS"),
+        ("state", "--state", "TAPEDECK_STATE"),
+        ("state_ttl", "--state-ttl", "TAPEDECK_STATE_TTL"),
     ]
 
 

@@ -268,6 +268,33 @@ OPTIONS: tuple[Option, ...] = (
         "N",
         shown="200000",
     ),
+    Option(
+        "workers",
+        values.count,
+        1,
+        "serve from N processes on one port (replay and passthrough modes); more than one "
+        "needs --state redis://...",
+        "N",
+        shown="1",
+    ),
+    Option(
+        "state",
+        values.state,
+        "memory",
+        "where per-test state lives (sequence positions, fault counters and seeded draws, "
+        "faults set through the admin API): memory, or a Redis URL shared by workers and "
+        "replicas",
+        "memory|redis://HOST:PORT/DB",
+        shown="memory",
+    ),
+    Option(
+        "state_ttl",
+        values.seconds,
+        86_400.0,
+        "with Redis state: seconds a test id's state is kept after its last change",
+        "S",
+        shown="86400",
+    ),
 )
 #: Each option by its key.
 BY_KEY = {o.key: o for o in OPTIONS}

@@ -57,6 +57,9 @@ class Settings:
     #: A directory, ``"auto"`` (the user's cache directory) or ``"off"``.
     index_cache: Path | str = DEFAULTS["index_cache"]
     event_cache: int = DEFAULTS["event_cache"]
+    workers: int = DEFAULTS["workers"]
+    state: str = DEFAULTS["state"]
+    state_ttl: float = DEFAULTS["state_ttl"]
 
     def match_rules(self) -> MatchRules:
         return MatchRules(

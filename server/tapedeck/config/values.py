@@ -169,6 +169,19 @@ def url(value: Any) -> str:
     return text
 
 
+def state(value: Any) -> str:
+    """``memory`` (in the process) or a ``redis://`` / ``rediss://`` / ``unix://`` URL."""
+    text = str(value).strip()
+    if text.lower() == "memory":
+        return "memory"
+    scheme, _, rest = text.partition("://")
+    if scheme.lower() not in ("redis", "rediss", "unix") or not rest:
+        raise ValueError(
+            f"expected memory or a Redis URL such as redis://127.0.0.1:6379/0, got {value!r}"
+        )
+    return text
+
+
 def env_name(value: Any) -> str:
     text = str(value).strip()
     if not text.replace("_", "").isalnum():

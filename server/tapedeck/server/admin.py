@@ -1,6 +1,7 @@
 """The ``/_tapedeck/`` admin endpoints, and API-shaped errors for everything not ``/v1/``.
 
-- ``GET /_tapedeck/health``: liveness, mode and how many cassettes are loaded;
+- ``GET /_tapedeck/health``: liveness, mode, how many cassettes are loaded (and which
+  worker answered, with ``--workers``);
 - ``POST /_tapedeck/reset``: rewind sequences and fault counters (one test id's with the
   ``x-tapedeck-test-id`` header);
 - ``GET``/``PUT``/``DELETE /_tapedeck/faults``: the faults in force, scoped the same way;
@@ -17,6 +18,7 @@ from starlette.routing import Route
 from ..errors import APIError, FaultSpecError
 from ..shaping.faults import listed, parse_faults
 from ..wire.errors import error_json
+from . import workers
 from .handler import Handler
 from .incoming import Incoming
 from .logs import SAID, log
@@ -57,9 +59,14 @@ async def faults_admin(request: Request) -> Response:
 async def health(request: Request) -> Response:
     """``GET /_tapedeck/health``: liveness, mode and how many cassettes are loaded."""
     handler = _handler(request)
-    return JSONResponse(
-        {"status": "ok", "mode": str(handler.settings.mode), "cassettes": len(handler.library)}
-    )
+    body: dict[str, object] = {
+        "status": "ok",
+        "mode": str(handler.settings.mode),
+        "cassettes": len(handler.library),
+    }
+    if workers.number:  # which of the --workers answered
+        body["worker"] = workers.number
+    return JSONResponse(body)
 
 
 async def reset(request: Request) -> Response:

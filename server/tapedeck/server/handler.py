@@ -20,13 +20,12 @@ from ..errors import APIError, CassetteError, StreamCut, UpstreamError
 from ..pipeline import LiveSource, Plan
 from ..record.recorder import Recorder
 from ..record.tap import Tap
-from ..shaping.fault_book import FaultBook
 from ..shaping.faults import Fault, listed
 from ..shaping.shaper import Shaper, fault_header, replacement, status_plan
 from ..source.batches import BATCHES
 from ..source.cassette import CassetteSource
-from ..source.sequences import Sequences
 from ..source.upstream import Forward, Upstream, UpstreamResponse
+from ..state import per_test_state
 from ..validation import Validate
 from ..wire.errors import error_plan
 from ..wire.writer import Writer
@@ -60,8 +59,7 @@ class Handler:
         self.upstream = upstream
         self.recorder = recorder
         self.cassettes = CassetteSource()
-        self.sequences = Sequences(settings.sequence_end)
-        self.faults = FaultBook(settings.faults)
+        self.sequences, self.faults = per_test_state(settings)
         self.redactor = recorder.redactor
         self.reader = RequestReader(
             library, not settings.mode.proxies, redactor=self.redactor, validate=settings.validate

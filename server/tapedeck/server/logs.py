@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import threading
 import time
@@ -55,7 +56,17 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().__init__(stream)
         self._pending: list[str] = []
         self._interval = interval
+        self._start_flushing()
+        # A worker process (``--workers``) is forked: it needs a flushing thread of its own,
+        # and must not write again what the parent had queued.
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def _start_flushing(self) -> None:
         threading.Thread(target=self._flush_often, name="tapedeck-log", daemon=True).start()
+
+    def _after_fork(self) -> None:
+        self._pending = []
+        self._start_flushing()
 
     def emit(self, record: logging.LogRecord) -> None:
         try:

@@ -21,11 +21,12 @@ import uvicorn
 
 from ..cassette.library import CassetteLibrary
 from ..config import Settings, from_file, from_keywords, resolve
-from ..errors import BindError
+from ..errors import BindError, ConfigError
 from ..shaping.faults import Fault
 from ..shaping.timing import Timing
 from .app import create_app, load_library
 from .logs import configure_logging, install_cut_filter, log
+from .workers import supervise
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -68,21 +69,43 @@ def run(settings: Settings) -> None:
     or :class:`BindError` before serving.
     """
     configure_logging()
+    check_workers(settings)
     library = load_library(settings)
     server = uvicorn.Server(uvicorn_config(settings, library))
     sock = bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     log.info(
-        "tapedeck %s mode on http://%s:%d, %d cassettes from %s, timing %s",
+        "tapedeck %s mode on http://%s:%d, %d cassettes from %s, timing %s%s",
         settings.mode,
         shown,
         port,
         len(library),
         settings.cassettes,
         settings.timing,
+        f", {settings.workers} workers" if settings.workers > 1 else "",
     )
-    server.run(sockets=[sock])
+    if settings.workers > 1:
+        supervise(settings.workers, lambda: server.run(sockets=[sock]), sock)
+    else:
+        server.run(sockets=[sock])
+
+
+def check_workers(settings: Settings) -> None:
+    """:class:`ConfigError` unless ``workers`` can work with the other settings."""
+    if settings.workers == 1:
+        return
+    if settings.state == "memory":
+        raise ConfigError(
+            f"workers: {settings.workers} workers need shared state: give --state "
+            "redis://HOST:PORT/DB (sequence positions and fault counters must be the same "
+            "whichever worker answers), or --workers 1"
+        )
+    if settings.mode.records:
+        raise ConfigError(
+            f"workers: mode {settings.mode} writes cassettes, which one process must do; "
+            "record with --workers 1, then replay with several"
+        )
 
 
 class ServerThread:

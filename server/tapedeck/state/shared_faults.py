@@ -1,0 +1,207 @@
+"""Fault lists and the state that gates them, kept in Redis so that every worker and
+replica fires the same faults (same interface as
+:class:`tapedeck.shaping.fault_book.FaultBook`).
+
+Every request needs its fault lists: a worker keeps those it read, and forgets one as soon
+as the worker that changed it announces so (Redis pub/sub, checked without waiting before
+each request). A seeded ``p`` draws the same numbers as in one process: Redis counts the
+draws, and the worker that makes draw *n* takes the *n*-th number of the seeded stream.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Sequence
+
+import redis
+
+from ..shaping.faults import Fault, listed, parse_faults
+from .shared import CHANGED, PREFIX, SERVER, counts_key, draws_key, faults_key, script
+
+#: Counts each gated fault against its ``times`` (skipping those used up) and counts the
+#: draws of seeded ones, atomically. ARGV: ttl, then (spec, times or -1, seeded 0/1) per
+#: fault. Returns per fault: -1 (used up), 0 (counted) or the draw's number (from 1).
+_FIRE = """
+local out = {}
+local drew = false
+for i = 2, #ARGV, 3 do
+  local spec, times = ARGV[i], tonumber(ARGV[i + 1])
+  local n = tonumber(redis.call('HGET', KEYS[1], spec) or '0')
+  if times >= 0 and n >= times then
+    out[#out + 1] = -1
+  else
+    redis.call('HINCRBY', KEYS[1], spec, 1)
+    if ARGV[i + 2] == '1' then
+      out[#out + 1] = redis.call('HINCRBY', KEYS[2], spec, 1)
+      drew = true
+    else
+      out[#out + 1] = 0
+    end
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+if drew then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
+return out
+"""
+#: Parsed lists kept by their text (requests and tests reuse a handful).
+_PARSED_KEPT = 256
+#: Test ids whose lists a worker keeps; and for how long (s) it trusts one it read. A
+#: change is announced at once; this bound is for lists that expired (``state_ttl``).
+_KNOWN_KEPT = 10_000
+_KNOWN_FOR = 1.0
+
+
+class SharedFaultBook:
+    """Fault lists by test id and their ``times`` counters and seeded draws, in Redis."""
+
+    def __init__(self, client: redis.Redis, defaults: Sequence[Fault], ttl: float) -> None:
+        self.client = client
+        self.defaults = tuple(defaults)
+        self.ttl = max(1, round(ttl))
+        self._fire = script(client, _FIRE)
+        self._parsed: dict[str, tuple[Fault, ...]] = {}
+        #: Per (test id, fault): this worker's seeded stream and how many draws it made.
+        self._streams: dict[tuple[str, Fault], tuple[random.Random, int]] = {}
+        self._unseeded = random.Random()
+        #: Owner (test id or :data:`SERVER`) -> (its list's text or None, when read).
+        self._known: dict[str, tuple[str | None, float]] = {}
+        self._pubsub: redis.client.PubSub | None = None
+        self._pid = 0
+
+    def active(self, test_id: str) -> tuple[Fault, ...]:
+        """The faults for a request with this test id (``""`` for none)."""
+        self._catch_up()
+        scoped = self._read(test_id) if test_id else None
+        if scoped is not None:
+            return self._list(scoped)
+        server = self._read(SERVER)
+        return self.defaults if server is None else self._list(server)
+
+    @property
+    def server_wide(self) -> tuple[Fault, ...]:
+        """The server-wide faults in force."""
+        return self.active("")
+
+    def put(self, faults: Sequence[Fault], test_id: str | None) -> None:
+        """Set the faults for one test id, or server-wide; their counters start afresh."""
+        owner = test_id or SERVER
+        self.client.set(faults_key(owner), listed(faults) or "none", ex=self.ttl)
+        self._announce(owner)
+        self.rewind(test_id or None)
+
+    def clear(self, test_id: str | None) -> None:
+        """Drop one test id's faults, or restore the server-wide faults it started with."""
+        owner = test_id or SERVER
+        self.client.delete(faults_key(owner))
+        self._announce(owner)
+        self.rewind(test_id or None)
+
+    # -- the lists this worker has read --------------------------------------------------
+
+    def _read(self, owner: str) -> str | None:
+        """The list text of ``owner`` (a test id or :data:`SERVER`), ``None`` if unset."""
+        now = time.monotonic()
+        found = self._known.get(owner)
+        if found is not None and now - found[1] < _KNOWN_FOR:
+            return found[0]
+        value = self.client.get(faults_key(owner))
+        text = None if value is None else str(value)
+        if len(self._known) >= _KNOWN_KEPT:
+            self._known.clear()
+        self._known[owner] = (text, now)
+        return text
+
+    def _announce(self, owner: str) -> None:
+        self._known.pop(owner, None)
+        self.client.publish(CHANGED, owner)
+
+    def _catch_up(self) -> None:
+        """Forget the lists that changed since they were read (told on :data:`CHANGED`)."""
+        pubsub = self._pubsub
+        if pubsub is None or self._pid != os.getpid():  # first use, or a forked worker
+            self._pid = os.getpid()
+            self._known.clear()
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            pubsub.subscribe(CHANGED)
+            pubsub.get_message(timeout=1.0)  # the confirmation: from now on, nothing is missed
+            self._pubsub = pubsub
+            return
+        try:
+            while (message := pubsub.get_message(timeout=0.0)) is not None:
+                self._known.pop(str(message["data"]), None)
+        except redis.RedisError:
+            self._known.clear()
+            self._pubsub = None
+
+    def rewind(self, test_id: str | None) -> None:
+        """Restart ``times`` counters and seeded decisions (one test id's, or all)."""
+        if test_id is None:
+            keys = [
+                *self.client.scan_iter(match=PREFIX + "counts:*", count=1000),
+                *self.client.scan_iter(match=PREFIX + "draws:*", count=1000),
+            ]
+            self._streams.clear()
+        else:
+            keys = [counts_key(test_id), draws_key(test_id)]
+            for key in [k for k in self._streams if k[0] == test_id]:
+                del self._streams[key]
+        if keys:
+            self.client.delete(*keys)
+
+    def count(self, test_id: str, fault: Fault) -> int:
+        """How many requests of ``test_id`` have counted against ``fault``'s ``times``."""
+        found = self.client.hget(counts_key(test_id), fault.text)
+        return 0 if found is None else int(found)
+
+    def fire(self, faults: Sequence[Fault], test_id: str, streaming: bool) -> tuple[Fault, ...]:
+        """The faults that fire on this request; counts it against their ``times``."""
+        applies = [f for f in faults if streaming or not f.streams_only]
+        gated = [f for f in applies if f.times is not None or f.p < 1]
+        if not gated:
+            return tuple(applies)
+        args: list[str | int] = [self.ttl]
+        for fault in gated:
+            seeded = fault.p < 1 and fault.seed is not None
+            args += [fault.text, -1 if fault.times is None else fault.times, int(seeded)]
+        results = self._fire(keys=[counts_key(test_id), draws_key(test_id)], args=args)
+        outcome = dict(zip(gated, (int(r) for r in results), strict=True))
+        fired: list[Fault] = []
+        for fault in applies:
+            result = outcome.get(fault)
+            if result is not None:
+                if result < 0:
+                    continue
+                if fault.p < 1 and self._draw(test_id, fault, result) >= fault.p:
+                    continue
+            fired.append(fault)
+        return tuple(fired)
+
+    def __len__(self) -> int:
+        """How many test ids have fault counters kept."""
+        return sum(1 for _ in self.client.scan_iter(match=PREFIX + "counts:*", count=1000))
+
+    def _draw(self, test_id: str, fault: Fault, number: int) -> float:
+        """Draw ``number`` (from 1) of the fault's seeded stream, or an unseeded one."""
+        if fault.seed is None:
+            return self._unseeded.random()
+        key = (test_id, fault)
+        stream, made = self._streams.get(key, (None, 0))
+        if stream is None or made >= number:  # rewound, or another worker's draws
+            stream, made = random.Random(f"{fault.seed}\x00{test_id}\x00{fault.text}"), 0
+        value = 0.0
+        while made < number:
+            value = stream.random()
+            made += 1
+        self._streams[key] = (stream, made)
+        return value
+
+    def _list(self, text: str) -> tuple[Fault, ...]:
+        found = self._parsed.get(text)
+        if found is None:
+            found = () if text == "none" else parse_faults(text)
+            if len(self._parsed) >= _PARSED_KEPT:
+                self._parsed.clear()
+            self._parsed[text] = found
+        return found

@@ -1,0 +1,139 @@
+"""``tapedeck serve --workers N --state redis://...``: N processes on one port sharing their
+per-test state in a real redis-server. (The sequence and fault suites also run against two
+workers: ``pytest --server-workers 2``, part of ``make test``.)"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import CASSETTES, HELLO, sdk
+from tapedeck.state.shared import shown
+from worker_server import RedisServer, WorkerServer, free_port
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+def serve(*args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "tapedeck", "serve", "--port", "0", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+
+
+def answering(base_url: str, want: int, tries: int = 400) -> set[int]:
+    """The worker numbers seen over up to ``tries`` new connections (until ``want`` seen)."""
+    seen: set[int] = set()
+    for _ in range(tries):
+        with httpx.Client(base_url=base_url) as h:  # a new connection each time
+            seen.add(h.get("/_tapedeck/health").json()["worker"])
+        if len(seen) >= want:
+            break
+    return seen
+
+
+def worker_pids(parent: int) -> set[int]:
+    found = subprocess.run(
+        ["pgrep", "-P", str(parent)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    return {int(p) for p in found}
+
+
+def test_workers_share_one_port(redis_server: RedisServer) -> None:
+    with WorkerServer(redis_server, 3, cassettes=CASSETTES, timing="instant") as s:
+        assert s.proc is not None
+        assert len(worker_pids(s.proc.pid)) == 3
+        assert answering(s.base_url, 3) == {1, 2, 3}
+        with sdk(s) as c:  # type: ignore[arg-type]
+            assert c.messages.create(**HELLO).content[0].text == "Hello!"  # type: ignore[union-attr]
+        assert "3 workers" in s.output[0]
+
+
+def test_a_worker_that_dies_is_replaced(redis_server: RedisServer) -> None:
+    with WorkerServer(redis_server, 2, cassettes=CASSETTES, timing="instant") as s:
+        assert s.proc is not None
+        before = worker_pids(s.proc.pid)
+        victim = min(before)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while len(after := worker_pids(s.proc.pid) - {victim}) < 2:
+            assert time.monotonic() < deadline, f"no new worker: {after}"
+            time.sleep(0.05)
+        assert answering(s.base_url, 2) == {1, 2}
+        assert any("exited (signal SIGKILL); starting another" in line for line in s.output)
+
+
+def test_sigterm_stops_every_worker(redis_server: RedisServer) -> None:
+    s = WorkerServer(redis_server, 2, cassettes=CASSETTES, timing="instant").start()
+    assert s.proc is not None
+    pids = worker_pids(s.proc.pid)
+    s.stop()
+    assert s.proc.returncode == 0
+    for pid in pids:
+        assert (
+            not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+        )
+
+
+def test_times_counted_once_across_workers(redis_server: RedisServer) -> None:
+    """status:times=3 fires on exactly three requests, whichever workers they reach."""
+    with WorkerServer(redis_server, 2, cassettes=CASSETTES, timing="instant") as s:
+        headers = {"x-tapedeck-fault": "status:code=529,times=3", "x-tapedeck-test-id": "t"}
+        codes = []
+        for _ in range(8):
+            with httpx.Client(base_url=s.base_url, timeout=10) as h:  # spread over workers
+                r = h.post("/v1/messages", json={**HELLO, "stream": True}, headers=headers)
+                codes.append(r.status_code)
+        assert codes == [529, 529, 529, 200, 200, 200, 200, 200]
+
+
+def test_workers_need_shared_state() -> None:
+    done = serve("--cassettes", str(CASSETTES), "--workers", "2")
+    assert done.returncode == 2
+    assert "workers: 2 workers need shared state: give --state redis://" in done.stderr
+
+
+def test_workers_do_not_record(redis_server: RedisServer, tmp_path: Path) -> None:
+    done = serve(
+        "--cassettes", str(tmp_path), "--workers", "2", "--state", redis_server.url, "--mode", "all"
+    )
+    assert done.returncode == 2
+    assert "record with --workers 1, then replay with several" in done.stderr
+
+
+def test_unreachable_redis_is_a_clear_error_without_the_password(tmp_path: Path) -> None:
+    url = f"redis://:s3cret-pass@127.0.0.1:{free_port()}/0"
+    done = serve("--cassettes", str(CASSETTES), "--workers", "2", "--state", url)
+    assert done.returncode == 2
+    assert "state: cannot use the Redis server at" in done.stderr
+    assert "s3cret-pass" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+        ("redis://:pw@host:6379/1", "redis://:***@host:6379/1"),
+        ("rediss://user:pw@host/0", "rediss://user:***@host/0"),
+        ("redis://user@host/0", "redis://user@host/0"),
+    ],
+)
+def test_shown_urls_hide_passwords(url: str, expected: str) -> None:
+    assert shown(url) == expected
+
+
+def test_bad_state_setting_is_refused() -> None:
+    done = serve("--cassettes", str(CASSETTES), "--state", "mysql://x")
+    assert done.returncode == 2
+    assert "expected memory or a Redis URL such as redis://127.0.0.1:6379/0" in done.stderr
