@@ -1,4 +1,5 @@
-"""Load generator for bench/replay.py: raw HTTP/1.1 over loopback, one JSON result on stdout.
+"""Load generator for bench/replay.py and bench/peers.py: raw HTTP/1.1 over loopback, one JSON
+result on stdout.
 
 Two jobs:
 
@@ -491,6 +492,12 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--streams", type=int, default=100)
+    parser.add_argument(
+        "--expect",
+        type=Path,
+        help="the expected body, byte for byte, when it is not the cassette's (another server's "
+        "rendering of the same stream, or a fault's)",
+    )
     args = parser.parse_args()
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -500,10 +507,11 @@ def main() -> int:
 
     stream = load(args.cassette)
     request = build_request(stream.request_body, args.host, args.port)
+    expected = args.expect.read_bytes() if args.expect else stream.payload
     if args.job == "throughput":
-        result = uvloop.run(throughput(args, request, stream.payload))
+        result = uvloop.run(throughput(args, request, expected))
     else:
-        result = uvloop.run(timing(args, request, stream.payload, stream.at_ms))
+        result = uvloop.run(timing(args, request, expected, stream.at_ms))
     json.dump(result, sys.stdout)
     return 0
 
