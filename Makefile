@@ -14,7 +14,7 @@ NPM      ?= npm
 TS_STAMP := $(TS)/node_modules/.package-lock.json
 TS_ENV   := TAPEDECK_BIN=$(CURDIR)/$(BIN)/tapedeck TAPEDECK_PYTHON=$(CURDIR)/$(BIN)/python
 
-.PHONY: run test lint typecheck pytest ts sdk-range node bench clean
+.PHONY: run test lint typecheck pytest ts sdk-range node bench bench-peers clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -76,5 +76,10 @@ sdk-range: $(FLOOR)/.installed
 bench: $(STAMP)
 	$(BIN)/python bench/replay.py
 
+# tapedeck against aimock (npm, pinned in bench/peers/) and the raw baselines; installs aimock
+# and wrk when missing. PEERS_ARGS=--quick for a short run.
+bench-peers: $(STAMP)
+	$(BIN)/python bench/peers.py $(PEERS_ARGS)
+
 clean:
-	rm -rf $(VENV) $(FLOOR) $(TS)/node_modules $(TS)/example/node_modules build dist server/*.egg-info .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(FLOOR) $(TS)/node_modules $(TS)/example/node_modules bench/peers/node_modules build dist server/*.egg-info .mypy_cache .pytest_cache .ruff_cache

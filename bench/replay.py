@@ -176,6 +176,8 @@ class Server:
             cmd = [sys.executable, str(BENCH / "bare_app.py"), "--mode", timing]
             cmd += ["--cassette", str(cassette_dir / "bench.yaml"), "--port", "0"]
         self.cmd = cmd
+        self.health = "/" if kind == "bare" else "/_tapedeck/health"
+        self.start_timeout = 30.0  # seconds until healthy
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -184,7 +186,7 @@ class Server:
             self.proc = subprocess.Popen(
                 self.cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=self.env
             )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + self.start_timeout
         while not self.port:
             found = re.search(r"http://127\.0\.0\.1:(\d+)", self.log.read_text(errors="replace"))
             if found:
@@ -192,11 +194,10 @@ class Server:
             else:
                 self._check(deadline)
                 time.sleep(0.02)
-        path = "/" if self.kind == "bare" else "/_tapedeck/health"
         while True:
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                conn.request("GET", path)
+                conn.request("GET", self.health)
                 if conn.getresponse().status == 200:
                     conn.close()
                     return self
@@ -272,7 +273,7 @@ def versions() -> str:
             return "-"
 
     return (
-        f"tapedeck {v('tapedeck')}{_git_state()}, "
+        f"tapedeck {v('tapedeck-mock')}{_git_state()}, "
         f"python {platform.python_version()}, uvicorn {v('uvicorn')}, starlette "
         f"{v('starlette')}, anyio {v('anyio')}, uvloop {v('uvloop')}, httptools "
         f"{v('httptools')}, {os.cpu_count()} CPUs"
