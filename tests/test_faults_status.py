@@ -41,7 +41,7 @@ def test_status_529_body_and_headers(server: ServerThread) -> None:
     )
     assert response.status_code == 529
     request_id = response.headers["request-id"]
-    assert re.fullmatch(r"req_tapedeck_[0-9a-f]{24}", request_id)
+    assert re.fullmatch(r"req_011C[0-9A-Za-z]{20}", request_id)  # as the API makes them
     assert response.json() == {
         "type": "error",
         "error": {"type": "overloaded_error", "message": "Overloaded"},
