@@ -295,7 +295,7 @@ def test_stream_fault_in_the_header_of_a_non_streaming_request(
         "error": {
             "type": "invalid_request_error",
             "message": f"tapedeck: x-tapedeck-fault: {misplaced} only applies to streaming "
-            'requests ("stream": true); a non-streaming request takes status and latency',
+            'requests ("stream": true); a non-streaming request takes status, latency and quota',
         },
         "request_id": caught.value.request_id,
     }

@@ -1,0 +1,138 @@
+"""Quota faults where the handler meets them: admission, the 429, the rate-limit headers.
+
+Quotas apply to ``POST /v1/messages``, the endpoint the API's request and token limits are
+about (token counting and batches have limits of their own). A request its quotas admit
+gets ``anthropic-ratelimit-*`` headers that show the limits after it (replacing any that a
+recording or the upstream sent); one they refuse gets the API's 429 ``rate_limit_error``
+with ``retry-after``. A replayed answer's usage is known before it is sent and taken at
+once; a live one's is read from the answer as it passes (:class:`Metered`) and taken when
+it ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
+
+from ..pipeline import Ending, Head, LiveSource, Plan, Step, WireHeaders
+from ..shaping.fault_book import FaultBook
+from ..shaping.faults import Fault, FaultKind
+from ..shaping.quota import COUNTED, Admission, Cost
+from ..shaping.shaper import fault_header
+from ..source.usage import UsageMeter
+from ..wire.errors import error_plan
+from ..wire.ratelimit import exceeded_message, ratelimit_headers, without_ratelimit
+from .request import Request
+
+#: The endpoint quotas apply to.
+QUOTA_PATH = "/v1/messages"
+#: What a request costs before its answer says what it used.
+REQUEST_ONLY = Cost()
+NOTHING = Cost(requests=0)
+
+
+class Limits:
+    """The quotas of a request, on the fault book's buckets and clocks."""
+
+    def __init__(self, book: FaultBook) -> None:
+        self.book = book
+
+    def quotas(self, request: Request, active: Sequence[Fault]) -> tuple[Fault, ...]:
+        """The quota faults among ``active`` that apply to ``request``."""
+        if request.path != QUOTA_PATH or request.method != "POST":
+            return ()
+        return tuple(f for f in active if f.kind is FaultKind.QUOTA)
+
+    def admit(self, request: Request, quotas: Sequence[Fault], cost: Cost) -> Admission:
+        """Whether ``request``, costing ``cost``, may go through now (nothing taken yet)."""
+        book = self.book
+        now = book.clocks.now(request.test_id)
+        return book.quotas.admit(quotas, request.test_id, now, cost, book.passes)
+
+    def take(self, admission: Admission, cost: Cost) -> WireHeaders:
+        """Take ``cost`` for an admitted request; the rate-limit headers it then gets."""
+        self.book.quotas.take(admission, cost)
+        return self.headers(admission)
+
+    def headers(self, admission: Admission) -> WireHeaders:
+        """The rate-limit headers that show ``admission``'s quotas now."""
+        return ratelimit_headers(self.book.quotas.standings(admission))
+
+    def refused(
+        self, admission: Admission, request: Request, extra: Sequence[tuple[str, str]]
+    ) -> Plan:
+        """The API's 429 for a request its quotas refuse."""
+        refusal = admission.refusal
+        assert refusal is not None
+        fault = refusal.fault
+        model = request.body.get("model") if isinstance(request.body, dict) else None
+        message = fault.message
+        if message is None:
+            counted = COUNTED[refusal.limit]
+            window = refusal.rate.per_window()
+            message = exceeded_message(
+                refusal.rate.limit, counted, window, model if isinstance(model, str) else None
+            )
+        if refusal.retry_after is not None:
+            wait = [("retry-after", str(refusal.retry_after))]
+        else:  # the request alone is more than the limit: retrying cannot help
+            wait = [("x-should-retry", "false")]
+        headers = [*wait, *as_text(self.headers(admission)), fault_header([fault]), *extra]
+        return error_plan(429, message, "rate_limit_error", dict(headers))
+
+    def said(self, admission: Admission) -> str:
+        """What the request log says about a refused request."""
+        refusal = admission.refusal
+        assert refusal is not None
+        return f"quota: {refusal.limit} over {refusal.fault.text}"
+
+
+def as_text(headers: WireHeaders) -> list[tuple[str, str]]:
+    """Wire headers as text pairs, for the plans that take those."""
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
+
+
+class Metered:
+    """A live source (:class:`~tapedeck.pipeline.LiveSource`) whose usage is taken from its
+    request's quotas when it ends, and whose rate-limit headers are the quotas'."""
+
+    def __init__(
+        self,
+        source: LiveSource,
+        limits: Limits,
+        admission: Admission,
+        headers: WireHeaders,
+    ) -> None:
+        self.source = source
+        self.limits = limits
+        self.admission = admission
+        self._headers = headers
+        self._meter = UsageMeter()
+
+    @property
+    def head(self) -> Head:
+        head = self.source.head
+        return replace(head, headers=[*without_ratelimit(head.headers), *self._headers])
+
+    @property
+    def ending(self) -> Ending:
+        return self.source.ending
+
+    async def batches(self) -> AsyncIterator[Sequence[Step]]:
+        meter = self._meter
+        stream = self.source.head.stream
+        async for batch in self.source.batches():
+            for step in batch:
+                if stream:
+                    meter.event(step.event, step.data)
+                else:
+                    meter.raw_body(step.encoded)
+            yield batch
+
+    async def done(self, passed_on: bool) -> Plan | None:
+        used = replace(self._meter.cost(), requests=0)
+        if used != NOTHING:
+            admission = self.admission
+            book = self.limits.book
+            book.quotas.take(admission, used, book.clocks.now(admission.test_id))
+        return await self.source.done(passed_on)
