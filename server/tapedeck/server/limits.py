@@ -28,6 +28,7 @@ from .request import Request
 QUOTA_PATH = "/v1/messages"
 #: What a request costs before its answer says what it used.
 REQUEST_ONLY = Cost()
+#: A live answer that reported no usage: nothing to take when it ends.
 NOTHING = Cost(requests=0)
 
 

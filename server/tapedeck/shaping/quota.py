@@ -68,7 +68,7 @@ class Refusal:
     retry_after: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made for every request, and never changed
 class Admission:
     """A request's quotas, read at ``now``: refused, or let through (``waived``: the quotas
     that it went over but whose ``times``/``p`` let it pass; they do not count it)."""
@@ -143,17 +143,18 @@ class Quotas:
         request: for each limit the most restrictive bucket (the least left) of the quotas
         that set it. Without a ``tokens`` limit, the ``tokens`` family shows the input and
         output limits together (their sum), as the API does when no combined limit applies."""
-        now, test_id = admission.now, admission.test_id
-        chosen: dict[str, tuple[Bucket, float]] = {}
-        for fault in admission.faults:
-            for name, bucket in self.buckets(fault, test_id, now):
-                level = bucket.level_at(now)
-                best = chosen.get(name)
-                if best is None or level < best[1]:
-                    chosen[name] = (bucket, level)
-        shown = {
-            FAMILY[name]: bucket.standing(now, level) for name, (bucket, level) in chosen.items()
-        }
+        now, test_id, faults = admission.now, admission.test_id, admission.faults
+        if len(faults) == 1:  # the usual case: nothing to choose from
+            chosen = self.buckets(faults[0], test_id, now)
+        else:
+            best: dict[str, Bucket] = {}
+            for fault in faults:
+                for name, bucket in self.buckets(fault, test_id, now):
+                    held = best.get(name)
+                    if held is None or bucket.level_at(now) < held.level_at(now):
+                        best[name] = bucket
+            chosen = tuple(best.items())
+        shown = {FAMILY[name]: bucket.standing(now) for name, bucket in chosen}
         if "tokens" not in shown:
             parts = [shown[f] for f in ("input-tokens", "output-tokens") if f in shown]
             if len(parts) == 2:

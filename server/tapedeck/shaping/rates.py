@@ -105,11 +105,9 @@ class Bucket:
         """Seconds from ``now`` until the bucket is full again."""
         return max(0.0, (self.capacity - self.level_at(now)) / self.speed)
 
-    def standing(self, now: float, level: float | None = None) -> Standing:
-        """The limit, what is left and when it is full again, at ``now`` (``level``: what
-        :meth:`level_at` says for ``now``, if known)."""
-        if level is None:
-            level = self.level_at(now)
+    def standing(self, now: float) -> Standing:
+        """The limit, what is left and when it is full again, at ``now``."""
+        level = self.level_at(now)
         return Standing(
             self.rate.limit,
             max(0, math.floor(level + EPSILON)),
