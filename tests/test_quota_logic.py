@@ -105,6 +105,16 @@ BUCKET_ROWS: list[tuple[str, list[tuple[str, float, float, Any]]]] = [
         [("take", 10, 100, None), ("level", 0, 50, 40.0), ("take", 1, 50, None)],
     ),
     (
+        "an estimate given back: up to what it holds",
+        [
+            ("take", 40, 100, None),
+            ("take", -30, 100, None),
+            ("level", 0, 100, 40.0),
+            ("take", -30, 106, None),
+            ("level", 0, 106, 50.0),  # 46 refilled, then 30 back: full, not 76
+        ],
+    ),
+    (
         "float slack: 60 refilled over 1.2 s holds 1",
         [("take", 50, 100, None), ("wait", 1, 101.2, 0)],
     ),
@@ -259,6 +269,38 @@ def test_usage_meter_reads_a_raw_json_body() -> None:
 )
 def test_cost_of_each_limit(limit: str, cost: int) -> None:
     assert Cost(1, 25, 15).of(limit) == cost
+
+
+@pytest.mark.parametrize(
+    ("max_tokens", "estimated"),
+    [
+        (256, Cost(1, 25, 256)),
+        (0, Cost(1, 25, 0)),
+        (10, Cost(1, 25, 10)),  # less than the answer reports: what the API would estimate
+        (None, Cost(1, 25, 15)),  # none to go by: what the answer reports
+        (True, Cost(1, 25, 15)),
+        (-1, Cost(1, 25, 15)),
+        ("256", Cost(1, 25, 15)),
+        (256.0, Cost(1, 25, 15)),
+    ],
+)
+def test_output_tokens_are_estimated_from_max_tokens(max_tokens: object, estimated: Cost) -> None:
+    assert Cost(1, 25, 15).estimated(max_tokens) == estimated
+
+
+def test_a_request_needs_its_estimate_left_and_is_charged_what_it_used() -> None:
+    quotas = Quotas()
+    spec = "quota:output_tokens=300/60s"
+    used = Cost(1, 25, 15)
+    for left in (285, 270, 255):
+        admission = admit(quotas, spec, 0.0, used.estimated(256))
+        assert admission.refusal is None
+        quotas.take(admission, used)
+        assert quotas.standings(admission)["output-tokens"].remaining == left
+    refused = admit(quotas, spec, 0.0, used.estimated(256))  # 255 left, 256 needed
+    assert refused.refusal is not None
+    assert refused.refusal.retry_after == 1  # one token, at 5 a second
+    assert admit(quotas, spec, 0.0, used.estimated(255)).refusal is None
 
 
 # --- headers and the message ------------------------------------------------------------------

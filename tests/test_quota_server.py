@@ -125,13 +125,13 @@ def test_sixty_requests_under_fifty_a_minute(server: ServerThread, test_id: str)
 
 def test_reset_dates_are_on_the_tests_clock(server: ServerThread, test_id: str) -> None:
     now = clock(server, test_id, advance_s=0).json()["epoch_s"]
-    with limited(server, test_id, "quota:requests=50/60s,output_tokens=30/60s") as client:
+    with limited(server, test_id, "quota:requests=50/60s,output_tokens=300/60s") as client:
         headers = client.messages.with_raw_response.create(**HELLO).headers
-    # Full again after 1.2 s (one request) and 30 s (15 of 30 tokens), rounded up.
+    # Full again after 1.2 s (one request) and 3 s (15 of 300 tokens), rounded up.
     requests_reset = headers["anthropic-ratelimit-requests-reset"]
     assert requests_reset == _rfc3339(now + 1.2)
-    assert headers["anthropic-ratelimit-output-tokens-reset"] == _rfc3339(now + 30)
-    assert headers["anthropic-ratelimit-tokens-reset"] == _rfc3339(now + 30)
+    assert headers["anthropic-ratelimit-output-tokens-reset"] == _rfc3339(now + 3)
+    assert headers["anthropic-ratelimit-tokens-reset"] == _rfc3339(now + 3)
 
 
 def _rfc3339(at: float) -> str:
@@ -146,7 +146,7 @@ def _rfc3339(at: float) -> str:
 
 def test_token_limits_fall_by_what_each_answer_reports(server: ServerThread, test_id: str) -> None:
     clock(server, test_id)
-    spec = "quota:requests=100/60s,input_tokens=2000/60s,output_tokens=400/60s"
+    spec = "quota:requests=100/60s,input_tokens=2000/60s,output_tokens=1200/60s"
     seen = []
     with limited(server, test_id, spec) as client:
         for body, stream in [(HELLO, True), (HELLO, False), (TOOL_USE, True), (TOOL_USE, False)]:
@@ -161,23 +161,47 @@ def test_token_limits_fall_by_what_each_answer_reports(server: ServerThread, tes
                 + [int(headers["anthropic-ratelimit-tokens-limit"]), remaining(headers, "tokens")]
             )
     assert seen == [
-        [99, 1975, 385, 2400, 2360],  # hello: 25 in, 15 out, streamed
-        [98, 1950, 370, 2400, 2320],  # the same answer as JSON
-        [97, 1478, 281, 2400, 1759],  # tool-use: 472 in, 89 out
-        [96, 1006, 192, 2400, 1198],
+        [99, 1975, 1185, 3200, 3160],  # hello: 25 in, 15 out, streamed
+        [98, 1950, 1170, 3200, 3120],  # the same answer as JSON
+        [97, 1478, 1081, 3200, 2559],  # tool-use: 472 in, 89 out
+        [96, 1006, 992, 3200, 1998],
     ]
+
+
+def test_output_tokens_are_judged_on_max_tokens(server: ServerThread, test_id: str) -> None:
+    """As the API estimates them: a request needs its max_tokens left, and is charged what its
+    answer reports."""
+    clock(server, test_id)
+    with limited(server, test_id, "quota:output_tokens=1200/60s") as client:
+        for left in (1111, 1022):  # tool-use: max_tokens 1024, 89 used
+            headers = client.messages.with_raw_response.create(**TOOL_USE).headers
+            assert remaining(headers, "output-tokens") == left
+        with pytest.raises(anthropic.RateLimitError) as caught:  # 1022 left, 1024 needed
+            client.messages.create(**TOOL_USE)
+        assert "rate limit of 1,200 output tokens per minute" in caught.value.message
+        assert caught.value.response.headers["retry-after"] == "1"  # 2 tokens at 20 a second
+        assert remaining(caught.value.response.headers, "output-tokens") == 1022
+        hello = client.messages.with_raw_response.create(**HELLO)  # max_tokens 256 fits
+        assert remaining(hello.headers, "output-tokens") == 1007
+        clock(server, test_id, advance_s=1)
+        assert (
+            remaining(client.messages.with_raw_response.create(**TOOL_USE).headers, "output-tokens")
+            == 938
+        )
 
 
 def test_a_request_the_tokens_left_cannot_take_is_refused(
     server: ServerThread, test_id: str
 ) -> None:
     clock(server, test_id)
-    with limited(server, test_id, "quota:tokens=50/60s") as client:
-        client.messages.create(**HELLO)  # 40 of 50
-        with pytest.raises(anthropic.RateLimitError, match="rate limit of 50 tokens per minute"):
+    with limited(server, test_id, "quota:tokens=600/60s") as client:
+        for _ in range(8):  # each needs 25 in + 256 (max_tokens) out = 281, and uses 40
             client.messages.create(**HELLO)
-        clock(server, test_id, advance_s=36)  # 40 needed, 10 left: 30 more at 50 a minute
-        client.messages.create(**HELLO)
+        with pytest.raises(anthropic.RateLimitError, match="rate limit of 600 tokens per minute"):
+            client.messages.create(**HELLO)  # 280 left
+        clock(server, test_id, advance_s=1)  # 1 more needed: 10 refill in a second
+        headers = client.messages.with_raw_response.create(**HELLO).headers
+        assert remaining(headers, "tokens") == 250
 
 
 def test_a_request_over_the_whole_limit_is_not_retried(server: ServerThread, test_id: str) -> None:
@@ -445,7 +469,7 @@ def test_a_bad_quota_spec_in_a_header_is_refused(server: ServerThread) -> None:
 def test_a_live_answers_usage_is_taken_when_it_ends(
     tmp_path: Path, make_server: MakeServer
 ) -> None:
-    spec = "quota:requests=10/60s,input_tokens=100/60s,output_tokens=10/60s"
+    spec = "quota:requests=10/60s,input_tokens=100/60s,output_tokens=70/60s"
     with (
         FakeUpstream() as fake,
         make_server(tmp_path, mode=Mode.ALL, upstream=fake.base_url) as server,
@@ -465,15 +489,38 @@ def test_a_live_answers_usage_is_taken_when_it_ends(
                 assert headers.get_list("anthropic-ratelimit-requests-remaining") == [
                     str(seen[-1][0])
                 ]
-            # Before the answer the headers show what was left: 10, then 10 - 3 (three words).
-            assert seen == [[9, 10], [8, 7]]
+            # The headers go out before the answer: its max_tokens (64) taken as an estimate,
+            # then given back but for what it used: 70 - 64, then 67 (3 words) - 64.
+            assert seen == [[9, 6], [8, 3]]
             with client.messages.stream(**ask("six seven eight nine ten eleven")) as events:
-                events.until_done()  # 6 more: 5 were left, so 1 in debt
-            with pytest.raises(anthropic.RateLimitError, match="10 output tokens per minute"):
-                client.messages.create(**ask("twelve"))
-            clock(server, "live", advance_s=6)  # 1 refilled: out of debt
+                events.until_done()  # 65 left (2 words): 64 taken, then 6 used: 59
+            with pytest.raises(anthropic.RateLimitError, match="70 output tokens per minute") as c:
+                client.messages.create(**ask("twelve"))  # 59 left, 64 needed
+            assert c.value.response.headers["retry-after"] == "5"  # 5 at 70 a minute: 4.3 s
+            clock(server, "live", advance_s=5)
             client.messages.create(**ask("twelve"))
         assert fake.count == 4  # the refused request never reached the upstream
     recorded = "".join(p.read_text() for p in tmp_path.rglob("*.yaml"))
     assert "anthropic-ratelimit-requests-remaining: '99'" in recorded  # the upstream's, kept
     assert "anthropic-ratelimit-requests-remaining: '9'" not in recorded
+
+
+def test_a_live_answer_the_client_leaves_is_charged_what_it_used(
+    tmp_path: Path, make_server: MakeServer
+) -> None:
+    """The fake sends message_start (1 output token so far), then would stay silent for 30 s:
+    the client leaves, and the estimate taken for its max_tokens (64) goes back but for 1."""
+    with (
+        FakeUpstream() as fake,
+        make_server(tmp_path, mode=Mode.PASSTHROUGH, upstream=fake.base_url) as server,
+    ):
+        clock(server, "left")
+        with limited(server, "left", "quota:output_tokens=70/60s") as client:
+            stream = client.messages.create(**ask("hang on a moment"), stream=True)
+            with stream:
+                assert remaining(stream.response.headers, "output-tokens") == 6
+                assert next(iter(stream)).type == "message_start"
+            [seen] = fake.requests()
+            assert fake.wait_ended(seen, timeout=1.0)
+            headers = client.messages.with_raw_response.create(**ask("after leaving")).headers
+        assert remaining(headers, "output-tokens") == 69 - 64  # 6 left had it kept the 64

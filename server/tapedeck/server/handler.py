@@ -33,7 +33,7 @@ from ..wire.errors import error_plan
 from ..wire.ratelimit import with_ratelimit
 from ..wire.writer import Writer
 from .incoming import Incoming
-from .limits import REQUEST_ONLY, Limits, Metered, as_text
+from .limits import NOTHING, REQUEST_ONLY, Limits, Metered, as_text
 from .logs import info, log, log_request
 from .modes import RECORD_HINT, decide
 from .request import Request, RequestReader
@@ -241,7 +241,10 @@ class Handler:
             return
         fired = self._fire(request, active, request.stream, what, said)
         status = replacement(fired)
-        limited = self.limits.take(admission, REQUEST_ONLY) if admission is not None else []
+        # A request answered upstream takes its max_tokens from the output tokens until its
+        # answer says what it used; one a status fault answers takes the request alone.
+        reserved = REQUEST_ONLY if status is not None else self.limits.reservation(request)
+        limited = self.limits.take(admission, reserved) if admission is not None else []
         if status is not None:  # answered without spending an upstream request
             await writer.plan(status_plan(status, fired, [*instead, *as_text(limited)]))
             return
@@ -260,11 +263,14 @@ class Handler:
             incoming.base_url if incoming.path.startswith(BATCHES) else None,
         )
         opened: list[UpstreamResponse] = []
+        metered: list[Metered] = []
 
         async def open_source() -> LiveSource | Plan:
             try:
                 response = await self.upstream.open(forward, extra)
             except UpstreamError as exc:
+                if admission is not None:  # nothing was generated: the estimate goes back
+                    self.limits.settle(admission, reserved, NOTHING)
                 said.text = f"502: {exc}"
                 return error_plan(502, f"tapedeck: {exc}", "api_error")
             opened.append(response)
@@ -279,11 +285,14 @@ class Handler:
                 )
                 source = Tap(response, partial(self.recorder.save, name, recorded), self.redactor)
             if admission is not None:  # outside the tap: recordings keep the upstream's headers
-                source = Metered(source, self.limits, admission, limited)
+                source = Metered(source, self.limits, admission, limited, reserved)
+                metered.append(source)
             return source
 
         try:
             await writer.live(open_source, Shaper(fired) if fired else None)
         finally:
+            for source in metered:  # an answer cut short is charged what it had used
+                source.settle()
             for response in opened:
                 await response.aclose()

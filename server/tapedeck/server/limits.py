@@ -4,9 +4,11 @@ Quotas apply to ``POST /v1/messages``, the endpoint the API's request and token 
 about (token counting and batches have limits of their own). A request its quotas admit
 gets ``anthropic-ratelimit-*`` headers that show the limits after it (replacing any that a
 recording or the upstream sent); one they refuse gets the API's 429 ``rate_limit_error``
-with ``retry-after``. A replayed answer's usage is known before it is sent and taken at
-once; a live one's is read from the answer as it passes (:class:`Metered`) and taken when
-it ends.
+with ``retry-after``. As the API does, a request is admitted on its input tokens and on
+the output tokens its ``max_tokens`` may use, then charged what its answer reports. A
+replayed answer's usage is known before it is sent and taken at once; a live one takes its
+``max_tokens`` when it goes upstream, and what its answer reports is read as it passes
+(:class:`Metered`) and settled when it ends.
 """
 
 from __future__ import annotations
@@ -28,8 +30,14 @@ from .request import Request
 QUOTA_PATH = "/v1/messages"
 #: What a request costs before its answer says what it used.
 REQUEST_ONLY = Cost()
-#: A live answer that reported no usage: nothing to take when it ends.
+#: No usage at all: what an answer that reported none used.
 NOTHING = Cost(requests=0)
+
+
+def max_tokens_of(request: Request) -> object:
+    """The request's ``max_tokens`` (whatever it is: :meth:`Cost.estimated` checks it)."""
+    body = request.body
+    return body.get("max_tokens") if isinstance(body, dict) else None
 
 
 class Limits:
@@ -45,10 +53,24 @@ class Limits:
         return tuple(f for f in active if f.kind is FaultKind.QUOTA)
 
     def admit(self, request: Request, quotas: Sequence[Fault], cost: Cost) -> Admission:
-        """Whether ``request``, costing ``cost``, may go through now (nothing taken yet)."""
+        """Whether ``request``, whose answer costs ``cost``, may go through now: whether
+        its quotas hold that with its ``max_tokens`` as the output (nothing taken yet)."""
         book = self.book
         now = book.clocks.now(request.test_id)
-        return book.quotas.admit(quotas, request.test_id, now, cost, book.passes)
+        need = cost.estimated(max_tokens_of(request))
+        return book.quotas.admit(quotas, request.test_id, now, need, book.passes)
+
+    def reservation(self, request: Request) -> Cost:
+        """What a request answered upstream takes before its answer says what it used."""
+        return REQUEST_ONLY.estimated(max_tokens_of(request))
+
+    def settle(self, admission: Admission, reserved: Cost, used: Cost) -> None:
+        """Take what a live answer ``used`` from its quotas, now, less the ``reserved``
+        estimate taken when it was admitted (which an answer that used less gets back)."""
+        change = Cost(0, used.input_tokens, used.output_tokens - reserved.output_tokens)
+        if change != NOTHING:
+            book = self.book
+            book.quotas.take(admission, change, book.clocks.now(admission.test_id))
 
     def take(self, admission: Admission, cost: Cost) -> WireHeaders:
         """Take ``cost`` for an admitted request; the rate-limit headers it then gets."""
@@ -103,11 +125,14 @@ class Metered:
         limits: Limits,
         admission: Admission,
         headers: WireHeaders,
+        reserved: Cost,
     ) -> None:
         self.source = source
         self.limits = limits
         self.admission = admission
+        self.reserved = reserved
         self._headers = headers
+        self._settled = False
         self._meter = UsageMeter()
 
     @property
@@ -131,9 +156,12 @@ class Metered:
             yield batch
 
     async def done(self, passed_on: bool) -> Plan | None:
-        used = replace(self._meter.cost(), requests=0)
-        if used != NOTHING:
-            admission = self.admission
-            book = self.limits.book
-            book.quotas.take(admission, used, book.clocks.now(admission.test_id))
+        self.settle()
         return await self.source.done(passed_on)
+
+    def settle(self) -> None:
+        """Charge what the answer reported so far, once: at its end, or when the client went
+        away before it (what was generated until then is what the answer used)."""
+        if not self._settled:
+            self._settled = True
+            self.limits.settle(self.admission, self.reserved, self._meter.cost())

@@ -4,9 +4,11 @@
 token bucket (:mod:`tapedeck.shaping.rates`) per limit. Each answered request takes its
 share: ``requests`` one, ``input_tokens`` the response's ``input_tokens`` plus
 ``cache_creation_input_tokens`` (what the API counts against its input-token limit),
-``output_tokens`` its ``output_tokens``, ``tokens`` both. A request that one of the limits
-cannot take now is refused (a 429, with when to retry); one that is more than a limit holds
-when full is refused for good.
+``output_tokens`` its ``output_tokens``, ``tokens`` both. Whether a request may go
+through is judged as the API judges it: on its input tokens and, for output tokens, on the
+estimate its ``max_tokens`` gives (:meth:`Cost.estimated`), adjusted to what the answer
+reports once that is known. A request that one of the limits cannot take now is refused (a
+429, with when to retry); one that is more than a limit holds when full is refused for good.
 
 Buckets are kept per quota and per test id, like ``times`` counters, and start full; their
 time is the request's clock (:mod:`tapedeck.shaping.clock`). ``times`` and ``p`` decide
@@ -43,6 +45,15 @@ class Cost:
     requests: int = 1
     input_tokens: int = 0
     output_tokens: int = 0
+
+    def estimated(self, max_tokens: object) -> Cost:
+        """What a request must find left before it is answered: the same, but ``max_tokens``
+        output tokens (the API estimates output tokens from ``max_tokens`` when a request
+        arrives, and adjusts to what was used at its end); without a usable ``max_tokens``,
+        what the answer reports."""
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 0:
+            return self
+        return Cost(self.requests, self.input_tokens, max_tokens)
 
     def of(self, limit: str) -> int:
         return self.amounts()[limit]

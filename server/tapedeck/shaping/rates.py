@@ -93,8 +93,9 @@ class Bucket:
         return 0.0 if missing <= EPSILON else missing / self.speed
 
     def take(self, cost: float, now: float) -> None:
-        """Take ``cost`` at ``now`` (whether or not the bucket holds it)."""
-        self.level = self.level_at(now) - cost
+        """Take ``cost`` at ``now`` (whether or not the bucket holds it); a negative ``cost``
+        gives back what an estimate took too much, up to the bucket's capacity."""
+        self.level = min(self.capacity, self.level_at(now) - cost)
         self.at = now
 
     def remaining(self, now: float) -> int:

@@ -32,18 +32,20 @@ test('60 requests under 50 a minute: 10 are refused until the clock moves', asyn
   expect((await client.messages.create(HELLO)).content).toEqual([{ type: 'text', text: 'Hello!' }]);
 });
 
-test('token limits count what each answer reports', async ({ tapedeck }) => {
+test('token limits count what each answer reports, and output tokens its max_tokens', async ({ tapedeck }) => {
   await tapedeck.advanceClock(0);
-  const client = tapedeck.client({ fault: 'quota:input_tokens=100/60s,output_tokens=40/60s' });
+  const client = tapedeck.client({ fault: 'quota:input_tokens=100/60s,output_tokens=300/60s' });
   const left = async () => {
     const { response } = await client.messages.create(HELLO).withResponse();
     return ['input-tokens', 'output-tokens'].map((limit) =>
       Number(response.headers.get(`anthropic-ratelimit-${limit}-remaining`)),
     );
   };
-  expect(await left()).toEqual([75, 25]); // the cassette's usage: 25 in, 15 out
-  expect(await left()).toEqual([50, 10]);
+  expect(await left()).toEqual([75, 285]); // the cassette's usage: 25 in, 15 out
+  expect(await left()).toEqual([50, 270]);
+  expect(await left()).toEqual([25, 255]);
+  // 255 output tokens left, and the request may use up to 256 (its max_tokens): refused.
   await expect(client.messages.create(HELLO, { maxRetries: 0 })).rejects.toThrow(
-    'rate limit of 40 output tokens per minute',
+    'rate limit of 300 output tokens per minute',
   );
 });
