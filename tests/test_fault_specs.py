@@ -118,6 +118,10 @@ VALID_KINDS = "ping, error, overloaded, disconnect, truncate, status, latency, s
         ("quota:tokens=1000/1h,message=slow down", {"tokens": Rate(1000, 3600.0)}),
         ("quota:requests=5/m,times=2,p=0.5,seed=s", {"requests": Rate(5, 60.0), "times": 2}),
         ("quota:requests=1/1.5M", {"requests": Rate(1, 90.0)}),
+        (
+            "quota:requests=1/1s,retry_after=false",
+            {"requests": Rate(1, 1.0), "sends_retry_after": False},
+        ),
         # gate keys, on any kind
         ("truncate:after=1,p=0.25,times=3,seed=abc", {"p": 0.25, "times": 3, "seed": "abc"}),
         ("garble:p=0", {"p": 0.0, "times": None, "seed": None}),
@@ -199,8 +203,8 @@ def test_streams_only(spec: str, streams_only: bool) -> None:
             "quota:rpm=50",
             [
                 "unknown key 'rpm' for quota",
-                "valid keys: requests, input_tokens, output_tokens, tokens, message, p, times, "
-                "seed",
+                "valid keys: requests, input_tokens, output_tokens, tokens, retry_after, message, "
+                "p, times, seed",
             ],
         ),
         # quota limits
@@ -214,6 +218,7 @@ def test_streams_only(spec: str, streams_only: bool) -> None:
         ("quota:output_tokens=-5/1m", ["output_tokens must be LIMIT/WINDOW", "'-5/1m'"]),
         ("quota:requests=5/1d", ["requests must be LIMIT/WINDOW", "'5/1d'"]),
         ("quota:requests=5/1s,requests=6/1s", ["'requests' is given twice"]),
+        ("quota:requests=5/1s,retry_after=3", ["retry_after must be true or false, got '3'"]),
         # negative or malformed counts
         ("overloaded:after=-1", ["after must be a whole number >= 0", "'-1'"]),
         ("truncate:after=1.5", ["after must be a whole number >= 0", "'1.5'"]),

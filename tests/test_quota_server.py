@@ -8,6 +8,7 @@ conformance table (tests/conformance/cases.json, ``fault/quota-*``).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -524,3 +525,26 @@ def test_a_live_answer_the_client_leaves_is_charged_what_it_used(
             assert fake.wait_ended(seen, timeout=1.0)
             headers = client.messages.with_raw_response.create(**ask("after leaving")).headers
         assert remaining(headers, "output-tokens") == 69 - 64  # 6 left had it kept the 64
+
+
+def test_a_429_without_retry_after_leaves_the_reset_dates(
+    server: ServerThread, test_id: str
+) -> None:
+    """retry_after=false: the 429 as the API once sent it (anthropic-sdk-typescript#357), for a
+    client that works out its wait from the anthropic-ratelimit-*-reset dates."""
+    from datetime import datetime
+
+    now = clock(server, test_id).json()["epoch_s"]
+    with limited(server, test_id, "quota:requests=2/60s,retry_after=false") as client:
+        client.messages.create(**HELLO)
+        client.messages.create(**HELLO)
+        with pytest.raises(anthropic.RateLimitError) as caught:
+            client.messages.create(**HELLO)
+        headers = caught.value.response.headers
+        assert "retry-after" not in headers
+        assert "x-should-retry" not in headers
+        assert remaining(headers) == 0
+        reset = datetime.fromisoformat(headers["anthropic-ratelimit-requests-reset"])
+        assert reset.timestamp() == math.ceil(now + 60)  # full a minute after the first
+        clock(server, test_id, advance_s=30)  # one request back after 30 s
+        client.messages.create(**HELLO)

@@ -96,10 +96,12 @@ class Limits:
             message = exceeded_message(
                 refusal.rate.limit, counted, window, model if isinstance(model, str) else None
             )
-        if refusal.retry_after is not None:
-            wait = [("retry-after", str(refusal.retry_after))]
-        else:  # the request alone is more than the limit: retrying cannot help
+        if refusal.retry_after is None:  # the request alone is more than the limit
             wait = [("x-should-retry", "false")]
+        elif fault.sends_retry_after:
+            wait = [("retry-after", str(refusal.retry_after))]
+        else:  # as the API once answered: the client must go by the -reset dates
+            wait = []
         headers = [*wait, *as_text(self.headers(admission)), fault_header([fault]), *extra]
         return error_plan(429, message, "rate_limit_error", dict(headers))
 

@@ -72,6 +72,8 @@ class Fault:
     input_tokens: Rate | None = None
     output_tokens: Rate | None = None
     tokens: Rate | None = None
+    #: quota: whether its 429s say when to retry (``retry_after=false``: only the reset dates).
+    sends_retry_after: bool = True
     #: gate: probability, how many requests, seed for the probability.
     p: float = 1.0
     times: int | None = None
@@ -174,6 +176,7 @@ _KEYS: dict[FaultKind, dict[str, tuple[str, _Parser]]] = {
     FaultKind.GARBLE: {"after": ("after", _count)},
     FaultKind.QUOTA: {
         **{limit: (limit, parse_rate) for limit in QUOTA_LIMITS},
+        "retry_after": ("sends_retry_after", _bool),
         "message": ("message", _text),
     },
 }
