@@ -548,3 +548,17 @@ def test_a_429_without_retry_after_leaves_the_reset_dates(
         assert reset.timestamp() == math.ceil(now + 60)  # full a minute after the first
         clock(server, test_id, advance_s=30)  # one request back after 30 s
         client.messages.create(**HELLO)
+
+
+def test_tapedecks_own_errors_count_nothing(server: ServerThread, test_id: str) -> None:
+    """A request no cassette answers (a 404 here) never reaches the limits: no headers, and the
+    next answered request is the first one counted."""
+    clock(server, test_id)
+    headers = {"x-tapedeck-test-id": test_id, "x-tapedeck-fault": "quota:requests=2/60s"}
+    url = f"{server.base_url}/v1/messages"
+    for _ in range(3):
+        missed = httpx.post(url, json={**HELLO, "max_tokens": 1}, headers=headers)
+        assert missed.status_code == 404
+        assert not [k for k in missed.headers if k.startswith("anthropic-ratelimit-")]
+    answered = httpx.post(url, json=HELLO, headers=headers)
+    assert answered.headers["anthropic-ratelimit-requests-remaining"] == "1"
