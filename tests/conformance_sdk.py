@@ -33,19 +33,24 @@ def plain(value: Any) -> Any:
 
 
 def outcome_of(exc: BaseException | None) -> dict[str, Any]:
-    """The error part of an outcome: class, HTTP status, API error type, message, cause."""
+    """The error part of an outcome: class, HTTP status, API error type, message, cause, and
+    the headers of the response the error came with."""
     if exc is None:
         return {"error": None, "status": None, "error_type": None, "error_message": None}
     body = getattr(exc, "body", None)
     error = body.get("error") if isinstance(body, dict) else None
     cause = exc.__cause__
-    return {
+    response = getattr(exc, "response", None)
+    outcome = {
         "error": type(exc).__name__,
         "status": getattr(exc, "status_code", None),
         "error_type": error.get("type") if isinstance(error, dict) else None,
         "error_message": str(exc),
         "cause": type(cause).__name__ if cause is not None else None,
     }
+    if response is not None:
+        outcome["headers"] = dict(response.headers)
+    return outcome
 
 
 def client_for(base_url: str, case: Case, step: Step, count: list[int]) -> anthropic.Anthropic:
@@ -70,8 +75,16 @@ def client_for(base_url: str, case: Case, step: Step, count: list[int]) -> anthr
 def perform(base_url: str, case: Case, step: Step) -> dict[str, Any]:
     """Make ``step``'s call against tapedeck at ``base_url``; what the SDK showed."""
     count: list[int] = []
-    out: dict[str, Any] = {"events": None, "message": None, "text": None, "result": None}
+    out: dict[str, Any] = {
+        "events": None,
+        "message": None,
+        "text": None,
+        "result": None,
+        "headers": None,
+    }
     error: BaseException | None = None
+    if step.advance_clock_s is not None:
+        advance_clock(base_url, case, step.advance_clock_s)
     with client_for(base_url, case, step, count) as client:
         try:
             _call(client, step, out)
@@ -95,7 +108,9 @@ def _call(client: anthropic.Anthropic, step: Step, out: dict[str, Any]) -> None:
             for event in raw:
                 events.append(event.type)
     elif step.call == "create":
-        out["message"] = plain(client.messages.create(**body))
+        raw_response = client.messages.with_raw_response.create(**body)
+        out["headers"] = dict(raw_response.headers)
+        out["message"] = plain(raw_response.parse())
     elif step.call == "count_tokens":
         out["result"] = plain(client.messages.count_tokens(**body))
     elif step.call == "models.list":
@@ -118,6 +133,13 @@ def reset(base_url: str, case: Case) -> None:
     """Rewind the case's sequences and fault counters, so a rerun starts clean."""
     headers = {"x-tapedeck-test-id": case.test_id}
     httpx.post(f"{base_url}/_tapedeck/reset", headers=headers).raise_for_status()
+
+
+def advance_clock(base_url: str, case: Case, seconds: float) -> None:
+    """Stop the case's clock and move it ``seconds`` ahead (``POST /_tapedeck/clock``)."""
+    headers = {"x-tapedeck-test-id": case.test_id}
+    url = f"{base_url}/_tapedeck/clock"
+    httpx.post(url, json={"advance_s": seconds}, headers=headers).raise_for_status()
 
 
 def set_test_faults(base_url: str, case: Case, spec: str | None) -> None:

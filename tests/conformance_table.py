@@ -41,6 +41,7 @@ EXPECT_KEYS = {
     "text",
     "result",
     "retries",
+    "headers",
 }
 STEP_KEYS = {
     "call",
@@ -50,6 +51,7 @@ STEP_KEYS = {
     "timing",
     "client",
     "signal_timeout_ms",
+    "advance_clock_s",
     "expect",
     "python",
     "typescript",
@@ -69,6 +71,7 @@ class Step:
     timing: str | None = None
     client: dict[str, Any] = field(default_factory=dict)
     signal_timeout_ms: int | None = None
+    advance_clock_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ def _step(name: str, raw: dict[str, Any], requests: dict[str, Any], sdk: str) ->
         timing=raw.get("timing"),
         client=raw.get("client", {}),
         signal_timeout_ms=raw.get("signal_timeout_ms"),
+        advance_clock_s=raw.get("advance_clock_s"),
     )
 
 
@@ -178,7 +182,7 @@ def problems(expect: dict[str, Any], outcome: dict[str, Any], base_url: str) -> 
         if key == "error_message":
             if want not in (got or ""):
                 found.append(f"error_message: {want!r} not in {got!r}")
-        elif key in ("message", "result"):
+        elif key in ("message", "result", "headers"):
             found += [f"{key}{p}" for p in subset_problems(want, got)]
         elif got != want:
             found.append(f"{key}: expected {want!r}, got {got!r}")
@@ -187,5 +191,5 @@ def problems(expect: dict[str, Any], outcome: dict[str, Any], base_url: str) -> 
 
 def pretty(outcome: dict[str, Any]) -> str:
     """An outcome as short readable text, for failure messages."""
-    shown = {k: v for k, v in outcome.items() if v not in (None, [])}
+    shown = {k: v for k, v in outcome.items() if v not in (None, []) and k != "headers"}
     return re.sub(r"\s+", " ", json.dumps(shown, ensure_ascii=False, default=str))[:1500]

@@ -70,8 +70,10 @@ def round_trip(
 
 
 def same_across_servers(outcomes: list[Any], base_url: str) -> Any:
-    """Outcomes with the server's address replaced by ``{base_url}``."""
-    return json.loads(json.dumps(outcomes, default=str).replace(base_url, "{base_url}"))
+    """Outcomes with the server's address replaced by ``{base_url}``, without the headers
+    (dates, and where the answer came from, differ; ``expect`` checks those that matter)."""
+    shown = [{k: v for k, v in o.items() if k != "headers"} for o in outcomes]
+    return json.loads(json.dumps(shown, default=str).replace(base_url, "{base_url}"))
 
 
 @pytest.mark.parametrize("case", params(ROUND_TRIP))

@@ -27,6 +27,7 @@ from tapedeck.errors import FaultSpecError
 from tapedeck.server.runner import ServerThread
 from tapedeck.shaping.fault_book import FaultBook
 from tapedeck.shaping.faults import Fault, FaultKind, parse_fault, parse_faults
+from tapedeck.shaping.rates import Rate
 
 
 def resolve(flags: dict[str, Any], env: dict[str, str], file: Path | None = None) -> Settings:
@@ -39,7 +40,7 @@ def resolve(flags: dict[str, Any], env: dict[str, str], file: Path | None = None
 
 BIN = Path(sys.executable).parent
 TAPEDECK = shutil.which("tapedeck", path=str(BIN))
-VALID_KINDS = "ping, error, overloaded, disconnect, truncate, status, latency, stall, garble"
+VALID_KINDS = "ping, error, overloaded, disconnect, truncate, status, latency, stall, garble, quota"
 
 
 # --- parse_fault: valid specs -----------------------------------------------------------------
@@ -103,6 +104,24 @@ VALID_KINDS = "ping, error, overloaded, disconnect, truncate, status, latency, s
         ("stall:after=3,ms=12.5", {"after": 3, "ms": 12.5}),
         ("garble", {"kind": FaultKind.GARBLE, "after": 0}),
         ("garble:after=2", {"after": 2}),
+        (
+            "quota:requests=50/60s,input_tokens=20000/60s,output_tokens=8000/60s",
+            {
+                "kind": FaultKind.QUOTA,
+                "requests": Rate(50, 60.0),
+                "input_tokens": Rate(20000, 60.0),
+                "output_tokens": Rate(8000, 60.0),
+                "tokens": None,
+                "message": None,
+            },
+        ),
+        ("quota:tokens=1000/1h,message=slow down", {"tokens": Rate(1000, 3600.0)}),
+        ("quota:requests=5/m,times=2,p=0.5,seed=s", {"requests": Rate(5, 60.0), "times": 2}),
+        ("quota:requests=1/1.5M", {"requests": Rate(1, 90.0)}),
+        (
+            "quota:requests=1/1s,retry_after=false",
+            {"requests": Rate(1, 1.0), "sends_retry_after": False},
+        ),
         # gate keys, on any kind
         ("truncate:after=1,p=0.25,times=3,seed=abc", {"p": 0.25, "times": 3, "seed": "abc"}),
         ("garble:p=0", {"p": 0.0, "times": None, "seed": None}),
@@ -139,6 +158,7 @@ def test_parse_fault_defaults() -> None:
         ("garble", True),
         ("status", False),
         ("latency:ms=1", False),
+        ("quota:requests=1/1s", False),
     ],
 )
 def test_streams_only(spec: str, streams_only: bool) -> None:
@@ -179,6 +199,26 @@ def test_streams_only(spec: str, streams_only: bool) -> None:
             "error:code=500",
             ["unknown key 'code' for error", "valid keys: after, type, message, p, times, seed"],
         ),
+        (
+            "quota:rpm=50",
+            [
+                "unknown key 'rpm' for quota",
+                "valid keys: requests, input_tokens, output_tokens, tokens, retry_after, message, "
+                "p, times, seed",
+            ],
+        ),
+        # quota limits
+        ("quota", ["quota needs at least one of requests, input_tokens, output_tokens, tokens"]),
+        ("quota:times=2", ["quota needs at least one of requests"]),
+        ("quota:requests=50", ["requests must be LIMIT/WINDOW such as 50/60s", "'50'"]),
+        ("quota:requests=50/60", ["requests must be LIMIT/WINDOW", "'50/60'"]),
+        ("quota:tokens=1k/60s", ["tokens must be LIMIT/WINDOW", "'1k/60s'"]),
+        ("quota:requests=0/60s", ["a limit >= 1 and a window > 0", "'0/60s'"]),
+        ("quota:input_tokens=5/0s", ["a limit >= 1 and a window > 0", "'5/0s'"]),
+        ("quota:output_tokens=-5/1m", ["output_tokens must be LIMIT/WINDOW", "'-5/1m'"]),
+        ("quota:requests=5/1d", ["requests must be LIMIT/WINDOW", "'5/1d'"]),
+        ("quota:requests=5/1s,requests=6/1s", ["'requests' is given twice"]),
+        ("quota:requests=5/1s,retry_after=3", ["retry_after must be true or false, got '3'"]),
         # negative or malformed counts
         ("overloaded:after=-1", ["after must be a whole number >= 0", "'-1'"]),
         ("truncate:after=1.5", ["after must be a whole number >= 0", "'1.5'"]),

@@ -41,7 +41,7 @@ def test_status_529_body_and_headers(server: ServerThread) -> None:
     )
     assert response.status_code == 529
     request_id = response.headers["request-id"]
-    assert re.fullmatch(r"req_tapedeck_[0-9a-f]{24}", request_id)
+    assert re.fullmatch(r"req_011C[0-9A-Za-z]{20}", request_id)  # as the API makes them
     assert response.json() == {
         "type": "error",
         "error": {"type": "overloaded_error", "message": "Overloaded"},
@@ -292,7 +292,7 @@ def test_stream_fault_in_the_header_of_a_non_streaming_request(
         "error": {
             "type": "invalid_request_error",
             "message": f"tapedeck: x-tapedeck-fault: {misplaced} only applies to streaming "
-            'requests ("stream": true); a non-streaming request takes status and latency',
+            'requests ("stream": true); a non-streaming request takes status, latency and quota',
         },
         "request_id": caught.value.request_id,
     }

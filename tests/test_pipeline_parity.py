@@ -147,6 +147,15 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
         yield server
 
 
+#: The headers faults set that must be the same on both (a quota's counts, once per server).
+KEPT_HEADERS = (
+    "retry-after",
+    "x-tapedeck-faults",
+    "anthropic-ratelimit-requests-limit",
+    "anthropic-ratelimit-requests-remaining",
+)
+
+
 def raw(server: ServerThread, fault: str, schedule: str) -> tuple[int, bytes, str, dict[str, str]]:
     """Status, body bytes, how the body ended, and the headers that faults set."""
     headers = {"x-tapedeck-fault": fault, "x-api-key": "test-key"}
@@ -161,9 +170,7 @@ def raw(server: ServerThread, fault: str, schedule: str) -> tuple[int, bytes, st
             ended = "complete"
         except httpx.RemoteProtocolError:
             ended = "cut"
-        kept = {
-            k: v for k, v in response.headers.items() if k in ("retry-after", "x-tapedeck-faults")
-        }
+        kept = {k: v for k, v in response.headers.items() if k in KEPT_HEADERS}
         status = response.status_code
     if status != 200:  # a status fault's body names a fresh request id
         error = json.loads(body)
@@ -204,6 +211,10 @@ FAULTS = [
     pytest.param("latency:ms=30", "steady", id="latency"),
     pytest.param("status:code=429,retry_after=3", "steady", id="status"),
     pytest.param("ping:every=3;overloaded:after=7", "steady", id="ping-and-overloaded"),
+    # Each row's requests (raw, then the SDK's) are a new quota's on both servers.
+    pytest.param("quota:requests=100/60s", "steady", id="quota-admits"),
+    pytest.param("quota:requests=1/60s", "steady", id="quota-refuses-the-second"),
+    pytest.param("quota:requests=5/60s;ping:every=2", "silence", id="quota-and-pings"),
 ]
 
 

@@ -47,6 +47,7 @@ class Tapedeck:
     >>> def test_hello(tapedeck):
     ...     client = tapedeck.client(cassette="streaming/hello", max_retries=0)
     ...     tapedeck.set_faults("status:code=529,times=1")   # this test only
+    ...     tapedeck.advance_clock(30)                        # this test's quota windows
     ...     tapedeck.reset()                                  # rewind this test's sequences
     """
 
@@ -168,8 +169,9 @@ class Tapedeck:
         return result
 
     def reset(self) -> int:
-        """Rewind this test's sequence positions and fault counters; return how many
-        sequences were rewound (``POST /_tapedeck/reset`` with this test id)."""
+        """Rewind this test's sequence positions, fault counters and quotas and put it back
+        on the server's clock; return how many sequences were rewound (``POST
+        /_tapedeck/reset`` with this test id)."""
         rewound: int = self._admin("POST", "/_tapedeck/reset").get("rewound", 0)
         return rewound
 
@@ -182,6 +184,14 @@ class Tapedeck:
             spec = "none"
         active: str = self._admin("PUT", "/_tapedeck/faults", {"faults": spec})["faults"]
         return active
+
+    def advance_clock(self, seconds: float = 0) -> float:
+        """Stop this test's clock (the one its ``quota`` windows run on) and move it
+        ``seconds`` ahead (``POST /_tapedeck/clock`` with this test id); ``0`` only stops it.
+        Returns the clock's reading, in seconds since the epoch. :meth:`reset` (and the end
+        of the test) puts the test back on the server's clock."""
+        now: float = self._admin("POST", "/_tapedeck/clock", {"advance_s": seconds})["epoch_s"]
+        return now
 
     def close(self) -> None:
         """Close the clients, drop this test's faults and rewind its sequences (teardown)."""

@@ -22,7 +22,7 @@ Installing tapedeck registers it (entry point ``pytest11``); nothing to configur
   started on a free port the first time a test asks for it, stopped at the end of the session.
 - ``tapedeck`` (function): a :class:`~tapedeck.plugin_client.Tapedeck` for this test —
   ``base_url``, ``test_id``, ``cassette`` (the test's own), ``client()``, ``async_client()``,
-  ``headers()``, ``reset()``, ``set_faults()``.
+  ``headers()``, ``reset()``, ``set_faults()``, ``advance_clock()``.
 - ``tapedeck_config`` (session): settings a ``conftest.py`` gives the server (a dict).
 - ``@pytest.mark.tapedeck(cassette=..., fault=..., timing=...)``: defaults for the test's clients.
 - Options ``--tapedeck-cassettes``, ``--tapedeck-mode`` (``none``: never the network),

@@ -2,13 +2,16 @@
 
 - ``GET /_tapedeck/health``: liveness, mode, how many cassettes are loaded (and which
   worker answered, with ``--workers``);
-- ``POST /_tapedeck/reset``: rewind sequences and fault counters (one test id's with the
-  ``x-tapedeck-test-id`` header);
+- ``POST /_tapedeck/reset``: rewind sequences, fault counters, quotas and clocks (one test
+  id's with the ``x-tapedeck-test-id`` header);
 - ``GET``/``PUT``/``DELETE /_tapedeck/faults``: the faults in force, scoped the same way;
+- ``GET``/``POST``/``DELETE /_tapedeck/clock``: the clock quotas run on, scoped the same way;
 - ``GET /_tapedeck/unused``: cassettes and interactions that answered nothing yet.
 """
 
 from __future__ import annotations
+
+import math
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -16,8 +19,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..errors import APIError, FaultSpecError
+from ..shaping.clock import Clock
 from ..shaping.faults import listed, parse_faults
 from ..wire.errors import error_json
+from ..wire.ratelimit import rfc3339
 from . import workers
 from .handler import Handler
 from .incoming import Incoming
@@ -56,6 +61,56 @@ async def faults_admin(request: Request) -> Response:
     )
 
 
+async def clock_admin(request: Request) -> Response:
+    """``GET``/``POST``/``DELETE /_tapedeck/clock``, scoped by ``x-tapedeck-test-id``.
+
+    ``POST`` stops the scope's clock where it is and moves it ``advance_s`` seconds ahead
+    (``{"advance_s": 30}``; an empty body or ``{}`` only stops it); ``DELETE`` puts a test id
+    back on the server's clock, or the server's clock back on the wall clock.
+    """
+    clocks = _handler(request).faults.clocks
+    test_id = request.headers.get("x-tapedeck-test-id") or None
+    if request.method == "POST":
+        incoming = await Incoming.read(request.scope, request.receive, _ADMIN_BODY_LIMIT)
+        body = parse_json_object(incoming.body) if incoming.body.strip() else {}
+        clock = clocks.advance(test_id, _advance_s(body))
+    elif request.method == "DELETE":
+        clock = clocks.release(test_id)
+    else:
+        clock = clocks.clock(test_id)
+    return JSONResponse(_clock_state(clock, test_id))
+
+
+def _advance_s(body: dict[str, object]) -> float:
+    unknown = sorted(set(body) - {"advance_s"})
+    seconds = body.get("advance_s", 0)
+    if (
+        unknown
+        or isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not math.isfinite(seconds)
+        or seconds < 0
+    ):
+        shown = f"unknown key {unknown[0]!r}" if unknown else f"advance_s {seconds!r}"
+        raise APIError(
+            400,
+            f'tapedeck: {shown}: expected a body like {{"advance_s": 30}} (seconds >= 0 to '
+            "move the clock ahead; {} or no body only stops it)",
+        )
+    return float(seconds)
+
+
+def _clock_state(clock: Clock, test_id: str | None) -> dict[str, object]:
+    now = clock.now()
+    return {
+        "status": "ok",
+        "scope": test_id or "server",
+        "clock": "running" if clock.running else "stopped",
+        "now": rfc3339(now, exact=True),
+        "epoch_s": now,
+    }
+
+
 async def health(request: Request) -> Response:
     """``GET /_tapedeck/health``: liveness, mode and how many cassettes are loaded."""
     handler = _handler(request)
@@ -70,11 +125,13 @@ async def health(request: Request) -> Response:
 
 
 async def reset(request: Request) -> Response:
-    """``POST /_tapedeck/reset``: rewind sequences (only one test id's, if the header is set)."""
+    """``POST /_tapedeck/reset``: rewind sequences, fault counters and quotas, and put clocks
+    back on the wall clock (only one test id's, if the header is set)."""
     handler = _handler(request)
     test_id = request.headers.get("x-tapedeck-test-id")
     rewound = handler.sequences.reset(test_id)
     handler.faults.rewind(test_id)
+    handler.faults.clocks.reset(test_id)
     return JSONResponse({"status": "ok", "rewound": rewound})
 
 
@@ -106,6 +163,7 @@ ROUTES = [
     Route("/_tapedeck/health", health, methods=["GET"]),
     Route("/_tapedeck/reset", reset, methods=["POST"]),
     Route("/_tapedeck/faults", faults_admin, methods=["GET", "PUT", "DELETE"]),
+    Route("/_tapedeck/clock", clock_admin, methods=["GET", "POST", "DELETE"]),
     Route("/_tapedeck/unused", unused, methods=["GET"]),
 ]
 

@@ -21,6 +21,7 @@ from ..pipeline import LiveSource, Plan
 from ..record.recorder import Recorder
 from ..record.tap import Tap
 from ..shaping.faults import Fault, listed
+from ..shaping.quota import Admission, Cost
 from ..shaping.shaper import Shaper, fault_header, replacement, status_plan
 from ..source.batches import BATCHES
 from ..source.cassette import CassetteSource
@@ -28,8 +29,10 @@ from ..source.upstream import Forward, Upstream, UpstreamResponse
 from ..state import per_test_state
 from ..validation import Validate
 from ..wire.errors import error_plan
+from ..wire.ratelimit import with_ratelimit
 from ..wire.writer import Writer
 from .incoming import Incoming
+from .limits import NOTHING, REQUEST_ONLY, Limits, Metered, as_text
 from .logs import info, log, log_request
 from .modes import RECORD_HINT, decide
 from .request import Request, RequestReader
@@ -60,6 +63,7 @@ class Handler:
         self.recorder = recorder
         self.cassettes = CassetteSource()
         self.sequences, self.faults = per_test_state(settings)
+        self.limits = Limits(self.faults)
         self.redactor = recorder.redactor
         self.reader = RequestReader(
             library, not settings.mode.proxies, redactor=self.redactor, validate=settings.validate
@@ -146,10 +150,37 @@ class Handler:
             f"{hint}",
         )
 
-    def _fire(self, request: Request, streaming: bool, what: str, said: Said) -> tuple[Fault, ...]:
+    def _active(self, request: Request) -> tuple[Fault, ...]:
+        """The faults that apply to ``request``: its own, its test id's or the server's."""
+        return self.faults.active(request.test_id) if request.faults is None else request.faults
+
+    def _admit(
+        self,
+        request: Request,
+        active: tuple[Fault, ...],
+        cost: Cost,
+        extra: list[tuple[str, str]],
+        what: str,
+        said: Said,
+    ) -> tuple[Admission | None, Plan | None]:
+        """The request's quotas, if any apply: its admission, and the 429 if they refuse it
+        (``extra`` and ``what``: the headers and words that say what would have answered)."""
+        quotas = self.limits.quotas(request, active) if active else ()
+        if not quotas:
+            return None, None
+        admission = self.limits.admit(request, quotas, cost)
+        if admission.refusal is None:
+            return admission, None
+        refused = self.limits.said(admission)
+        said.text = f"{what} {refused}"
+        info("fault on %s %s (%s): %s", request.method, request.path, what, refused)
+        return admission, self.limits.refused(admission, request, extra)
+
+    def _fire(
+        self, request: Request, active: tuple[Fault, ...], streaming: bool, what: str, said: Said
+    ) -> tuple[Fault, ...]:
         """The faults that fire on this response; says what answers, and with which."""
         book = self.faults
-        active = book.active(request.test_id) if request.faults is None else request.faults
         if not active:
             said.text = what
             return ()
@@ -173,15 +204,24 @@ class Handler:
         entry = entries[index]
         served = self.cassettes.served(entry)
         what = name if len(entries) == 1 else f"{name}#{entry.index}"
-        fired = self._fire(request, served.is_stream(request.stream), what, said)
-        if fired:
-            status = replacement(fired)
-            if status is not None:  # the recorded answer is still due: the sequence stays
-                extra = [("x-tapedeck-source", "fault"), ("x-tapedeck-cassette", name)]
-                return status_plan(status, fired, extra)
+        active = self._active(request)
+        instead = [("x-tapedeck-source", "fault"), ("x-tapedeck-cassette", name)]
+        cost = served.usage(request.stream) if active else REQUEST_ONLY
+        admission, refused = self._admit(request, active, cost, instead, what, said)
+        if refused is not None:  # the recorded answer is still due: the sequence stays
+            return refused
+        fired = self._fire(request, active, served.is_stream(request.stream), what, said)
+        status = replacement(fired) if fired else None
+        if status is not None:  # the recorded answer is still due: the sequence stays
+            if admission is not None:
+                instead += as_text(self.limits.take(admission, REQUEST_ONLY))
+            return status_plan(status, fired, instead)
         self.sequences.advance(request.test_id, name, found.key)
         timing = request.timing or self.settings.timing
-        return served.plan(request.stream, timing, fired, incoming)
+        plan = served.plan(request.stream, timing, fired, incoming)
+        if admission is not None:
+            plan = with_ratelimit(plan, self.limits.take(admission, cost))
+        return plan
 
     async def _proxy(
         self,
@@ -191,10 +231,21 @@ class Handler:
         writer: Writer,
         said: Said,
     ) -> None:
-        fired = self._fire(request, request.stream, f"upstream ({name or 'not recorded'})", said)
+        active = self._active(request)
+        instead = [("x-tapedeck-source", "fault")]
+        what = f"upstream ({name or 'not recorded'})"
+        admission, refused = self._admit(request, active, REQUEST_ONLY, instead, what, said)
+        if refused is not None:  # answered without spending an upstream request
+            await writer.plan(refused)
+            return
+        fired = self._fire(request, active, request.stream, what, said)
         status = replacement(fired)
+        # A request answered upstream takes its max_tokens from the output tokens until its
+        # answer says what it used; one a status fault answers takes the request alone.
+        reserved = REQUEST_ONLY if status is not None else self.limits.reservation(request)
+        limited = self.limits.take(admission, reserved) if admission is not None else []
         if status is not None:  # answered without spending an upstream request
-            await writer.plan(status_plan(status, fired, [("x-tapedeck-source", "fault")]))
+            await writer.plan(status_plan(status, fired, [*instead, *as_text(limited)]))
             return
         extra = [("x-tapedeck-source", "upstream")]
         if name:
@@ -211,27 +262,36 @@ class Handler:
             incoming.base_url if incoming.path.startswith(BATCHES) else None,
         )
         opened: list[UpstreamResponse] = []
+        metered: list[Metered] = []
 
         async def open_source() -> LiveSource | Plan:
             try:
                 response = await self.upstream.open(forward, extra)
             except UpstreamError as exc:
+                if admission is not None:  # nothing was generated: the estimate goes back
+                    self.limits.settle(admission, reserved, NOTHING)
                 said.text = f"502: {exc}"
                 return error_plan(502, f"tapedeck: {exc}", "api_error")
             opened.append(response)
-            if name is None:
-                return response
-            recorded = self.recorder.request(
-                incoming.method,
-                incoming.path,
-                incoming.query_items(),
-                incoming.header_items,
-                request.body,
-            )
-            return Tap(response, partial(self.recorder.save, name, recorded), self.redactor)
+            source: LiveSource = response
+            if name is not None:
+                recorded = self.recorder.request(
+                    incoming.method,
+                    incoming.path,
+                    incoming.query_items(),
+                    incoming.header_items,
+                    request.body,
+                )
+                source = Tap(response, partial(self.recorder.save, name, recorded), self.redactor)
+            if admission is not None:  # outside the tap: recordings keep the upstream's headers
+                source = Metered(source, self.limits, admission, limited, reserved)
+                metered.append(source)
+            return source
 
         try:
             await writer.live(open_source, Shaper(fired) if fired else None)
         finally:
+            for source in metered:  # an answer cut short is charged what it had used
+                source.settle()
             for response in opened:
                 await response.aclose()

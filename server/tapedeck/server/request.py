@@ -221,7 +221,8 @@ class RequestReader:
             raise APIError(
                 400,
                 f"tapedeck: x-tapedeck-fault: {', '.join(misplaced)} only applies to streaming "
-                'requests ("stream": true); a non-streaming request takes status and latency',
+                'requests ("stream": true); a non-streaming request takes status, latency and '
+                "quota",
             )
         return faults
 

@@ -6,7 +6,9 @@ A spec is ``KIND[:key=value[,key=value...]]``; several are joined with ``;``::
     ping:every=5; overloaded:after=20,p=0.5,seed=7
 
 Every kind also takes ``p`` (probability, 0..1), ``times`` (apply to the first N requests it
-could apply to, then stop) and ``seed`` (reproducible ``p`` decisions per test id).
+could apply to, then stop) and ``seed`` (reproducible ``p`` decisions per test id). A
+``quota`` (``quota:requests=50/60s,output_tokens=8000/1m``) is a set of limits rather than a
+break: see :mod:`tapedeck.shaping.quota`.
 :func:`parse_faults` raises :class:`FaultSpecError` naming the spec, the bad part and the
 valid choices.
 """
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import FaultSpecError
+from .rates import Rate, parse_rate
 
 
 class FaultKind(enum.StrEnum):
@@ -33,10 +36,13 @@ class FaultKind(enum.StrEnum):
     LATENCY = "latency"
     STALL = "stall"
     GARBLE = "garble"
+    QUOTA = "quota"
 
 
 #: Kinds that also make sense for a non-streaming response; the rest shape event streams.
-WHOLE_RESPONSE_KINDS = frozenset({FaultKind.STATUS, FaultKind.LATENCY})
+WHOLE_RESPONSE_KINDS = frozenset({FaultKind.STATUS, FaultKind.LATENCY, FaultKind.QUOTA})
+#: A quota's limits: the key in the spec and the Fault field are the same.
+QUOTA_LIMITS = ("requests", "input_tokens", "output_tokens", "tokens")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +68,13 @@ class Fault:
     should_retry: bool | None = None
     #: latency, stall.
     ms: float = 0.0
+    #: quota: the limits (at least one).
+    requests: Rate | None = None
+    input_tokens: Rate | None = None
+    output_tokens: Rate | None = None
+    tokens: Rate | None = None
+    #: quota: whether its 429s say when to retry (``retry_after=false``: only the reset dates).
+    sends_retry_after: bool = True
     #: gate: probability, how many requests, seed for the probability.
     p: float = 1.0
     times: int | None = None
@@ -162,6 +175,11 @@ _KEYS: dict[FaultKind, dict[str, tuple[str, _Parser]]] = {
     FaultKind.LATENCY: {"ms": ("ms", _ms)},
     FaultKind.STALL: {"after": ("after", _count), "ms": ("ms", _ms)},
     FaultKind.GARBLE: {"after": ("after", _count)},
+    FaultKind.QUOTA: {
+        **{limit: (limit, parse_rate) for limit in QUOTA_LIMITS},
+        "retry_after": ("sends_retry_after", _bool),
+        "message": ("message", _text),
+    },
 }
 _REQUIRED: dict[FaultKind, tuple[str, ...]] = {
     FaultKind.LATENCY: ("ms",),
@@ -207,6 +225,11 @@ def parse_fault(text: str) -> Fault:
         raise FaultSpecError(f"fault {spec!r}: ping needs exactly one of every=N or interval=MS")
     if kind is FaultKind.DISCONNECT and {"after", "after_bytes"} <= given:
         raise FaultSpecError(f"fault {spec!r}: give after=N or after_bytes=N, not both")
+    if kind is FaultKind.QUOTA and not given & set(QUOTA_LIMITS):
+        raise FaultSpecError(
+            f"fault {spec!r}: quota needs at least one of {', '.join(QUOTA_LIMITS)} "
+            "(e.g. quota:requests=50/60s,output_tokens=8000/60s)"
+        )
     if kind is FaultKind.OVERLOADED:
         values["error_type"] = "overloaded_error"
     return Fault(kind=kind, text=spec, **values)

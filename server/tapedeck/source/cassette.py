@@ -20,12 +20,14 @@ from ..cassette.library import Entry
 from ..cassette.model import RecordedResponse, StreamEnd
 from ..pipeline import Ending, Head, Plan, Step, at_once
 from ..shaping.faults import Fault
+from ..shaping.quota import Cost
 from ..shaping.shaper import shape_plan
 from ..shaping.timing import Timing
 from ..wire.headers import response_headers
 from ..wire.sse import encode_event
 from .batches import has_results_url, with_results_url
 from .synthesized import convertible, in_shape
+from .usage import usage_of
 
 #: Plans kept per interaction; past this, they are computed afresh (clients that send
 #: ever new timing specs or fault sets must not grow the server).
@@ -101,7 +103,16 @@ class Served:
     """What was computed for one interaction: its response in each shape asked for, and
     a plan per timing and set of faults (bounded)."""
 
-    __slots__ = ("_last", "_streams", "interaction", "name", "plans", "rendered", "rewrites")
+    __slots__ = (
+        "_last",
+        "_streams",
+        "_usage",
+        "interaction",
+        "name",
+        "plans",
+        "rendered",
+        "rewrites",
+    )
 
     def __init__(self, entry: Entry) -> None:
         self.interaction = entry.interaction
@@ -112,6 +123,7 @@ class Served:
         #: suite asks for the same one again and again (the fault book hands out the same
         #: tuple for the same faults).
         self._last: tuple[bool, Timing, tuple[Fault, ...], Plan] | None = None
+        self._usage: dict[bool, Cost] = {}
         response = entry.interaction.response
         #: Whether the response names a URL on the server that must be the client's.
         self.rewrites = has_results_url(entry.interaction.request.path, response.body)
@@ -132,6 +144,14 @@ class Served:
         if response.is_stream != self._streams[stream]:
             return in_shape(response, stream)
         return response
+
+    def usage(self, stream: bool) -> Cost:
+        """What answering a request that asks for ``stream`` (or not) takes from a quota."""
+        shape = self._streams[stream]
+        found = self._usage.get(shape)
+        if found is None:
+            found = self._usage[shape] = usage_of(self.response(stream))
+        return found
 
     def plan(
         self, stream: bool, timing: Timing, faults: tuple[Fault, ...], client: HasBaseURL

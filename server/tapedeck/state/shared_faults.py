@@ -17,7 +17,9 @@ from collections.abc import Sequence
 
 import redis
 
-from ..shaping.faults import Fault, listed, parse_faults
+from ..shaping.clock import Clocks
+from ..shaping.faults import Fault, FaultKind, listed, parse_faults
+from ..shaping.quota import Quotas
 from .shared import CHANGED, PREFIX, SERVER, counts_key, draws_key, faults_key, script
 
 #: Counts each gated fault against its ``times`` (skipping those used up) and counts the
@@ -65,6 +67,9 @@ class SharedFaultBook:
         #: Per (test id, fault): this worker's seeded stream and how many draws it made.
         self._streams: dict[tuple[str, Fault], tuple[random.Random, int]] = {}
         self._unseeded = random.Random()
+        #: Quota buckets and the clocks they run on are kept per process (docs/workers.md).
+        self.quotas = Quotas()
+        self.clocks = Clocks()
         #: Owner (test id or :data:`SERVER`) -> (its list's text or None, when read).
         self._known: dict[str, tuple[str | None, float]] = {}
         self._pubsub: redis.client.PubSub | None = None
@@ -156,27 +161,38 @@ class SharedFaultBook:
         return 0 if found is None else int(found)
 
     def fire(self, faults: Sequence[Fault], test_id: str, streaming: bool) -> tuple[Fault, ...]:
-        """The faults that fire on this request; counts it against their ``times``."""
-        applies = [f for f in faults if streaming or not f.streams_only]
-        gated = [f for f in applies if f.times is not None or f.p < 1]
+        """The faults that fire on this request; counts it against their ``times``.
+        Quotas are not fired here: they act when a request goes over them."""
+        applies = [
+            f for f in faults if (streaming or not f.streams_only) and f.kind is not FaultKind.QUOTA
+        ]
+        return tuple(self._passing(applies, test_id))
+
+    def passes(self, test_id: str, fault: Fault) -> bool:
+        """Whether ``fault`` acts on a request it applies to: counts it against ``times``,
+        then draws against ``p``."""
+        return bool(self._passing([fault], test_id))
+
+    def _passing(self, candidates: list[Fault], test_id: str) -> list[Fault]:
+        gated = [f for f in candidates if f.times is not None or f.p < 1]
         if not gated:
-            return tuple(applies)
+            return candidates
         args: list[str | int] = [self.ttl]
         for fault in gated:
             seeded = fault.p < 1 and fault.seed is not None
             args += [fault.text, -1 if fault.times is None else fault.times, int(seeded)]
         results = self._fire(keys=[counts_key(test_id), draws_key(test_id)], args=args)
         outcome = dict(zip(gated, (int(r) for r in results), strict=True))
-        fired: list[Fault] = []
-        for fault in applies:
+        passing: list[Fault] = []
+        for fault in candidates:
             result = outcome.get(fault)
             if result is not None:
                 if result < 0:
                     continue
                 if fault.p < 1 and self._draw(test_id, fault, result) >= fault.p:
                     continue
-            fired.append(fault)
-        return tuple(fired)
+            passing.append(fault)
+        return passing
 
     def __len__(self) -> int:
         """How many test ids have fault counters kept."""

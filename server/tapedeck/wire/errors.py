@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import string
 from collections.abc import Mapping
 from typing import Any
 
@@ -59,9 +60,20 @@ def message_for(error_type: str) -> str:
     return MESSAGES.get(error_type, error_type.replace("_", " ").capitalize())
 
 
+#: Request ids as the API makes them (``req_011CdJimMSgGc81HLFxAA3J6``): ``req_``, the
+#: ``011C`` every recorded id starts with, then 20 base62 characters.
+REQUEST_ID_PREFIX = "req_011C"
+_BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
+
+
 def new_request_id() -> str:
-    """A fresh ``request-id`` value, marked as tapedeck's own."""
-    return "req_tapedeck_" + secrets.token_hex(12)
+    """A fresh ``request-id`` value in the API's format: 119 random bits in base62."""
+    number = secrets.randbits(119)  # < 62**20
+    digits = []
+    for _ in range(20):
+        number, digit = divmod(number, 62)
+        digits.append(_BASE62[digit])
+    return REQUEST_ID_PREFIX + "".join(digits)
 
 
 def error_body(

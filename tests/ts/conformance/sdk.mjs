@@ -24,6 +24,11 @@ function page(value) {
   return plain({ data: value.data, has_more: value.has_more, first_id: value.first_id, last_id: value.last_id });
 }
 
+/** Response headers as a plain object (lower-case names). */
+function headersOf(headers) {
+  return Object.fromEntries(headers.entries());
+}
+
 function errorOutcome(error) {
   if (error === null) return { error: null, status: null, error_type: null, error_message: null, cause: null };
   const body = error.error;
@@ -33,6 +38,8 @@ function errorOutcome(error) {
     error_type: (body && typeof body.error === 'object' && body.error?.type) || null,
     error_message: error.message,
     cause: error.cause ? error.cause.constructor.name : null,
+    // The headers of the response the error came with.
+    ...(error.headers instanceof Headers && { headers: headersOf(error.headers) }),
   };
 }
 
@@ -70,9 +77,12 @@ async function call(client, step, out) {
       for await (const event of stream) out.events.push(event.type);
       return;
     }
-    case 'create':
-      out.message = plain(await client.messages.create(body, options));
+    case 'create': {
+      const { data, response } = await client.messages.create(body, options).withResponse();
+      out.headers = headersOf(response.headers);
+      out.message = plain(data);
       return;
+    }
     case 'count_tokens':
       out.result = plain(await client.messages.countTokens(body, options));
       return;
@@ -107,8 +117,12 @@ async function call(client, step, out) {
 /** Make `step`'s call against tapedeck at `baseURL`; what the SDK showed. */
 export async function perform(baseURL, kase, step) {
   const count = { requests: 0 };
-  const out = { events: null, message: null, text: null, result: null };
+  const out = { events: null, message: null, text: null, result: null, headers: null };
   let error = null;
+  if (step.advanceClockS !== null) {
+    // Stop the case's clock and move it ahead: quota windows move only when told.
+    await admin(baseURL, kase, 'POST', 'clock', { advance_s: step.advanceClockS });
+  }
   try {
     await call(clientFor(baseURL, kase, step, count), step, out);
   } catch (caught) {

@@ -15,11 +15,11 @@ const CALLS = new Set([
 ]);
 const EXPECT_KEYS = new Set([
   'error', 'status', 'error_type', 'error_message', 'cause', 'events', 'message', 'text', 'result',
-  'retries',
+  'retries', 'headers',
 ]);
 const STEP_KEYS = new Set([
-  'call', 'request', 'fault', 'fault_scope', 'timing', 'client', 'signal_timeout_ms', 'expect',
-  'python', 'typescript',
+  'call', 'request', 'fault', 'fault_scope', 'timing', 'client', 'signal_timeout_ms',
+  'advance_clock_s', 'expect', 'python', 'typescript',
 ]);
 const CASE_KEYS = new Set(['id', 'why', 'smoke', 'sdks', 'steps', ...STEP_KEYS]);
 
@@ -46,6 +46,7 @@ function makeStep(name, raw, requests) {
     timing: raw.timing ?? null,
     client: raw.client ?? {},
     signalTimeoutMs: raw.signal_timeout_ms ?? null,
+    advanceClockS: raw.advance_clock_s ?? null,
   };
 }
 
@@ -129,7 +130,7 @@ export function problems(expect, outcome, baseURL) {
     if (key === 'events') want = expandEvents(want);
     if (key === 'error_message') {
       if (!(got ?? '').includes(want)) found.push(`error_message: ${show(want)} not in ${show(got)}`);
-    } else if (key === 'message' || key === 'result') {
+    } else if (key === 'message' || key === 'result' || key === 'headers') {
       found.push(...subsetProblems(want, got).map((p) => `${key}${p}`));
     } else if (show(got) !== show(want)) {
       found.push(`${key}: expected ${show(want)}, got ${show(got)}`);
@@ -141,7 +142,9 @@ export function problems(expect, outcome, baseURL) {
 /** An outcome as short readable text, for failure messages. */
 export function pretty(outcome) {
   const shown = Object.fromEntries(
-    Object.entries(outcome).filter(([, v]) => v !== null && !(Array.isArray(v) && !v.length)),
+    Object.entries(outcome).filter(
+      ([k, v]) => v !== null && !(Array.isArray(v) && !v.length) && k !== 'headers',
+    ),
   );
   return JSON.stringify(shown).slice(0, 1500);
 }

@@ -15,8 +15,10 @@ export interface Tapedeck {
   client(options?: Steering & ClientOptions): Anthropic;
   /** Give this test's requests `spec` through the admin API ('none': no faults). */
   setFaults(spec: string): Promise<void>;
-  /** Rewind this test's sequences and fault counters. */
+  /** Rewind this test's sequences, fault counters and quotas; back on the server's clock. */
   reset(): Promise<void>;
+  /** Stop this test's clock (its `quota` windows) and move it `seconds` ahead. */
+  advanceClock(seconds?: number): Promise<void>;
 }
 
 export const test = base.extend<{ tapedeck: Tapedeck }>({
@@ -52,9 +54,10 @@ export const test = base.extend<{ tapedeck: Tapedeck }>({
       },
       setFaults: (spec) => admin('PUT', 'faults', { faults: spec }),
       reset: () => admin('POST', 'reset'),
+      advanceClock: (seconds = 0) => admin('POST', 'clock', { advance_s: seconds }),
     });
 
-    // So that a rerun starts clean: drop this test's faults, rewind its sequences.
+    // So that a rerun starts clean: drop this test's faults, rewind its sequences and clock.
     await admin('DELETE', 'faults');
     await admin('POST', 'reset');
   },

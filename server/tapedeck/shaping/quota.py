@@ -1,0 +1,180 @@
+"""Quotas: the ``quota`` fault's limits, kept as the API keeps its rate limits.
+
+``quota:requests=50/60s,input_tokens=20000/60s,output_tokens=8000/60s,tokens=...`` sets a
+token bucket (:mod:`tapedeck.shaping.rates`) per limit. Each answered request takes its
+share: ``requests`` one, ``input_tokens`` the response's ``input_tokens`` plus
+``cache_creation_input_tokens`` (what the API counts against its input-token limit),
+``output_tokens`` its ``output_tokens``, ``tokens`` both. Whether a request may go
+through is judged as the API judges it: on its input tokens and, for output tokens, on the
+estimate its ``max_tokens`` gives (:meth:`Cost.estimated`), adjusted to what the answer
+reports once that is known. A request that one of the limits cannot take now is refused (a
+429, with when to retry); one that is more than a limit holds when full is refused for good.
+
+Buckets are kept per quota and per test id, like ``times`` counters, and start full; their
+time is the request's clock (:mod:`tapedeck.shaping.clock`). ``times`` and ``p`` decide
+whether a request that goes over is refused: ``times=N`` refuses the first N such requests,
+``p`` each with that probability; one let through is not taken from the limit it went over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..wire.ratelimit import Standing
+from .faults import QUOTA_LIMITS, Fault
+from .rates import Bucket, Rate, retry_after
+
+#: What the API's messages call each limit.
+COUNTED = {
+    "requests": "requests",
+    "input_tokens": "input tokens",
+    "output_tokens": "output tokens",
+    "tokens": "tokens",
+}
+#: The header family that shows each limit.
+FAMILY = {name: name.replace("_", "-") for name in QUOTA_LIMITS}
+Gate = Callable[[str, Fault], bool]
+Buckets = tuple[tuple[str, Bucket], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """What one request takes from each limit."""
+
+    requests: int = 1
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def estimated(self, max_tokens: object) -> Cost:
+        """What a request must find left before it is answered: the same, but ``max_tokens``
+        output tokens (the API estimates output tokens from ``max_tokens`` when a request
+        arrives, and adjusts to what was used at its end); without a usable ``max_tokens``,
+        what the answer reports."""
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 0:
+            return self
+        return Cost(self.requests, self.input_tokens, max_tokens)
+
+    def of(self, limit: str) -> int:
+        return self.amounts()[limit]
+
+    def amounts(self) -> dict[str, int]:
+        """What it takes from each kind of limit."""
+        return {
+            "requests": self.requests,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "tokens": self.input_tokens + self.output_tokens,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a request is refused: the quota and limit it would go over."""
+
+    fault: Fault
+    limit: str
+    rate: Rate
+    #: ``retry-after`` in whole seconds; ``None`` if the request alone is over the limit.
+    retry_after: int | None
+
+
+@dataclass(slots=True)  # not frozen: made for every request, and never changed
+class Admission:
+    """A request's quotas, read at ``now``: refused, or let through (``waived``: the quotas
+    that it went over but whose ``times``/``p`` let it pass; they do not count it)."""
+
+    faults: tuple[Fault, ...]
+    test_id: str
+    now: float
+    refusal: Refusal | None = None
+    waived: tuple[Fault, ...] = ()
+
+
+def limits(fault: Fault) -> list[tuple[str, Rate]]:
+    """The limits a quota sets, in header order."""
+    return [(name, rate) for name in QUOTA_LIMITS if (rate := getattr(fault, name)) is not None]
+
+
+class Quotas:
+    """The buckets of every quota in use, per test id. Use from one event loop."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[tuple[str, Fault], Buckets] = {}
+
+    def buckets(self, fault: Fault, test_id: str, now: float) -> Buckets:
+        """The test id's buckets for ``fault``, by limit, made full on first use."""
+        key = (test_id, fault)
+        found = self._buckets.get(key)
+        if found is None:
+            found = tuple((name, Bucket(rate, now)) for name, rate in limits(fault))
+            self._buckets[key] = found
+        return found
+
+    def admit(
+        self, faults: Sequence[Fault], test_id: str, now: float, cost: Cost, gate: Gate
+    ) -> Admission:
+        """Whether a request that costs ``cost`` may go through now. Nothing is taken yet:
+        :meth:`take` does that once what the request really costs is known."""
+        amounts = cost.amounts()
+        waived: list[Fault] = []
+        for fault in faults:
+            for name, bucket in self.buckets(fault, test_id, now):
+                wait = bucket.wait(amounts[name], now)
+                if wait == 0.0:
+                    continue
+                if not gate(test_id, fault):
+                    waived.append(fault)
+                    break
+                after = None if wait is None else retry_after(wait)
+                refusal = Refusal(fault, name, bucket.rate, after)
+                return Admission(tuple(faults), test_id, now, refusal)
+        return Admission(tuple(faults), test_id, now, None, tuple(waived))
+
+    def take(self, admission: Admission, cost: Cost, now: float | None = None) -> None:
+        """Take ``cost`` from the limits of an admitted request (at ``now``, by default the
+        time it was admitted: tokens learned from a live answer are taken when it ends)."""
+        at = admission.now if now is None else now
+        amounts = cost.amounts()
+        for fault in admission.faults:
+            if admission.waived and fault in admission.waived:
+                continue
+            for name, bucket in self.buckets(fault, admission.test_id, at):
+                amount = amounts[name]
+                if amount:
+                    bucket.take(amount, at)
+
+    def rewind(self, test_id: str | None) -> None:
+        """Refill the buckets (one test id's, or all): they start full on next use."""
+        for key in [k for k in self._buckets if test_id is None or k[0] == test_id]:
+            del self._buckets[key]
+
+    def standings(self, admission: Admission) -> dict[str, Standing]:
+        """What the ``anthropic-ratelimit-*`` headers show, by header family, after the
+        request: for each limit the most restrictive bucket (the least left) of the quotas
+        that set it. Without a ``tokens`` limit, the ``tokens`` family shows the input and
+        output limits together (their sum), as the API does when no combined limit applies."""
+        now, test_id, faults = admission.now, admission.test_id, admission.faults
+        if len(faults) == 1:  # the usual case: nothing to choose from
+            chosen = self.buckets(faults[0], test_id, now)
+        else:
+            best: dict[str, Bucket] = {}
+            for fault in faults:
+                for name, bucket in self.buckets(fault, test_id, now):
+                    held = best.get(name)
+                    if held is None or bucket.level_at(now) < held.level_at(now):
+                        best[name] = bucket
+            chosen = tuple(best.items())
+        shown = {FAMILY[name]: bucket.standing(now) for name, bucket in chosen}
+        if "tokens" not in shown:
+            parts = [shown[f] for f in ("input-tokens", "output-tokens") if f in shown]
+            if len(parts) == 2:
+                first, second = parts
+                shown["tokens"] = Standing(
+                    first.limit + second.limit,
+                    first.remaining + second.remaining,
+                    max(first.reset_at, second.reset_at),
+                )
+            elif parts:
+                shown["tokens"] = parts[0]
+        return shown
