@@ -65,6 +65,15 @@ def _parser() -> argparse.ArgumentParser:
         help="YAML file of settings, keys as the options below without '--' (env: TAPEDECK_CONFIG)",
     )
     for option in OPTIONS:
+        if option.switch:
+            serve_parser.add_argument(
+                option.flag,
+                dest=option.key,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=f"{option.full_help} [env: {option.env}]",
+            )
+            continue
         serve_parser.add_argument(
             option.flag,
             dest=option.key,

@@ -253,17 +253,27 @@ class CassetteLibrary:
             f"closest is {entry.cassette.name} (interaction {entry.index}, "
             f"{entry.cassette.path}:{entry.interaction.line})"
         )
+        found = compare(shape.project(entry.fields), entry.shape)
+        listed = tuple(d for d, _ in zip(found, range(DIFFERENCES_KEPT), strict=False))
         if first is None:
-            return Closest(where, where)
-        return Closest(f"{where}: {first.shown()}", f"{where}: {first.logged()}")
+            return Closest(where, where, entry, listed)
+        return Closest(f"{where}: {first.shown()}", f"{where}: {first.logged()}", entry, listed)
+
+
+#: Differences from the closest interaction that a miss keeps (the first is the one shown).
+DIFFERENCES_KEPT = 20
 
 
 @dataclass(frozen=True, slots=True)
 class Closest:
-    """A miss explained: ``shown`` to the client (with values), ``logged`` without them."""
+    """A miss explained: ``shown`` to the client (with values), ``logged`` without them;
+    the closest interaction, if there is one, and the first :data:`DIFFERENCES_KEPT` ways
+    the request differs from it."""
 
     shown: str
     logged: str
+    entry: Entry | None = None
+    differences: tuple[Difference, ...] = ()
 
 
 def cassette_files(root: Path) -> list[Path]:

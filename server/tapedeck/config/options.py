@@ -71,6 +71,8 @@ class Option:
     #: The flag may be given several times (its values arrive as a list).
     repeat: bool = False
     flag_name: str = ""
+    #: An on/off setting: ``--key`` and ``--no-key`` on the command line, no value.
+    switch: bool = False
 
     @property
     def env(self) -> str:
@@ -79,6 +81,13 @@ class Option:
     @property
     def flag(self) -> str:
         return "--" + (self.flag_name or self.key.replace("_", "-"))
+
+    @property
+    def flags(self) -> str:
+        """How the help lists the flag: ``--flag METAVAR``, or ``--key, --no-key``."""
+        if self.switch:
+            return f"{self.flag}, --no-{self.flag.removeprefix('--')}"
+        return f"{self.flag} {self.metavar}"
 
     @property
     def full_help(self) -> str:
@@ -231,6 +240,32 @@ OPTIONS: tuple[Option, ...] = (
         "a function (module:name) given each RecordedResponse before it is written; it returns "
         "the response to write, or None to record nothing",
         "MODULE:NAME",
+    ),
+    Option(
+        "journal_size",
+        values.count,
+        1000,
+        "API requests kept in the request journal (GET /_tapedeck/journal); the oldest drop "
+        "out; 0 turns the journal off",
+        "N",
+        shown="1000",
+    ),
+    Option(
+        "journal_body_limit",
+        values.size,
+        256 * 1024,
+        "largest request body a journal entry keeps; a larger one is left out (its size is noted)",
+        "SIZE",
+        shown="256KiB",
+    ),
+    Option(
+        "metrics",
+        values.boolean,
+        True,
+        "serve Prometheus metrics at GET /metrics; --no-metrics turns them off",
+        "",
+        shown="on",
+        switch=True,
     ),
 )
 #: Each option by its key.

@@ -50,6 +50,9 @@ class Settings:
     redact_patterns: tuple[str, ...] = DEFAULTS["redact_patterns"]
     before_record_request: Hook | None = DEFAULTS["before_record_request"]
     before_record_response: Hook | None = DEFAULTS["before_record_response"]
+    journal_size: int = DEFAULTS["journal_size"]
+    journal_body_limit: int = DEFAULTS["journal_body_limit"]
+    metrics: bool = DEFAULTS["metrics"]
 
     def match_rules(self) -> MatchRules:
         return MatchRules(headers=self.match_headers, ignore_body=self.ignore_body_fields)

@@ -4,7 +4,10 @@
 - ``POST /_tapedeck/reset``: rewind sequences and fault counters (one test id's with the
   ``x-tapedeck-test-id`` header);
 - ``GET``/``PUT``/``DELETE /_tapedeck/faults``: the faults in force, scoped the same way;
-- ``GET /_tapedeck/unused``: cassettes and interactions that answered nothing yet.
+- ``GET /_tapedeck/unused``: cassettes and interactions that answered nothing yet;
+- ``GET``/``DELETE /_tapedeck/journal``, ``GET /_tapedeck/journal/stream``: the request
+  journal (:mod:`tapedeck.server.journal`);
+- ``GET /metrics``: Prometheus metrics (:mod:`tapedeck.server.metrics`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from ..shaping.faults import listed, parse_faults
 from ..wire.errors import error_json
 from .handler import Handler
 from .incoming import Incoming
+from .journal import journal_admin, journal_stream
 from .logs import SAID, log
+from .metrics import metrics_endpoint
 from .request import parse_json_object
 
 _ADMIN_BODY_LIMIT = 1024 * 1024
@@ -100,6 +105,9 @@ ROUTES = [
     Route("/_tapedeck/reset", reset, methods=["POST"]),
     Route("/_tapedeck/faults", faults_admin, methods=["GET", "PUT", "DELETE"]),
     Route("/_tapedeck/unused", unused, methods=["GET"]),
+    Route("/_tapedeck/journal", journal_admin, methods=["GET", "DELETE"]),
+    Route("/_tapedeck/journal/stream", journal_stream, methods=["GET"]),
+    Route("/metrics", metrics_endpoint, methods=["GET"]),
 ]
 
 

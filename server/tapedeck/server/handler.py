@@ -29,19 +29,23 @@ from ..source.sequences import Sequences
 from ..source.upstream import Forward, Upstream, UpstreamResponse
 from ..wire.errors import error_plan
 from ..wire.writer import Writer
+from .exchange import (
+    CASSETTE,
+    ERROR,
+    FAULT,
+    MISS,
+    SYNTHESIZED,
+    UPSTREAM,
+    Exchange,
+    Miss,
+    unparsed,
+)
 from .incoming import Incoming
+from .journal import Journal
 from .logs import info, log, log_request
+from .metrics import Metrics
 from .modes import RECORD_HINT, decide
 from .request import Request, RequestReader
-
-
-class Said:
-    """What the request log line says about a request: which cassette answered, or why not."""
-
-    __slots__ = ("text",)
-
-    def __init__(self) -> None:
-        self.text = ""
 
 
 class Handler:
@@ -62,83 +66,129 @@ class Handler:
         self.sequences = Sequences(settings.sequence_end)
         self.faults = FaultBook(settings.faults)
         self.redactor = recorder.redactor
-        self.reader = RequestReader(library, not settings.mode.proxies, redactor=self.redactor)
+        self.reader = RequestReader(
+            library,
+            not settings.mode.proxies,
+            redactor=self.redactor,
+            kept_headers=recorder.kept_headers,
+        )
         self.mode = settings.mode
         self._replay_only = settings.mode is Mode.NONE
+        #: The request journal and the metrics (``None`` when turned off).
+        self.journal = (
+            Journal(settings.journal_size, settings.journal_body_limit)
+            if settings.journal_size
+            else None
+        )
+        self.metrics = Metrics(library, recorder.results) if settings.metrics else None
+        self._body_limit = settings.journal_body_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         writer = Writer(scope, receive, send, started)
-        said = Said()
+        exchange = Exchange(scope["method"], started)
+        metrics = self.metrics
+        streaming = False
         cut = False
         path: str | None = None
+        incoming: Incoming | None = None
         try:
             incoming = await Incoming.read(scope, receive, self.settings.max_body_size)
             request = self.reader.read(incoming)
+            exchange.request = request
             path = request.path
+            if request.stream and metrics is not None:
+                metrics.active += 1
+                streaming = True
             if self._replay_only and request.cassette is None and request.test_cassette is None:
                 # The common case, kept short: replay only, nothing named.
                 found = self.library.find(request.shape)
                 if found is None:
-                    raise self._miss(request, RECORD_HINT, said)
-                await writer.plan(self._replay(request, incoming, found, said))
+                    raise self._miss(request, RECORD_HINT, exchange)
+                await writer.plan(self._replay(request, incoming, found, exchange))
                 return
             decision = decide(self.mode, self.library, self.recorder, request)
             if decision.hit is not None:
-                await writer.plan(self._replay(request, incoming, decision.hit, said))
+                await writer.plan(self._replay(request, incoming, decision.hit, exchange))
             elif decision.upstream:
-                await self._proxy(request, incoming, decision.record_to, writer, said)
+                await self._proxy(request, incoming, decision.record_to, writer, exchange)
             else:
-                raise self._miss(request, decision.hint, said)
+                raise self._miss(request, decision.hint, exchange)
         except APIError as exc:
-            if not said.text:
-                said.text = f"{exc.error_type}: {exc.message.removeprefix('tapedeck: ')[:120]}"
+            if not exchange.text:
+                exchange.text = f"{exc.error_type}: {exc.message.removeprefix('tapedeck: ')[:120]}"
+            exchange.error = (exc.error_type, self.redactor.text(exc.message))
             await writer.plan(error_plan(exc.status, exc.message, exc.error_type, exc.headers))
         except StreamCut:
             cut = True
             raise
         except Exception as exc:  # a bug: say so in the API's shape, never a traceback
             log.exception("internal error on %s %s: %r", scope["method"], scope["path"], exc)
+            exchange.source = ERROR
+            exchange.error = ("api_error", "tapedeck: internal error; see the server log")
             if writer.status:
                 cut = True
                 raise StreamCut("internal error mid-response") from None
             await writer.plan(error_plan(500, "tapedeck: internal error; see the server log"))
         finally:
-            log_request(scope, writer.status, said.text, started, cut, writer.client_left, path)
+            log_request(scope, writer.status, exchange.text, started, cut, writer.client_left, path)
+            exchange.close(writer, cut, time.perf_counter() - started)
+            if exchange.request is None:
+                self._unparsed(exchange, scope, incoming)
+            if self.journal is not None:
+                self.journal.add(exchange)
+            if metrics is not None:
+                if streaming:
+                    metrics.active -= 1
+                metrics.observe(exchange)
 
-    def _miss(self, request: Request, hint: str, said: Said) -> APIError:
+    def _unparsed(self, exchange: Exchange, scope: Scope, incoming: Incoming | None) -> None:
+        """Note what a recording would keep of a request that could not be read."""
+        body = incoming.body if incoming is not None else b""
+        kept = body if len(body) <= self._body_limit else b""
+        exchange.unparsed = unparsed(scope, self.recorder, kept)
+
+    def _miss(self, request: Request, hint: str, exchange: Exchange) -> APIError:
         """The 404 for a request nothing answers. The client is told the first difference
         from the closest interaction; the log line names the field, not its values."""
         cassette = request.cassette if request.cassette in self.library.cassettes else None
         closest = self.library.closest(request.shape, cassette)
-        said.text = f"miss: {closest.logged}"
+        exchange.text = f"miss: {closest.logged}"
+        exchange.source = MISS
+        exchange.miss = Miss.closest(closest, self.redactor)
         return APIError(
             404,
             f"tapedeck: no cassette matches {request.method} {request.path}; {closest.shown}; "
             f"{hint}",
         )
 
-    def _fire(self, request: Request, streaming: bool, what: str, said: Said) -> tuple[Fault, ...]:
+    def _fire(
+        self, request: Request, streaming: bool, what: str, exchange: Exchange
+    ) -> tuple[Fault, ...]:
         """The faults that fire on this response; says what answers, and with which."""
         book = self.faults
         active = book.active(request.test_id) if request.faults is None else request.faults
         if not active:
-            said.text = what
+            exchange.text = what
             return ()
         fired = book.fire(active, request.test_id, streaming)
         if fired:
-            said.text = f"{what} faults: {listed(fired)}"
+            exchange.text = f"{what} faults: {listed(fired)}"
+            exchange.faults = fired
             info("fault on %s %s (%s): %s", request.method, request.path, what, listed(fired))
         else:
-            said.text = what
+            exchange.text = what
         return fired
 
-    def _replay(self, request: Request, incoming: Incoming, found: Hit, said: Said) -> Plan:
+    def _replay(self, request: Request, incoming: Incoming, found: Hit, exchange: Exchange) -> Plan:
         name = found.cassette.name
         entries = found.entries
         index = self.sequences.peek(request.test_id, name, found.key, len(entries))
+        exchange.cassette = name
         if index is None:
-            said.text = f"{name} (sequence used up)"
+            exchange.text = f"{name} (sequence used up)"
+            exchange.source = MISS
+            exchange.miss = Miss("sequence used up", name, entries[-1].index)
             raise APIError(
                 404,
                 f"tapedeck: sequence used up: cassette {name!r} has answered all "
@@ -147,16 +197,22 @@ class Handler:
             )
         entry = entries[index]
         served = self.cassettes.served(entry)
+        exchange.interaction = entry.index
         what = name if len(entries) == 1 else f"{name}#{entry.index}"
-        fired = self._fire(request, served.is_stream(request.stream), what, said)
+        exchange.source = SYNTHESIZED if served.converted[request.stream] else CASSETTE
+        fired = self._fire(request, served.is_stream(request.stream), what, exchange)
         if fired:
             status = replacement(fired)
             if status is not None:  # the recorded answer is still due: the sequence stays
+                exchange.source = FAULT
                 extra = [("x-tapedeck-source", "fault"), ("x-tapedeck-cassette", name)]
                 return status_plan(status, fired, extra)
         self.sequences.advance(request.test_id, name, found.key)
         timing = request.timing or self.settings.timing
-        return served.plan(request.stream, timing, fired, incoming)
+        planned = served.plan(request.stream, timing, fired, incoming)
+        if fired:
+            exchange.acted = planned.acted
+        return planned
 
     async def _proxy(
         self,
@@ -164,13 +220,17 @@ class Handler:
         incoming: Incoming,
         name: str | None,
         writer: Writer,
-        said: Said,
+        exchange: Exchange,
     ) -> None:
-        fired = self._fire(request, request.stream, f"upstream ({name or 'not recorded'})", said)
+        what = f"upstream ({name or 'not recorded'})"
+        exchange.cassette = name
+        fired = self._fire(request, request.stream, what, exchange)
         status = replacement(fired)
         if status is not None:  # answered without spending an upstream request
+            exchange.source = FAULT
             await writer.plan(status_plan(status, fired, [("x-tapedeck-source", "fault")]))
             return
+        exchange.source = UPSTREAM
         extra = [("x-tapedeck-source", "upstream")]
         if name:
             extra.append(("x-tapedeck-cassette", name))
@@ -191,7 +251,9 @@ class Handler:
             try:
                 response = await self.upstream.open(forward, extra)
             except UpstreamError as exc:
-                said.text = f"502: {exc}"
+                exchange.text = f"502: {exc}"
+                exchange.source = ERROR
+                exchange.error = ("api_error", self.redactor.text(f"tapedeck: {exc}"))
                 return error_plan(502, f"tapedeck: {exc}", "api_error")
             opened.append(response)
             if name is None:
@@ -205,8 +267,12 @@ class Handler:
             )
             return Tap(response, partial(self.recorder.save, name, recorded), self.redactor)
 
+        shaper = Shaper(fired) if fired else None
         try:
-            await writer.live(open_source, Shaper(fired) if fired else None)
+            await writer.live(open_source, shaper)
         finally:
             for response in opened:
+                exchange.upstream = response.duration
                 await response.aclose()
+            if shaper is not None:
+                exchange.acted = shaper.where()

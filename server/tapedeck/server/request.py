@@ -21,6 +21,7 @@ from typing import Any
 from ..cassette.library import CassetteLibrary
 from ..cassette.matching import RequestShape
 from ..errors import APIError, FaultSpecError, SpecError, UnsafeNameError
+from ..record.recorder import KEPT_REQUEST_HEADERS, headers_kept
 from ..record.redact import DEFAULT, Redactor
 from ..shaping.faults import Fault, parse_faults
 from ..shaping.timing import Timing
@@ -63,6 +64,11 @@ class Request:
     cassette: str | None
     #: The test's own cassette (``x-tapedeck-test-cassette``), if any.
     test_cassette: str | None = None
+    #: The query, and the headers a recording keeps, redacted as a recording holds them.
+    query: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    #: The body's size in bytes.
+    size: int = 0
 
 
 class RequestReader:
@@ -83,16 +89,19 @@ class RequestReader:
         budget: int = SHAPE_CACHE_BYTES,
         largest: int = SHAPE_CACHE_LARGEST,
         redactor: Redactor = DEFAULT,
+        kept_headers: frozenset[str] = frozenset(KEPT_REQUEST_HEADERS),
     ) -> None:
         self.library = library
         self.redactor = redactor
+        #: The request headers a recording keeps (see :func:`headers_kept`).
+        self.kept_headers = kept_headers
         self.cassettes_must_exist = cassettes_must_exist
         self.budget = budget
         self.largest = largest
         #: Bytes the kept requests count for.
         self.size = 0
         self._keyed = (
-            *(h.encode("latin-1") for h in library.rules.headers),
+            *(h.encode("latin-1") for h in sorted(set(library.rules.headers) | kept_headers)),
             b"x-tapedeck-cassette",
             b"x-tapedeck-timing",
             b"x-tapedeck-fault",
@@ -151,7 +160,8 @@ class RequestReader:
         body = redact.value(_parse_body(incoming.body, path))
         query = [(k, redact.text(v)) for k, v in incoming.query_items()]
         path = redact.text(path)
-        shape = self.library.rules.shape(method, path, query, incoming.header_items, body)
+        items = incoming.header_items
+        shape = self.library.rules.shape(method, path, query, items, body)
         stream = isinstance(body, dict) and body.get("stream") is True
         return Request(
             method,
@@ -164,6 +174,9 @@ class RequestReader:
             None if broken is None else self._faults(broken, stream),
             cassette,
             test_cassette,
+            tuple(query),
+            headers_kept(items, self.kept_headers, redact),
+            len(incoming.body),
         )
 
     def _cassette(self, raw: str, header: str) -> str:

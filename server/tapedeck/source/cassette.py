@@ -101,7 +101,16 @@ class Served:
     """What was computed for one interaction: its response in each shape asked for, and
     a plan per timing and set of faults (bounded)."""
 
-    __slots__ = ("_last", "_streams", "interaction", "name", "plans", "rendered", "rewrites")
+    __slots__ = (
+        "_last",
+        "_streams",
+        "converted",
+        "interaction",
+        "name",
+        "plans",
+        "rendered",
+        "rewrites",
+    )
 
     def __init__(self, entry: Entry) -> None:
         self.interaction = entry.interaction
@@ -120,6 +129,8 @@ class Served:
             wanted if converts and convertible(response, wanted) else response.is_stream
             for wanted in (False, True)
         )
+        #: Whether a request that asks for a stream (or not) gets the response converted.
+        self.converted = tuple(shape is not response.is_stream for shape in self._streams)
 
     def is_stream(self, stream: bool) -> bool:
         """Whether a request that asks for ``stream`` (or not) is answered with a stream."""
