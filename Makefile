@@ -14,7 +14,7 @@ NPM      ?= npm
 TS_STAMP := $(TS)/node_modules/.package-lock.json
 TS_ENV   := TAPEDECK_BIN=$(CURDIR)/$(BIN)/tapedeck TAPEDECK_PYTHON=$(CURDIR)/$(BIN)/python
 
-.PHONY: run test lint typecheck pytest ts sdk-range node bench clean
+.PHONY: run test lint typecheck pytest ts sdk-range node bench ui-screenshot clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,10 @@ sdk-range: $(FLOOR)/.installed
 
 bench: $(STAMP)
 	$(BIN)/python bench/replay.py
+
+# docs/ui.png, the README's picture of the web view (needs /usr/bin/chromium).
+ui-screenshot: $(STAMP)
+	$(BIN)/python tests/ui_screenshot.py docs/ui.png
 
 clean:
 	rm -rf $(VENV) $(FLOOR) $(TS)/node_modules $(TS)/example/node_modules build dist server/*.egg-info .mypy_cache .pytest_cache .ruff_cache

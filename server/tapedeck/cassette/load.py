@@ -289,7 +289,13 @@ def parse_cassette(text: str, file: str, name: str) -> Cassette:
         request = _request(f.child("request", _REQUEST_KEYS))
         response = _response(f.child("response", _RESPONSE_KEYS))
         interactions.append(Interaction(request, response, f.line, _recorded_at(f)))
-    return Cassette(name=name, path=file, interactions=tuple(interactions), description=description)
+    return Cassette(
+        name=name,
+        path=file,
+        interactions=tuple(interactions),
+        description=description,
+        size=len(text.encode("utf-8")),
+    )
 
 
 def load_cassette(path: Path, name: str, display: str | None = None) -> Cassette:

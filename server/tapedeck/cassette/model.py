@@ -94,3 +94,5 @@ class Cassette:
     path: str
     interactions: tuple[Interaction, ...]
     description: str = ""
+    #: The size in bytes of the YAML it was loaded from.
+    size: int = 0

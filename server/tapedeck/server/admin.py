@@ -7,6 +7,9 @@
 - ``GET /_tapedeck/unused``: cassettes and interactions that answered nothing yet;
 - ``GET``/``DELETE /_tapedeck/journal``, ``GET /_tapedeck/journal/stream``: the request
   journal (:mod:`tapedeck.server.journal`);
+- ``GET /_tapedeck/cassettes`` and ``/_tapedeck/cassettes/{name}``: the library as JSON
+  (:mod:`tapedeck.server.catalog`);
+- ``GET /_tapedeck/ui/``: the web view (:mod:`tapedeck.server.ui`);
 - ``GET /metrics``: Prometheus metrics (:mod:`tapedeck.server.metrics`).
 """
 
@@ -20,12 +23,14 @@ from starlette.routing import Route
 from ..errors import APIError, FaultSpecError
 from ..shaping.faults import listed, parse_faults
 from ..wire.errors import error_json
+from .catalog import cassette, cassettes
 from .handler import Handler
 from .incoming import Incoming
 from .journal import journal_admin, journal_stream
 from .logs import SAID, log
 from .metrics import metrics_endpoint
 from .request import parse_json_object
+from .ui import page, to_page
 
 _ADMIN_BODY_LIMIT = 1024 * 1024
 
@@ -107,6 +112,11 @@ ROUTES = [
     Route("/_tapedeck/unused", unused, methods=["GET"]),
     Route("/_tapedeck/journal", journal_admin, methods=["GET", "DELETE"]),
     Route("/_tapedeck/journal/stream", journal_stream, methods=["GET"]),
+    Route("/_tapedeck/cassettes", cassettes, methods=["GET"]),
+    Route("/_tapedeck/cassettes/{name:path}", cassette, methods=["GET"]),
+    Route("/_tapedeck/ui", to_page, methods=["GET"]),
+    Route("/_tapedeck/ui/", page, methods=["GET"]),
+    Route("/_tapedeck/ui/{file}", page, methods=["GET"]),
     Route("/metrics", metrics_endpoint, methods=["GET"]),
 ]
 
