@@ -30,7 +30,8 @@ Point an SDK at it:  ANTHROPIC_BASE_URL=http://127.0.0.1:8765 ANTHROPIC_API_KEY=
 
 Request headers: x-tapedeck-cassette NAME (use this cassette), x-tapedeck-test-id ID
 (separate sequence positions), x-tapedeck-timing SPEC (pace this response).
-Admin: GET /_tapedeck/health, POST /_tapedeck/reset.
+Admin: GET /_tapedeck/health, POST /_tapedeck/reset, GET /_tapedeck/journal; GET /metrics;
+the web view at /_tapedeck/ui/ (docs/observe.md).
 
 Timing SPEC: recorded | speed=F | fixed=MS | instant.
 Every option can also be set as TAPEDECK_<OPTION> (e.g. TAPEDECK_PORT=9000) or as a
