@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -170,7 +169,8 @@ class _Writer:
 def test_ever_new_paths_do_not_grow_it() -> None:
     metrics = Metrics(CassetteLibrary(Path("."), [], MatchRules()), Counter())
     for i in range(5000):
-        exchange = Exchange("GET", time.perf_counter())
+        exchange = Exchange()
+        exchange.method = "GET"
         exchange.request = _Request(f"/v1/models/model-{i}")  # type: ignore[assignment]
         exchange.source = "miss"
         exchange.close(_Writer(), False, 0.001)  # type: ignore[arg-type]

@@ -92,42 +92,34 @@ class Miss:
 
 
 class Exchange:
-    """One ``/v1/`` request and its response, filled in by the handler and the writer."""
+    """One ``/v1/`` request and its response, filled in by the handler and the writer.
 
-    # What every request sets is in slots; what only some do (faults, a miss, an error, the
-    # upstream) has a class-level default and goes in the instance dict, made only then.
-    __slots__ = (
-        "__dict__",
-        "bytes",
-        "cassette",
-        "duration",
-        "end",
-        "events",
-        "id",
-        "interaction",
-        "method",
-        "request",
-        "source",
-        "started",
-        "status",
-        "text",
-    )
+    Every field has a class-level default, so making one costs nothing but the object, and
+    a request sets only what it has: a replayed one its request, cassette, interaction and
+    source, then the writer's counts (:meth:`close`).
+    """
+
+    #: When the request arrived (``time.perf_counter()``), and its method.
+    started: float = 0.0
+    method: str = ""
     #: Set by the journal: entries count from 1.
-    id: int
-    #: Set by :meth:`close`: the status sent (0 before the headers), body bytes and events
-    #: sent, seconds from the request arriving to the end of the response, how it ended.
-    status: int
-    bytes: int
-    events: int
-    duration: float
-    end: str
-    #: Set when a cassette answers (or a sequence is used up): its name and interaction.
-    cassette: str | None
-    interaction: int | None
+    id: int = 0
+    #: The parsed request; ``None`` if it could not be read (then ``unparsed`` is set).
+    request: Request | None = None
     #: What answered (one of :data:`SOURCES`).
-    source: str
+    source: str = ERROR
+    #: The cassette that answered (or would have: a used-up sequence) and its interaction.
+    cassette: str | None = None
+    interaction: int | None = None
     #: What the request log line says answered the request.
-    text: str
+    text: str = ""
+    #: The writer's counts: the status sent (0 before the headers), body bytes and events
+    #: sent; seconds from the request arriving to the end of the response; how it ended.
+    status: int = 0
+    bytes: int = 0
+    events: int = 0
+    duration: float = 0.0
+    end: str = COMPLETE
     #: The faults that fired, and where each acted (see :attr:`Plan.acted`); the writer's
     #: idle pings and byte cut (:meth:`close` copies them when faults fired).
     faults: tuple[Fault, ...] = ()
@@ -144,34 +136,26 @@ class Exchange:
     #: For a request that could not be read: its test id, and what a recording keeps.
     unparsed: tuple[str, RecordedRequest] | None = None
 
-    def __init__(self, method: str, started: float) -> None:
-        #: When the request arrived (``time.perf_counter()``).
-        self.started = started
-        self.method = method
-        #: The parsed request; ``None`` if it could not be read (then ``unparsed`` is set).
-        self.request: Request | None = None
-        self.source = ERROR
-        self.cassette = None
-        self.interaction = None
-        self.text = ""
-
     def close(self, writer: Writer, cut: bool, duration: float) -> None:
         """Take the writer's counts once the response is over."""
         self.status = writer.status
         self.bytes = writer.bytes
         self.events = writer.events
         self.duration = duration
-        self.end = CLIENT_LEFT if writer.client_left else CUT if cut else COMPLETE
+        if writer.client_left or cut:
+            self.end = CLIENT_LEFT if writer.client_left else CUT
         if self.faults:
-            self.pings = writer.pings
-            self.cut_at = writer.cut_at
-            whole = writer.cut_at
-            if whole is None:  # cut when the plan was shaped, if at all
-                planned = dict(self.acted)
-                cuts = [planned.get(f.text) for f in self.faults if f.after_bytes is not None]
-                whole = next((at[0] for at in cuts if at), None)
-            if whole is not None:  # the event the cut fell in was not sent whole
-                self.events = min(self.events, whole)
+            self._faulted(writer)
+
+    def _faulted(self, writer: Writer) -> None:
+        self.pings = writer.pings
+        self.cut_at = whole = writer.cut_at
+        if whole is None:  # cut when the plan was shaped, if at all
+            planned = dict(self.acted)
+            cuts = [planned.get(f.text) for f in self.faults if f.after_bytes is not None]
+            whole = next((at[0] for at in cuts if at), None)
+        if whole is not None:  # the event the cut fell in was not sent whole
+            self.events = min(self.events, whole)
 
     @property
     def test_id(self) -> str:

