@@ -65,20 +65,18 @@ def project(pytester: pytest.Pytester) -> Path:
     return pytester.path
 
 
-def test_the_documented_tests_pass(pytester: pytest.Pytester) -> None:
+def test_the_documented_tests_and_the_report_of_the_one_that_fails(
+    pytester: pytest.Pytester,
+) -> None:
     root = project(pytester)
-    (root / "tests" / "test_calls.py").write_text(named("python")["tests/test_calls.py"])
+    for name in ("tests/test_calls.py", "tests/test_report.py"):
+        (root / name).write_text(named("python")[name])
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-v", timeout=60)
-    result.assert_outcomes(passed=3)
-
-
-def test_a_failed_test_reports_its_requests_as_documented(pytester: pytest.Pytester) -> None:
-    root = project(pytester)
-    (root / "tests" / "test_report.py").write_text(named("python")["tests/test_report.py"])
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=60)
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["*test_report.py::test_fails_and_shows_its_requests FAILED*"])
     output = result.stdout.lines
-    header = next(i for i, line in enumerate(output) if re.fullmatch(r"-+ tapedeck -+", line))
+    sections = [i for i, line in enumerate(output) if re.fullmatch(r"-+ tapedeck -+", line)]
+    (header,) = sections  # the failed test's only: those that passed get none
     shown = shown_after("# tests/test_report.py")
     assert re.fullmatch(r"-+ tapedeck -+", shown[0])
 

@@ -99,8 +99,8 @@ def test_the_library_the_charts_and_the_live_journal(
         assert re.search(r"404\s+MISS", newest.inner_text())
         differences = newest.locator("table.differences tbody tr")
         assert differences.first.inner_text().split("\t") == ["max_tokens", "7", "256"]
-
-    assert errors == []
+        browser.wait_for_timeout(200)  # anything the page would still log
+        assert errors == []
 
 
 def test_the_page_is_served_with_its_files_only(server: ServerThread) -> None:
