@@ -342,7 +342,7 @@ def test_bad_config_file_names_file_and_line(tmp_path: Path) -> None:
         "cassettes, host, port, timing, max_body_size, sequence_end, match_headers, "
         "ignore_body_fields, faults, upstream, upstream_api_key_env, upstream_timeout, "
         "redact_headers, record_errors, redact_patterns, before_record_request, "
-        "before_record_response, journal_size, journal_body_limit, metrics)\n"
+        "before_record_response, normalize, validate, journal_size, journal_body_limit, metrics)\n"
     )
 
 
@@ -391,11 +391,11 @@ def test_start_line_health_and_one_log_line_per_request(tmp_path: Path) -> None:
     ) as server:
         assert server.start["host"] == "127.0.0.1"
         assert int(server.start["port"]) > 0
-        assert server.start["count"] == "6"
+        assert server.start["count"] == "7"
         assert server.start["dir"] == str(CASSETTES)
         assert server.start["timing"] == "instant"
 
-        assert health(server) == {"status": "ok", "mode": "none", "cassettes": 6}
+        assert health(server) == {"status": "ok", "mode": "none", "cassettes": 7}
         health_line = REQUEST.match(server.next_line())
         assert health_line
         assert (health_line["method"], health_line["path"], health_line["status"]) == (
@@ -484,7 +484,7 @@ def test_flag_beats_env(tmp_path: Path) -> None:
     env = clean_env(TAPEDECK_PORT="0", TAPEDECK_TIMING="fixed=5", TAPEDECK_CASSETTES="nowhere")
 
     with serving("--timing", "speed=2", "--cassettes", str(CASSETTES), env=env, cwd=tmp_path) as s:
-        assert s.start.group("timing", "dir", "count") == ("speed=2", str(CASSETTES), "6")
+        assert s.start.group("timing", "dir", "count") == ("speed=2", str(CASSETTES), "7")
 
 
 def test_config_file_from_env_with_cassettes_beside_it(tmp_path: Path) -> None:

@@ -86,7 +86,7 @@ def test_cassettes_option_and_the_cassettes_fallback(pytester: pytest.Pytester) 
         def test_dir(tapedeck, tapedeck_server, pytestconfig):
             given = pytestconfig.getoption("tapedeck_cassettes")
             assert tapedeck_server.settings.cassettes.name == (given or "cassettes")
-            assert len(tapedeck_server.library) == (2 if given else 6)
+            assert len(tapedeck_server.library) == (2 if given else 7)
         """
     )
     run(pytester, "test_dir.py").assert_outcomes(passed=1)

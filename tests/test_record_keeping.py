@@ -204,6 +204,36 @@ def test_a_refused_key_writes_nothing_and_says_so_once(
     assert "ANTHROPIC_API_KEY" in refused[0]
 
 
+def test_all_mode_never_replaces_a_good_answer_with_an_error(tmp_path: Path) -> None:
+    """Even with record_errors, an error is written only if a good answer follows it."""
+    with serving(tmp_path, Mode.ALL, scripted(200)) as s, sdk(s) as c:
+        c.messages.create(**ask("good question"), extra_headers=CONVO)
+    good = (tmp_path / "convo.yaml").read_bytes()
+
+    errors = Settings(
+        cassettes=tmp_path,
+        port=0,
+        mode=Mode.ALL,
+        upstream="http://api.invalid",
+        timing=Timing.parse("instant"),
+        record_errors=True,
+    )
+    with (
+        ServerThread(errors, transport=httpx.MockTransport(scripted(500))) as s,
+        sdk(s) as c,
+        pytest.raises(anthropic.InternalServerError),
+    ):
+        c.messages.create(**ask("good question"), extra_headers=CONVO)
+    assert (tmp_path / "convo.yaml").read_bytes() == good
+
+    with (
+        ServerThread(errors, transport=httpx.MockTransport(scripted(500, 200))) as s,
+        sdk(s, max_retries=1) as c,
+    ):
+        c.messages.create(**ask("good question"), extra_headers=CONVO)
+    assert statuses(tmp_path / "convo.yaml") == [500, 200]
+
+
 # --- 6. record modes make the cassette directory ------------------------------------------
 
 

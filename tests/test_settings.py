@@ -26,8 +26,8 @@ def resolve(flags: dict[str, Any], env: dict[str, str], file: Path | None = None
 KNOWN = (
     "mode, cassettes, host, port, timing, max_body_size, sequence_end, match_headers, "
     "ignore_body_fields, faults, upstream, upstream_api_key_env, upstream_timeout, redact_headers, "
-    "record_errors, redact_patterns, before_record_request, before_record_response, "
-    "journal_size, journal_body_limit, metrics"
+    "record_errors, redact_patterns, before_record_request, before_record_response, normalize, "
+    "validate, journal_size, journal_body_limit, metrics"
 )
 
 
@@ -80,6 +80,8 @@ def test_every_option_has_a_flag_and_an_env_var() -> None:
         ("redact_patterns", "--redact-pattern", "TAPEDECK_REDACT_PATTERNS"),
         ("before_record_request", "--before-record-request", "TAPEDECK_BEFORE_RECORD_REQUEST"),
         ("before_record_response", "--before-record-response", "TAPEDECK_BEFORE_RECORD_RESPONSE"),
+        ("normalize", "--normalize", "TAPEDECK_NORMALIZE"),
+        ("validate", "--validate", "TAPEDECK_VALIDATE"),
         ("journal_size", "--journal-size", "TAPEDECK_JOURNAL_SIZE"),
         ("journal_body_limit", "--journal-body-limit", "TAPEDECK_JOURNAL_BODY_LIMIT"),
         ("metrics", "--metrics", "TAPEDECK_METRICS"),

@@ -89,6 +89,20 @@ def _body(path: str, got: Any, want: Any) -> Iterator[Difference]:
         yield Difference(path or "body", got, want)
 
 
+def weight(difference: Difference, cap: int = 10_000) -> int:
+    """How much a difference counts when picking the closest interaction: the values in the
+    larger side (a missing turn of a conversation outweighs a changed word)."""
+    return max(_leaves(difference.incoming, cap), _leaves(difference.recorded, cap), 1)
+
+
+def _leaves(value: Any, cap: int) -> int:
+    if isinstance(value, Mapping):
+        return min(cap, sum(_leaves(v, cap) for v in value.values()))
+    if isinstance(value, list):
+        return min(cap, sum(_leaves(v, cap) for v in value))
+    return 0 if value is _ABSENT else 1
+
+
 def compare(got: RequestShape, want: RequestShape) -> Iterator[Difference]:
     """Each way ``got`` (the incoming request) differs from ``want`` (the recorded one);
     the first is the one worth showing."""

@@ -23,10 +23,11 @@ from .model import (
     RecordedResponse,
     StreamEnd,
 )
+from .normalize import Normalize
 from .yaml_source import LineDict, load_yaml
 
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
-_TOP_KEYS = frozenset({"version", "description", "interactions"})
+_TOP_KEYS = frozenset({"version", "description", "normalize", "interactions"})
 _REQUEST_KEYS = frozenset({"method", "path", "query", "headers", "body", "match"})
 _RESPONSE_KEYS = frozenset(
     {"status", "headers", "time_to_headers_ms", "body", "text", "events", "end", "end_at_ms"}
@@ -294,8 +295,21 @@ def parse_cassette(text: str, file: str, name: str) -> Cassette:
         path=file,
         interactions=tuple(interactions),
         description=description,
+        normalize=_normalize(top),
         size=len(text.encode("utf-8")),
     )
+
+
+def _normalize(top: _Fields) -> tuple[Normalize, ...]:
+    items = top.get("normalize", "a list of {path, pattern, replace} rules", (list,), [])
+    rules = []
+    for i, item in enumerate(items):
+        try:
+            rules.append(Normalize.parse(item))
+        except ValueError as exc:
+            line = item.line if isinstance(item, LineDict) else top.line_of("normalize")
+            raise top.error(line, str(exc), f"normalize[{i}]") from None
+    return tuple(rules)
 
 
 def load_cassette(path: Path, name: str, display: str | None = None) -> Cassette:

@@ -14,6 +14,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .normalize import Normalize, normalized
+
+#: The prefix of the beta flag that turns message threads on (see :mod:`.threads`).
+THREADS_BETA = "message-threads-"
+
 #: Headers that never take part in matching, whatever the configuration says: they vary
 #: between runs, machines and SDK releases, carry secrets, or steer tapedeck itself.
 NEVER_MATCHED_HEADERS = frozenset(
@@ -32,6 +37,8 @@ NEVER_MATCHED_HEADERS = frozenset(
     }
 )
 _NEVER_MATCHED_PREFIXES = ("x-stainless-", "x-tapedeck-")
+#: The body fields an interaction matches on (``match:``), or ``None`` for the whole request.
+Fields = tuple[str, ...] | None
 _BETA = ("beta", "true")
 
 
@@ -46,6 +53,8 @@ class MatchRules:
 
     headers: tuple[str, ...] = ("anthropic-beta",)
     ignore_body: tuple[str, ...] = ("metadata.user_id",)
+    #: Rewrites applied to every body before comparing (see :mod:`.normalize`).
+    normalize: tuple[Normalize, ...] = ()
     _ignore_paths: tuple[tuple[str, ...], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -76,12 +85,16 @@ class MatchRules:
         for name, value in headers:
             name = name.lower()
             if name in self.headers:
-                wanted[name] = _header_value(name, value)
+                value = _header_value(name, value)
+                if value:
+                    wanted[name] = value
         # Stream or not is the client's choice of shape, not part of what it asks: one
         # recording answers both (see tapedeck.source.synthesized).
         body = _without(body, ("stream",))
         for ignored in self._ignore_paths:
             body = _without(body, ignored)
+        if self.normalize:
+            body = normalized(body, self.normalize)
         return RequestShape(
             method=method.upper(),
             path=path,
@@ -95,7 +108,9 @@ class MatchRules:
 
 def _header_value(name: str, value: str) -> str:
     if name == "anthropic-beta":  # a set of flags: order and spacing carry no meaning
-        return ",".join(sorted({v.strip() for v in value.split(",") if v.strip()}))
+        flags = {v.strip() for v in value.split(",")}
+        # Message threads change how a conversation is sent, not what it asks (.threads).
+        return ",".join(sorted(f for f in flags if f and not f.startswith(THREADS_BETA)))
     return value.strip()
 
 
@@ -150,11 +165,15 @@ class RequestShape:
         )
         object.__setattr__(self, "key", key)
 
-    def project(self, fields: tuple[str, ...] | None) -> RequestShape:
-        """The shape restricted to method, path and the body ``fields`` (all if ``None``)."""
-        if fields is None:
+    def project(self, fields: Fields, rules: tuple[Normalize, ...] = ()) -> RequestShape:
+        """The shape with a cassette's ``rules`` applied to its body, then restricted to
+        method, path and the body ``fields`` (all if ``None``)."""
+        if fields is None and not rules:
             return self
-        body = self.body if isinstance(self.body, Mapping) else {}
+        body = normalized(self.body, rules) if rules else self.body
+        if fields is None:
+            return RequestShape(self.method, self.path, self.query, self.headers, body)
+        kept = body if isinstance(body, Mapping) else {}
         return RequestShape(
-            self.method, self.path, (), (), {k: body[k] for k in fields if k in body}
+            self.method, self.path, (), (), {k: kept[k] for k in fields if k in kept}
         )

@@ -13,6 +13,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from .normalize import Normalize
+
 #: The cassette format version this tapedeck reads and writes.
 FORMAT_VERSION = 1
 
@@ -94,5 +96,7 @@ class Cassette:
     path: str
     interactions: tuple[Interaction, ...]
     description: str = ""
+    #: Rewrites applied before matching its interactions (:mod:`.normalize`).
+    normalize: tuple[Normalize, ...] = ()
     #: The size in bytes of the YAML it was loaded from.
     size: int = 0

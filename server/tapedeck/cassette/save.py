@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from .model import FORMAT_VERSION, Interaction, RecordedRequest, RecordedResponse, StreamEnd
+from .normalize import Normalize
 
 try:
     _BaseDumper: type[yaml.SafeDumper] = yaml.CSafeDumper  # type: ignore[assignment]
@@ -33,7 +34,9 @@ class _Flow(dict[str, Any]):
 
 
 class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
-    pass
+    def ignore_aliases(self, data: Any) -> bool:
+        """A value used twice is written twice: ``&id001`` anchors are hard to read."""
+        return True
 
 
 def _flow(dumper: yaml.SafeDumper, data: _Flow) -> yaml.Node:
@@ -122,12 +125,20 @@ def _interaction(interaction: Interaction) -> dict[str, Any]:
 
 
 def dump_cassette(
-    interactions: Sequence[Interaction], description: str = "", comment: str = ""
+    interactions: Sequence[Interaction],
+    description: str = "",
+    comment: str = "",
+    normalize: Sequence[Normalize] = (),
 ) -> str:
     """The YAML text of a cassette holding ``interactions``."""
     document: dict[str, Any] = {"version": FORMAT_VERSION}
     if description:
         document["description"] = description
+    if normalize:
+        document["normalize"] = [
+            {"path": ".".join(r.path), "pattern": r.pattern.pattern, "replace": r.replace}
+            for r in normalize
+        ]
     document["interactions"] = [_interaction(i) for i in interactions]
     text = yaml.dump(
         document,

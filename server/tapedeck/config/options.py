@@ -15,6 +15,7 @@ from typing import Any
 
 from ..shaping.timing import Timing
 from ..source.sequences import SequenceEnd
+from ..validation import Validate
 from . import values
 
 
@@ -240,6 +241,23 @@ OPTIONS: tuple[Option, ...] = (
         "a function (module:name) given each RecordedResponse before it is written; it returns "
         "the response to write, or None to record nothing",
         "MODULE:NAME",
+    ),
+    Option(
+        "normalize",
+        values.normalizers,
+        (),
+        "rewrite volatile values before matching, as {path, pattern, replace} rules (a YAML "
+        "list in the config file; JSON on the command line); see docs/agents.md",
+        "RULES",
+    ),
+    Option(
+        "validate",
+        values.choice(Validate),
+        Validate.ERROR,
+        "check requests as the API does: error (400 invalid_request_error before a cassette "
+        "answers), warn (log it) or off; requests that go upstream are at most logged",
+        "error|warn|off",
+        shown="error",
     ),
     Option(
         "journal_size",

@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from ..cassette.matching import MatchRules
+from ..cassette.normalize import Normalize
 from ..cassette.yaml_source import LineDict, load_yaml
 from ..errors import ConfigError, YAMLSourceError
 from ..shaping.faults import Fault
 from ..shaping.timing import Timing
 from ..source.sequences import SequenceEnd
+from ..validation import Validate
 from .options import BY_KEY, DEFAULTS, OPTIONS, Mode
 
 #: A ``before_record_request`` / ``before_record_response`` hook.
@@ -50,12 +52,18 @@ class Settings:
     redact_patterns: tuple[str, ...] = DEFAULTS["redact_patterns"]
     before_record_request: Hook | None = DEFAULTS["before_record_request"]
     before_record_response: Hook | None = DEFAULTS["before_record_response"]
+    normalize: tuple[Normalize, ...] = DEFAULTS["normalize"]
+    validate: Validate = DEFAULTS["validate"]
     journal_size: int = DEFAULTS["journal_size"]
     journal_body_limit: int = DEFAULTS["journal_body_limit"]
     metrics: bool = DEFAULTS["metrics"]
 
     def match_rules(self) -> MatchRules:
-        return MatchRules(headers=self.match_headers, ignore_body=self.ignore_body_fields)
+        return MatchRules(
+            headers=self.match_headers,
+            ignore_body=self.ignore_body_fields,
+            normalize=self.normalize,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import enum
 import importlib
+import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..cassette.matching import MatchRules
+from ..cassette.normalize import Normalize
 from ..shaping.faults import Fault, parse_faults
 from ..shaping.timing import Timing
 
@@ -197,3 +199,29 @@ def directory(value: Any) -> Path:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"expected a directory path, got {value!r}")
     return Path(value)
+
+
+def normalizers(value: Any) -> tuple[Normalize, ...]:
+    """Normalize rules: a list of ``{path, pattern, replace}`` (or its JSON text)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError(
+                'expected a JSON list such as [{"path": "a.b", "pattern": "\\d+", '
+                f'"replace": "<n>"}}], got {value!r}'
+            ) from None
+    if isinstance(value, Mapping):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"expected a list of {{path, pattern, replace}} rules, got {value!r}")
+    rules = []
+    for i, item in enumerate(value):
+        if isinstance(item, Normalize):
+            rules.append(item)
+            continue
+        try:
+            rules.append(Normalize.parse(item))
+        except ValueError as exc:
+            raise ValueError(f"rule {i}: {exc}") from None
+    return tuple(rules)

@@ -240,8 +240,11 @@ class Recorder:
 
     async def _write(self, name: str, interactions: list[Interaction]) -> None:
         stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        before = self.library.cassettes.get(name)
         text = dump_cassette(
-            interactions, description=f"Recorded by tapedeck from {self.upstream} on {stamp}."
+            interactions,
+            description=f"Recorded by tapedeck from {self.upstream} on {stamp}.",
+            normalize=before.normalize if before is not None else (),
         )
         relative = f"{name}.yaml"
         try:

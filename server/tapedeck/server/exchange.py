@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import Scope
 
-from ..cassette.library import Closest
+from ..cassette.closest import Closest
 from ..cassette.model import RecordedRequest
 from ..cassette.save import request_mapping
 from ..record.recorder import Recorder

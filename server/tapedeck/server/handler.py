@@ -27,6 +27,7 @@ from ..source.batches import BATCHES
 from ..source.cassette import CassetteSource
 from ..source.sequences import Sequences
 from ..source.upstream import Forward, Upstream, UpstreamResponse
+from ..validation import Validate
 from ..wire.errors import error_plan
 from ..wire.writer import Writer
 from .exchange import (
@@ -71,7 +72,9 @@ class Handler:
             not settings.mode.proxies,
             redactor=self.redactor,
             kept_headers=recorder.kept_headers,
+            validate=settings.validate,
         )
+        self._refuses = settings.validate is Validate.ERROR
         self.mode = settings.mode
         self._replay_only = settings.mode is Mode.NONE
         #: The request journal and the metrics (``None`` when turned off).
@@ -102,6 +105,8 @@ class Handler:
             if request.stream and metrics is not None:
                 metrics.active += 1
                 streaming = True
+            if request.broken:
+                self._judge(request, exchange)
             if self._replay_only and request.cassette is None and request.test_cassette is None:
                 # The common case, kept short: replay only, nothing named.
                 found = self.library.find(request.shape)
@@ -110,6 +115,8 @@ class Handler:
                 await writer.plan(self._replay(request, incoming, found, exchange))
                 return
             decision = decide(self.mode, self.library, self.recorder, request)
+            if decision.hit is not None and request.broken and self._refuses:
+                raise self._refused(request, exchange)
             if decision.hit is not None:
                 await writer.plan(self._replay(request, incoming, decision.hit, exchange))
             elif decision.upstream:
@@ -149,6 +156,24 @@ class Handler:
         body = incoming.body if incoming is not None else b""
         kept = body if len(body) <= self._body_limit else b""
         exchange.unparsed = unparsed(scope, self.recorder, kept)
+
+    def _judge(self, request: Request, exchange: Exchange) -> None:
+        """A request that breaks a rule of the API: refused when only cassettes answer (and
+        ``validate`` is ``error``), else said in the log, once per request."""
+        if self._replay_only and self._refuses:
+            raise self._refused(request, exchange)
+        rules = ", ".join(b.rule for b in request.broken)
+        info(
+            "%s %s breaks the API's rules (%s): %s",
+            request.method,
+            request.path,
+            rules,
+            request.broken[0].message,
+        )
+
+    def _refused(self, request: Request, exchange: Exchange) -> APIError:
+        exchange.text = f"invalid: {', '.join(b.rule for b in request.broken)}"
+        return APIError(400, request.broken[0].message)
 
     def _miss(self, request: Request, hint: str, exchange: Exchange) -> APIError:
         """The 404 for a request nothing answers. The client is told the first difference

@@ -20,11 +20,14 @@ from typing import Any
 
 from ..cassette.library import CassetteLibrary
 from ..cassette.matching import RequestShape
+from ..cassette.threads import rebuilt
 from ..errors import APIError, FaultSpecError, SpecError, UnsafeNameError
 from ..record.recorder import KEPT_REQUEST_HEADERS, headers_kept
 from ..record.redact import DEFAULT, Redactor
 from ..shaping.faults import Fault, parse_faults
 from ..shaping.timing import Timing
+from ..source.conversations import Conversations
+from ..validation import Broken, Validate, check
 from .incoming import Incoming
 
 _JSON_TYPES = {
@@ -69,6 +72,8 @@ class Request:
     headers: tuple[tuple[str, str], ...] = ()
     #: The body's size in bytes.
     size: int = 0
+    #: The rules of the API it breaks (:mod:`tapedeck.validation`), if checked.
+    broken: tuple[Broken, ...] = ()
 
 
 class RequestReader:
@@ -90,18 +95,23 @@ class RequestReader:
         largest: int = SHAPE_CACHE_LARGEST,
         redactor: Redactor = DEFAULT,
         kept_headers: frozenset[str] = frozenset(KEPT_REQUEST_HEADERS),
+        validate: Validate = Validate.OFF,
     ) -> None:
         self.library = library
         self.redactor = redactor
         #: The request headers a recording keeps (see :func:`headers_kept`).
         self.kept_headers = kept_headers
+        self.validate = validate
+        self.conversations = Conversations(library)
         self.cassettes_must_exist = cassettes_must_exist
         self.budget = budget
         self.largest = largest
         #: Bytes the kept requests count for.
         self.size = 0
+        # anthropic-version and anthropic-beta: which rules validation applies.
+        keyed = set(library.rules.headers) | kept_headers | {"anthropic-version", "anthropic-beta"}
         self._keyed = (
-            *(h.encode("latin-1") for h in sorted(set(library.rules.headers) | kept_headers)),
+            *(h.encode("latin-1") for h in sorted(keyed)),
             b"x-tapedeck-cassette",
             b"x-tapedeck-timing",
             b"x-tapedeck-fault",
@@ -113,7 +123,10 @@ class RequestReader:
     def read(self, incoming: Incoming) -> Request:
         """The request ``incoming`` makes; raise :class:`APIError` for a bad one."""
         raw = incoming.raw
+        # What a request matches can change when a recording adds the reply a thread
+        # continues from, or a thinking block it carries: the library's version is part of it.
         key = (
+            self.library.version,
             incoming.method,
             incoming.path,
             incoming.query_string,
@@ -161,8 +174,17 @@ class RequestReader:
         query = [(k, redact.text(v)) for k, v in incoming.query_items()]
         path = redact.text(path)
         items = incoming.header_items
-        shape = self.library.rules.shape(method, path, query, items, body)
+        asked = rebuilt(body, self.library.conversation)
+        shape = self.library.rules.shape(method, path, query, items, asked)
         stream = isinstance(body, dict) and body.get("stream") is True
+        rules_broken: tuple[Broken, ...] = ()
+        if self.validate is not Validate.OFF and path == "/v1/messages":
+            rules_broken = check(
+                body,
+                header(b"anthropic-beta"),
+                self.conversations,
+                header(b"anthropic-version"),
+            )
         return Request(
             method,
             path,
@@ -177,6 +199,7 @@ class RequestReader:
             tuple(query),
             headers_kept(items, self.kept_headers, redact),
             len(incoming.body),
+            rules_broken,
         )
 
     def _cassette(self, raw: str, header: str) -> str:

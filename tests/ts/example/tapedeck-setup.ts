@@ -27,7 +27,7 @@ export default async function setup(project: TestProject) {
     throw new Error(`could not start tapedeck (pip install tapedeck-mock, or set TAPEDECK_BIN): ${error}`);
   });
 
-  // "10:21:27 tapedeck none mode on http://127.0.0.1:PORT, 6 cassettes from ..."
+  // "10:21:27 tapedeck none mode on http://127.0.0.1:PORT, 7 cassettes from ..."
   const lines = createInterface({ input: tapedeck.stderr });
   const said: string[] = [];
   let baseURL: string | undefined;
