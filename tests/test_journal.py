@@ -22,8 +22,10 @@ import pytest
 from conftest import CASSETTES, HELLO, MakeServer, sdk
 from fake_upstream import FakeUpstream, ask
 from record_helpers import only_cassette, proxy
+from tapedeck.entries import BrokenRule, JournalEntry
 from tapedeck.server.runner import ServerThread
 from tapedeck.shaping.timing import Timing
+from tapedeck.validation import Validate
 
 KEY = "sk-ant-api03-JOURNALKEY-abc123_Zz"
 FIELDS = [
@@ -44,6 +46,7 @@ FIELDS = [
     "duration_ms",
     "end",
     "error",
+    "broken",
     "upstream_ms",
     "request",
 ]
@@ -212,6 +215,33 @@ def test_turned_off(make_server: MakeServer) -> None:
             assert off.json()["error"]["message"] == (
                 "tapedeck: the request journal is off (journal_size is 0)"
             )
+
+
+def test_the_rules_a_request_breaks(make_server: MakeServer) -> None:
+    # The SDK sends anthropic-version 2026-10-21, which removed temperature.
+    warm = {**HELLO, "extra_body": {"temperature": 0.5}}
+    with make_server() as s, client(s, "refused") as c:
+        with pytest.raises(anthropic.BadRequestError):
+            c.messages.create(**warm)
+        c.messages.create(**HELLO)
+        refused, fine = entries(s, "refused")
+    assert (refused["status"], refused["source"]) == (400, "error")
+    ((rule, message),) = [(b["rule"], b["message"]) for b in refused["broken"]]
+    assert rule == "sampling_removed"
+    assert refused["error"] == {"type": "invalid_request_error", "message": message}
+    assert fine["broken"] == []
+    typed = JournalEntry.from_json(refused)
+    assert typed.broken == (BrokenRule("sampling_removed", message),)
+    assert typed.line().startswith("POST /v1/messages 400 error invalid_request_error: ")
+    assert ", breaks: sampling_removed, end complete, " in typed.line()
+
+    # warn: answered anyway (temperature is not matched on here), the rule still noted.
+    loose = {"validate": Validate.WARN, "ignore_body_fields": ("temperature",)}
+    with make_server(**loose) as s, client(s, "warned") as c:
+        c.messages.create(**warm)
+        (warned,) = entries(s, "warned")
+    assert (warned["status"], warned["source"], warned["error"]) == (200, "synthesized", None)
+    assert [b["rule"] for b in warned["broken"]] == ["sampling_removed"]
 
 
 def test_large_bodies_are_left_out(make_server: MakeServer) -> None:

@@ -92,12 +92,16 @@ def test_the_library_the_charts_and_the_live_journal(
                 assert stream.get_final_text() == "Hello!"
             with pytest.raises(anthropic.NotFoundError):
                 client.messages.create(**{**HELLO, "max_tokens": 7})
+            with pytest.raises(anthropic.BadRequestError):  # 2026-10-21 has no temperature
+                client.messages.create(**HELLO, extra_body={"temperature": 0.5})
         entries = browser.locator(f"#entries li.entry[data-test-id='{test_id}']")
         browser.wait_for_function(
-            "n => document.querySelectorAll('#entries li.entry').length >= n", arg=2
+            "n => document.querySelectorAll('#entries li.entry').length >= n", arg=3
         )
-        assert entries.count() == 2
-        newest, oldest = entries.nth(0), entries.nth(1)  # newest first
+        assert entries.count() == 3
+        refused, newest, oldest = entries.nth(0), entries.nth(1), entries.nth(2)  # newest first
+        assert re.search(r"400\s+ERROR", refused.inner_text())
+        assert refused.locator(".broken").inner_text() == "breaks sampling_removed"
         assert "ping:every=4 @ 4, 9" in oldest.inner_text()
         assert "streaming/hello#0" in oldest.inner_text()
         assert re.search(r"404\s+MISS", newest.inner_text())

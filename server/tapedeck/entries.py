@@ -16,7 +16,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Difference", "FiredFault", "JournalEntry", "Miss", "SentRequest", "TapedeckError"]
+__all__ = [
+    "BrokenRule",
+    "Difference",
+    "FiredFault",
+    "JournalEntry",
+    "Miss",
+    "SentRequest",
+    "TapedeckError",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +32,15 @@ class TapedeckError:
     """An error tapedeck answered itself: the ``error.type`` and ``error.message`` sent."""
 
     type: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenRule:
+    """A rule of the API the request breaks (docs/validation.md): its name and what the
+    400 says (or would say, with ``validate: warn`` or when the upstream answered)."""
+
+    rule: str
     message: str
 
 
@@ -104,6 +121,8 @@ class JournalEntry:
     #: ``complete``, ``cut`` or ``client_left``.
     end: str
     error: TapedeckError | None
+    #: The rules of the API it breaks, when validation checked it (``validate``).
+    broken: tuple[BrokenRule, ...]
     upstream_ms: float | None
     request: SentRequest
 
@@ -152,6 +171,7 @@ class JournalEntry:
             duration_ms=data["duration_ms"],
             end=data["end"],
             error=None if error is None else TapedeckError(error["type"], error["message"]),
+            broken=tuple(BrokenRule(b["rule"], b["message"]) for b in data.get("broken", ())),
             upstream_ms=data["upstream_ms"],
             request=SentRequest(
                 request["method"],
@@ -169,6 +189,8 @@ class JournalEntry:
         parts = [f"{self.method} {self.path} {self.status or '-'} {self._answered()}"]
         if self.faults:
             parts.append("faults: " + "; ".join(_fault(f) for f in self.faults))
+        if self.broken:
+            parts.append("breaks: " + ", ".join(b.rule for b in self.broken))
         if self.stream and self.status == 200:
             parts.append(f"{self.events} events")
         parts += [f"end {self.end}", f"{self.duration_ms:.1f} ms"]

@@ -224,6 +224,9 @@ class Exchange:
             "duration_ms": round(self.duration * 1000, 3),
             "end": self.end,
             "error": {"type": self.error[0], "message": self.error[1]} if self.error else None,
+            "broken": [{"rule": b.rule, "message": b.message} for b in request.broken]
+            if request is not None
+            else [],
             "upstream_ms": round(self.upstream * 1000, 3) if self.upstream is not None else None,
             "request": mapping,
         }

@@ -160,6 +160,7 @@ function entryView(entry) {
   const time = entry.at.slice(11, 23);
   const faults = entry.faults.map((f) => h('span', { class: 'fault' },
     f.spec, f.events === null ? '' : f.events.length ? ` @ ${f.events.join(', ')}` : ' (did not act)'));
+  const broken = (entry.broken || []).map((b) => h('span', { class: 'broken', title: b.message }, `breaks ${b.rule}`));
   const miss = entry.miss && entry.miss.reason === 'no match'
     ? h('details', { class: 'miss', open: true }, h('summary', {}, entry.miss.where || 'why it missed'), differences(entry.miss))
     : null;
@@ -171,7 +172,7 @@ function entryView(entry) {
       h('span', { class: `source source-${entry.source}` }, entry.source),
       h('span', { class: 'what' }, answered(entry))),
     h('div', { class: 'detail' },
-      faults, entry.stream ? `${entry.events} events · ` : '', `${entry.bytes} B · ${entry.end} · ${ms(entry.duration_ms)}`,
+      faults, broken, entry.stream ? `${entry.events} events · ` : '', `${entry.bytes} B · ${entry.end} · ${ms(entry.duration_ms)}`,
       entry.test_id ? h('span', { class: 'test-id' }, entry.test_id) : null),
     miss);
 }
@@ -180,7 +181,7 @@ function renderJournal() {
   const wanted = document.getElementById('journal-filter').value.trim().toLowerCase();
   const list = document.getElementById('entries');
   const shown = state.entries
-    .filter((e) => !wanted || JSON.stringify([e.path, e.source, e.cassette, e.test_id, e.status, e.faults, e.miss]).toLowerCase().includes(wanted))
+    .filter((e) => !wanted || JSON.stringify([e.path, e.source, e.cassette, e.test_id, e.status, e.faults, e.miss, e.broken]).toLowerCase().includes(wanted))
     .slice(-KEPT_ENTRIES).reverse().map(entryView);
   list.replaceChildren(...shown);
   if (!shown.length) list.append(h('li', { class: 'empty' }, 'no requests yet'));
