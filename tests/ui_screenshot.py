@@ -1,5 +1,6 @@
 """Take docs/ui.png: the web view over the shipped cassettes, with a few requests in its
-journal (a replay, a fault, a miss). ``make ui-screenshot``; needs /usr/bin/chromium."""
+journal (a replay, a fault, a miss, a request that validation refused).
+``make ui-screenshot``; needs /usr/bin/chromium."""
 
 from __future__ import annotations
 
@@ -41,12 +42,14 @@ def main(out: Path) -> None:
                 stream.until_done()
             with contextlib.suppress(anthropic.NotFoundError):
                 client.messages.create(**{**ASK, "max_tokens": 1024}, messages=weather)
+            with contextlib.suppress(anthropic.BadRequestError):  # no temperature in 2026-10-21
+                client.messages.create(**ASK, messages=weather, extra_body={"temperature": 0.2})
         with chromium() as context:
             page = context.new_page()
             page.goto(f"{server.base_url}/_tapedeck/ui/#streaming/tool-use")
             page.wait_for_selector("body[data-ready=true]")
             page.wait_for_selector("#cassette svg.timeline")
-            page.wait_for_function("document.querySelectorAll('#entries li.entry').length >= 3")
+            page.wait_for_function("document.querySelectorAll('#entries li.entry').length >= 4")
             page.screenshot(path=str(out))
     print(f"wrote {out}")
 
