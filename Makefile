@@ -14,7 +14,7 @@ NPM      ?= npm
 TS_STAMP := $(TS)/node_modules/.package-lock.json
 TS_ENV   := TAPEDECK_BIN=$(CURDIR)/$(BIN)/tapedeck TAPEDECK_PYTHON=$(CURDIR)/$(BIN)/python
 
-.PHONY: run test lint typecheck pytest ts sdk-range node bench bench-peers clean
+.PHONY: run test lint typecheck pytest ts sdk-range node bench bench-peers ui-screenshot clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -80,6 +80,10 @@ bench: $(STAMP)
 # and wrk when missing. PEERS_ARGS=--quick for a short run.
 bench-peers: $(STAMP)
 	$(BIN)/python bench/peers.py $(PEERS_ARGS)
+
+# docs/ui.png, the README's picture of the web view (needs /usr/bin/chromium).
+ui-screenshot: $(STAMP)
+	$(BIN)/python tests/ui_screenshot.py docs/ui.png
 
 clean:
 	rm -rf $(VENV) $(FLOOR) $(TS)/node_modules $(TS)/example/node_modules bench/peers/node_modules build dist server/*.egg-info .mypy_cache .pytest_cache .ruff_cache

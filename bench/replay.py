@@ -149,9 +149,19 @@ def make_cassette(path: Path, gap_ms: float, deltas: int = 100) -> None:
 # -- the servers --------------------------------------------------------------------------
 
 
+#: With --observe, tapedeck also runs with the request journal and the metrics turned off
+#: (``off``), and with only one of them on, to show what each costs in the same run.
+OBSERVE = {
+    "off": ["--journal-size", "0", "--no-metrics"],
+    "journal": ["--no-metrics"],
+    "metrics": ["--journal-size", "0"],
+}
+
+
 class Server:
-    """A server subprocess (``tapedeck``, ``before`` or ``bare``) on a free port, stopped on
-    exit. ``before`` is tapedeck run from another source tree (``src``)."""
+    """A server subprocess (``tapedeck``, ``before``, ``bare`` or one of :data:`OBSERVE`) on
+    a free port, stopped on exit. ``before`` is tapedeck run from another source tree
+    (``src``); the :data:`OBSERVE` kinds are tapedeck with those flags."""
 
     def __init__(
         self, kind: str, timing: str, cassette_dir: Path, log: Path, src: Path | None = None
@@ -160,15 +170,15 @@ class Server:
         self.timing = timing
         self.log = log
         self.env = None
-        if kind in ("tapedeck", "before"):
+        if kind in ("tapedeck", "before", *OBSERVE):
             exe = Path(sys.executable).with_name("tapedeck")
             cmd = (
                 [str(exe)]
-                if exe.exists() and kind == "tapedeck"
+                if exe.exists() and kind != "before"
                 else [sys.executable, "-m", "tapedeck"]
             )
             cmd += ["serve", "--cassettes", str(cassette_dir), "--host", "127.0.0.1"]
-            cmd += ["--port", "0", "--timing", timing]
+            cmd += ["--port", "0", "--timing", timing, *OBSERVE.get(kind, [])]
             if kind == "before":
                 assert src is not None
                 self.env = {**os.environ, "PYTHONPATH": str(src)}
@@ -325,6 +335,12 @@ def main() -> int:
     )
     parser.add_argument("--quick", action="store_true", help="shorter run (about 25 s)")
     parser.add_argument(
+        "--observe",
+        action="store_true",
+        help="also run tapedeck with the request journal and metrics off, and with only one "
+        "of them on (instant timing), to show what each costs",
+    )
+    parser.add_argument(
         "--before",
         type=Path,
         metavar="SRC",
@@ -348,7 +364,8 @@ def main() -> int:
         events = len(stream.events)
         span_s = (stream.at_ms[-1] - stream.at_ms[0]) / 1000
         kinds = ["tapedeck", "bare"] + (["before"] if args.before else [])
-        impls: dict[str, set[str]] = {k: set() for k in kinds}
+        instant_kinds = kinds + (list(OBSERVE) if args.observe else [])
+        impls: dict[str, set[str]] = {k: set() for k in instant_kinds}
         logs: dict[str, int] = {}
 
         def server(kind: str, timing: str) -> Server:
@@ -360,11 +377,11 @@ def main() -> int:
                 logs[srv.timing] = logs.get(srv.timing, 0) + lines
 
         # Throughput at instant timing, servers alternating to spread any drift.
-        tput: dict[str, list[dict]] = {k: [] for k in kinds}
+        tput: dict[str, list[dict]] = {k: [] for k in instant_kinds}
         opts = ["--connections", str(args.connections)]
         opts += ["--duration", str(duration), "--warmup", str(warmup)]
         for r in range(rounds):
-            for kind in kinds:
+            for kind in instant_kinds:
                 progress(f"instant, {kind}, round {r + 1}/{rounds}")
                 with server(kind, "instant") as srv:
                     impls[kind].add(srv.impl())
@@ -454,6 +471,8 @@ def report(
                 f"before   {cost['before'] * 1e6:4.0f} us         bare {cost['bare'] * 1e6:4.0f} us"
                 f"         ratio {cost['before'] / cost['bare']:.2f} (before / bare)"
             )
+    if "off" in best:
+        out += _observed(best, cost)
     kernel = all(r["kernel_stamps"] for r in timing.values())
     for n in args.streams:
         t, b = timing[("tapedeck", n)]["gap_ms"], timing[("bare", n)]["gap_ms"]
@@ -538,6 +557,28 @@ def report(
         out.append(f"  gap error p99 <= {TARGET_P99_MS} ms at {TARGET_STREAMS} streams: not run")
     out += [f"note: {note}" for note in notes]
     print("\n".join(out), flush=True)
+
+
+def _observed(best: dict[str, float], cost: dict[str, float]) -> list[str]:
+    """What the request journal and the metrics cost: each against both off, same run."""
+    out = []
+    for kind, what in (
+        ("tapedeck", "both on"),
+        ("journal", "journal only"),
+        ("metrics", "metrics only"),
+    ):
+        line = (
+            f"instant  (observe)  {what:<13} streams/s {best[kind]:6.0f}  off {best['off']:6.0f}"
+            f"  ratio {best[kind] / best['off']:.3f}"
+        )
+        if cost[kind] and cost["off"]:
+            line += (
+                f";  CPU per response {cost[kind] * 1e6:4.1f} us  off {cost['off'] * 1e6:4.1f} us"
+                f"  ratio {cost[kind] / cost['off']:.3f}"
+            )
+        out.append(line)
+    out.append("  (target: each ratio of streams/s >= 0.95, of CPU per response <= 1.05)")
+    return out
 
 
 def _errors(r: dict, prefix: str = "") -> str:

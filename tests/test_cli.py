@@ -189,7 +189,7 @@ def test_serve_help_mentions_every_option_env_var_and_timing_spec() -> None:
     assert result.stdout.startswith("usage: tapedeck serve ")
     text = normalized(result.stdout)
     for option in OPTIONS:
-        assert f"{option.flag} {option.metavar}" in text, option.flag
+        assert option.flags in text, option.flag
         assert f"[env: {option.env}]" in text, option.env
     assert "--config FILE" in text
     assert "TAPEDECK_CONFIG" in text
@@ -343,7 +343,7 @@ def test_bad_config_file_names_file_and_line(tmp_path: Path) -> None:
         "ignore_body_fields, faults, upstream, upstream_api_key_env, upstream_timeout, "
         "redact_headers, record_errors, redact_patterns, before_record_request, "
         "before_record_response, normalize, validate, index_cache, event_cache, workers, state, "
-        "state_ttl)\n"
+        "state_ttl, journal_size, journal_body_limit, metrics)\n"
     )
 
 
@@ -510,3 +510,21 @@ def test_ctrl_c_stops_without_a_traceback(tmp_path: Path) -> None:
     assert server.proc.returncode is not None
     assert "Traceback" not in "\n".join(rest), "\n".join(rest)
     assert "KeyboardInterrupt" not in "\n".join(rest)
+
+
+def test_journal_and_metrics_flags(tmp_path: Path) -> None:
+    args = ("--cassettes", str(CASSETTES), "--port", "0", "--timing", "instant")
+    with serving(*args, "--no-metrics", "--journal-size", "2", cwd=tmp_path) as server:
+        for _ in range(3):
+            httpx.post(f"{server.base_url}/v1/messages", json=HELLO_BODY, timeout=TIMEOUT)
+        journal = httpx.get(f"{server.base_url}/_tapedeck/journal", timeout=TIMEOUT).json()
+        metrics = httpx.get(f"{server.base_url}/metrics", timeout=TIMEOUT)
+    assert [e["id"] for e in journal["entries"]] == [2, 3]
+    assert metrics.status_code == 404
+    assert "--no-metrics" in metrics.json()["error"]["message"]
+
+    with serving(*args, cwd=tmp_path, env=clean_env(TAPEDECK_METRICS="false")) as server:
+        assert httpx.get(f"{server.base_url}/metrics", timeout=TIMEOUT).status_code == 404
+    env = clean_env(TAPEDECK_METRICS="false")
+    with serving(*args, "--metrics", cwd=tmp_path, env=env) as server:  # the flag wins
+        assert httpx.get(f"{server.base_url}/metrics", timeout=TIMEOUT).status_code == 200

@@ -10,7 +10,9 @@ identical.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -234,3 +236,74 @@ def test_without_faults_both_send_the_recorded_bytes(
     for server in (replayed, live):
         status, body, ended, _ = raw(server, "none", "steady")
         assert (status, body, ended) == (200, expected, "complete")
+
+
+def wire_events(body: bytes) -> list[tuple[str, bytes]]:
+    """The events a raw SSE body holds whole: (name, data), in order."""
+    found = []
+    for block in body.split(b"\n\n")[:-1]:
+        fields = dict(line.split(b": ", 1) for line in block.split(b"\n") if b": " in line)
+        found.append((fields.get(b"event", b"").decode(), fields.get(b"data", b"")))
+    return found
+
+
+def journaled(server: ServerThread, fault: str, schedule: str) -> tuple[bytes, dict[str, Any]]:
+    """The raw body of one request, and the journal's entry for it."""
+    test_id = f"journal {fault} {schedule} {time.monotonic_ns()}"
+    headers = {"x-tapedeck-fault": fault, "x-api-key": "test-key", "x-tapedeck-test-id": test_id}
+    body = bytearray()
+    with (
+        httpx.Client(base_url=server.base_url, timeout=10) as http,
+        http.stream("POST", "/v1/messages", json=ask(schedule), headers=headers) as response,
+    ):
+        with contextlib.suppress(httpx.RemoteProtocolError):
+            for chunk in response.iter_raw():
+                body += chunk
+        (entry,) = http.get("/_tapedeck/journal", params={"test_id": test_id}).json()["entries"]
+    return bytes(body), entry
+
+
+def acted_where_the_wire_says(body: bytes, entry: dict[str, Any]) -> None:
+    received = wire_events(body)
+    for fault in entry["faults"]:
+        kind, at = fault["kind"], fault["events"]
+        if kind in ("status", "latency"):
+            assert at is None
+            continue
+        if fault["spec"].startswith("ping:interval"):  # as many as the body had idle time for
+            assert len(at) == sum(1 for name, _ in received if name == "ping"), fault
+        else:
+            assert at, fault
+        for index in at:
+            if kind == "ping":
+                assert received[index][0] == "ping", (fault, received)
+            elif kind in ("error", "overloaded"):
+                assert received[index][0] == "error", (fault, received)
+            elif kind == "garble":
+                with pytest.raises(json.JSONDecodeError):
+                    json.loads(received[index][1])
+            elif kind in ("truncate", "disconnect"):
+                assert index == len(received) == entry["events"], (fault, received)
+            else:  # a stall: the event that came late is a source event
+                assert received[index][0] != "ping"
+    if entry["status"] == 200:
+        assert entry["events"] == len(received)
+        assert entry["bytes"] == len(body)
+
+
+@pytest.mark.parametrize(("fault", "schedule"), FAULTS)
+def test_the_journal_says_where_each_fault_acted_on_both(
+    replayed: ServerThread, live: ServerThread, fault: str, schedule: str
+) -> None:
+    replay_body, replay_entry = journaled(replayed, fault, schedule)
+    live_body, live_entry = journaled(live, fault, schedule)
+
+    assert replay_entry["source"] in ("cassette", "fault")
+    assert live_entry["source"] in ("upstream", "fault")
+    assert [f["spec"] for f in replay_entry["faults"]] == [f.strip() for f in fault.split(";")]
+    for entry, body in ((replay_entry, replay_body), (live_entry, live_body)):
+        acted_where_the_wire_says(body, entry)
+    same = ("status", "faults", "events", "end")
+    assert {k: replay_entry[k] for k in same} == {k: live_entry[k] for k in same}
+    ended = "cut" if "disconnect" in fault else "complete"
+    assert replay_entry["end"] == ended

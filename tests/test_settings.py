@@ -27,7 +27,8 @@ KNOWN = (
     "mode, cassettes, host, port, timing, max_body_size, sequence_end, match_headers, "
     "ignore_body_fields, faults, upstream, upstream_api_key_env, upstream_timeout, redact_headers, "
     "record_errors, redact_patterns, before_record_request, before_record_response, normalize, "
-    "validate, index_cache, event_cache, workers, state, state_ttl"
+    "validate, index_cache, event_cache, workers, state, state_ttl, journal_size, "
+    "journal_body_limit, metrics"
 )
 
 
@@ -87,6 +88,9 @@ def test_every_option_has_a_flag_and_an_env_var() -> None:
         ("workers", "--workers", "TAPEDECK_WORKERS"),
         ("state", "--state", "TAPEDECK_STATE"),
         ("state_ttl", "--state-ttl", "TAPEDECK_STATE_TTL"),
+        ("journal_size", "--journal-size", "TAPEDECK_JOURNAL_SIZE"),
+        ("journal_body_limit", "--journal-body-limit", "TAPEDECK_JOURNAL_BODY_LIMIT"),
+        ("metrics", "--metrics", "TAPEDECK_METRICS"),
     ]
 
 
@@ -104,6 +108,9 @@ LAYERS = [
         Timing.parse("fixed=10"),
     ),
     pytest.param("max_body_size", "32MiB", "512KiB", "1048576", 32 << 20, 512 << 10, 1 << 20),
+    pytest.param("journal_size", "5", "0", "7", 5, 0, 7),
+    pytest.param("journal_body_limit", "1KiB", "2048", "1MiB", 1024, 2048, 1 << 20),
+    pytest.param("metrics", False, "true", "false", False, True, False),
     pytest.param(
         "sequence_end",
         "error",
@@ -396,4 +403,17 @@ def test_a_header_never_matched_names_its_source(tmp_path: Path) -> None:
 def test_a_bad_ignore_body_path_names_its_source() -> None:
     assert config_error({"ignore_body_fields": "a..b"}, {}) == (
         "--ignore-body-fields: invalid body field path 'a..b' (expected e.g. 'a.b.c')"
+    )
+
+
+def test_bad_journal_settings(tmp_path: Path) -> None:
+    assert config_error({"journal_size": "-1"}, {}) == (
+        "--journal-size: expected a whole number >= 0, got '-1'"
+    )
+    assert config_error({}, {"TAPEDECK_METRICS": "maybe"}) == (
+        "TAPEDECK_METRICS: expected true or false, got 'maybe'"
+    )
+    cfg = config(tmp_path, "journal_body_limit: 0\n")
+    assert config_error({}, {}, cfg) == (
+        f"{cfg}:1: journal_body_limit: expected a size such as 32MiB, 512KiB or 1048576, got 0"
     )

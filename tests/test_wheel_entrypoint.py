@@ -240,6 +240,12 @@ def test_wheel_in_a_fresh_venv_runs_like_the_docker_image(tmp_path: Path) -> Non
         assert final.content[0].text == "Hello!"
         assert final.stop_reason == "end_turn"
         assert " POST /v1/messages 200 streaming/hello " in next_line()
+
+        # The web view's files ship inside the wheel.
+        for asset in ("", "app.js", "timeline.js", "style.css"):
+            ui = httpx.get(f"http://127.0.0.1:{port}/_tapedeck/ui/{asset}", timeout=TIMEOUT)
+            assert ui.status_code == 200, asset
+            assert f"/_tapedeck/ui/{asset} 200" in next_line()
     finally:
         if server.poll() is None:
             server.send_signal(signal.SIGTERM)  # what `docker stop` sends

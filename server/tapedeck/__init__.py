@@ -21,6 +21,7 @@ from .cassette.load import load_cassette, parse_cassette
 from .cassette.matching import MatchRules
 from .cassette.model import Cassette, Interaction, RecordedEvent, RecordedRequest, RecordedResponse
 from .config import Mode, Settings
+from .entries import JournalEntry
 from .errors import (
     APIError,
     BindError,
@@ -45,6 +46,7 @@ __all__ = [
     "ConfigError",
     "FaultSpecError",
     "Interaction",
+    "JournalEntry",
     "LibraryError",
     "MatchRules",
     "Mode",

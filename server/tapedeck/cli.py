@@ -29,7 +29,8 @@ Point an SDK at it:  ANTHROPIC_BASE_URL=http://127.0.0.1:8765 ANTHROPIC_API_KEY=
 
 Request headers: x-tapedeck-cassette NAME (use this cassette), x-tapedeck-test-id ID
 (separate sequence positions), x-tapedeck-timing SPEC (pace this response).
-Admin: GET /_tapedeck/health, POST /_tapedeck/reset.
+Admin: GET /_tapedeck/health, POST /_tapedeck/reset, GET /_tapedeck/journal; GET /metrics;
+the web view at /_tapedeck/ui/ (docs/observe.md).
 
 Timing SPEC: recorded | speed=F | fixed=MS | instant.
 Every option can also be set as TAPEDECK_<OPTION> (e.g. TAPEDECK_PORT=9000) or as a
@@ -64,6 +65,15 @@ def _parser() -> argparse.ArgumentParser:
         help="YAML file of settings, keys as the options below without '--' (env: TAPEDECK_CONFIG)",
     )
     for option in OPTIONS:
+        if option.switch:
+            serve_parser.add_argument(
+                option.flag,
+                dest=option.key,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=f"{option.full_help} [env: {option.env}]",
+            )
+            continue
         serve_parser.add_argument(
             option.flag,
             dest=option.key,

@@ -79,6 +79,10 @@ class Plan:
     byte_limit: int | None = None
     #: Every step joined, when nothing needs to wait: the body goes out in one send.
     body: bytes | None = None
+    #: Where the faults that shaped it acted, worked out once when it was shaped: each
+    #: fault's spec and the indices of the events it inserted, changed or stopped before
+    #: (pings the writer adds whenever the body is idle are not counted in them).
+    acted: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
 
 def at_once(plan: Plan) -> Plan:

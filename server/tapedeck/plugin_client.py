@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from .entries import JournalEntry, entries_from_json
 from .server.runner import ServerThread
 
 if TYPE_CHECKING:
@@ -167,6 +168,33 @@ class Tapedeck:
             raise ValueError(message)
         result: dict[str, Any] = response.json()
         return result
+
+    @property
+    def requests(self) -> list[JournalEntry]:
+        """This test's requests, oldest first, as the server's request journal has them
+        (``GET /_tapedeck/journal`` with this test id): what each sent (the parsed body
+        too), what answered, the faults that fired, how it ended. Raises
+        ``RuntimeError`` if the journal is off (``journal_size`` 0)."""
+        try:
+            found = self._admin("GET", "/_tapedeck/journal")
+        except ValueError as exc:
+            raise RuntimeError(str(exc)) from None
+        return entries_from_json(found["entries"])
+
+    def forget_requests(self) -> int:
+        """Drop this test's entries from the journal; return how many there were."""
+        cleared: int = self._admin("DELETE", "/_tapedeck/journal")["cleared"]
+        return cleared
+
+    def summary(self) -> str:
+        """This test's requests, one line each (the failure report's "tapedeck" section)."""
+        try:
+            entries = self.requests
+        except (RuntimeError, httpx.HTTPError) as exc:
+            return f"could not read the request journal: {exc}"
+        if not entries:
+            return f"no request reached tapedeck with test id {self.test_id}"
+        return "\n".join(entry.line() for entry in entries)
 
     def reset(self) -> int:
         """Rewind this test's sequence positions, fault counters and quotas and put it back

@@ -22,7 +22,9 @@ Installing tapedeck registers it (entry point ``pytest11``); nothing to configur
   started on a free port the first time a test asks for it, stopped at the end of the session.
 - ``tapedeck`` (function): a :class:`~tapedeck.plugin_client.Tapedeck` for this test —
   ``base_url``, ``test_id``, ``cassette`` (the test's own), ``client()``, ``async_client()``,
-  ``headers()``, ``reset()``, ``set_faults()``, ``advance_clock()``.
+  ``headers()``, ``reset()``, ``set_faults()``, ``advance_clock()``, ``requests`` (this
+  test's journal entries). A failed test that used it gets a "tapedeck" report section: its
+  requests, one a line.
 - ``tapedeck_config`` (session): settings a ``conftest.py`` gives the server (a dict).
 - ``@pytest.mark.tapedeck(cassette=..., fault=..., timing=...)``: defaults for the test's clients.
 - Options ``--tapedeck-cassettes``, ``--tapedeck-mode`` (``none``: never the network),
@@ -36,7 +38,7 @@ The ``anthropic`` SDK is imported only when a client is asked for. See docs/pyte
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import httpx
@@ -150,6 +152,24 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         )
 
 
+_DECK = pytest.StashKey[Tapedeck]()
+#: The test ids that had a fixture in this session: a rerun's journal starts empty.
+_SEEN = pytest.StashKey[set[str]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test that used the ``tapedeck`` fixture gets a "tapedeck" report section:
+    each of its requests in one line (status, cassette or miss, faults, ending)."""
+    report = yield
+    deck = item.stash.get(_DECK, None)
+    if deck is not None and report.when == "call" and report.failed:
+        report.sections.append(("tapedeck", deck.summary()))
+    return report
+
+
 @pytest.fixture
 def tapedeck(request: pytest.FixtureRequest, tapedeck_server: ServerThread) -> Iterator[Tapedeck]:
     """This test's :class:`Tapedeck`: clients, headers and admin helpers, cleaned up after."""
@@ -174,5 +194,10 @@ def tapedeck(request: pytest.FixtureRequest, tapedeck_server: ServerThread) -> I
         request.node.nodeid, request.config.rootpath, tapedeck_server.settings.cassettes
     )
     deck = Tapedeck(tapedeck_server, make_test_id(request.node.nodeid), own, **defaults)
+    seen = request.config.stash.setdefault(_SEEN, set())
+    if deck.test_id in seen:  # run again (--count, rerunfailures): not the last run's requests
+        deck.forget_requests()
+    seen.add(deck.test_id)
+    request.node.stash[_DECK] = deck
     yield deck
     deck.close()

@@ -14,12 +14,20 @@ if TYPE_CHECKING:
     from .library import Entry
 
 
+#: Differences from the closest interaction that a miss keeps (the first is the one shown).
+DIFFERENCES_KEPT = 20
+
+
 @dataclass(frozen=True, slots=True)
 class Closest:
-    """A miss explained: ``shown`` to the client (with values), ``logged`` without them."""
+    """A miss explained: ``shown`` to the client (with values), ``logged`` without them;
+    the closest interaction, if there is one, and the first :data:`DIFFERENCES_KEPT` ways
+    the request differs from it."""
 
     shown: str
     logged: str
+    entry: Entry | None = None
+    differences: tuple[Difference, ...] = ()
 
 
 def closest(candidates: Sequence[Entry], shape: RequestShape, scope: str) -> Closest:
@@ -43,6 +51,7 @@ def closest(candidates: Sequence[Entry], shape: RequestShape, scope: str) -> Clo
         f"closest is {entry.cassette.name} (interaction {entry.index}, "
         f"{entry.cassette.path}:{entry.interaction.line})"
     )
+    listed = tuple(islice(compare(shape.project(*entry.view), entry.shape), DIFFERENCES_KEPT))
     if first is None:
-        return Closest(where, where)
-    return Closest(f"{where}: {first.shown()}", f"{where}: {first.logged()}")
+        return Closest(where, where, entry, listed)
+    return Closest(f"{where}: {first.shown()}", f"{where}: {first.logged()}", entry, listed)

@@ -34,6 +34,11 @@ class Difference:
             return f"method: {self.incoming} != {self.recorded}"
         return f"{self.field}: {_show(self.incoming)} != {_show(self.recorded)}"
 
+    def sides(self) -> dict[str, Any]:
+        """``{"incoming": ..., "recorded": ...}``, without a side that is absent."""
+        pairs = (("incoming", self.incoming), ("recorded", self.recorded))
+        return {side: value for side, value in pairs if value is not _ABSENT}
+
     def logged(self) -> str:
         """``field: kind != kind``, without the values (for the log)."""
         if self.field == "method":

@@ -257,4 +257,5 @@ def _cassette(entry: Mapping[str, Any], display: str, file: str, store: EventSto
             Normalize.parse({"path": p, "pattern": pattern, "replace": replace})
             for p, pattern, replace in entry["normalize"]
         ),
+        size=stamp[0],  # the file's size: the bytes it was loaded from
     )

@@ -227,17 +227,17 @@ def parse_cassette(text: str, file: str, name: str) -> Cassette:
         lines = fast_yaml.interaction_lines(text, len(document["interactions"]))
         if lines is not None:
             try:
-                return _cassette(document, file, name, lines)
+                return _cassette(document, file, name, lines, len(text.encode()))
             except CassetteError:
                 pass  # said again below, with its line
     try:
         document = load_yaml(text)
     except YAMLSourceError as exc:
         raise CassetteError(file, exc.line, exc.message) from None
-    return _cassette(document, file, name, None)
+    return _cassette(document, file, name, None, len(text.encode()))
 
 
-def _cassette(document: Any, file: str, name: str, lines: list[int] | None) -> Cassette:
+def _cassette(document: Any, file: str, name: str, lines: list[int] | None, size: int) -> Cassette:
     """The cassette ``document`` holds; ``lines`` are its interactions' lines when the
     document does not know them (it was read by the fast loader, which also made sure it
     is JSON data)."""
@@ -276,6 +276,7 @@ def _cassette(document: Any, file: str, name: str, lines: list[int] | None) -> C
         interactions=tuple(interactions),
         description=description,
         normalize=_normalize(top),
+        size=size,
     )
 
 

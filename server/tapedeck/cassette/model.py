@@ -101,3 +101,5 @@ class Cassette:
     description: str = ""
     #: Rewrites applied before matching its interactions (:mod:`.normalize`).
     normalize: tuple[Normalize, ...] = ()
+    #: The size in bytes of the YAML it was loaded from.
+    size: int = 0

@@ -70,7 +70,9 @@ def _headers(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
     return headers
 
 
-def _request(request: RecordedRequest) -> dict[str, Any]:
+def request_mapping(request: RecordedRequest) -> dict[str, Any]:
+    """``request`` as a cassette writes it: ``method``, ``path`` and, when present,
+    ``query``, ``headers``, ``body`` and ``match``."""
     out: dict[str, Any] = {"method": request.method, "path": request.path}
     if request.query:
         out["query"] = _headers(request.query)
@@ -117,7 +119,7 @@ def _interaction(interaction: Interaction) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if interaction.recorded_at is not None:
         out["recorded_at"] = interaction.recorded_at
-    out["request"] = _request(interaction.request)
+    out["request"] = request_mapping(interaction.request)
     out["response"] = _response(interaction.response)
     return out
 

@@ -72,6 +72,8 @@ class Option:
     #: The flag may be given several times (its values arrive as a list).
     repeat: bool = False
     flag_name: str = ""
+    #: An on/off setting: ``--key`` and ``--no-key`` on the command line, no value.
+    switch: bool = False
 
     @property
     def env(self) -> str:
@@ -80,6 +82,13 @@ class Option:
     @property
     def flag(self) -> str:
         return "--" + (self.flag_name or self.key.replace("_", "-"))
+
+    @property
+    def flags(self) -> str:
+        """How the help lists the flag: ``--flag METAVAR``, or ``--key, --no-key``."""
+        if self.switch:
+            return f"{self.flag}, --no-{self.flag.removeprefix('--')}"
+        return f"{self.flag} {self.metavar}"
 
     @property
     def full_help(self) -> str:
@@ -261,7 +270,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "event_cache",
-        values.count,
+        values.positive,
         200_000,
         "how many events of served cassettes are kept in memory; the least recently used "
         "cassettes' events are read from their files again when needed",
@@ -270,7 +279,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "workers",
-        values.count,
+        values.positive,
         1,
         "serve from N processes on one port (replay and passthrough modes); more than one "
         "needs --state redis://...",
@@ -294,6 +303,32 @@ OPTIONS: tuple[Option, ...] = (
         "with Redis state: seconds a test id's state is kept after its last change",
         "S",
         shown="86400",
+    ),
+    Option(
+        "journal_size",
+        values.count,
+        1000,
+        "API requests kept in the request journal (GET /_tapedeck/journal); the oldest drop "
+        "out; 0 turns the journal off",
+        "N",
+        shown="1000",
+    ),
+    Option(
+        "journal_body_limit",
+        values.size,
+        256 * 1024,
+        "largest request body a journal entry keeps; a larger one is left out (its size is noted)",
+        "SIZE",
+        shown="256KiB",
+    ),
+    Option(
+        "metrics",
+        values.boolean,
+        True,
+        "serve Prometheus metrics at GET /metrics; --no-metrics turns them off",
+        "",
+        shown="on",
+        switch=True,
     ),
 )
 #: Each option by its key.

@@ -60,6 +60,9 @@ class Settings:
     workers: int = DEFAULTS["workers"]
     state: str = DEFAULTS["state"]
     state_ttl: float = DEFAULTS["state_ttl"]
+    journal_size: int = DEFAULTS["journal_size"]
+    journal_body_limit: int = DEFAULTS["journal_body_limit"]
+    metrics: bool = DEFAULTS["metrics"]
 
     def match_rules(self) -> MatchRules:
         return MatchRules(

@@ -126,6 +126,13 @@ def size(value: Any) -> int:
     return int(m.group(1)) * _UNITS[(m.group(2) or "b").lower()]
 
 
+def count(value: Any) -> int:
+    text = str(value).strip() if not isinstance(value, bool) else ""
+    if not text.isdigit():
+        raise ValueError(f"expected a whole number >= 0, got {value!r}")
+    return int(text)
+
+
 def names(value: Any) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
@@ -206,7 +213,7 @@ def cache_directory(value: Any) -> Path | str:
     return directory(value)
 
 
-def count(value: Any) -> int:
+def positive(value: Any) -> int:
     """A whole number >= 1."""
     text = str(value).strip().replace("_", "")
     if isinstance(value, bool) or not text.isdigit() or int(text) < 1:

@@ -20,8 +20,8 @@ from __future__ import annotations
 import datetime
 import enum
 import logging
-from collections import defaultdict
-from collections.abc import Callable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,13 @@ TRANSIENT = frozenset({408, 409, 429})
 #: Statuses that say the upstream refused the key: never kept.
 REFUSED = frozenset({401, 403})
 Hook = Callable[[Any], Any]
+
+
+def headers_kept(
+    headers: Iterable[tuple[str, str]], names: frozenset[str], redactor: Redactor
+) -> tuple[tuple[str, str], ...]:
+    """The request headers a recording keeps: those in ``names`` (lower case), redacted."""
+    return redactor.headers((k.lower(), v) for k, v in headers if k.lower() in names)
 
 
 class Verdict(enum.StrEnum):
@@ -104,6 +111,10 @@ class Recorder:
         self._told_refused = False
         #: Requests whose answers in this run were all transient failures, kept on purpose.
         self._failing: set[tuple[str, str]] = set()
+        #: How each answer offered for recording ended (``tapedeck_recordings_total``):
+        #: written, transient, refused, dropped (by a hook), held (a good one was kept)
+        #: or failed (the file could not be written).
+        self.results: Counter[str] = Counter()
 
     def retrying(self, name: str, key: str) -> bool:
         """Whether this run recorded only failures for this request in ``name``: then a
@@ -120,12 +131,11 @@ class Recorder:
     ) -> RecordedRequest:
         """The request as a recording keeps it: the headers that matter, no secrets."""
         redact = self.redactor
-        kept = [(k.lower(), v) for k, v in headers if k.lower() in self.kept_headers]
         return RecordedRequest(
             method=method,
             path=redact.text(path),
             query=tuple((k, redact.text(v)) for k, v in query),
-            headers=redact.headers(kept),
+            headers=headers_kept(headers, self.kept_headers, redact),
             body=redact.value(body),
         )
 
@@ -140,9 +150,11 @@ class Recorder:
         :class:`~tapedeck.errors.RecordingError` if the file cannot be written."""
         worth = verdict(response)
         if worth is Verdict.REFUSED:
+            self.results["refused"] += 1
             self._refused(response.status)
             return False
         if worth is Verdict.TRANSIENT and not self.record_errors:
+            self.results["transient"] += 1
             log.info(
                 "not recorded into %s: the upstream answered %s (a transient failure; "
                 "record_errors keeps them)",
@@ -152,6 +164,7 @@ class Recorder:
             return False
         hooked = self._hooked(request, response)
         if hooked is None:
+            self.results["dropped"] += 1
             log.info("not recorded into %s: a before_record hook dropped it", name)
             return False
         request, response = hooked
@@ -165,13 +178,19 @@ class Recorder:
         async with self._locks[name]:
             interactions = self._merge(name, key, new, worth is Verdict.GOOD)
             if interactions is None:
+                self.results["held"] += 1
                 log.info(
                     "kept the recorded answer in %s: the upstream answered %s",
                     name,
                     _what(response),
                 )
                 return False
-            await self._write(name, interactions)
+            try:
+                await self._write(name, interactions)
+            except RecordingError:
+                self.results["failed"] += 1
+                raise
+        self.results["written"] += 1
         log.info(
             "recorded %s (%d interaction%s)",
             Path(name).as_posix(),

@@ -6,7 +6,13 @@
   id's with the ``x-tapedeck-test-id`` header);
 - ``GET``/``PUT``/``DELETE /_tapedeck/faults``: the faults in force, scoped the same way;
 - ``GET``/``POST``/``DELETE /_tapedeck/clock``: the clock quotas run on, scoped the same way;
-- ``GET /_tapedeck/unused``: cassettes and interactions that answered nothing yet.
+- ``GET /_tapedeck/unused``: cassettes and interactions that answered nothing yet;
+- ``GET``/``DELETE /_tapedeck/journal``, ``GET /_tapedeck/journal/stream``: the request
+  journal (:mod:`tapedeck.server.journal`);
+- ``GET /_tapedeck/cassettes`` and ``/_tapedeck/cassettes/{name}``: the library as JSON
+  (:mod:`tapedeck.server.catalog`);
+- ``GET /_tapedeck/ui/``: the web view (:mod:`tapedeck.server.ui`);
+- ``GET /metrics``: Prometheus metrics (:mod:`tapedeck.server.metrics`).
 """
 
 from __future__ import annotations
@@ -24,10 +30,14 @@ from ..shaping.faults import listed, parse_faults
 from ..wire.errors import error_json
 from ..wire.ratelimit import rfc3339
 from . import workers
+from .catalog import cassette, cassettes
 from .handler import Handler
 from .incoming import Incoming
+from .journal import journal_admin, journal_stream
 from .logs import SAID, log
+from .metrics import metrics_endpoint
 from .request import parse_json_object
+from .ui import page, to_page
 
 _ADMIN_BODY_LIMIT = 1024 * 1024
 
@@ -165,6 +175,14 @@ ROUTES = [
     Route("/_tapedeck/faults", faults_admin, methods=["GET", "PUT", "DELETE"]),
     Route("/_tapedeck/clock", clock_admin, methods=["GET", "POST", "DELETE"]),
     Route("/_tapedeck/unused", unused, methods=["GET"]),
+    Route("/_tapedeck/journal", journal_admin, methods=["GET", "DELETE"]),
+    Route("/_tapedeck/journal/stream", journal_stream, methods=["GET"]),
+    Route("/_tapedeck/cassettes", cassettes, methods=["GET"]),
+    Route("/_tapedeck/cassettes/{name:path}", cassette, methods=["GET"]),
+    Route("/_tapedeck/ui", to_page, methods=["GET"]),
+    Route("/_tapedeck/ui/", page, methods=["GET"]),
+    Route("/_tapedeck/ui/{file}", page, methods=["GET"]),
+    Route("/metrics", metrics_endpoint, methods=["GET"]),
 ]
 
 

@@ -10,41 +10,42 @@ the writer sends it. Errors tapedeck answers itself have the API's shape.
 from __future__ import annotations
 
 import time
-from functools import partial
 
 from starlette.types import Receive, Scope, Send
 
 from ..cassette.library import CassetteLibrary, Hit
 from ..config import Mode, Settings
-from ..errors import APIError, CassetteError, StreamCut, UpstreamError
-from ..pipeline import LiveSource, Plan
+from ..errors import APIError, CassetteError, StreamCut
+from ..pipeline import Plan
 from ..record.recorder import Recorder
-from ..record.tap import Tap
 from ..shaping.faults import Fault, listed
 from ..shaping.quota import Admission, Cost
-from ..shaping.shaper import Shaper, fault_header, replacement, status_plan
-from ..source.batches import BATCHES
+from ..shaping.shaper import replacement, status_plan
 from ..source.cassette import CassetteSource
-from ..source.upstream import Forward, Upstream, UpstreamResponse
+from ..source.upstream import Upstream
 from ..state import per_test_state
 from ..validation import Validate
 from ..wire.errors import error_plan
 from ..wire.ratelimit import with_ratelimit
 from ..wire.writer import Writer
+from .exchange import (
+    CASSETTE,
+    ERROR,
+    FAULT,
+    MISS,
+    SYNTHESIZED,
+    Exchange,
+    Miss,
+    unparsed,
+)
 from .incoming import Incoming
-from .limits import NOTHING, REQUEST_ONLY, Limits, Metered, as_text
+from .journal import Journal
+from .limits import REQUEST_ONLY, Limits, as_text
 from .logs import info, log, log_request
+from .metrics import Metrics
 from .modes import RECORD_HINT, decide
+from .proxying import proxy
 from .request import Request, RequestReader
-
-
-class Said:
-    """What the request log line says about a request: which cassette answered, or why not."""
-
-    __slots__ = ("text",)
-
-    def __init__(self) -> None:
-        self.text = ""
 
 
 class Handler:
@@ -66,65 +67,106 @@ class Handler:
         self.limits = Limits(self.faults)
         self.redactor = recorder.redactor
         self.reader = RequestReader(
-            library, not settings.mode.proxies, redactor=self.redactor, validate=settings.validate
+            library,
+            not settings.mode.proxies,
+            redactor=self.redactor,
+            kept_headers=recorder.kept_headers,
+            validate=settings.validate,
         )
         self._refuses = settings.validate is Validate.ERROR
         self.mode = settings.mode
         self._replay_only = settings.mode is Mode.NONE
+        #: The request journal and the metrics (``None`` when turned off).
+        self.journal = (
+            Journal(settings.journal_size, settings.journal_body_limit)
+            if settings.journal_size
+            else None
+        )
+        self.metrics = Metrics(library, recorder.results) if settings.metrics else None
+        self._body_limit = settings.journal_body_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         writer = Writer(scope, receive, send, started)
-        said = Said()
+        exchange = Exchange()
+        exchange.started = started
+        exchange.method = scope["method"]
+        metrics = self.metrics
+        streaming = False
         cut = False
         path: str | None = None
+        incoming: Incoming | None = None
         try:
             incoming = await Incoming.read(scope, receive, self.settings.max_body_size)
             request = self.reader.read(incoming)
+            exchange.request = request
             path = request.path
+            if request.stream and metrics is not None:
+                metrics.active += 1
+                streaming = True
             if request.broken:
-                self._judge(request, said)
+                self._judge(request, exchange)
             if self._replay_only and request.cassette is None and request.test_cassette is None:
                 # The common case, kept short: replay only, nothing named.
                 found = self.library.find(request.shape)
                 if found is None:
-                    raise self._miss(request, RECORD_HINT, said)
-                await writer.plan(self._replay(request, incoming, found, said))
+                    raise self._miss(request, RECORD_HINT, exchange)
+                await writer.plan(self._replay(request, incoming, found, exchange))
                 return
             decision = decide(self.mode, self.library, self.recorder, request)
             if decision.hit is not None and request.broken and self._refuses:
-                raise self._refused(request, said)
+                raise self._refused(request, exchange)
             if decision.hit is not None:
-                await writer.plan(self._replay(request, incoming, decision.hit, said))
+                await writer.plan(self._replay(request, incoming, decision.hit, exchange))
             elif decision.upstream:
-                await self._proxy(request, incoming, decision.record_to, writer, said)
+                await proxy(self, request, incoming, decision.record_to, writer, exchange)
             else:
-                raise self._miss(request, decision.hint, said)
+                raise self._miss(request, decision.hint, exchange)
         except APIError as exc:
-            if not said.text:
-                said.text = f"{exc.error_type}: {exc.message.removeprefix('tapedeck: ')[:120]}"
+            if not exchange.text:
+                exchange.text = f"{exc.error_type}: {exc.message.removeprefix('tapedeck: ')[:120]}"
+            exchange.error = (exc.error_type, self.redactor.text(exc.message))
             await writer.plan(error_plan(exc.status, exc.message, exc.error_type, exc.headers))
         except CassetteError as exc:  # its events could not be read (changed on disk)
             log.error("%s", exc)
-            said.text = f"500: {exc.message}"
+            exchange.text = f"500: {exc.message}"
+            exchange.source = ERROR
+            exchange.error = ("api_error", f"tapedeck: cassette {exc}")
             await writer.plan(error_plan(500, f"tapedeck: cassette {exc}", "api_error"))
         except StreamCut:
             cut = True
             raise
         except Exception as exc:  # a bug: say so in the API's shape, never a traceback
             log.exception("internal error on %s %s: %r", scope["method"], scope["path"], exc)
+            exchange.source = ERROR
+            exchange.error = ("api_error", "tapedeck: internal error; see the server log")
             if writer.status:
                 cut = True
                 raise StreamCut("internal error mid-response") from None
             await writer.plan(error_plan(500, "tapedeck: internal error; see the server log"))
         finally:
-            log_request(scope, writer.status, said.text, started, cut, writer.client_left, path)
+            log_request(scope, writer.status, exchange.text, started, cut, writer.client_left, path)
+            exchange.close(writer, cut, time.perf_counter() - started)
+            if exchange.request is None:
+                self._unparsed(exchange, scope, incoming)
+            if self.journal is not None:
+                self.journal.add(exchange)
+            if metrics is not None:
+                if streaming:
+                    metrics.active -= 1
+                metrics.observe(exchange)
 
-    def _judge(self, request: Request, said: Said) -> None:
+    def _unparsed(self, exchange: Exchange, scope: Scope, incoming: Incoming | None) -> None:
+        """Note what a recording would keep of a request that could not be read."""
+        body = incoming.body if incoming is not None else b""
+        kept = body if len(body) <= self._body_limit else b""
+        exchange.unparsed = unparsed(scope, self.recorder, kept)
+
+    def _judge(self, request: Request, exchange: Exchange) -> None:
         """A request that breaks a rule of the API: refused when only cassettes answer (and
         ``validate`` is ``error``), else said in the log, once per request."""
         if self._replay_only and self._refuses:
-            raise self._refused(request, said)
+            raise self._refused(request, exchange)
         rules = ", ".join(b.rule for b in request.broken)
         info(
             "%s %s breaks the API's rules (%s): %s",
@@ -134,34 +176,36 @@ class Handler:
             request.broken[0].message,
         )
 
-    def _refused(self, request: Request, said: Said) -> APIError:
-        said.text = f"invalid: {', '.join(b.rule for b in request.broken)}"
+    def _refused(self, request: Request, exchange: Exchange) -> APIError:
+        exchange.text = f"invalid: {', '.join(b.rule for b in request.broken)}"
         return APIError(400, request.broken[0].message)
 
-    def _miss(self, request: Request, hint: str, said: Said) -> APIError:
+    def _miss(self, request: Request, hint: str, exchange: Exchange) -> APIError:
         """The 404 for a request nothing answers. The client is told the first difference
         from the closest interaction; the log line names the field, not its values."""
         cassette = request.cassette if request.cassette in self.library.cassettes else None
         closest = self.library.closest(request.shape, cassette)
-        said.text = f"miss: {closest.logged}"
+        exchange.text = f"miss: {closest.logged}"
+        exchange.source = MISS
+        exchange.miss = Miss.closest(closest, self.redactor)
         return APIError(
             404,
             f"tapedeck: no cassette matches {request.method} {request.path}; {closest.shown}; "
             f"{hint}",
         )
 
-    def _active(self, request: Request) -> tuple[Fault, ...]:
+    def active_faults(self, request: Request) -> tuple[Fault, ...]:
         """The faults that apply to ``request``: its own, its test id's or the server's."""
         return self.faults.active(request.test_id) if request.faults is None else request.faults
 
-    def _admit(
+    def admit(
         self,
         request: Request,
         active: tuple[Fault, ...],
         cost: Cost,
         extra: list[tuple[str, str]],
         what: str,
-        said: Said,
+        exchange: Exchange,
     ) -> tuple[Admission | None, Plan | None]:
         """The request's quotas, if any apply: its admission, and the 429 if they refuse it
         (``extra`` and ``what``: the headers and words that say what would have answered)."""
@@ -172,29 +216,39 @@ class Handler:
         if admission.refusal is None:
             return admission, None
         refused = self.limits.said(admission)
-        said.text = f"{what} {refused}"
+        exchange.text = f"{what} {refused}"
         info("fault on %s %s (%s): %s", request.method, request.path, what, refused)
         return admission, self.limits.refused(admission, request, extra)
 
-    def _fire(
-        self, request: Request, active: tuple[Fault, ...], streaming: bool, what: str, said: Said
+    def fire(
+        self,
+        request: Request,
+        active: tuple[Fault, ...],
+        streaming: bool,
+        what: str,
+        exchange: Exchange,
     ) -> tuple[Fault, ...]:
         """The faults that fire on this response; says what answers, and with which."""
         book = self.faults
         if not active:
-            said.text = what
+            exchange.text = what
             return ()
         fired = book.fire(active, request.test_id, streaming)
         # The request's log line says which fired: one line per request, faulted or not.
-        said.text = f"{what} faults: {listed(fired)}" if fired else what
+        exchange.text = f"{what} faults: {listed(fired)}" if fired else what
+        if fired:
+            exchange.faults = fired
         return fired
 
-    def _replay(self, request: Request, incoming: Incoming, found: Hit, said: Said) -> Plan:
+    def _replay(self, request: Request, incoming: Incoming, found: Hit, exchange: Exchange) -> Plan:
         name = found.cassette.name
         entries = found.entries
         index = self.sequences.peek(request.test_id, name, found.key, len(entries))
+        exchange.cassette = name
         if index is None:
-            said.text = f"{name} (sequence used up)"
+            exchange.text = f"{name} (sequence used up)"
+            exchange.source = MISS
+            exchange.miss = Miss("sequence used up", name, entries[-1].index)
             raise APIError(
                 404,
                 f"tapedeck: sequence used up: cassette {name!r} has answered all "
@@ -203,95 +257,28 @@ class Handler:
             )
         entry = entries[index]
         served = self.cassettes.served(entry)
+        exchange.interaction = entry.index
         what = name if len(entries) == 1 else f"{name}#{entry.index}"
-        active = self._active(request)
+        exchange.source = SYNTHESIZED if served.converted[request.stream] else CASSETTE
+        active = self.active_faults(request)
         instead = [("x-tapedeck-source", "fault"), ("x-tapedeck-cassette", name)]
         cost = served.usage(request.stream) if active else REQUEST_ONLY
-        admission, refused = self._admit(request, active, cost, instead, what, said)
+        admission, refused = self.admit(request, active, cost, instead, what, exchange)
         if refused is not None:  # the recorded answer is still due: the sequence stays
+            exchange.source = FAULT
             return refused
-        fired = self._fire(request, active, served.is_stream(request.stream), what, said)
+        fired = self.fire(request, active, served.is_stream(request.stream), what, exchange)
         status = replacement(fired) if fired else None
         if status is not None:  # the recorded answer is still due: the sequence stays
+            exchange.source = FAULT
             if admission is not None:
                 instead += as_text(self.limits.take(admission, REQUEST_ONLY))
             return status_plan(status, fired, instead)
         self.sequences.advance(request.test_id, name, found.key)
         timing = request.timing or self.settings.timing
         plan = served.plan(request.stream, timing, fired, incoming)
+        if fired:
+            exchange.acted = plan.acted
         if admission is not None:
             plan = with_ratelimit(plan, self.limits.take(admission, cost))
         return plan
-
-    async def _proxy(
-        self,
-        request: Request,
-        incoming: Incoming,
-        name: str | None,
-        writer: Writer,
-        said: Said,
-    ) -> None:
-        active = self._active(request)
-        instead = [("x-tapedeck-source", "fault")]
-        what = f"upstream ({name or 'not recorded'})"
-        admission, refused = self._admit(request, active, REQUEST_ONLY, instead, what, said)
-        if refused is not None:  # answered without spending an upstream request
-            await writer.plan(refused)
-            return
-        fired = self._fire(request, active, request.stream, what, said)
-        status = replacement(fired)
-        # A request answered upstream takes its max_tokens from the output tokens until its
-        # answer says what it used; one a status fault answers takes the request alone.
-        reserved = REQUEST_ONLY if status is not None else self.limits.reservation(request)
-        limited = self.limits.take(admission, reserved) if admission is not None else []
-        if status is not None:  # answered without spending an upstream request
-            await writer.plan(status_plan(status, fired, [*instead, *as_text(limited)]))
-            return
-        extra = [("x-tapedeck-source", "upstream")]
-        if name:
-            extra.append(("x-tapedeck-cassette", name))
-        if fired:
-            extra.append(fault_header(fired))
-        forward = Forward(
-            incoming.method,
-            incoming.path,
-            incoming.query_string.decode("latin-1"),
-            incoming.header_items,
-            incoming.body,
-            writer.started,
-            incoming.base_url if incoming.path.startswith(BATCHES) else None,
-        )
-        opened: list[UpstreamResponse] = []
-        metered: list[Metered] = []
-
-        async def open_source() -> LiveSource | Plan:
-            try:
-                response = await self.upstream.open(forward, extra)
-            except UpstreamError as exc:
-                if admission is not None:  # nothing was generated: the estimate goes back
-                    self.limits.settle(admission, reserved, NOTHING)
-                said.text = f"502: {exc}"
-                return error_plan(502, f"tapedeck: {exc}", "api_error")
-            opened.append(response)
-            source: LiveSource = response
-            if name is not None:
-                recorded = self.recorder.request(
-                    incoming.method,
-                    incoming.path,
-                    incoming.query_items(),
-                    incoming.header_items,
-                    request.body,
-                )
-                source = Tap(response, partial(self.recorder.save, name, recorded), self.redactor)
-            if admission is not None:  # outside the tap: recordings keep the upstream's headers
-                source = Metered(source, self.limits, admission, limited, reserved)
-                metered.append(source)
-            return source
-
-        try:
-            await writer.live(open_source, Shaper(fired) if fired else None)
-        finally:
-            for source in metered:  # an answer cut short is charged what it had used
-                source.settle()
-            for response in opened:
-                await response.aclose()

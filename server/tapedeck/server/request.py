@@ -22,6 +22,7 @@ from ..cassette.library import CassetteLibrary
 from ..cassette.matching import RequestShape
 from ..cassette.threads import rebuilt
 from ..errors import APIError, FaultSpecError, SpecError, UnsafeNameError
+from ..record.recorder import KEPT_REQUEST_HEADERS, headers_kept
 from ..record.redact import DEFAULT, Redactor
 from ..shaping.faults import Fault, parse_faults
 from ..shaping.timing import Timing
@@ -66,6 +67,11 @@ class Request:
     cassette: str | None
     #: The test's own cassette (``x-tapedeck-test-cassette``), if any.
     test_cassette: str | None = None
+    #: The query, and the headers a recording keeps, redacted as a recording holds them.
+    query: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    #: The body's size in bytes.
+    size: int = 0
     #: The rules of the API it breaks (:mod:`tapedeck.validation`), if checked.
     broken: tuple[Broken, ...] = ()
 
@@ -88,10 +94,13 @@ class RequestReader:
         budget: int = SHAPE_CACHE_BYTES,
         largest: int = SHAPE_CACHE_LARGEST,
         redactor: Redactor = DEFAULT,
+        kept_headers: frozenset[str] = frozenset(KEPT_REQUEST_HEADERS),
         validate: Validate = Validate.OFF,
     ) -> None:
         self.library = library
         self.redactor = redactor
+        #: The request headers a recording keeps (see :func:`headers_kept`).
+        self.kept_headers = kept_headers
         self.validate = validate
         self.conversations = Conversations(library)
         self.cassettes_must_exist = cassettes_must_exist
@@ -99,15 +108,15 @@ class RequestReader:
         self.largest = largest
         #: Bytes the kept requests count for.
         self.size = 0
+        # anthropic-version and anthropic-beta: which rules validation applies.
+        keyed = set(library.rules.headers) | kept_headers | {"anthropic-version", "anthropic-beta"}
         self._keyed = (
-            *(h.encode("latin-1") for h in library.rules.headers),
+            *(h.encode("latin-1") for h in sorted(keyed)),
             b"x-tapedeck-cassette",
             b"x-tapedeck-timing",
             b"x-tapedeck-fault",
             b"x-tapedeck-test-id",
             b"x-tapedeck-test-cassette",
-            b"anthropic-version",  # which rules validation applies
-            b"anthropic-beta",
         )
         self._seen: dict[tuple[object, ...], tuple[Request, int]] = {}
 
@@ -164,8 +173,9 @@ class RequestReader:
         body = redact.value(_parse_body(incoming.body, path))
         query = [(k, redact.text(v)) for k, v in incoming.query_items()]
         path = redact.text(path)
+        items = incoming.header_items
         asked = rebuilt(body, self.library.conversation)
-        shape = self.library.rules.shape(method, path, query, incoming.header_items, asked)
+        shape = self.library.rules.shape(method, path, query, items, asked)
         stream = isinstance(body, dict) and body.get("stream") is True
         rules_broken: tuple[Broken, ...] = ()
         if self.validate is not Validate.OFF and path == "/v1/messages":
@@ -186,6 +196,9 @@ class RequestReader:
             None if broken is None else self._faults(broken, stream),
             cassette,
             test_cassette,
+            tuple(query),
+            headers_kept(items, self.kept_headers, redact),
+            len(incoming.body),
             rules_broken,
         )
 

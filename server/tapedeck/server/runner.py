@@ -24,7 +24,7 @@ from ..config import Settings, from_file, from_keywords, resolve
 from ..errors import BindError, ConfigError
 from ..shaping.faults import Fault
 from ..shaping.timing import Timing
-from .app import create_app, load_library
+from .app import Tapedeck, create_app, load_library
 from .logs import configure_logging, install_cut_filter, log
 from .workers import supervise
 
@@ -143,6 +143,9 @@ class ServerThread:
         return self
 
     def stop(self) -> None:
+        app = self.server.config.app
+        if isinstance(app, Tapedeck):
+            app.close()
         self.server.should_exit = True
         self._thread.join(timeout=10)
         self._sock.close()

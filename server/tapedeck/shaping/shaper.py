@@ -71,24 +71,42 @@ class Shaper:
         #: Cut the connection once this many body bytes are out.
         self.byte_limit = min(limits) if limits else None
         self.stalls = [f for f in faults if f.kind is FaultKind.STALL]
-        self.every = [f.every for f in faults if f.kind is FaultKind.PING and f.every]
-        self.garbles = sorted({f.after for f in faults if f.kind is FaultKind.GARBLE})
+        self.every = [(f.every, f) for f in faults if f.kind is FaultKind.PING and f.every]
+        garbles: dict[int, list[Fault]] = {}
+        for f in faults:
+            if f.kind is FaultKind.GARBLE:
+                garbles.setdefault(f.after, []).append(f)
+        #: Garble faults by the position they act from, in order (one garble per position).
+        self.garbles = sorted(garbles.items(), key=lambda item: item[0])
         terminal = [f for f in faults if f.kind in _TERMINAL and f.after_bytes is None]
         self.terminal = min(terminal, key=lambda f: f.after, default=None)
         self.count = 0
         self.shift = self.latency
         #: Set once a fault ended the stream; later source events are dropped.
         self.ending: Ending | None = None
+        #: Events put out so far: the index the next one gets.
+        self.sent = 0
+        #: Where each fault acted: the indices of the events it inserted or changed, or
+        #: that came late or never came because of it.
+        self.acted: dict[Fault, list[int]] = {}
+
+    def _act(self, fault: Fault, index: int) -> None:
+        self.acted.setdefault(fault, []).append(index)
 
     def _stall(self) -> None:
-        self.shift += sum(f.ms for f in self.stalls if f.after == self.count) / 1000
+        stalled = [f for f in self.stalls if f.after == self.count]
+        for fault in stalled:
+            self._act(fault, self.sent)
+        self.shift += sum(f.ms for f in stalled) / 1000
 
     def _terminal(self, at: float) -> list[Step] | None:
         fault = self.terminal
         if fault is None or fault.after != self.count:
             return None
+        self._act(fault, self.sent)
         self.ending = Ending.CUT if fault.kind is FaultKind.DISCONNECT else Ending.COMPLETE
         if fault.kind in (FaultKind.ERROR, FaultKind.OVERLOADED):
+            self.sent += 1
             return [Step(at, error_event(fault.error_type, fault.message), "error", None, False)]
         return []
 
@@ -96,21 +114,26 @@ class Shaper:
         """What to send for the next source event (nothing once :attr:`ending` is set)."""
         if self.ending is not None:
             return []
-        self._stall()
+        if self.stalls:
+            self._stall()
         step = step.later(self.shift)
         stop = self._terminal(step.at)
         if stop is not None:
             return stop
         # A garbled ping would go unnoticed (clients skip pings unread): garble the next
         # event that a client parses instead.
-        if self.garbles and self.garbles[0] <= self.count and step.event != "ping":
-            del self.garbles[0]
+        if self.garbles and self.garbles[0][0] <= self.count and step.event != "ping":
+            for fault in self.garbles.pop(0)[1]:
+                self._act(fault, self.sent)
             step = garbled(step)
         self.count += 1
+        self.sent += 1
         out = [step]
-        out.extend(
-            Step(step.at, PING, "ping", None, False) for n in self.every if self.count % n == 0
-        )
+        for every, fault in self.every:
+            if self.count % every == 0:
+                self._act(fault, self.sent)
+                self.sent += 1
+                out.append(Step(step.at, PING, "ping", None, False))
         return out
 
     def finish(self, end_at: float) -> tuple[list[Step], float]:
@@ -120,6 +143,10 @@ class Shaper:
         self._stall()
         end_at += self.shift
         return self._terminal(end_at) or [], end_at
+
+    def where(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """Where each fault acted, by its spec (for :attr:`Plan.acted`)."""
+        return tuple((f.text, tuple(at)) for f, at in self.acted.items())
 
 
 def shape_plan(plan: Plan, faults: Sequence[Fault]) -> Plan:
@@ -146,11 +173,19 @@ def shape_plan(plan: Plan, faults: Sequence[Fault]) -> Plan:
         ending = shaper.ending
     limit = shaper.byte_limit
     if limit is not None and shaper.ping_interval is None:
+        whole = steps
         steps, cut = cut_at_bytes(steps, limit)
         if cut:
             end_at, ending = (steps[-1].at if steps else headers_at), Ending.CUT
+            # The first event not sent whole: the one the cut fell in, or the next.
+            at = len(steps) - (1 if steps and steps[-1] is not whole[len(steps) - 1] else 0)
+            for fault in faults:
+                if fault.after_bytes == limit:
+                    shaper._act(fault, at)
         limit = None
-    return Plan(head, headers_at, steps, end_at, ending, shaper.ping_interval, limit)
+    return Plan(
+        head, headers_at, steps, end_at, ending, shaper.ping_interval, limit, acted=shaper.where()
+    )
 
 
 def cut_at_bytes(steps: Sequence[Step], limit: int) -> tuple[list[Step], bool]:

@@ -107,6 +107,7 @@ class Served:
         "_last",
         "_streams",
         "_usage",
+        "converted",
         "interaction",
         "name",
         "plans",
@@ -133,6 +134,8 @@ class Served:
             wanted if converts and convertible(response, wanted) else response.is_stream
             for wanted in (False, True)
         )
+        #: Whether a request that asks for a stream (or not) gets the response converted.
+        self.converted = tuple(shape is not response.is_stream for shape in self._streams)
 
     def is_stream(self, stream: bool) -> bool:
         """Whether a request that asks for ``stream`` (or not) is answered with a stream."""

@@ -171,6 +171,12 @@ class UpstreamResponse:
         self._body = b""
         #: When the body ended, in seconds after the request reached tapedeck.
         self.end_at = self.headers_at
+        self._sent_at = sent_at
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the request going out to the end of the answer (so far)."""
+        return self.forward.started + self.end_at - self._sent_at
 
     def _headers(self, stream: bool, length: int | None = None) -> list[tuple[bytes, bytes]]:
         received = [(k, v) for k, v in self.received if not k.startswith("x-tapedeck-")]

@@ -50,7 +50,9 @@ class Writer:
         "_send",
         "bytes",
         "client_left",
+        "cut_at",
         "events",
+        "pings",
         "receive",
         "scope",
         "sent_all",
@@ -72,6 +74,10 @@ class Writer:
         self.sent_all = False
         #: The client went away before the response was complete.
         self.client_left = False
+        #: The indices of the idle pings sent (``ping:interval``), once there are any.
+        self.pings: list[int] | None = None
+        #: The first event not sent whole when the byte limit cut the body.
+        self.cut_at: int | None = None
         self._last = 0.0
         self._interval: float | None = None
         self._meter: ByteMeter | None = None
@@ -108,11 +114,16 @@ class Writer:
         await self._send(start)
         self._last = time.perf_counter()
 
-    async def _body(self, data: bytes, events: int) -> bool:
-        """Send body bytes (through the byte meter); False once the meter says cut."""
+    async def _body(self, data: bytes, events: int, steps: Sequence[Step] = (), i: int = 0) -> bool:
+        """Send body bytes, ``events`` events (``steps[i:i + events]``, or a ping), through
+        the byte meter; False once the meter says cut."""
         meter = self._meter
         if meter is not None:
+            room, size = meter.limit - meter.sent, len(data)
             data = meter.take(data)
+            if meter.reached:
+                sizes = [len(s.encoded) for s in steps[i : i + events]] if steps else [size]
+                self.cut_at = self.events + _whole(sizes, room)
         if data:
             await self._send({"type": "http.response.body", "body": data, "more_body": True})
             self.bytes += len(data)
@@ -149,6 +160,7 @@ class Writer:
             delay = ping_due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
+            self._pinged()
             if not await self._body(PING, 1):
                 return False
         delay = deadline - time.perf_counter()
@@ -167,7 +179,7 @@ class Writer:
             while j < count and steps[j].at <= due:
                 j += 1
             body = steps[i].encoded if j == i + 1 else b"".join(s.encoded for s in steps[i:j])
-            if not await self._body(body, j - i):
+            if not await self._body(body, j - i, steps, i):
                 return False
             i = j
         return True
@@ -239,6 +251,7 @@ class Writer:
                 done, _ = await asyncio.wait({waiting}, timeout=timeout)
                 if done:
                     return waiting.result()
+                self._pinged()
                 if not await self._body(PING, 1):
                     return ()  # the byte limit was reached: the caller cuts
         finally:
@@ -247,6 +260,12 @@ class Writer:
 
     def _now(self) -> float:
         return time.perf_counter() - self.started
+
+    def _pinged(self) -> None:
+        """Note the index of the idle ping about to go out."""
+        if self.pings is None:
+            self.pings = []
+        self.pings.append(self.events)
 
     # -- the client leaving -------------------------------------------------------------
 
@@ -280,3 +299,14 @@ class Writer:
             return True
         finally:
             watcher.cancel()
+
+
+def _whole(sizes: Sequence[int], room: int) -> int:
+    """How many of the parts of ``sizes`` bytes fit whole in ``room`` bytes."""
+    count = 0
+    for size in sizes:
+        if size > room:
+            break
+        room -= size
+        count += 1
+    return count

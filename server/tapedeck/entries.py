@@ -1,0 +1,238 @@
+"""The request journal's entries as typed objects: what ``tapedeck.requests`` holds.
+
+``GET /_tapedeck/journal`` answers JSON (docs/observe.md lists every field);
+:meth:`JournalEntry.from_json` turns one entry into a :class:`JournalEntry`, so a test can
+assert on what its code sent and got::
+
+    (call,) = tapedeck.requests
+    assert call.request.body["messages"][-1]["content"] == "Hello"
+    assert (call.status, call.cassette, call.end) == (200, "streaming/hello", "complete")
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "BrokenRule",
+    "Difference",
+    "FiredFault",
+    "JournalEntry",
+    "Miss",
+    "SentRequest",
+    "TapedeckError",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TapedeckError:
+    """An error tapedeck answered itself: the ``error.type`` and ``error.message`` sent."""
+
+    type: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenRule:
+    """A rule of the API the request breaks (docs/validation.md): its name and what the
+    400 says (or would say, with ``validate: warn`` or when the upstream answered)."""
+
+    rule: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SentRequest:
+    """The request as a recording keeps it: no key, no auth header."""
+
+    method: str
+    path: str
+    #: Query parameters (a repeated one as a list of values).
+    query: Mapping[str, Any]
+    #: The headers that matter (``anthropic-version``, ``anthropic-beta``, the matched ones).
+    headers: Mapping[str, Any]
+    #: The parsed JSON body; ``None`` without one, or when it was too large to keep.
+    body: Any
+    #: The body's size in bytes when it was too large to keep (``journal_body_limit``).
+    body_omitted: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FiredFault:
+    """A fault that fired: its spec, its kind, and the indices (in the stream the client got)
+    of the events it inserted or changed, or that came late or never came because of it;
+    ``None`` for ``status`` and ``latency``, which act on the whole response."""
+
+    spec: str
+    kind: str
+    events: tuple[int, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """One way a request that missed differs from the closest interaction. A side that is
+    absent is ``None``; ``shown`` says which (``(absent)``)."""
+
+    field: str
+    incoming: Any
+    recorded: Any
+    shown: str
+
+
+@dataclass(frozen=True, slots=True)
+class Miss:
+    """Why no interaction answered: ``no match`` (with the closest interaction, if there is
+    one, and the differences from it) or ``sequence used up``."""
+
+    reason: str
+    cassette: str | None
+    interaction: int | None
+    #: ``file:line`` of the closest interaction.
+    where: str | None
+    differences: tuple[Difference, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One API request tapedeck answered, and how (docs/observe.md, "The request journal")."""
+
+    id: int
+    at: datetime.datetime
+    test_id: str
+    method: str
+    path: str
+    #: The request asked for an event stream (``"stream": true``).
+    stream: bool
+    #: ``None`` if the client went away before the headers.
+    status: int | None
+    #: ``cassette``, ``upstream``, ``synthesized``, ``fault``, ``miss`` or ``error``.
+    source: str
+    cassette: str | None
+    interaction: int | None
+    faults: tuple[FiredFault, ...]
+    miss: Miss | None
+    #: Events sent whole, and body bytes sent.
+    events: int
+    bytes: int
+    duration_ms: float
+    #: ``complete``, ``cut`` or ``client_left``.
+    end: str
+    error: TapedeckError | None
+    #: The rules of the API it breaks, when validation checked it (``validate``).
+    broken: tuple[BrokenRule, ...]
+    upstream_ms: float | None
+    request: SentRequest
+
+    @property
+    def body(self) -> Any:
+        """The parsed request body (``request.body``)."""
+        return self.request.body
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> JournalEntry:
+        """An entry of ``GET /_tapedeck/journal`` (or of its stream)."""
+        miss = data["miss"]
+        error = data["error"]
+        request = data["request"]
+        return cls(
+            id=data["id"],
+            at=datetime.datetime.fromisoformat(data["at"]),
+            test_id=data["test_id"],
+            method=data["method"],
+            path=data["path"],
+            stream=data["stream"],
+            status=data["status"],
+            source=data["source"],
+            cassette=data["cassette"],
+            interaction=data["interaction"],
+            faults=tuple(
+                FiredFault(
+                    f["spec"], f["kind"], None if f["events"] is None else tuple(f["events"])
+                )
+                for f in data["faults"]
+            ),
+            miss=None
+            if miss is None
+            else Miss(
+                miss["reason"],
+                miss["cassette"],
+                miss["interaction"],
+                miss["where"],
+                tuple(
+                    Difference(d["field"], d.get("incoming"), d.get("recorded"), d["shown"])
+                    for d in miss["differences"]
+                ),
+            ),
+            events=data["events"],
+            bytes=data["bytes"],
+            duration_ms=data["duration_ms"],
+            end=data["end"],
+            error=None if error is None else TapedeckError(error["type"], error["message"]),
+            broken=tuple(BrokenRule(b["rule"], b["message"]) for b in data.get("broken", ())),
+            upstream_ms=data["upstream_ms"],
+            request=SentRequest(
+                request["method"],
+                request["path"],
+                request.get("query", {}),
+                request.get("headers", {}),
+                request.get("body"),
+                request.get("body_omitted"),
+            ),
+        )
+
+    def line(self) -> str:
+        """The exchange in one line: status, what answered (or why nothing did, with the
+        first difference), the faults that fired and where, and how the body ended."""
+        parts = [f"{self.method} {self.path} {self.status or '-'} {self._answered()}"]
+        if self.faults:
+            parts.append("faults: " + "; ".join(_fault(f) for f in self.faults))
+        if self.broken:
+            parts.append("breaks: " + ", ".join(b.rule for b in self.broken))
+        if self.stream and self.status == 200:
+            parts.append(f"{self.events} events")
+        parts += [f"end {self.end}", f"{self.duration_ms:.1f} ms"]
+        return ", ".join(parts)
+
+    def _answered(self) -> str:
+        name = self._name()
+        if self.source in ("cassette", "synthesized"):
+            shape = " (converted)" if self.source == "synthesized" else ""
+            return f"cassette {name}{shape}"
+        if self.source == "upstream":
+            return f"upstream, recorded into {self.cassette}" if self.cassette else "upstream"
+        if self.source == "fault":
+            return f"fault instead of {name}" if self.cassette else "fault"
+        if self.source == "miss" and self.miss is not None:
+            miss = self.miss
+            if miss.reason != "no match":
+                return f"miss: {miss.reason} ({name})"
+            if miss.cassette is None:
+                return "miss: no interaction to compare with"
+            closest = f"{miss.cassette}#{miss.interaction}"
+            first = f": {miss.differences[0].shown}" if miss.differences else ""
+            return f"miss: closest {closest}{first}"
+        if self.error is not None:
+            message = self.error.message.removeprefix("tapedeck: ")
+            return f"error {self.error.type}: {message[:160]}"
+        return self.source
+
+    def _name(self) -> str:
+        if self.cassette is None:
+            return "-"
+        return self.cassette if self.interaction is None else f"{self.cassette}#{self.interaction}"
+
+
+def _fault(fault: FiredFault) -> str:
+    if fault.events is None:
+        return fault.spec
+    if not fault.events:
+        return f"{fault.spec} (did not act)"
+    return f"{fault.spec} at event {', '.join(map(str, fault.events))}"
+
+
+def entries_from_json(data: Sequence[Mapping[str, Any]]) -> list[JournalEntry]:
+    """The entries of a ``GET /_tapedeck/journal`` answer (its ``entries`` list)."""
+    return [JournalEntry.from_json(entry) for entry in data]
