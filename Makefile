@@ -38,7 +38,8 @@ typecheck: $(STAMP)
 # The sequence and fault tests run again against `tapedeck serve --workers 2` with its
 # state in a real redis-server: two workers must behave exactly like one.
 WORKER_TESTS = tests/test_sequences_and_selection.py tests/test_faults_scoping.py \
-	tests/test_faults_status.py tests/test_faults_stream.py tests/test_workers.py
+	tests/test_faults_status.py tests/test_faults_stream.py tests/test_journal.py \
+	tests/test_workers.py
 
 pytest: $(STAMP)
 	$(BIN)/pytest

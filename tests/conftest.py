@@ -86,6 +86,15 @@ def pytest_configure(config: pytest.Config) -> None:
     _WORKERS = config.getoption("--server-workers")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not _WORKERS:
+        return
+    skip = pytest.mark.skip(reason="records: tapedeck serve --workers refuses recording modes")
+    for item in items:
+        if item.get_closest_marker("one_process"):
+            item.add_marker(skip)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     while _REDIS:
         _REDIS.pop().stop()

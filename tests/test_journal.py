@@ -347,6 +347,7 @@ def test_the_live_stream_ends_when_the_server_stops(make_server: MakeServer) -> 
     assert time.monotonic() - started < 1.9  # not uvicorn's graceful-shutdown timeout
 
 
+@pytest.mark.one_process
 def test_it_holds_what_a_recording_holds(
     make_server: MakeServer, tmp_path: Path, fake: FakeUpstream
 ) -> None:

@@ -137,3 +137,18 @@ def test_bad_state_setting_is_refused() -> None:
     done = serve("--cassettes", str(CASSETTES), "--state", "mysql://x")
     assert done.returncode == 2
     assert "expected memory or a Redis URL such as redis://127.0.0.1:6379/0" in done.stderr
+
+
+def test_the_journal_holds_every_workers_requests(redis_server: RedisServer) -> None:
+    with WorkerServer(redis_server, 2, cassettes=CASSETTES, timing="instant") as s:
+        answered_by = set()
+        for _ in range(40):
+            with httpx.Client(base_url=s.base_url, timeout=10) as h:  # a new connection each
+                answered_by.add(h.get("/_tapedeck/health").json()["worker"])
+                r = h.post("/v1/messages", json=HELLO, headers={"x-tapedeck-test-id": "j"})
+                assert r.status_code == 200
+        assert answered_by == {1, 2}
+        for _ in range(4):  # whichever worker answers, it has them all, numbered once
+            with httpx.Client(base_url=s.base_url) as h:
+                entries = h.get("/_tapedeck/journal", params={"test_id": "j"}).json()["entries"]
+            assert [e["id"] for e in entries] == list(range(1, 41))

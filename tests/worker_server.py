@@ -28,7 +28,7 @@ import httpx
 import redis
 
 from tapedeck.config.options import BY_KEY
-from tapedeck.errors import ConfigError, LibraryError
+from tapedeck.errors import CassetteError, ConfigError, LibraryError
 from tapedeck.shaping.faults import listed
 
 _START = re.compile(r"on (http://127\.0\.0\.1:\d+)")
@@ -147,8 +147,8 @@ class WorkerServer:
         if self.proc.stderr is not None:
             self.proc.stderr.close()
         text = "\n".join(self.output)
-        if "cassette problem" in text or ("cassette" in text and self.proc.returncode == 2):
-            raise LibraryError(text)
+        if "cassette problem" in text:
+            raise LibraryError([CassetteError("(tapedeck serve)", 0, text)])
         raise ConfigError(text or f"tapedeck serve exited with status {self.proc.returncode}")
 
     def _read(self) -> None:

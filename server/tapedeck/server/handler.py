@@ -46,6 +46,7 @@ from .metrics import Metrics
 from .modes import RECORD_HINT, decide
 from .proxying import proxy
 from .request import Request, RequestReader
+from .shared_journal import SharedJournal
 
 
 class Handler:
@@ -63,7 +64,8 @@ class Handler:
         self.upstream = upstream
         self.recorder = recorder
         self.cassettes = CassetteSource()
-        self.sequences, self.faults = per_test_state(settings)
+        state = per_test_state(settings)
+        self.sequences, self.faults = state.sequences, state.faults
         self.limits = Limits(self.faults)
         self.redactor = recorder.redactor
         self.reader = RequestReader(
@@ -77,11 +79,17 @@ class Handler:
         self.mode = settings.mode
         self._replay_only = settings.mode is Mode.NONE
         #: The request journal and the metrics (``None`` when turned off).
-        self.journal = (
-            Journal(settings.journal_size, settings.journal_body_limit)
-            if settings.journal_size
-            else None
-        )
+        self.journal: Journal | None = None
+        if settings.journal_size and state.client is not None:  # every worker's requests
+            self.journal = SharedJournal(
+                state.client,
+                settings.state,
+                settings.journal_size,
+                settings.journal_body_limit,
+                settings.state_ttl,
+            )
+        elif settings.journal_size:
+            self.journal = Journal(settings.journal_size, settings.journal_body_limit)
         self.metrics = Metrics(library, recorder.results) if settings.metrics else None
         self._body_limit = settings.journal_body_limit
 
@@ -212,6 +220,7 @@ class Handler:
         quotas = self.limits.quotas(request, active) if active else ()
         if not quotas:
             return None, None
+        exchange.faults = quotas  # the journal lists them first, then the faults that fire
         admission = self.limits.admit(request, quotas, cost)
         if admission.refusal is None:
             return admission, None
@@ -237,7 +246,7 @@ class Handler:
         # The request's log line says which fired: one line per request, faulted or not.
         exchange.text = f"{what} faults: {listed(fired)}" if fired else what
         if fired:
-            exchange.faults = fired
+            exchange.faults += fired
         return fired
 
     def _replay(self, request: Request, incoming: Incoming, found: Hit, exchange: Exchange) -> Plan:

@@ -16,10 +16,10 @@ import asyncio
 import itertools
 import json
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from sse_starlette import EventSourceResponse
 from starlette.requests import Request
@@ -32,25 +32,43 @@ from .exchange import Exchange
 _POLL_S = 0.5
 
 
+class Entry(Protocol):
+    """What the journal's readers use of an entry: an :class:`Exchange`, or one read back
+    from Redis (:mod:`tapedeck.server.shared_journal`)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def test_id(self) -> str: ...
+
+    def as_json(self) -> dict[str, Any]: ...
+
+
 class Watcher:
     """One live reader of the journal: the entries it has yet to send (at most the
     journal's size: a reader that falls further behind loses the oldest)."""
 
     def __init__(self, test_id: str | None, size: int) -> None:
         self.test_id = test_id
-        self.pending: deque[Exchange] = deque(maxlen=size)
+        self.pending: deque[Entry] = deque(maxlen=size)
         self.dropped = 0
         self.arrived = asyncio.Event()
+        #: The id of the newest entry put.
+        self.last = 0
 
-    def put(self, exchange: Exchange) -> None:
-        if self.test_id is not None and exchange.test_id != self.test_id:
-            return
+    def put(self, exchange: Entry) -> None:
+        if exchange.id <= self.last or (
+            self.test_id is not None and exchange.test_id != self.test_id
+        ):
+            return  # already had (a shared journal may hand an entry twice), or not ours
+        self.last = exchange.id
         if len(self.pending) == self.pending.maxlen:
             self.dropped += 1
         self.pending.append(exchange)
         self.arrived.set()
 
-    async def next(self, within: float) -> list[Exchange]:
+    async def next(self, within: float) -> list[Entry]:
         """The entries that arrived, waiting up to ``within`` seconds for one."""
         if not self.pending:
             try:
@@ -78,16 +96,20 @@ class Journal:
 
     def add(self, exchange: Exchange) -> None:
         exchange.id = next(self._ids)
-        request = exchange.request
-        if request is not None and request.size > self.body_limit:
-            exchange.request = replace(request, body=None)
-            exchange.omitted = request.size
+        self.trim(exchange)
         self.entries.append(exchange)
         if self._watchers:
             for watcher in self._watchers:
                 watcher.put(exchange)
 
-    def select(self, test_id: str | None = None, since: int = 0) -> list[Exchange]:
+    def trim(self, exchange: Exchange) -> None:
+        """Leave out a request body larger than ``body_limit`` (its size is noted)."""
+        request = exchange.request
+        if request is not None and request.size > self.body_limit:
+            exchange.request = replace(request, body=None)
+            exchange.omitted = request.size
+
+    def select(self, test_id: str | None = None, since: int = 0) -> Sequence[Entry]:
         """The kept entries of ``test_id`` (every test's for ``None``) after id ``since``."""
         return [
             e for e in self.entries if e.id > since and (test_id is None or e.test_id == test_id)

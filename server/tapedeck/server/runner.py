@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import httpx
@@ -71,7 +72,7 @@ def run(settings: Settings) -> None:
     configure_logging()
     check_workers(settings)
     library = load_library(settings)
-    server = uvicorn.Server(uvicorn_config(settings, library))
+    server = _Server(uvicorn_config(settings, library))
     sock = bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
@@ -89,6 +90,17 @@ def run(settings: Settings) -> None:
         supervise(settings.workers, lambda: server.run(sockets=[sock]), sock)
     else:
         server.run(sockets=[sock])
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, ending the live journal streams when told to stop (SIGTERM,
+    Ctrl-C): otherwise it would wait its graceful-shutdown timeout for them."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        app = self.config.app
+        if isinstance(app, Tapedeck):
+            app.close()
+        super().handle_exit(sig, frame)
 
 
 def check_workers(settings: Settings) -> None:
