@@ -9,6 +9,7 @@ Errors name the file, the line and what was expected, e.g.::
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from .model import (
     RecordedResponse,
     StreamEnd,
 )
-from .yaml_source import LineDict, load_yaml
+from .yaml_source import BadValue, LineDict, load_yaml
 
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _TOP_KEYS = frozenset({"version", "description", "interactions"})
@@ -66,7 +67,8 @@ class _Fields:
             return default
         value = self.mapping[key]
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            raise self.error(self.line_of(key), f"expected {expected}, got {_describe(value)}", key)
+            line = value.line if isinstance(value, BadValue) else self.line_of(key)
+            raise self.error(line, f"expected {expected}, got {_describe(value)}", key)
         return value
 
     def require(self, key: str, expected: str, kinds: tuple[type, ...]) -> Any:
@@ -76,9 +78,21 @@ class _Fields:
 
     def number(self, key: str, default: float | None) -> float | None:
         value = self.get(key, "a number of milliseconds >= 0", (int, float), default)
-        if value is not None and value < 0:
+        if value is None:
+            return None
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            text = str(value)
+            shown = text if len(text) <= 30 else f"a number of {len(text)} digits"
+            raise self.error(
+                self.line_of(key), f"expected a finite number of milliseconds, got {shown}", key
+            )
+        if number < 0:
             raise self.error(self.line_of(key), f"expected a number >= 0, got {value}", key)
-        return None if value is None else float(value)
+        return number
 
     def child(self, key: str, allowed: frozenset[str]) -> _Fields:
         where = f"{self.where}.{key}" if self.where else key
@@ -86,6 +100,8 @@ class _Fields:
 
 
 def _describe(value: Any) -> str:
+    if isinstance(value, BadValue):
+        return repr(value)
     if value is None:
         return "nothing (null)"
     if isinstance(value, dict):
@@ -95,11 +111,26 @@ def _describe(value: Any) -> str:
     return repr(value)
 
 
+class _Unreadable(Exception):
+    def __init__(self, value: BadValue) -> None:
+        self.value = value
+
+
+def _refuse(value: object) -> object:
+    if isinstance(value, BadValue):
+        raise _Unreadable(value)
+    raise TypeError(f"{type(value).__name__} values are not JSON ({value!r:.60})")
+
+
 def _json(f: _Fields, key: str, value: Any) -> str:
     """``value`` as compact JSON text; YAML-only values (binary, sets, ...) are an error."""
     try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
+        return json.dumps(
+            value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_refuse
+        )
+    except _Unreadable as exc:
+        raise f.error(exc.value.line, f"cannot read the value {exc.value!r}", key) from None
+    except (TypeError, ValueError, RecursionError) as exc:
         raise f.error(
             f.line_of(key), f"expected JSON data (mappings, lists, text, numbers), but {exc}", key
         ) from None
@@ -112,9 +143,9 @@ def _headers(f: _Fields, key: str) -> tuple[tuple[str, str], ...]:
         values = value if isinstance(value, list) else [value]
         for item in values:
             if not isinstance(name, str) or not isinstance(item, (str, int, float)):
-                raise f.error(
-                    f.line_of(key), f"header {name!r}: expected a string value, got {item!r}", key
-                )
+                line = item.line if isinstance(item, BadValue) else f.line_of(key)
+                problem = f"header {name!r}: expected a string value, got {_describe(item)}"
+                raise f.error(line, problem, key)
             pairs.append((name.lower(), str(item)))
     return tuple(pairs)
 
@@ -124,8 +155,12 @@ def _query(f: _Fields) -> tuple[tuple[str, str], ...]:
     pairs: list[tuple[str, str]] = []
     for name, value in raw.items():
         for item in value if isinstance(value, list) else [value]:
+            if not isinstance(name, str) or not isinstance(item, str | int | float):
+                line = item.line if isinstance(item, BadValue) else f.line_of("query")
+                problem = f"parameter {name!r}: expected text or a number, got {_describe(item)}"
+                raise f.error(line, problem, "query")
             text = json.dumps(item) if isinstance(item, bool) else str(item)
-            pairs.append((str(name), text))
+            pairs.append((name, text))
     return tuple(pairs)
 
 

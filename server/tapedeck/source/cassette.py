@@ -18,6 +18,7 @@ from typing import Protocol
 
 from ..cassette.library import Entry
 from ..cassette.model import RecordedResponse, StreamEnd
+from ..errors import APIError
 from ..pipeline import Ending, Head, Plan, Step, at_once
 from ..shaping.faults import Fault
 from ..shaping.shaper import shape_plan
@@ -97,11 +98,21 @@ class Served:
     """What was computed for one interaction: its response in each shape asked for, and
     a plan per timing and set of faults (bounded)."""
 
-    __slots__ = ("_last", "_streams", "interaction", "name", "plans", "rendered", "rewrites")
+    __slots__ = (
+        "_last",
+        "_streams",
+        "interaction",
+        "name",
+        "plans",
+        "rendered",
+        "rewrites",
+        "where",
+    )
 
     def __init__(self, entry: Entry) -> None:
         self.interaction = entry.interaction
         self.name = entry.cassette.name
+        self.where = f"{entry.cassette.path}:{entry.interaction.line}"
         self.rendered: dict[bool, Rendered] = {}
         self.plans: dict[tuple[bool, Timing, tuple[Fault, ...]], Plan] = {}
         #: The last plan handed out without faults, and for which shape and timing object:
@@ -124,9 +135,19 @@ class Served:
     def response(self, stream: bool) -> RecordedResponse:
         """The recorded response in the shape a request that asks for ``stream`` gets."""
         response = self.interaction.response
-        if response.is_stream != self._streams[stream]:
+        if response.is_stream == self._streams[stream]:
+            return response
+        try:
             return in_shape(response, stream)
-        return response
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            # A cassette that loads but whose events do not make a message (lint says so).
+            shape = "an event stream" if stream else "JSON"
+            raise APIError(
+                500,
+                f"tapedeck: cassette {self.name!r} ({self.where}) cannot be answered as "
+                f"{shape}: {exc}; run 'tapedeck lint' on it",
+                "api_error",
+            ) from None
 
     def plan(
         self, stream: bool, timing: Timing, faults: tuple[Fault, ...], client: HasBaseURL
