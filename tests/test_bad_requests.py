@@ -10,7 +10,7 @@ import anthropic
 import httpx
 import pytest
 
-from conftest import HELLO, MakeServer, sdk
+from conftest import HELLO, MakeServer, api_error, sdk
 from tapedeck.server.runner import ServerThread
 
 
@@ -18,24 +18,6 @@ from tapedeck.server.runner import ServerThread
 def http(server: ServerThread) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.base_url, timeout=30) as h:
         yield h
-
-
-def api_error(response: httpx.Response, status: int, error_type: str) -> str:
-    """Check the API error shape; return the message."""
-    assert response.status_code == status, response.text
-    assert b"Traceback" not in response.content
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()
-    assert set(body) == {"type", "error", "request_id"}
-    assert body["type"] == "error"
-    assert set(body["error"]) == {"type", "message"}
-    assert body["error"]["type"] == error_type
-    assert isinstance(body["error"]["message"], str)
-    assert body["error"]["message"].startswith("tapedeck: ")
-    assert body["request_id"].startswith("req_")
-    assert response.headers["request-id"] == body["request_id"]
-    message: str = body["error"]["message"]
-    return message
 
 
 def sdk_post(client: anthropic.Anthropic, content: bytes, path: str = "/v1/messages") -> Any:

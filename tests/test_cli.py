@@ -386,7 +386,7 @@ def test_bad_config_file_names_file_and_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert result.stderr == (
         f"tapedeck: error: {cfg}:3: unknown setting 'timming' (known settings: mode, "
-        "cassettes, host, port, timing, max_body_size, sequence_end, match_headers, "
+        "cassettes, host, port, timing, max_body_size, max_delay, sequence_end, match_headers, "
         "ignore_body_fields, faults, upstream, upstream_api_key_env, upstream_timeout, "
         "redact_headers)\n"
     )

@@ -24,7 +24,7 @@ def resolve(flags: dict[str, Any], env: dict[str, str], file: Path | None = None
 
 
 KNOWN = (
-    "mode, cassettes, host, port, timing, max_body_size, sequence_end, match_headers, "
+    "mode, cassettes, host, port, timing, max_body_size, max_delay, sequence_end, match_headers, "
     "ignore_body_fields, faults, upstream, upstream_api_key_env, upstream_timeout, redact_headers"
 )
 
@@ -66,6 +66,7 @@ def test_every_option_has_a_flag_and_an_env_var() -> None:
         ("port", "--port", "TAPEDECK_PORT"),
         ("timing", "--timing", "TAPEDECK_TIMING"),
         ("max_body_size", "--max-body-size", "TAPEDECK_MAX_BODY_SIZE"),
+        ("max_delay", "--max-delay", "TAPEDECK_MAX_DELAY"),
         ("sequence_end", "--sequence-end", "TAPEDECK_SEQUENCE_END"),
         ("match_headers", "--match-headers", "TAPEDECK_MATCH_HEADERS"),
         ("ignore_body_fields", "--ignore-body-fields", "TAPEDECK_IGNORE_BODY_FIELDS"),

@@ -109,6 +109,15 @@ OPTIONS: tuple[Option, ...] = (
         shown="32MiB",
     ),
     Option(
+        "max_delay",
+        values.seconds,
+        600.0,
+        "the longest single wait a response may hold: time to headers, a gap between events, "
+        "a latency or stall fault; a request whose timing or faults ask for more gets 400",
+        "SECONDS",
+        shown="600",
+    ),
+    Option(
         "sequence_end",
         values.choice(SequenceEnd),
         SequenceEnd.REPEAT,

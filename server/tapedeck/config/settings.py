@@ -19,7 +19,7 @@ from typing import Any
 from ..cassette.matching import MatchRules
 from ..cassette.yaml_source import LineDict, load_yaml
 from ..errors import ConfigError, YAMLSourceError
-from ..shaping.faults import Fault
+from ..shaping.faults import Fault, over_limit
 from ..shaping.timing import Timing
 from ..source.sequences import SequenceEnd
 from .options import BY_KEY, DEFAULTS, OPTIONS, Mode
@@ -35,6 +35,7 @@ class Settings:
     port: int = DEFAULTS["port"]
     timing: Timing = DEFAULTS["timing"]
     max_body_size: int = DEFAULTS["max_body_size"]
+    max_delay: float = DEFAULTS["max_delay"]
     sequence_end: SequenceEnd = DEFAULTS["sequence_end"]
     match_headers: tuple[str, ...] = DEFAULTS["match_headers"]
     ignore_body_fields: tuple[str, ...] = DEFAULTS["ignore_body_fields"]
@@ -122,6 +123,7 @@ def resolve(*layers: Layer) -> Settings:
     value came from. (A caller with defaults of its own, e.g. port 0 for a server inside a
     test, passes them as the last layer.)"""
     chosen: dict[str, Any] = {}
+    given: dict[str, str] = {}
     for option in OPTIONS:
         for layer in layers:
             if option.key in layer.values:
@@ -130,5 +132,13 @@ def resolve(*layers: Layer) -> Settings:
                     chosen[option.key] = option.parse(raw)
                 except (ValueError, TypeError) as exc:
                     raise ConfigError(f"{where}: {exc}") from None
+                given[option.key] = where
                 break
-    return Settings(**chosen)
+    settings = Settings(**chosen)
+    for key, problem in (
+        ("timing", settings.timing.over_limit(settings.max_delay)),
+        ("faults", over_limit(settings.faults, settings.max_delay)),
+    ):
+        if problem:
+            raise ConfigError(f"{given.get(key, key)}: {problem}")
+    return settings

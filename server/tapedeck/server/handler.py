@@ -58,10 +58,10 @@ class Handler:
         self.library = library
         self.upstream = upstream
         self.recorder = recorder
-        self.cassettes = CassetteSource()
+        self.cassettes = CassetteSource(settings.max_delay)
         self.sequences = Sequences(settings.sequence_end)
         self.faults = FaultBook(settings.faults)
-        self.reader = RequestReader(library, not settings.mode.proxies)
+        self.reader = RequestReader(library, not settings.mode.proxies, settings.max_delay)
         self.secret_headers = frozenset(settings.redact_headers)
         self._replays = settings.mode in (Mode.REPLAY, Mode.AUTO)
         self._records_misses = settings.mode is Mode.AUTO
@@ -143,9 +143,10 @@ class Handler:
             if status is not None:  # the recorded answer is still due: the sequence stays
                 extra = [("x-tapedeck-source", "fault"), ("x-tapedeck-cassette", name)]
                 return status_plan(status, fired, extra)
-        self.sequences.advance(request.test_id, name, found.key)
         timing = request.timing or self.settings.timing
-        return served.plan(request.stream, timing, fired, incoming)
+        plan = served.plan(request.stream, timing, fired, incoming)  # may refuse: no advance
+        self.sequences.advance(request.test_id, name, found.key)
+        return plan
 
     async def _proxy(
         self, request: Request, incoming: Incoming, writer: Writer, said: Said

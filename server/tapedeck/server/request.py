@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ from ..cassette.library import CassetteLibrary
 from ..cassette.matching import RequestShape
 from ..errors import APIError, FaultSpecError, SpecError, UnsafeNameError
 from ..record.redact import redact_text, redact_value
-from ..shaping.faults import Fault, parse_faults
+from ..shaping.faults import Fault, over_limit, parse_faults
 from ..shaping.timing import Timing
 from .incoming import Incoming
 
@@ -76,11 +77,14 @@ class RequestReader:
         self,
         library: CassetteLibrary,
         cassettes_must_exist: bool,
+        max_delay: float = math.inf,
         budget: int = SHAPE_CACHE_BYTES,
         largest: int = SHAPE_CACHE_LARGEST,
     ) -> None:
         self.library = library
         self.cassettes_must_exist = cassettes_must_exist
+        #: The longest wait a timing or fault header may ask for (the setting max_delay).
+        self.max_delay = max_delay
         self.budget = budget
         self.largest = largest
         #: Bytes the kept requests count for.
@@ -169,19 +173,24 @@ class RequestReader:
             )
         return name
 
-    @staticmethod
-    def _timing(spec: str) -> Timing:
+    def _timing(self, spec: str) -> Timing:
         try:
-            return _timing(spec)
+            timing = _timing(spec)
         except SpecError as exc:
             raise APIError(400, f"tapedeck: x-tapedeck-timing: {exc}") from None
+        problem = timing.over_limit(self.max_delay)
+        if problem:
+            raise APIError(400, f"tapedeck: x-tapedeck-timing: {problem}")
+        return timing
 
-    @staticmethod
-    def _faults(text: str, stream: bool) -> tuple[Fault, ...]:
+    def _faults(self, text: str, stream: bool) -> tuple[Fault, ...]:
         try:
             faults = _faults(text)
         except FaultSpecError as exc:
             raise APIError(400, f"tapedeck: x-tapedeck-fault: {exc}") from None
+        problem = over_limit(faults, self.max_delay)
+        if problem:
+            raise APIError(400, f"tapedeck: x-tapedeck-fault: {problem}")
         misplaced = [f.text for f in faults if f.streams_only and not stream]
         if misplaced:
             raise APIError(

@@ -11,6 +11,7 @@ its old entries, and all that was kept for them, go.
 from __future__ import annotations
 
 import json
+import math
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,8 +20,8 @@ from typing import Protocol
 from ..cassette.library import Entry
 from ..cassette.model import RecordedResponse, StreamEnd
 from ..errors import APIError
-from ..pipeline import Ending, Head, Plan, Step, at_once
-from ..shaping.faults import Fault
+from ..pipeline import Ending, Head, Plan, Step, at_once, wait_over
+from ..shaping.faults import Fault, listed
 from ..shaping.shaper import shape_plan
 from ..shaping.timing import Timing
 from ..wire.headers import response_headers
@@ -102,6 +103,7 @@ class Served:
         "_last",
         "_streams",
         "interaction",
+        "max_delay",
         "name",
         "plans",
         "rendered",
@@ -109,8 +111,10 @@ class Served:
         "where",
     )
 
-    def __init__(self, entry: Entry) -> None:
+    def __init__(self, entry: Entry, max_delay: float = math.inf) -> None:
         self.interaction = entry.interaction
+        #: The longest wait a plan may hold (the setting max_delay), in seconds.
+        self.max_delay = max_delay
         self.name = entry.cassette.name
         self.where = f"{entry.cassette.path}:{entry.interaction.line}"
         self.rendered: dict[bool, Rendered] = {}
@@ -156,7 +160,8 @@ class Served:
         ``timing`` and shaped by ``faults``; ``client`` says the URL the client used."""
         if self.rewrites:  # depends on the client's address: not kept
             response = with_results_url(self.response(stream), client.base_url)
-            return _shaped(render(response, cassette_headers(self.name)), timing, faults)
+            fresh = render(response, cassette_headers(self.name))
+            return self._checked(_shaped(fresh, timing, faults), timing, faults)
         shape = self._streams[stream]
         last = self._last
         if not faults and last is not None and last[1] is timing and last[0] is shape:
@@ -168,13 +173,26 @@ class Served:
             if rendered is None:
                 rendered = render(self.response(stream), cassette_headers(self.name))
                 self.rendered[shape] = rendered
-            found = _shaped(rendered, timing, faults)
+            found = self._checked(_shaped(rendered, timing, faults), timing, faults)
             if len(self.plans) >= PLANS_PER_INTERACTION:
                 self.plans.clear()
             self.plans[key] = found
         if not faults:
             self._last = (shape, timing, found)
         return found
+
+    def _checked(self, plan: Plan, timing: Timing, faults: tuple[Fault, ...]) -> Plan:
+        """``plan``, or a 400 if it would wait longer than ``max_delay`` anywhere."""
+        over = wait_over(plan, self.max_delay)
+        if over is None:
+            return plan
+        wait, where = over
+        cause = f"timing {timing}" + (f" and faults {listed(faults)}" if faults else "")
+        raise APIError(
+            400,
+            f"tapedeck: cassette {self.name!r} with {cause} would wait {wait:.3g} s {where}; "
+            f"the longest wait allowed is {self.max_delay:g} s (setting max_delay)",
+        )
 
 
 def _shaped(rendered: Rendered, timing: Timing, faults: tuple[Fault, ...]) -> Plan:
@@ -186,14 +204,15 @@ class CassetteSource:
     """What is served from the interactions of a library, computed once each and kept
     while the library holds the interaction."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_delay: float = math.inf) -> None:
+        self.max_delay = max_delay
         self._served: dict[int, Served] = {}
 
     def served(self, entry: Entry) -> Served:
         """The :class:`Served` data of ``entry``, made on first use."""
         found = self._served.get(id(entry))
         if found is None:
-            found = self._served[id(entry)] = Served(entry)
+            found = self._served[id(entry)] = Served(entry, self.max_delay)
             # Entries are dropped when a recording replaces their cassette; what was kept
             # for them goes with them (before their id can be reused).
             weakref.finalize(entry, self._served.pop, id(entry), None)
