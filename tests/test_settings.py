@@ -23,9 +23,25 @@ def resolve(flags: dict[str, Any], env: dict[str, str], file: Path | None = None
     return resolve_layers(*layers)
 
 
-KNOWN = (
-    "mode, cassettes, host, port, timing, max_body_size, max_delay, sequence_end, match_headers, "
-    "ignore_body_fields, faults, upstream, upstream_api_key_env, upstream_timeout, redact_headers"
+KNOWN = ", ".join(
+    [
+        "mode",
+        "cassettes",
+        "host",
+        "port",
+        "timing",
+        "max_body_size",
+        "max_delay",
+        "max_test_ids",
+        "sequence_end",
+        "match_headers",
+        "ignore_body_fields",
+        "faults",
+        "upstream",
+        "upstream_api_key_env",
+        "upstream_timeout",
+        "redact_headers",
+    ]
 )
 
 
@@ -67,6 +83,7 @@ def test_every_option_has_a_flag_and_an_env_var() -> None:
         ("timing", "--timing", "TAPEDECK_TIMING"),
         ("max_body_size", "--max-body-size", "TAPEDECK_MAX_BODY_SIZE"),
         ("max_delay", "--max-delay", "TAPEDECK_MAX_DELAY"),
+        ("max_test_ids", "--max-test-ids", "TAPEDECK_MAX_TEST_IDS"),
         ("sequence_end", "--sequence-end", "TAPEDECK_SEQUENCE_END"),
         ("match_headers", "--match-headers", "TAPEDECK_MATCH_HEADERS"),
         ("ignore_body_fields", "--ignore-body-fields", "TAPEDECK_IGNORE_BODY_FIELDS"),

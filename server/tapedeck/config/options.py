@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..per_test import MAX_TEST_IDS
 from ..shaping.timing import Timing
 from ..source.sequences import SequenceEnd
 from . import values
@@ -116,6 +117,15 @@ OPTIONS: tuple[Option, ...] = (
         "a latency or stall fault; a request whose timing or faults ask for more gets 400",
         "SECONDS",
         shown="600",
+    ),
+    Option(
+        "max_test_ids",
+        values.count,
+        MAX_TEST_IDS,
+        "test ids whose sequence positions, faults and fault counters are kept; the least "
+        "recently used go first (the log says so if one comes back)",
+        "N",
+        shown="10000",
     ),
     Option(
         "sequence_end",

@@ -36,6 +36,7 @@ class Settings:
     timing: Timing = DEFAULTS["timing"]
     max_body_size: int = DEFAULTS["max_body_size"]
     max_delay: float = DEFAULTS["max_delay"]
+    max_test_ids: int = DEFAULTS["max_test_ids"]
     sequence_end: SequenceEnd = DEFAULTS["sequence_end"]
     match_headers: tuple[str, ...] = DEFAULTS["match_headers"]
     ignore_body_fields: tuple[str, ...] = DEFAULTS["ignore_body_fields"]

@@ -36,6 +36,13 @@ def port(value: Any) -> int:
     return int(text)
 
 
+def count(value: Any) -> int:
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit() or len(text) > 18 or int(text) < 1:
+        raise ValueError(f"expected a whole number >= 1, got {value!r}")
+    return int(text)
+
+
 def host(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"expected a host name or address, got {value!r}")

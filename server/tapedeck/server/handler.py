@@ -59,8 +59,8 @@ class Handler:
         self.upstream = upstream
         self.recorder = recorder
         self.cassettes = CassetteSource(settings.max_delay)
-        self.sequences = Sequences(settings.sequence_end)
-        self.faults = FaultBook(settings.faults)
+        self.sequences = Sequences(settings.sequence_end, settings.max_test_ids)
+        self.faults = FaultBook(settings.faults, settings.max_test_ids)
         self.reader = RequestReader(library, not settings.mode.proxies, settings.max_delay)
         self.secret_headers = frozenset(settings.redact_headers)
         self._replays = settings.mode in (Mode.REPLAY, Mode.AUTO)
