@@ -111,26 +111,23 @@ def _describe(value: Any) -> str:
     return repr(value)
 
 
-class _Unreadable(Exception):
-    def __init__(self, value: BadValue) -> None:
-        self.value = value
-
-
-def _refuse(value: object) -> object:
-    if isinstance(value, BadValue):
-        raise _Unreadable(value)
-    raise TypeError(f"{type(value).__name__} values are not JSON ({value!r:.60})")
-
-
 def _json(f: _Fields, key: str, value: Any) -> str:
     """``value`` as compact JSON text; YAML-only values (binary, sets, ...) are an error."""
+    unreadable: list[BadValue] = []
+
+    def refuse(item: object) -> object:
+        if isinstance(item, BadValue):
+            unreadable.append(item)
+        raise TypeError(f"{type(item).__name__} values are not JSON ({item!r:.60})")
+
     try:
         return json.dumps(
-            value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_refuse
+            value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=refuse
         )
-    except _Unreadable as exc:
-        raise f.error(exc.value.line, f"cannot read the value {exc.value!r}", key) from None
     except (TypeError, ValueError, RecursionError) as exc:
+        if unreadable:
+            bad = unreadable[0]
+            raise f.error(bad.line, f"cannot read the value {bad!r}", key) from None
         raise f.error(
             f.line_of(key), f"expected JSON data (mappings, lists, text, numbers), but {exc}", key
         ) from None
