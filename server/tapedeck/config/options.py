@@ -110,6 +110,32 @@ OPTIONS: tuple[Option, ...] = (
         shown="32MiB",
     ),
     Option(
+        "max_client_buffer",
+        values.size,
+        256 * 1024,
+        "bytes a response may have waiting for a client that has not read them; past it "
+        "tapedeck waits for the client to read",
+        "SIZE",
+        shown="256KiB",
+    ),
+    Option(
+        "write_timeout",
+        values.seconds,
+        60.0,
+        "seconds a client may read nothing while max_client_buffer bytes wait for it; then "
+        "it is cut, and the log says so",
+        "SECONDS",
+        shown="60",
+    ),
+    Option(
+        "max_header_size",
+        values.size,
+        64 * 1024,
+        "largest request line and headers accepted; larger ones get 431",
+        "SIZE",
+        shown="64KiB",
+    ),
+    Option(
         "max_delay",
         values.seconds,
         600.0,

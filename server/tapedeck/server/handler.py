@@ -105,7 +105,9 @@ class Handler:
                 raise StreamCut("internal error mid-response") from None
             await writer.plan(error_plan(500, "tapedeck: internal error; see the server log"))
         finally:
-            log_request(scope, writer.status, said.text, started, cut, writer.client_left)
+            log_request(
+                scope, writer.status, said.text, started, cut, writer.client_left, writer.too_slow
+            )
 
     def _fire(self, request: Request, streaming: bool, what: str, said: Said) -> tuple[Fault, ...]:
         """The faults that fire on this response; says what answers, and with which."""

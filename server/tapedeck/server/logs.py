@@ -90,9 +90,11 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 class _HideDeliberateCuts(logging.Filter):
+    """Deliberate drops are not errors; malformed requests get tapedeck's own line."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, StreamCut)
+        return not isinstance(exc, StreamCut) and record.msg != "Invalid HTTP request received."
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -121,12 +123,16 @@ def log_request(
     started: float,
     cut: bool = False,
     left: bool = False,
+    slow: str = "",
 ) -> None:
     """Write the request's log line: method, path, status, what answered it (``said``),
-    duration, how it ended."""
+    duration, how it ended (``slow``: why the client was cut for not reading)."""
     if not log.isEnabledFor(logging.INFO):
         return
-    ending = " (client went away)" if left else " (connection cut as recorded)" if cut else ""
+    if slow:
+        ending = f" ({slow})"
+    else:
+        ending = " (client went away)" if left else " (connection cut as recorded)" if cut else ""
     ms = (time.perf_counter() - started) * 1000
     info(_LINE, scope["method"], scope["path"], status or "-", said or "-", ms, ending)
 

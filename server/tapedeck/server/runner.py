@@ -25,6 +25,7 @@ from ..errors import BindError
 from ..shaping.faults import Fault
 from ..shaping.timing import Timing
 from .app import create_app
+from .http_protocol import protocol_class
 from .logs import configure_logging, install_cut_filter, log
 
 
@@ -51,6 +52,10 @@ def uvicorn_config(
     """The uvicorn configuration tapedeck runs with (shared by the CLI and the tests)."""
     return uvicorn.Config(
         create_app(settings, library, transport),
+        http=protocol_class(
+            settings.max_client_buffer, settings.write_timeout, settings.max_header_size
+        ),
+        h11_max_incomplete_event_size=settings.max_header_size,
         log_config=None,
         access_log=False,
         server_header=False,
