@@ -51,7 +51,8 @@ def sdk(server: ServerThread, fault: str | None = None, **kwargs: Any) -> anthro
     kwargs.setdefault("max_retries", 0)
     if fault is not None:
         kwargs["default_headers"] = {"x-tapedeck-fault": fault, **kwargs.get("default_headers", {})}
-    return anthropic.Anthropic(base_url=server.base_url, **kwargs)
+    kwargs.setdefault("base_url", server.base_url)
+    return anthropic.Anthropic(**kwargs)
 
 
 def api_error(response: httpx.Response, status: int, error_type: str) -> str:

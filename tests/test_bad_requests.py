@@ -13,10 +13,13 @@ import pytest
 from conftest import HELLO, MakeServer, api_error, sdk
 from tapedeck.server.runner import ServerThread
 
+#: Bodies go as JSON, whatever they hold: the checks of the body itself are tested here.
+JSON_TYPE = {"content-type": "application/json"}
+
 
 @pytest.fixture
 def http(server: ServerThread) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, timeout=30) as h:
+    with httpx.Client(base_url=server.base_url, timeout=30, headers=JSON_TYPE) as h:
         yield h
 
 
@@ -142,7 +145,10 @@ def test_huge_integer_literal_is_a_400_not_a_500(http: httpx.Client) -> None:
 
 def test_body_over_small_limit(make_server: MakeServer) -> None:
     assert anthropic.RequestTooLargeError is anthropic.ContentTooLargeError
-    with make_server(max_body_size=1024) as s, httpx.Client(base_url=s.base_url) as h:
+    with (
+        make_server(max_body_size=1024) as s,
+        httpx.Client(base_url=s.base_url, headers=JSON_TYPE) as h,
+    ):
         big = json.dumps({"model": "m", "pad": "x" * 2048}).encode()
         message = api_error(h.post("/v1/messages", content=big), 413, "request_too_large")
         assert str(len(big)) in message

@@ -43,6 +43,9 @@ KNOWN = ", ".join(
         "upstream",
         "upstream_api_key_env",
         "upstream_timeout",
+        "allowed_hosts",
+        "allowed_origins",
+        "admin_token",
         "redact_headers",
     ]
 )
@@ -97,6 +100,9 @@ def test_every_option_has_a_flag_and_an_env_var() -> None:
         ("upstream", "--upstream", "TAPEDECK_UPSTREAM"),
         ("upstream_api_key_env", "--upstream-api-key-env", "TAPEDECK_UPSTREAM_API_KEY_ENV"),
         ("upstream_timeout", "--upstream-timeout", "TAPEDECK_UPSTREAM_TIMEOUT"),
+        ("allowed_hosts", "--allowed-hosts", "TAPEDECK_ALLOWED_HOSTS"),
+        ("allowed_origins", "--allowed-origins", "TAPEDECK_ALLOWED_ORIGINS"),
+        ("admin_token", "--admin-token", "TAPEDECK_ADMIN_TOKEN"),
         ("redact_headers", "--redact-headers", "TAPEDECK_REDACT_HEADERS"),
     ]
 

@@ -211,6 +211,31 @@ OPTIONS: tuple[Option, ...] = (
         shown="600",
     ),
     Option(
+        "allowed_hosts",
+        values.lower_names,
+        (),
+        "more names the Host header may give besides localhost, 127.0.0.1, ::1 and the "
+        "address listened on ('*': any); other requests get 403",
+        "NAMES",
+    ),
+    Option(
+        "allowed_origins",
+        values.origins,
+        (),
+        "web page origins (e.g. http://localhost:3000) whose requests are served, with CORS "
+        "headers; requests from other pages get 403",
+        "ORIGINS",
+    ),
+    Option(
+        "admin_token",
+        values.secret,
+        None,
+        "a token the admin API (/_tapedeck/*, health aside) then requires as "
+        "'authorization: Bearer TOKEN'; without one, the admin API is off when listening "
+        "beyond this machine (prefer the environment variable to the flag)",
+        "TOKEN",
+    ),
+    Option(
         "redact_headers",
         values.lower_names,
         (),

@@ -47,6 +47,10 @@ class Settings:
     upstream: str = DEFAULTS["upstream"]
     upstream_api_key_env: str | None = DEFAULTS["upstream_api_key_env"]
     upstream_timeout: float = DEFAULTS["upstream_timeout"]
+    allowed_hosts: tuple[str, ...] = DEFAULTS["allowed_hosts"]
+    allowed_origins: tuple[str, ...] = DEFAULTS["allowed_origins"]
+    #: Never shown: not in ``repr()``, not in any message.
+    admin_token: str | None = field(default=DEFAULTS["admin_token"], repr=False)
     redact_headers: tuple[str, ...] = DEFAULTS["redact_headers"]
 
     def match_rules(self) -> MatchRules:

@@ -107,6 +107,25 @@ def faults(value: Any) -> tuple[Fault, ...]:
     return parse_faults(value)
 
 
+def origins(value: Any) -> tuple[str, ...]:
+    found = names(value)
+    for origin in found:
+        scheme, sep, rest = origin.partition("://")
+        if origin != "null" and (not sep or scheme not in ("http", "https") or "/" in rest):
+            raise ValueError(
+                f"expected web origins such as http://localhost:3000 (scheme, host and port, "
+                f"no path), got {origin!r}"
+            )
+    return tuple(o.rstrip("/").lower() for o in found)
+
+
+def secret(value: Any) -> str:
+    # The value itself never appears in a message.
+    if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value.strip()):
+        raise ValueError("expected a token of printable characters without spaces")
+    return value.strip()
+
+
 def url(value: Any) -> str:
     text = str(value).strip().rstrip("/")
     scheme, _, rest = text.partition("://")

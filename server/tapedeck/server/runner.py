@@ -24,6 +24,7 @@ from ..config import Settings, from_file, from_keywords, resolve
 from ..errors import BindError
 from ..shaping.faults import Fault
 from ..shaping.timing import Timing
+from .access import is_loopback
 from .app import create_app
 from .http_protocol import protocol_class
 from .logs import configure_logging, install_cut_filter, log
@@ -87,6 +88,11 @@ def run(settings: Settings) -> None:
         settings.cassettes,
         settings.timing,
     )
+    if not settings.admin_token and not is_loopback(settings.host):
+        log.info(
+            "tapedeck: the admin API (/_tapedeck/*, health aside) is off: tapedeck listens "
+            "beyond this machine without an admin token (set TAPEDECK_ADMIN_TOKEN to use it)"
+        )
     server.run(sockets=[sock])
 
 
