@@ -264,3 +264,18 @@ def test_good_timing_header_is_accepted(http: httpx.Client) -> None:
         )
         assert response.status_code == 200, spec
         assert response.text.endswith('event: message_stop\ndata: {"type":"message_stop"}\n\n')
+
+
+def test_log_lines_escape_control_characters_and_redact_keys_in_paths(
+    http: httpx.Client, tapedeck_log: Any
+) -> None:
+    """A percent-encoded line break in the path could forge a log line; a key in the path
+    must not reach the log."""
+    http.get("/v1/models/x%0a10:21:31 POST /v1/messages 200 forged 1.0ms")
+    http.get("/v1/models/sk-ant-api03-INPATH-KEY-0000")
+    lines = tapedeck_log.wait_for("GET /v1/models/", count=2)
+    assert len(lines) == 2
+    assert "\n" not in lines[0]
+    assert lines[0].startswith("GET /v1/models/x\\n10:21:31 POST ")
+    assert "INPATH-KEY" not in lines[1]
+    assert "sk-ant-REDACTED" in lines[1]

@@ -16,6 +16,7 @@ from typing import TextIO
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import StreamCut
+from ..record.redact import redact_text
 
 log = logging.getLogger("tapedeck")
 _LINE = "%s %s %s %s %.1fms%s"
@@ -134,7 +135,19 @@ def log_request(
     else:
         ending = " (client went away)" if left else " (connection cut as recorded)" if cut else ""
     ms = (time.perf_counter() - started) * 1000
-    info(_LINE, scope["method"], scope["path"], status or "-", said or "-", ms, ending)
+    info(
+        _LINE, scope["method"], shown(scope["path"]), status or "-", shown(said) or "-", ms, ending
+    )
+
+
+def shown(text: str) -> str:
+    """``text`` as it may go in the log: key-shaped strings redacted, control characters
+    (a line break in a percent-encoded path could forge a log line) escaped."""
+    if "sk-ant-" in text:
+        text = redact_text(text)
+    if not text.isprintable():
+        text = text.encode("unicode_escape").decode("ascii")
+    return text
 
 
 def info(message: str, *args: object) -> None:
