@@ -20,7 +20,8 @@ from starlette.middleware import Middleware
 from starlette.types import Receive, Scope, Send
 
 from ..cassette.library import CassetteLibrary
-from ..config import Settings
+from ..cassette.save import sweep_temporary
+from ..config import Mode, Settings
 from ..errors import APIError, ConfigError
 from ..record.recorder import Recorder
 from ..source.upstream import Upstream, UpstreamConfig
@@ -29,7 +30,7 @@ from .access import Access, is_preflight, with_cors
 from .admin import EXCEPTION_HANDLERS, ROUTES
 from .handler import Handler
 from .incoming import Incoming
-from .logs import RequestLog, log_request
+from .logs import RequestLog, log, log_request
 
 
 class Tapedeck:
@@ -104,6 +105,14 @@ def create_app(
     >>> app = create_app(Settings(cassettes=Path("cassettes")))  # doctest: +SKIP
     """
     library = library or CassetteLibrary.load(settings.cassettes, settings.match_rules())
+    if settings.mode in (Mode.RECORD, Mode.AUTO):
+        left = sweep_temporary(settings.cassettes)
+        if left:
+            log.info(
+                "tapedeck: removed %d temporary file(s) a tapedeck stopped mid-write left in %s",
+                len(left),
+                settings.cassettes,
+            )
     config = UpstreamConfig(
         settings.upstream, _upstream_key(settings), read_timeout=settings.upstream_timeout
     )
