@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench reliability clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/replay.py
+
+# The full reliability suite (about 10 minutes); `make test` runs the short version of each
+# scenario. ARGS="--before DIR/server" also measures another tapedeck tree.
+reliability: $(STAMP)
+	PYTHONPATH=tests $(BIN)/python -m reliability $(ARGS)
 
 clean:
 	rm -rf $(VENV) build dist server/*.egg-info .mypy_cache .pytest_cache .ruff_cache

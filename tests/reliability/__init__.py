@@ -11,10 +11,10 @@ figures of a full run are in docs/reliability.md.
 ``soak``            every fault kind, misses and clients that leave early, for minutes:
                     the server's RSS and open fds sampled, failing on growth
 ``slow_readers``    clients that never read a large stream: memory stays bounded, they are cut
-``test_ids``        ever new test ids: per-test state stays bounded
+``test_ids``        ever new test ids (many_ids.py): per-test state stays bounded
 ``fuzz_requests``   hypothesis-made requests, headers, fault and timing specs, raw HTTP
 ``fuzz_cassettes``  hypothesis-mutated cassettes through the loader, lint and the plans
 ``kill``            kill -9 during concurrent recordings: no half-written or lost cassette
-``secrets``         every record path with keys in headers, bodies and the query
+``secrets``         every record path (secrets_scan.py) with keys in headers, bodies and the query
 =================== ==========================================================================
 """

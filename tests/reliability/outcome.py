@@ -36,7 +36,7 @@ def table(outcomes: list[Outcome]) -> str:
     rows: list[tuple[str, str, str]] = []
     for o in outcomes:
         verdict = "ok" if o.ok else f"FAILED ({len(o.failures)})"
-        rows.append((o.name, f"{verdict}, {o.seconds:.0f} s", ""))
+        rows.append((o.name, f"{verdict}, {o.seconds:.1f} s", ""))
         rows.extend(("", what, value) for what, value in o.figures.items())
         rows.extend(("", "note", note) for note in o.notes)
         rows.extend(("", "failure", f) for f in o.failures[:10])
