@@ -87,6 +87,11 @@ class PerTest(Generic[V]):
         """``(test id, value)`` pairs, least recently used first (a copy)."""
         return list(self._values.items())
 
+    @property
+    def empty(self) -> bool:
+        """Nothing kept, and nothing dropped to tell of."""
+        return not self._values and not self._dropped
+
     def __len__(self) -> int:
         return len(self._values)
 

@@ -83,39 +83,54 @@ class Access:
         self._token = admin_token.encode() if admin_token else None
         #: The admin API is off: the server listens beyond this machine without a token.
         self.admin_off = self._token is None and not is_loopback(host)
+        #: ``Host`` values already found to name this server, as sent (a client sends the
+        #: same one every time); a few, to stay small whatever clients send.
+        self._known_hosts: set[bytes] = set()
 
     def check(self, scope: Scope, headers: dict[bytes, bytes]) -> bytes | None:
         """Raise :class:`APIError` for a request that may not be served; return the
         ``Origin`` to answer with CORS headers, if the request is from an allowed one."""
+        # Every request passes here: what the SDKs send is checked first, and cheaply.
         host = headers.get(b"host")
-        if host is not None and not self.any_host:
-            name = host_name(host)
-            server = scope.get("server")
-            if name not in self.hosts and not (server and name == str(server[0]).lower()):
-                raise APIError(
-                    403,
-                    f"tapedeck: Host {host.decode('latin-1')!r} is not this server's name; "
-                    "add it to the setting allowed_hosts if it is",
-                )
-        origin = self._origin(headers, host)
-        if origin is not None and is_preflight(scope, headers):
-            return origin  # answered with the CORS headers; it carries no token or body
+        if host is not None and host not in self._known_hosts and not self.any_host:
+            self._check_host(scope, host)
+        origin = None
+        if b"origin" in headers or b"sec-fetch-site" in headers:
+            origin = self._origin(headers, host)
+            if origin is not None and is_preflight(scope, headers):
+                return origin  # answered with the CORS headers; it carries no token or body
         path: str = scope["path"]
-        if path.startswith("/v1/") and scope["method"] == "POST":
-            has_body = headers.get(b"content-length", b"0").strip() not in (b"0", b"") or (
-                b"transfer-encoding" in headers
-            )
-            kind = headers.get(b"content-type")
-            if has_body and not _json_content(kind):
-                got = "none" if kind is None else repr(kind.decode("latin-1"))
-                raise APIError(
-                    400,
-                    "tapedeck: a request body must be JSON sent with content-type: "
-                    f"application/json (got {got})",
-                )
+        if path.startswith("/v1/"):
+            if scope["method"] == "POST" and headers.get(b"content-type") != b"application/json":
+                self._json_body(headers)
         elif path.startswith(_ADMIN) and path != HEALTH:
             self._admin(headers)
         return origin
+
+    @staticmethod
+    def _json_body(headers: dict[bytes, bytes]) -> None:
+        kind = headers.get(b"content-type")
+        length = headers.get(b"content-length", b"0").strip()
+        has_body = length not in (b"0", b"") or b"transfer-encoding" in headers
+        if has_body and not _json_content(kind):
+            got = "none" if kind is None else repr(kind.decode("latin-1"))
+            raise APIError(
+                400,
+                "tapedeck: a request body must be JSON sent with content-type: "
+                f"application/json (got {got})",
+            )
+
+    def _check_host(self, scope: Scope, host: bytes) -> None:
+        name = host_name(host)
+        server = scope.get("server")
+        if name not in self.hosts and not (server and name == str(server[0]).lower()):
+            raise APIError(
+                403,
+                f"tapedeck: Host {host.decode('latin-1')!r} is not this server's name; "
+                "add it to the setting allowed_hosts if it is",
+            )
+        if len(self._known_hosts) < 64 and name in self.hosts:
+            self._known_hosts.add(host)  # (the connection's own address may differ next time)
 
     def _origin(self, headers: dict[bytes, bytes], host: bytes | None) -> bytes | None:
         origin = headers.get(b"origin")

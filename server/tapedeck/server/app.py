@@ -29,7 +29,7 @@ from ..wire.errors import error_json
 from .access import Access, is_preflight, with_cors
 from .admin import EXCEPTION_HANDLERS, ROUTES
 from .handler import Handler
-from .incoming import Incoming
+from .incoming import HEADERS, Incoming
 from .logs import RequestLog, log, log_request
 
 
@@ -46,7 +46,7 @@ class Tapedeck:
         if scope["type"] != "http":
             await self.admin(scope, receive, send)
             return
-        headers = dict(scope["headers"])
+        headers = scope[HEADERS] = dict(scope["headers"])
         try:
             origin = self.access.check(scope, headers)
         except APIError as exc:

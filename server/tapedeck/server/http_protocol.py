@@ -130,33 +130,26 @@ def protocol_class(buffer: int, write_timeout: float, max_header_size: int) -> t
         return _h11_class(buffer, write_timeout, max_header_size)
 
     class Protocol(_Tapedeck, HttpToolsProtocol):
-        # llhttp has no limit of its own on the size of the headers: count the bytes that
-        # arrive while they are incomplete (from the read after the one that began them,
-        # so a read that also ends the previous request's body is not counted).
-        _header_bytes = -1
-        _began = False
-
-        def on_message_begin(self) -> None:
-            super().on_message_begin()
-            self._header_bytes, self._began = 0, True
-
-        def on_headers_complete(self) -> None:
-            self._header_bytes = -1
-            super().on_headers_complete()
+        # llhttp has no limit of its own on the size of the headers. Bytes that arrive once
+        # the previous request's body is complete belong to the next request's headers,
+        # until that request starts (uvicorn makes a new cycle for it).
+        _header_bytes = 0
 
         def data_received(self, data: bytes) -> None:
-            self._began = False
+            cycle = self.cycle
+            waiting = cycle is None or not cycle.more_body
             super().data_received(data)
-            if self._header_bytes < 0 or self._began:
-                return
-            self._header_bytes += len(data)
-            if self._header_bytes > self.max_header_size:
-                self._refuse(
-                    431,
-                    "Request Header Fields Too Large",
-                    f"tapedeck: the request line and headers exceed {self.max_header_size} "
-                    "bytes (setting max_header_size)",
-                )
+            if self.cycle is not cycle:
+                self._header_bytes = 0
+            elif waiting:
+                self._header_bytes += len(data)
+                if self._header_bytes > self.max_header_size:
+                    self._refuse(
+                        431,
+                        "Request Header Fields Too Large",
+                        f"tapedeck: the request line and headers exceed {self.max_header_size} "
+                        "bytes (setting max_header_size)",
+                    )
 
     Protocol.buffer, Protocol.write_timeout = buffer, write_timeout
     Protocol.max_header_size = max_header_size

@@ -212,10 +212,14 @@ class Writer:
         head = plan.head
         self.status = head.status
         self.sent_all = True
-        await self._out(
-            {"type": "http.response.start", "status": head.status, "headers": head.headers}
-        )
-        await self._write(body, not complete)
+        conn, send = self._conn, self._send
+        if conn is not None and conn.full:
+            await self._wait_for_client(conn)
+        await send({"type": "http.response.start", "status": head.status, "headers": head.headers})
+        if conn is None or (len(body) <= conn.piece and not conn.full):
+            await send({"type": "http.response.body", "body": body, "more_body": not complete})
+        else:
+            await self._write(body, not complete)
         self.bytes += len(body)
         self.events += len(plan.steps) if plan.head.stream else 0
         return complete
