@@ -20,7 +20,7 @@ from typing import Generic, TypeVar
 
 V = TypeVar("V")
 #: How many test ids keep their state unless told otherwise (the setting max_test_ids).
-MAX_TEST_IDS = 10_000
+MAX_TEST_IDS = 1_000
 
 
 class PerTest(Generic[V]):

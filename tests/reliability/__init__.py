@@ -6,15 +6,18 @@ the failures it found. ``make test`` runs the short version of each
 and prints the table (``python -m reliability``, with ``tests`` on ``sys.path``). The
 figures of a full run are in docs/reliability.md.
 
-=================== ==========================================================================
-``streams``         concurrent streams at recorded timing, every byte of every stream checked
-``soak``            every fault kind, misses and clients that leave early, for minutes:
-                    the server's RSS and open fds sampled, failing on growth
-``slow_readers``    clients that never read a large stream: memory stays bounded, they are cut
-``test_ids``        ever new test ids (many_ids.py): per-test state stays bounded
-``fuzz_requests``   hypothesis-made requests, headers, fault and timing specs, raw HTTP
-``fuzz_cassettes``  hypothesis-mutated cassettes through the loader, lint and the plans
-``kill``            kill -9 during concurrent recordings: no half-written or lost cassette
-``secrets``         every record path (secrets_scan.py) with keys in headers, bodies and the query
-=================== ==========================================================================
+================== ==========================================================================
+scenario (module)  what it does
+================== ==========================================================================
+streams            concurrent streams at recorded timing, every byte of every stream checked
+soak               every fault kind, misses and clients that leave early, for minutes: the
+                   server's RSS and open fds sampled, failing on growth
+slow_readers       clients that never read a large stream: memory stays bounded, they are cut
+test_ids           ever new test ids (``many_ids.py``): per-test state stays bounded
+fuzz_requests      hypothesis-made requests, headers, fault and timing specs, raw bytes
+fuzz_cassettes     hypothesis-mutated cassettes through the loader, lint and the plans
+kill               kill -9 during concurrent recordings: no half-written or lost cassette
+secrets            every record path, keys in headers, bodies and the query
+                   (``secrets_scan.py``): no key in a file, a file name or the log
+================== ==========================================================================
 """

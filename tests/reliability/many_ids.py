@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tapedeck.per_test import MAX_TEST_IDS
+
 from . import cassettes, rawhttp
 from .outcome import Outcome
 from .proc import Server, tracebacks
@@ -83,7 +85,7 @@ def measure(root: Path, count: int, src: Path | None, limit: int | None) -> dict
         seconds = time.perf_counter() - started
         grown = server.rss_kb() - idle
         # An id dropped a little while ago (the ids dropped are remembered, as many again).
-        back = max(0, count - (limit or 10_000) - 2 * WORKERS)
+        back = max(0, count - (limit or MAX_TEST_IDS) - 2 * WORKERS)
         again = rawhttp.run(_again(server, back))
         warned = server.wait_for(f"test id '{id_of(back)}' was idle", timeout=2)
         lines = server.stop()
@@ -111,7 +113,7 @@ def run(full: bool, src: Path | None = None, before: Path | None = None) -> Outc
         cassettes.write(root, "twice", _twice())
         runs: list[tuple[str, Path | None, int | None]] = []
         if full:
-            runs.append(("after (max_test_ids 10,000)", src, None))
+            runs.append((f"after (max_test_ids {MAX_TEST_IDS:,}, the default)", src, None))
         runs.append((f"after (max_test_ids {SHORT_LIMIT:,})", src, SHORT_LIMIT))
         if before is not None:
             runs.append(("before", before, None))

@@ -151,7 +151,7 @@ OPTIONS: tuple[Option, ...] = (
         "test ids whose sequence positions, faults and fault counters are kept; the least "
         "recently used go first (the log says so if one comes back)",
         "N",
-        shown="10000",
+        shown="1000",
     ),
     Option(
         "sequence_end",

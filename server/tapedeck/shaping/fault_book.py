@@ -29,7 +29,8 @@ class _TestFaults:
 
     faults: tuple[Fault, ...] | None = None
     counts: dict[Fault, int] = field(default_factory=dict)
-    seeded: dict[Fault, random.Random] = field(default_factory=dict)
+    #: Made when a seeded fault first draws (most test ids never need one).
+    seeded: dict[Fault, random.Random] | None = None
 
     def __len__(self) -> int:
         return (self.faults is not None) + len(self.counts)
@@ -87,7 +88,7 @@ class FaultBook:
                 self._tests.pop(key)  # counters were all it held
             else:
                 state.counts.clear()
-                state.seeded.clear()
+                state.seeded = None
 
     def count(self, test_id: str, fault: Fault) -> int:
         """How many requests of ``test_id`` have counted against ``fault``'s ``times``."""
@@ -126,6 +127,8 @@ class FaultBook:
     def _random(self, state: _TestFaults, test_id: str, fault: Fault) -> random.Random:
         if fault.seed is None:
             return self._unseeded
+        if state.seeded is None:
+            state.seeded = {}
         rng = state.seeded.get(fault)
         if rng is None:
             rng = state.seeded[fault] = random.Random(f"{fault.seed}\x00{test_id}\x00{fault.text}")
