@@ -462,6 +462,22 @@ _DIGITS_4301 = "9" * 4301
             id="bad-header-value",
         ),
         pytest.param(
+            "Request-Id: req_1",
+            "Request-\U0001f600: req_1",
+            14,
+            "interactions[0].response.headers: header 'Request-\U0001f600': a header name is "
+            "ASCII letters, digits and !#$%&'*+-.^_`|~ only",
+            id="header-name-not-a-token",
+        ),
+        pytest.param(
+            "Request-Id: req_1",
+            'Request-Id: "req\\r\\nSet-Cookie: x"',
+            14,
+            "interactions[0].response.headers: header 'Request-Id': a value cannot hold line "
+            "breaks or control characters",
+            id="line-break-in-a-response-header",
+        ),
+        pytest.param(
             "      path: /v1/messages\n",
             "      path: /v1/messages\n      query: {limit: !!int x}\n",
             7,

@@ -51,14 +51,22 @@ def measure(
     if bounded:
         args += ["--write-timeout", str(write_timeout), "--max-client-buffer", f"{BUFFER_KB}KiB"]
     with Server(args, src) as server:
+        health = rawhttp.request(server.host, server.port, "GET", "/_tapedeck/health")
+        rawhttp.run(rawhttp.exchange(server.host, server.port, health))  # serving, fds open
         idle = server.rss_kb()
         fds_idle = server.fds()
         clients = _clients(server, count, timing)
         peak, fds_peak = idle, 0
-        deadline = time.monotonic() + write_timeout + 2
+        # Cuts come write_timeout after a client's buffer fills, which the kernel's socket
+        # buffers delay: wait for all (a version without the bound: for the same time).
+        started = time.monotonic()
+        deadline = started + write_timeout + (15 if bounded else 4)
         while time.monotonic() < deadline:
             peak, fds_peak = max(peak, server.rss_kb()), max(fds_peak, server.fds())
+            if bounded and len(server.matching("client too slow")) >= count:
+                break
             time.sleep(0.2)
+        time.sleep(0.5)
         fds_hanging = server.fds()  # the clients are still connected, reading nothing
         cut = len(server.matching("client too slow"))
         for sock in clients:

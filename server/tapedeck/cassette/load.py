@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +134,14 @@ def _json(f: _Fields, key: str, value: Any) -> str:
         ) from None
 
 
-def _headers(f: _Fields, key: str) -> tuple[tuple[str, str], ...]:
+#: What HTTP allows in a header name (a token), and what it does not allow in a value.
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_NOT_IN_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _headers(f: _Fields, key: str, sent: bool = False) -> tuple[tuple[str, str], ...]:
+    """The headers under ``key``; ``sent``: they go on the wire (a response's), so their
+    values must be ones HTTP can carry."""
     raw = f.get(key, "a mapping of header name to value", (dict,), {})
     pairs: list[tuple[str, str]] = []
     for name, value in raw.items():
@@ -143,7 +151,18 @@ def _headers(f: _Fields, key: str) -> tuple[tuple[str, str], ...]:
                 line = item.line if isinstance(item, BadValue) else f.line_of(key)
                 problem = f"header {name!r}: expected a string value, got {_describe(item)}"
                 raise f.error(line, problem, key)
-            pairs.append((name.lower(), str(item)))
+            line = raw.line_of(name) if isinstance(raw, LineDict) else f.line_of(key)
+            if not _HEADER_NAME.match(name):
+                problem = (
+                    f"header {name!r}: a header name is ASCII letters, digits and "
+                    "!#$%&'*+-.^_`|~ only"
+                )
+                raise f.error(line, problem, key)
+            text = str(item)
+            if sent and _NOT_IN_VALUE.search(text):
+                problem = f"header {name!r}: a value cannot hold line breaks or control characters"
+                raise f.error(line, problem, key)
+            pairs.append((name.lower(), text))
     return tuple(pairs)
 
 
@@ -231,7 +250,7 @@ def _response(f: _Fields) -> RecordedResponse:
             f"a response has one of 'body', 'text' or 'events', not both {bodies[0]!r} "
             f"and {bodies[1]!r}",
         )
-    headers = _headers(f, "headers")
+    headers = _headers(f, "headers", sent=True)
     time_to_headers = f.number("time_to_headers_ms", 0.0) or 0.0
     end_text = f.get("end", "'complete' or 'disconnect'", (str,), "complete")
     try:
