@@ -9,6 +9,8 @@ figures of a full run are in docs/reliability.md.
 ================== ==========================================================================
 scenario (module)  what it does
 ================== ==========================================================================
+findings           what the first reliability run found (endless delays, malformed HTTP, pages
+                   driving the API, cassette crashers), case by case
 streams            concurrent streams at recorded timing, every byte of every stream checked
 soak               every fault kind, misses and clients that leave early, for minutes: the
                    server's RSS and open fds sampled, failing on growth

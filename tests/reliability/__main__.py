@@ -3,8 +3,9 @@ full scenarios and print the table; exit status 1 if any failed.
 
     python -m reliability [--short] [--only NAME ...] [--before SRC]
 
-``--before SRC`` also measures the scenarios that compare versions (``slow_readers``,
-``test_ids``) with tapedeck imported from SRC (e.g. the ``server/`` of an older checkout).
+``--before SRC`` also measures the scenarios that compare versions (``findings``,
+``slow_readers``, ``test_ids``) with tapedeck imported from SRC (e.g. the ``server/`` of an
+older checkout).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 from . import (
+    findings,
     fuzz_cassettes,
     fuzz_requests,
     kill,
@@ -29,6 +31,7 @@ from . import (
 from .outcome import Outcome, table
 
 SCENARIOS = {
+    "findings": findings.run,
     "streams": streams.run,
     "soak": soak.run,
     "slow_readers": slow_readers.run,
@@ -38,7 +41,7 @@ SCENARIOS = {
     "kill": kill.run,
     "secrets": secrets_scan.run,
 }
-COMPARED = ("slow_readers", "test_ids")
+COMPARED = ("findings", "slow_readers", "test_ids")
 
 
 def main() -> int:

@@ -23,9 +23,14 @@ def request(
     payload = (
         b"" if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
     )
-    lines = [f"{method} {path} HTTP/1.1", f"host: {host}:{port}"]
+    given = {k.lower() for k in headers or {}}
+    lines = [f"{method} {path} HTTP/1.1"]
+    if "host" not in given:
+        lines.append(f"host: {host}:{port}")
     if payload or method in ("POST", "PUT"):
-        lines += ["content-type: application/json", f"content-length: {len(payload)}"]
+        if "content-type" not in given:
+            lines.append("content-type: application/json")
+        lines.append(f"content-length: {len(payload)}")
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reliability import (
+    findings,
     fuzz_cassettes,
     fuzz_requests,
     kill,
@@ -20,6 +21,11 @@ from reliability.outcome import Outcome, table
 def passed(outcome: Outcome) -> bool:
     print(table([outcome]))
     return outcome.ok
+
+
+def test_what_the_first_reliability_run_found_is_answered_in_the_api_shape() -> None:
+    outcome = findings.run(full=False)
+    assert passed(outcome), outcome.failures
 
 
 def test_concurrent_streams_at_recorded_timing_are_byte_exact() -> None:
