@@ -244,14 +244,20 @@ class Writer:
         return True
 
     async def _steps(self, steps: Sequence[Step]) -> bool:
-        """Send ``steps`` on their deadlines, those due together in one send."""
+        """Send ``steps`` on their deadlines, those due together in one send (no more than
+        a piece of the client's buffer at once: a writer waiting on a slow client must not
+        hold a join of everything that fell due meanwhile)."""
         i, count = 0, len(steps)
+        most = self._conn.piece if self._conn is not None else 1 << 62
         while i < count:
             if not await self._until(steps[i].at):
                 return False
             due = time.perf_counter() - self.started + COALESCE_S
-            j = i + 1
+            j, size = i + 1, len(steps[i].encoded)
             while j < count and steps[j].at <= due:
+                size += len(steps[j].encoded)
+                if size > most:
+                    break
                 j += 1
             body = steps[i].encoded if j == i + 1 else b"".join(s.encoded for s in steps[i:j])
             if not await self._body(body, j - i):
