@@ -151,9 +151,7 @@ def protocol_class(buffer: int, write_timeout: float, max_header_size: int) -> t
                         "bytes (setting max_header_size)",
                     )
 
-    Protocol.buffer, Protocol.write_timeout = buffer, write_timeout
-    Protocol.max_header_size = max_header_size
-    return Protocol
+    return _configured(Protocol, buffer, write_timeout, max_header_size)
 
 
 def _h11_class(buffer: int, write_timeout: float, max_header_size: int) -> type[Any]:
@@ -166,6 +164,12 @@ def _h11_class(buffer: int, write_timeout: float, max_header_size: int) -> type[
             except UnicodeDecodeError:  # a raw non-ASCII request target
                 self.send_400_response("")
 
-    Protocol.buffer, Protocol.write_timeout = buffer, write_timeout
-    Protocol.max_header_size = max_header_size
-    return Protocol
+    return _configured(Protocol, buffer, write_timeout, max_header_size)
+
+
+def _configured(
+    protocol: type[_Tapedeck], buffer: int, write_timeout: float, max_header_size: int
+) -> type[Any]:
+    protocol.buffer, protocol.write_timeout = buffer, write_timeout
+    protocol.max_header_size = max_header_size
+    return protocol
