@@ -22,6 +22,9 @@ from .proc import OtherLoad, Server, tracebacks
 SHORT = (25, 3000, ("instant",), 1.5)
 FULL = (200, 2500, ("instant", "fixed=1"), 3.0)
 BUFFER_KB = 256
+#: A version without the bound is watched until its RSS has grown by no more than
+#: PLATEAU_KB for PLATEAU_S seconds, or for PLATEAU_CAP_S at most.
+PLATEAU_KB, PLATEAU_S, PLATEAU_CAP_S = 1024, 4.0, 90.0
 
 
 def _clients(server: Server, count: int, timing: str) -> list[socket.socket]:
@@ -58,12 +61,20 @@ def measure(
         clients = _clients(server, count, timing)
         peak, fds_peak = idle, 0
         # Cuts come write_timeout after a client's buffer fills, which the kernel's socket
-        # buffers delay: wait for all (a version without the bound: for the same time).
+        # buffers delay: wait for all. A version without the bound cuts nobody: watch it
+        # until its memory stops growing (it has queued all it will), which at a timing
+        # with gaps takes far longer than the cuts do.
         started = time.monotonic()
-        deadline = started + write_timeout + (15 if bounded else 4)
+        deadline = started + (write_timeout + 15 if bounded else PLATEAU_CAP_S)
+        grew_at, mark = started, idle
         while time.monotonic() < deadline:
-            peak, fds_peak = max(peak, server.rss_kb()), max(fds_peak, server.fds())
+            rss = server.rss_kb()
+            if rss > mark + PLATEAU_KB:
+                grew_at, mark = time.monotonic(), rss
+            peak, fds_peak = max(peak, rss), max(fds_peak, server.fds())
             if bounded and len(server.matching("client too slow")) >= count:
+                break
+            if not bounded and time.monotonic() - grew_at > PLATEAU_S:
                 break
             time.sleep(0.2)
         time.sleep(0.5)
