@@ -3,8 +3,18 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The oldest anthropic release the cassettes need (pyproject.toml's dev extra), in its own venv.
+FLOOR  := .venv-floor
+ANTHROPIC_FLOOR := $(shell sed -n 's/^ *"anthropic>=\([0-9.]*\)",$$/\1/p' pyproject.toml)
+# The TypeScript suite: its own package.json and package-lock.json.
+TS       := tests/ts
+NODE_MIN := 20.19
+NODE     ?= node
+NPM      ?= npm
+TS_STAMP := $(TS)/node_modules/.package-lock.json
+TS_ENV   := TAPEDECK_BIN=$(CURDIR)/$(BIN)/tapedeck TAPEDECK_PYTHON=$(CURDIR)/$(BIN)/python
 
-.PHONY: run test lint typecheck pytest bench reliability clean
+.PHONY: run test lint typecheck pytest ts sdk-range node bench reliability clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +25,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/tapedeck serve --cassettes cassettes --host 127.0.0.1 --port 8765
 
-test: lint typecheck pytest
+test: lint typecheck pytest ts sdk-range
 
 lint: $(STAMP)
 	$(BIN)/ruff check server tests bench
@@ -28,6 +38,35 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
+# The conformance table and the docs/typescript.md example, with @anthropic-ai/sdk.
+ts: $(STAMP) node $(TS_STAMP)
+	cd $(TS) && $(TS_ENV) $(NPM) test
+	cd $(TS) && $(NPM) run typecheck
+	cd $(TS) && $(TS_ENV) TAPEDECK_CASSETTES=$(CURDIR)/cassettes $(NPM) run example
+
+node:
+	@command -v $(NODE) >/dev/null && command -v $(NPM) >/dev/null || { \
+	  echo "make: the TypeScript suite ($(TS)) needs Node.js $(NODE_MIN) or newer, with npm." >&2; \
+	  echo "  Install them from https://nodejs.org/en/download (or your system's packages," >&2; \
+	  echo "  e.g. 'apt-get install nodejs npm' where that gives $(NODE_MIN)+), then run make again." >&2; \
+	  exit 1; }
+	@$(NODE) -e 'const [a, b] = process.versions.node.split(".").map(Number); if (a < 20 || (a === 20 && b < 19)) { console.error(`make: the TypeScript suite needs Node.js $(NODE_MIN) or newer; this is $${process.version} (https://nodejs.org/en/download)`); process.exit(1); }'
+
+$(TS_STAMP): $(TS)/package.json $(TS)/package-lock.json | node
+	cd $(TS) && $(NPM) ci --no-audit --no-fund
+	touch $(TS_STAMP)
+
+# The smoke cases of the conformance table against the oldest supported anthropic release
+# (the full table runs against the newest, in .venv, with the rest of the suite).
+$(FLOOR)/.installed: pyproject.toml
+	test -x $(FLOOR)/bin/python || $(PYTHON) -m venv $(FLOOR)
+	$(FLOOR)/bin/python -m pip install --quiet --upgrade pip
+	$(FLOOR)/bin/python -m pip install --quiet -e . 'anthropic==$(ANTHROPIC_FLOOR)' pytest
+	touch $@
+
+sdk-range: $(FLOOR)/.installed
+	$(FLOOR)/bin/pytest -m smoke -p no:cacheprovider tests/test_conformance.py
+
 bench: $(STAMP)
 	$(BIN)/python bench/replay.py
 
@@ -37,4 +76,4 @@ reliability: $(STAMP)
 	PYTHONPATH=tests $(BIN)/python -m reliability $(ARGS)
 
 clean:
-	rm -rf $(VENV) build dist server/*.egg-info .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(FLOOR) $(TS)/node_modules $(TS)/example/node_modules build dist server/*.egg-info .mypy_cache .pytest_cache .ruff_cache

@@ -40,6 +40,11 @@ HELLO: dict[str, Any] = {
 }
 
 
+def pytest_report_header() -> str:
+    """Which SDK release this run tests: the newest in .venv, the floor in .venv-floor."""
+    return f"anthropic {anthropic.__version__}"
+
+
 def sdk(server: ServerThread, fault: str | None = None, **kwargs: Any) -> anthropic.Anthropic:
     """An SDK client for ``server``, with API key ``test-key`` and no retries by default.
 

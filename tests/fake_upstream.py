@@ -22,6 +22,8 @@ What a ``POST /v1/messages`` gets is chosen by the first word of the last user m
 ``ratelimit``   HTTP 429 ``rate_limit_error`` with ``retry-after`` and rate-limit headers
 ``flaky``       529 the first time this exact text is seen, then a normal answer
 ``secret``      a normal answer whose text also holds :data:`UPSTREAM_SECRET`
+``splitsecret`` a streamed answer whose :data:`UPSTREAM_SECRET` is split across two deltas
+``refused``     HTTP 401 ``authentication_error``, as the API answers a bad key
 anything else   a normal answer: streamed if ``stream`` is true, else one JSON message
 =============== ==============================================================================
 
@@ -32,6 +34,9 @@ number (``msg_fake_0007``), so a re-recorded cassette differs from the old one.
 
 Every ``/v1/messages`` response carries ``set-cookie``, ``anthropic-organization-id`` and
 a ``request-id``, as the real API does; the first two must never reach a cassette.
+
+``python tests/fake_upstream.py`` serves it on its own, for the TypeScript suite: it prints
+``fake upstream on http://127.0.0.1:PORT`` and stops when its standard input closes.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -218,6 +224,22 @@ def tokens(text: str) -> dict[str, Any]:
 def event_names(text: str) -> list[str]:
     """The event names of the fake's normal stream answering ``text``."""
     return [name for name, _ in stream_events(0, answer_text(text))]
+
+
+def split_delta(
+    events: list[tuple[str, dict[str, Any]]], secret: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """``events`` with the text delta that holds ``secret`` split in two in its middle."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for name, data in events:
+        text = data.get("delta", {}).get("text", "") if name == "content_block_delta" else ""
+        if secret not in text:
+            out.append((name, data))
+            continue
+        cut = text.index(secret) + len(secret) // 2
+        for piece in (text[:cut], text[cut:]):
+            out.append((name, {**data, "delta": {"type": "text_delta", "text": piece}}))
+    return out
 
 
 def error_body(kind: str, text: str, serial: int) -> dict[str, Any]:
@@ -547,16 +569,21 @@ class _Endpoint:
                 ],
             )
             return
+        if word == "refused":
+            await out.json(401, error_body("authentication_error", "invalid x-api-key", serial))
+            return
         if word == "slowheaders":
             await anyio.sleep(SLOW_HEADERS_S)
         answer = answer_text(text)
-        if word == "secret":
+        if word in ("secret", "splitsecret"):
             answer = f"{answer} upstream says {UPSTREAM_SECRET}"
         if not streaming:
             await anyio.sleep(HEADERS_DELAY_S)
             await out.json(200, message(serial, answer, model))
             return
         events = stream_events(serial, answer, model)
+        if word == "splitsecret":
+            events = split_delta(events, UPSTREAM_SECRET)
         if word == "split":
             await out.stream_start()
             wire = b"".join(sse(name, data, "\r\n") for name, data in events)
@@ -593,3 +620,14 @@ class _Endpoint:
                 await out.event("error", error_body("overloaded_error", "Overloaded", serial))
                 break
         await out.end()
+
+
+def main() -> None:
+    """Serve the fake on a free port until standard input closes."""
+    with FakeUpstream() as fake:
+        print(f"fake upstream on {fake.base_url}", flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()

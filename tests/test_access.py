@@ -254,6 +254,9 @@ def test_the_token_never_shows_in_settings_or_errors() -> None:
 
 def test_the_compose_file_passes_the_admin_token_on() -> None:
     compose = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
-    environment = compose["services"]["tapedeck"]["environment"]
-    assert environment["TAPEDECK_ADMIN_TOKEN"] == "${TAPEDECK_ADMIN_TOKEN:-}"
+    assert set(compose["services"]) == {"tapedeck", "recorder"}
+    for name, service in compose["services"].items():  # each listens on 0.0.0.0
+        environment = service["environment"]
+        assert environment["TAPEDECK_ADMIN_TOKEN"] == "${TAPEDECK_ADMIN_TOKEN:-}", name
+        assert environment["TAPEDECK_ALLOWED_HOSTS"] == name
     assert "TAPEDECK_ADMIN_TOKEN" in (ROOT / "docker" / "Dockerfile").read_text()

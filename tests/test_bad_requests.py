@@ -154,7 +154,9 @@ def test_body_over_small_limit(make_server: MakeServer) -> None:
         assert str(len(big)) in message
         assert "1024" in message
         # At the limit exactly: accepted (and then a miss); one byte more: refused.
-        exact = json.dumps({"pad": "x" * (1024 - 11)}).encode()
+        fields = {"model": "m", "max_tokens": 1, "messages": []}
+        exact = json.dumps({**fields, "pad": ""}).encode()
+        exact = json.dumps({**fields, "pad": "x" * (1024 - len(exact))}).encode()
         assert len(exact) == 1024
         api_error(h.post("/v1/messages", content=exact), 404, "not_found_error")
         api_error(h.post("/v1/messages", content=exact + b" "), 413, "request_too_large")

@@ -312,6 +312,7 @@ def test_the_shipped_cassettes_all_load() -> None:
     library = CassetteLibrary.load(CASSETTES)
 
     assert sorted(library.cassettes) == [
+        "agents/weather-loop",
         "errors/overloaded-529",
         "errors/stream-overloaded",
         "streaming/extended-thinking",

@@ -93,7 +93,10 @@ def error_of(text: str) -> CassetteError:
             STREAM + "comment: x\n",
             23,
             "",
-            ["unknown field 'comment'", "expected one of: description, interactions, version"],
+            [
+                "unknown field 'comment'",
+                "expected one of: description, interactions, normalize, version",
+            ],
             id="unknown-top-level-field",
         ),
         pytest.param(

@@ -181,7 +181,15 @@ def test_match_fields_ignore_model_and_sampling(tmp_path: Path, make_server: Mak
     with make_server(tmp_path) as s, sdk(s) as client:
         for model, max_tokens, extra in [
             ("claude-sonnet-4-5", 1024, {}),
-            ("claude-haiku-4-5", 16, {"extra_body": {"temperature": 0.2, "top_p": 0.9}}),
+            (
+                "claude-haiku-4-5",
+                16,
+                # Sampling parameters exist up to API version 2023-06-01 (removed after).
+                {
+                    "extra_body": {"temperature": 0.2, "top_p": 0.9},
+                    "extra_headers": {"anthropic-version": "2023-06-01"},
+                },
+            ),
         ]:
             message = client.messages.create(
                 model=model, max_tokens=max_tokens, **conversation, **extra

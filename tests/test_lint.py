@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import subprocess
 import sys
 from pathlib import Path
@@ -106,7 +107,7 @@ def ev(i: int) -> str:
 def test_shipped_cassettes_are_clean() -> None:
     result = lint()
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout == "tapedeck lint: 6 cassette file(s), no problems\n"
+    assert result.stdout == "tapedeck lint: 7 cassette file(s), no problems\n"
     assert result.stderr == ""
 
 
@@ -367,3 +368,41 @@ def test_every_problem_of_every_file(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stdout.splitlines()[0].startswith(f"{bad}:13: ")
     assert "1 problem(s) in 1 of 2 file(s)" in result.stderr
+
+
+def test_max_age_flags_interactions_recorded_too_long_ago(tmp_path: Path) -> None:
+    old = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=120)).replace(
+        microsecond=0
+    )
+    fresh = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    stamp = old.isoformat().replace("+00:00", "Z")
+    text = HEAD.format(headers="{content-type: text/event-stream}") + "".join(
+        f"        - {e}\n" for e in GOOD
+    )
+    text = text.replace("  - request:", f"  - recorded_at: {stamp}\n    request:", 1)
+    text += text.split("interactions:\n", 1)[1].replace(stamp, fresh.isoformat())
+    path = tmp_path / "aged.yaml"
+    path.write_text(text, encoding="utf-8")
+
+    assert lint(path).returncode == 0  # no age limit asked for
+    result = subprocess.run(
+        [TAPEDECK, "lint", "--max-age", "90d", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"{path}:3: interactions[0]: recorded 120 days ago ({stamp}), longer ago than "
+        "--max-age 90d; record it again"
+    ]
+    loose = subprocess.run(
+        [TAPEDECK, "lint", "--max-age", "26w", str(path)], capture_output=True, text=True
+    )
+    assert loose.returncode == 0, loose.stdout
+    bad = subprocess.run(
+        [TAPEDECK, "lint", "--max-age", "soon", str(path)], capture_output=True, text=True
+    )
+    assert bad.returncode == 2
+    assert "expected an age such as 90d, 12w or 36h, got 'soon'" in bad.stderr

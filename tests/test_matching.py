@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from tapedeck.cassette.matching import MatchRules, RequestShape, differences
+from tapedeck.cassette.differences import differences
+from tapedeck.cassette.matching import MatchRules, RequestShape
 from tapedeck.cassette.model import RecordedEvent, RecordedResponse, StreamEnd
 from tapedeck.shaping.timing import SPEC_HELP, Timing, TimingKind
 from tapedeck.source.sequences import SequenceEnd, Sequences

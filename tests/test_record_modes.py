@@ -157,7 +157,10 @@ def test_record_mode_always_goes_upstream_and_rewrites_the_cassette(
 def test_a_retried_request_is_recorded_as_a_sequence_that_replays_the_same(
     tmp_path: Path, fake: FakeUpstream, make_server: MakeServer
 ) -> None:
-    with proxy(make_server, tmp_path, "record", fake) as s, sdk(s, max_retries=1) as c:
+    with (
+        proxy(make_server, tmp_path, "record", fake, record_errors=True) as s,
+        sdk(s, max_retries=1) as c,
+    ):
         final = c.messages.create(**ask("flaky service"))
     assert final.content[0].type == "text"
     assert final.content[0].text == "flaky service"
@@ -185,13 +188,13 @@ def test_the_cassette_is_written_before_the_client_has_the_whole_response(
     stream: bool,
 ) -> None:
     """On a slow disk too: otherwise, in auto mode, asking again at once is a second miss."""
-    write = recording.write_atomic
+    write = recording.write_inside
 
-    def slow_write(path: Path, text: str) -> None:
+    def slow_write(root: Path, relative: str, text: str) -> None:
         time.sleep(0.3)
-        write(path, text)
+        write(root, relative, text)
 
-    monkeypatch.setattr(recording, "write_atomic", slow_write)
+    monkeypatch.setattr(recording, "write_inside", slow_write)
     body = ask("asked twice", stream=True) if stream else ask("asked twice")
     with proxy(make_server, tmp_path, "auto", fake) as s:
         first = raw_post(s, "/v1/messages", body)

@@ -174,7 +174,9 @@ def test_a_fresh_recording_replays_the_same_through_the_sdk(
     raw = [(t, ms) for t, ms in replay if t != "text"]
     assert [t for t, _ in raw] == [t for t, _ in recorded]
     recorded_gaps = [b - a for (_, a), (_, b) in itertools.pairwise(recorded)]
-    assert sum(recorded_gaps) >= (len(response["events"]) - 1) * GAP_S * 1000 - 5
+    # The fake sleeps GAP_S between sends; a first event that reaches tapedeck late (a busy
+    # machine) shortens the recorded span by that delay, so allow one scheduling delay.
+    assert sum(recorded_gaps) >= (len(response["events"]) - 1) * GAP_S * 1000 - 25
     # Replayed with `recorded` timing: headers after the recorded time, events as recorded.
     first_due = response["time_to_headers_ms"] + recorded[0][1]
     assert abs(raw[0][1] - first_due) <= 15, (raw[0][1], first_due)

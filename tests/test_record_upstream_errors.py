@@ -135,7 +135,7 @@ def test_upstream_drop_mid_stream_is_passed_on_recorded_and_replayed(
     """The fake sends five events (start, block start, ping, two deltas), then hangs up."""
     live: list[str] = []
     with (
-        proxy(make_server, tmp_path, "record", fake) as s,
+        proxy(make_server, tmp_path, "record", fake, record_errors=True) as s,
         sdk(s) as c,
         pytest.raises(httpx2.RemoteProtocolError),
     ):
@@ -176,7 +176,7 @@ def test_upstream_drop_in_the_middle_of_an_event(
     """Two whole events, half of a third, then the connection drops."""
     live: list[str] = []
     with (
-        proxy(make_server, tmp_path, "record", fake) as s,
+        proxy(make_server, tmp_path, "record", fake, record_errors=True) as s,
         sdk(s) as c,
         pytest.raises(httpx2.RemoteProtocolError),
     ):
@@ -210,7 +210,7 @@ def test_in_stream_error_event_is_recorded_and_replayed(
             read_until_error(c.messages.create(**ask("streamerror soon"), stream=True), got)
         return got, caught.value
 
-    with proxy(make_server, tmp_path, "record", fake) as s:
+    with proxy(make_server, tmp_path, "record", fake, record_errors=True) as s:
         live, live_error = run(s)
     response = only_cassette(tmp_path)["interactions"][0]["response"]
     assert response["events"][-1]["event"] == "error"
@@ -253,7 +253,7 @@ def test_error_responses_are_recorded_and_replayed_faithfully(
     kept: list[str],
 ) -> None:
     body = ask(text, stream=True) if stream else ask(text)
-    with proxy(make_server, tmp_path, "record", fake) as s:
+    with proxy(make_server, tmp_path, "record", fake, record_errors=True) as s:
         live = raw_post(s, "/v1/messages", body)
     assert live.status_code == status
     assert live.headers["content-type"] == "application/json"

@@ -457,7 +457,12 @@ def test_miss_names_closest_cassette_and_first_difference(
         assert "greet" in message
         assert "far-away" not in message
         assert 'messages[0].content: "hi" != "hello"' in message
-        assert message.endswith('messages[0].content: "hi" != "hello"')
+        assert message.endswith(
+            'messages[0].content: "hi" != "hello"; to record it, run with --mode new_episodes '
+            "(TAPEDECK_MODE=new_episodes, or pytest --tapedeck-mode new_episodes) and a key "
+            "for the upstream (ANTHROPIC_API_KEY or --upstream-api-key-env); --mode once "
+            "records cassettes that do not exist yet"
+        )
 
         raw = httpx.post(s.base_url + "/v1/messages", json=request)
         assert raw.status_code == 404
@@ -471,5 +476,5 @@ def test_health(tmp_path: Path, make_server: MakeServer) -> None:
         r = httpx.get(s.base_url + "/_tapedeck/health")
         assert r.status_code == 200
         assert r.headers["content-type"] == "application/json"
-        assert r.json() == {"status": "ok", "mode": "replay", "cassettes": 2}
+        assert r.json() == {"status": "ok", "mode": "none", "cassettes": 2}
         assert json.loads(r.content) == r.json()

@@ -47,6 +47,12 @@ KNOWN = ", ".join(
         "allowed_origins",
         "admin_token",
         "redact_headers",
+        "record_errors",
+        "redact_patterns",
+        "before_record_request",
+        "before_record_response",
+        "normalize",
+        "validate",
     ]
 )
 
@@ -104,6 +110,12 @@ def test_every_option_has_a_flag_and_an_env_var() -> None:
         ("allowed_origins", "--allowed-origins", "TAPEDECK_ALLOWED_ORIGINS"),
         ("admin_token", "--admin-token", "TAPEDECK_ADMIN_TOKEN"),
         ("redact_headers", "--redact-headers", "TAPEDECK_REDACT_HEADERS"),
+        ("record_errors", "--record-errors", "TAPEDECK_RECORD_ERRORS"),
+        ("redact_patterns", "--redact-pattern", "TAPEDECK_REDACT_PATTERNS"),
+        ("before_record_request", "--before-record-request", "TAPEDECK_BEFORE_RECORD_REQUEST"),
+        ("before_record_response", "--before-record-response", "TAPEDECK_BEFORE_RECORD_RESPONSE"),
+        ("normalize", "--normalize", "TAPEDECK_NORMALIZE"),
+        ("validate", "--validate", "TAPEDECK_VALIDATE"),
     ]
 
 
@@ -307,7 +319,10 @@ def test_port_zero_and_the_top_port_are_valid() -> None:
 
 def test_invalid_mode_from_each_source(tmp_path: Path) -> None:
     cfg = config(tmp_path, "\n\nmode: rec\n")
-    expected = "expected one of 'replay', 'record', 'auto', 'passthrough', got 'rec'"
+    expected = (
+        "expected one of 'none', 'once', 'new_episodes', 'all', 'passthrough' (or the "
+        "earlier names 'replay', 'auto', 'record'), got 'rec'"
+    )
 
     assert config_error({"mode": "rec"}, {}) == f"--mode: {expected}"
     assert config_error({}, {"TAPEDECK_MODE": "rec"}) == f"TAPEDECK_MODE: {expected}"

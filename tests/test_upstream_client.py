@@ -63,7 +63,7 @@ def test_a_mock_transport_stands_in_for_the_api(tmp_path: Path) -> None:
     assert seen == [ask("through the mock")]
     recorded = only_cassette(tmp_path)["interactions"][0]["response"]
     assert recorded["body"] == MESSAGE
-    assert 100 <= recorded["time_to_headers_ms"] < 1000
+    assert 95 <= recorded["time_to_headers_ms"] < 1000  # the loop clock: ~1 ms early
 
 
 def test_the_first_recording_of_a_run_times_only_the_upstream(tmp_path: Path) -> None:

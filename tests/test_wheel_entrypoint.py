@@ -139,7 +139,7 @@ def test_wheel_in_a_fresh_venv_runs_like_the_docker_image(tmp_path: Path) -> Non
     src, dist, venv = tmp_path / "src", tmp_path / "dist", tmp_path / "venv"
     build_context(src, steps)
     check(sys.executable, "-m", "build", "--wheel", "--outdir", dist, src)
-    (wheel,) = dist.glob("tapedeck-*.whl")
+    (wheel,) = dist.glob("tapedeck_mock-*.whl")
 
     check(sys.executable, "-m", "venv", venv)
     bin_dir = venv / "bin"
@@ -200,10 +200,10 @@ def test_wheel_in_a_fresh_venv_runs_like_the_docker_image(tmp_path: Path) -> Non
 
     try:
         start = next_line()
-        mode = tapedeck_env.get("TAPEDECK_MODE", "replay")
+        mode = tapedeck_env.get("TAPEDECK_MODE", "none")
         timing = tapedeck_env.get("TAPEDECK_TIMING", "recorded")
         assert start.endswith(
-            f" tapedeck {mode} mode on http://127.0.0.1:{port}, 6 cassettes from {volume}, "
+            f" tapedeck {mode} mode on http://127.0.0.1:{port}, 7 cassettes from {volume}, "
             f"timing {timing}"
         ), start
 
@@ -221,7 +221,7 @@ def test_wheel_in_a_fresh_venv_runs_like_the_docker_image(tmp_path: Path) -> Non
 
         health = httpx.get(f"http://127.0.0.1:{port}/_tapedeck/health", timeout=TIMEOUT)
         assert health.status_code == 200
-        assert health.json() == {"status": "ok", "mode": "replay", "cassettes": 6}
+        assert health.json() == {"status": "ok", "mode": "none", "cassettes": 7}
         assert "/_tapedeck/health 200" in next_line()
 
         recorded = load_cassette(volume / "streaming" / "hello.yaml", "streaming/hello")

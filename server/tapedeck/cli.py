@@ -15,12 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .config import OPTIONS, from_env, from_file, from_flags, resolve
-from .errors import BindError, ConfigError, LibraryError, UsageError
+from .config import OPTIONS, from_flags, resolve
+from .config.discovery import cassette_dir, settings_layers
+from .errors import BindError, ConfigError, LibraryError
 from .server.runner import run
-from .tools import lint, listing, new
-from .tools.common import DEFAULT_DIR
-from .tools.new import DEFAULT_MODEL
+from .tools import lint, listing, new_command
 
 _SERVE_HELP = """\
 Answer Anthropic Messages API requests (POST /v1/messages and any /v1/ path) from the
@@ -37,6 +36,12 @@ Every option can also be set as TAPEDECK_<OPTION> (e.g. TAPEDECK_PORT=9000) or a
 key of the --config file (e.g. "port: 9000"). Precedence: flag > env > file > default.
 Exit status 2: bad option, config or cassette (the message names file and line).
 """
+
+
+_PROJECT_DIR = (
+    "the project's: the cassettes setting of its tapedeck.yaml or [tool.tapedeck], else "
+    "tests/cassettes or ./cassettes, whichever exists"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,13 +88,13 @@ def _add_tools(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "dir",
         nargs="?",
         type=Path,
-        default=DEFAULT_DIR,
+        default=None,
         metavar="DIR",
-        help="the cassette directory (default: ./cassettes)",
+        help=f"the cassette directory (default: {_PROJECT_DIR})",
     )
     show_parser = commands.add_parser(
         "show",
-        help="show one cassette: requests, assembled replies, timing",
+        help="show one cassette: an agent loop as a conversation, else each interaction",
         description="NAME is a cassette name as in x-tapedeck-cassette (streaming/hello) or "
         "a path to a .yaml file.",
     )
@@ -99,9 +104,14 @@ def _add_tools(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     show_parser.add_argument(
         "--cassettes",
         type=Path,
-        default=DEFAULT_DIR,
+        default=None,
         metavar="DIR",
-        help="the cassette directory NAME is in (default: ./cassettes)",
+        help=f"the cassette directory NAME is in (default: {_PROJECT_DIR})",
+    )
+    show_parser.add_argument(
+        "--interactions",
+        action="store_true",
+        help="each interaction in full, also for an agent loop (shown as a conversation)",
     )
     lint_parser = commands.add_parser(
         "lint",
@@ -114,51 +124,16 @@ def _add_tools(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         nargs="*",
         type=Path,
         metavar="PATH",
-        help="cassette files or directories to check (default: ./cassettes); exit 1 on problems",
+        help="cassette files or directories to check (default: the project's cassette directory); "
+        "exit 1 on problems",
     )
-    new_parser = commands.add_parser(
-        "new",
-        help="write a hand-made cassette from a few options",
-        description="Write DIR/NAME.yaml: a streamed reply (thinking, text, tool calls) or an "
-        "error, matching on the conversation (messages, system, tools) only.",
+    lint_parser.add_argument(
+        "--max-age",
+        type=lint.parse_age,
+        metavar="AGE",
+        help="also flag interactions recorded longer ago than AGE, e.g. 90d, 12w or 36h",
     )
-    new_parser.add_argument("name", metavar="NAME", help="cassette name, e.g. chat/greeting")
-    new_parser.add_argument(
-        "--cassettes",
-        type=Path,
-        default=DEFAULT_DIR,
-        metavar="DIR",
-        help="the cassette directory to write into (default: ./cassettes)",
-    )
-    new_parser.add_argument("--text", help="the reply's text")
-    new_parser.add_argument("--thinking", help="a thinking block before the text")
-    new_parser.add_argument(
-        "--tool",
-        action="append",
-        default=[],
-        metavar="NAME=JSON",
-        help='a tool call, e.g. get_weather=\'{"city": "Paris"}\' (repeatable)',
-    )
-    new_parser.add_argument("--error", metavar="TYPE", help="end the stream with this error")
-    new_parser.add_argument("--status", type=int, metavar="CODE", help="answer this HTTP error")
-    new_parser.add_argument("--model", default=DEFAULT_MODEL, help=f"default {DEFAULT_MODEL}")
-    new_parser.add_argument("--prompt", default="Hello", help="the user message (default Hello)")
-    new_parser.add_argument("--system", help="a system prompt")
-    new_parser.add_argument(
-        "--ttft-ms",
-        type=float,
-        default=300.0,
-        metavar="MS",
-        help="time to the first token: when the headers and first event come (default: 300)",
-    )
-    new_parser.add_argument(
-        "--tokens-per-second",
-        type=float,
-        default=60.0,
-        metavar="N",
-        help="pace of the deltas after the first event (default: 60)",
-    )
-    new_parser.add_argument("--force", action="store_true", help="overwrite an existing cassette")
+    new_command.add_parser(commands, _PROJECT_DIR)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -166,51 +141,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(vars(args))
-    if args.command == "ls":
-        return listing.ls(args.dir)
-    if args.command == "show":
-        return listing.show(args.name, args.cassettes)
-    if args.command == "lint":
-        return lint.lint(args.paths or [DEFAULT_DIR])
-    if args.command == "new":
-        return _new(args, list(argv if argv is not None else sys.argv[1:]))
-    return 2  # pragma: no cover - argparse rejects unknown commands
-
-
-def _new(args: argparse.Namespace, argv: list[str]) -> int:
     try:
-        tools = [new.parse_tool(spec) for spec in args.tool]
-    except UsageError as exc:
+        if args.command == "ls":
+            return listing.ls(cassette_dir(args.dir, os.environ))
+        if args.command == "show":
+            return listing.show(
+                args.name, cassette_dir(args.cassettes, os.environ), args.interactions
+            )
+        if args.command == "lint":
+            return lint.lint(args.paths or [cassette_dir(None, os.environ)], args.max_age)
+        if args.command == "new":
+            args.cassettes = cassette_dir(args.cassettes, os.environ)
+            return new_command.run(args, list(argv if argv is not None else sys.argv[1:]))
+    except ConfigError as exc:
         return _fail(str(exc))
-    options = new.Options(
-        name=args.name,
-        text=args.text,
-        thinking=args.thinking,
-        tools=tools,
-        error=args.error,
-        status=args.status,
-        model=args.model,
-        prompt=args.prompt,
-        system=args.system,
-        ttft_ms=args.ttft_ms,
-        tokens_per_second=args.tokens_per_second,
-    )
-    shown = _content_args(argv[argv.index("new") + 1 :] if "new" in argv else argv)
-    return new.new(options, args.cassettes, args.force, shown)
-
-
-def _content_args(argv: list[str]) -> list[str]:
-    """``new``'s arguments without ``--cassettes DIR`` and ``--force``, for the description."""
-    shown: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--cassettes":
-            skip = True
-        elif arg != "--force" and not arg.startswith("--cassettes="):
-            shown.append(arg)
-    return shown
+    return 2  # pragma: no cover - argparse rejects unknown commands
 
 
 def _fail(message: str) -> int:
@@ -221,10 +166,8 @@ def _fail(message: str) -> int:
 def _serve(flags: dict[str, object]) -> int:
     config = flags.get("config") or os.environ.get("TAPEDECK_CONFIG")
     try:
-        layers = [from_flags(flags), from_env(os.environ)]
-        if config:
-            layers.append(from_file(Path(str(config))))
-        settings = resolve(*layers)
+        given = Path(str(config)) if config else None
+        settings = resolve(from_flags(flags), *settings_layers(os.environ, given))
     except ConfigError as exc:
         return _fail(str(exc))
     try:

@@ -14,6 +14,7 @@
     ├── UnsafeNameError (ValueError)  a cassette name that would leave the cassette directory
     ├── BindError ·············· the server cannot listen on the address
     ├── UpstreamError ·········· the upstream API cannot be reached or did not answer
+    ├── RecordingError ········· a recording could not be written; names the cassette
     ├── StreamError ············ an ``error`` event inside a recorded event stream
     ├── APIError ··············· answered to the client in the API's own error shape
     └── StreamCut ·············· not an error: drop the connection mid-body, on purpose
@@ -36,6 +37,7 @@ __all__ = [
     "ConfigError",
     "FaultSpecError",
     "LibraryError",
+    "RecordingError",
     "SpecError",
     "StreamCut",
     "StreamError",
@@ -104,6 +106,15 @@ class BindError(TapedeckError):
 
 class UpstreamError(TapedeckError):
     """The upstream could not be reached or did not answer; the message names it."""
+
+
+class RecordingError(TapedeckError):
+    """A recording could not be written: ``cassette`` names it, ``reason`` says why."""
+
+    def __init__(self, cassette: str, reason: str) -> None:
+        self.cassette = cassette
+        self.reason = reason
+        super().__init__(f"could not record cassette {cassette!r}: {reason}")
 
 
 class StreamError(TapedeckError):

@@ -127,7 +127,8 @@ class LiveSource(Protocol):
         """The source's steps, in the groups they arrived in."""
         ...
 
-    async def done(self, passed_on: bool) -> None:
+    async def done(self, passed_on: bool) -> Plan | None:
         """Called once before the last bytes go out: ``passed_on`` is False if shaping
-        ended the stream before the source did."""
+        ended the stream before the source did. A whole (non-stream) body may be answered
+        instead by the plan returned."""
         ...

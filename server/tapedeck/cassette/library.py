@@ -12,14 +12,21 @@ import bisect
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from ..errors import CassetteError, LibraryError, UnsafeNameError
+from .closest import Closest, closest
 from .load import load_cassette
-from .matching import MatchRules, RequestShape, differences
+from .matching import Fields, MatchRules, RequestShape
 from .model import Cassette, Interaction
+from .normalize import Normalize
+from .threads import Thread, ended, rebuilt, reply_id
 
 SUFFIXES = (".yaml", ".yml")
-Fields = tuple[str, ...] | None
+#: How an interaction's request is looked at before matching: the body fields it matches
+#: on (``match:``; ``None`` for the whole request) and its cassette's normalizers.
+View = tuple[Fields, tuple[Normalize, ...]]
+WHOLE: View = (None, ())
 
 
 @dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
@@ -34,8 +41,8 @@ class Entry:
     index: int
     interaction: Interaction
     shape: RequestShape
-    #: The body fields it matches on (``match:``), or ``None`` for the whole request.
-    fields: Fields = None
+    #: How its request is looked at (``match:`` fields, the cassette's normalizers).
+    view: View = WHOLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +52,14 @@ class Hit:
     cassette: Cassette
     entries: tuple[Entry, ...]
     key: str
+
+
+@dataclass(slots=True, eq=False)
+class _Reply:
+    cassette: str
+    asked: Any
+    interaction: Interaction
+    thread: Thread | None = None
 
 
 def _name(entry: Entry) -> str:
@@ -64,15 +79,20 @@ class CassetteLibrary:
         self.root = root
         self.rules = rules
         self.cassettes: dict[str, Cassette] = {}
+        #: Grows by one with every cassette added or replaced after loading.
+        self.version = 0
         self._entries: dict[str, tuple[Entry, ...]] = {}
-        #: (fields, key) -> matching entries, ordered by cassette name, then file order.
-        self._index: dict[tuple[Fields, str], list[Entry]] = {}
-        #: (fields, key) -> the hit a request gets, made once (the first cassette's entries).
-        self._hits: dict[tuple[Fields, str], Hit] = {}
-        self._by_cassette: dict[tuple[str, Fields, str], list[Entry]] = {}
+        #: (view, key) -> matching entries, ordered by cassette name, then file order.
+        self._index: dict[tuple[View, str], list[Entry]] = {}
+        #: (view, key) -> the hit a request gets, made once (the first cassette's entries).
+        self._hits: dict[tuple[View, str], Hit] = {}
+        self._by_cassette: dict[tuple[str, View, str], list[Entry]] = {}
         #: The field selections in use, with how many entries use each; the whole
         #: request (None) always comes first.
-        self._projections: dict[Fields, int] = {None: 0}
+        self._projections: dict[View, int] = {WHOLE: 0}
+        #: reply id -> the interaction that answered it, with its rebuilt request.
+        self._replies: dict[str, _Reply] = {}
+        self._reply_ids: dict[str, list[str]] = {}
         for cassette in sorted(cassettes, key=lambda c: c.name):
             self._insert(cassette)
 
@@ -80,22 +100,39 @@ class CassetteLibrary:
         entries = []
         for i, interaction in enumerate(cassette.interactions):
             r = interaction.request
-            shape = self.rules.shape(r.method, r.path, r.query, r.headers, r.body)
-            entry = Entry(cassette, i, interaction, shape.project(r.match), r.match)
+            body = rebuilt(r.body, self.conversation)
+            shape = self.rules.shape(r.method, r.path, r.query, r.headers, body)
+            said = reply_id(interaction)
+            if said is not None:
+                self._replies[said] = _Reply(cassette.name, body, interaction)
+                self._reply_ids.setdefault(cassette.name, []).append(said)
+            view: View = (r.match, cassette.normalize)
+            entry = Entry(cassette, i, interaction, shape.project(*view), view)
             entries.append(entry)
-            bucket = self._index.setdefault((r.match, entry.shape.key), [])
+            bucket = self._index.setdefault((view, entry.shape.key), [])
             bucket.insert(bisect.bisect_right(bucket, cassette.name, key=_name), entry)
-            self._hits[(r.match, entry.shape.key)] = _hit(bucket, entry.shape.key)
-            self._by_cassette.setdefault((cassette.name, r.match, entry.shape.key), []).append(
-                entry
-            )
-            self._projections[r.match] = self._projections.get(r.match, 0) + 1
+            self._hits[(view, entry.shape.key)] = _hit(bucket, entry.shape.key)
+            self._by_cassette.setdefault((cassette.name, view, entry.shape.key), []).append(entry)
+            self._projections[view] = self._projections.get(view, 0) + 1
         self.cassettes[cassette.name] = cassette
         self._entries[cassette.name] = tuple(entries)
 
+    def conversation(self, reply_id: str) -> Thread | None:
+        """The conversation the reply ``reply_id`` ended, if a cassette holds that reply
+        (what a message-thread continuation from it continues; :mod:`.threads`)."""
+        reply = self._replies.get(reply_id)
+        if reply is None:
+            return None
+        if reply.thread is None:
+            reply.thread = ended(reply.asked, reply.interaction)
+        return reply.thread
+
     def _remove(self, name: str) -> None:
+        for said in self._reply_ids.pop(name, ()):
+            if said in self._replies and self._replies[said].cassette == name:
+                del self._replies[said]
         for entry in self._entries.pop(name, ()):
-            key = (entry.fields, entry.shape.key)
+            key = (entry.view, entry.shape.key)
             bucket = self._index[key]
             bucket.remove(entry)
             if bucket:
@@ -103,12 +140,12 @@ class CassetteLibrary:
             else:
                 del self._index[key]
                 del self._hits[key]
-            self._by_cassette.pop((name, entry.fields, entry.shape.key), None)
-            left = self._projections[entry.fields] - 1
-            if left or entry.fields is None:
-                self._projections[entry.fields] = left
+            self._by_cassette.pop((name, entry.view, entry.shape.key), None)
+            left = self._projections[entry.view] - 1
+            if left or entry.view == WHOLE:
+                self._projections[entry.view] = left
             else:
-                del self._projections[entry.fields]
+                del self._projections[entry.view]
         self.cassettes.pop(name, None)
 
     def add(self, cassette: Cassette) -> None:
@@ -119,6 +156,7 @@ class CassetteLibrary:
         """
         self._remove(cassette.name)
         self._insert(cassette)
+        self.version += 1
 
     def entries(self, name: str) -> tuple[Entry, ...]:
         """The indexed interactions of cassette ``name`` (none if it is not loaded)."""
@@ -211,22 +249,22 @@ class CassetteLibrary:
         fields (``match:``); among cassettes, the first by name.
         """
         if cassette is None:
-            hit = self._hits.get((None, shape.key))
+            hit = self._hits.get((WHOLE, shape.key))
             if hit is not None:
                 return hit
-        for fields in self._projections:
-            key = shape.project(fields).key
+        for view in self._projections:
+            key = shape.project(*view).key
             if cassette is None:
-                hit = self._hits.get((fields, key))
+                hit = self._hits.get((view, key))
                 if hit is not None:
                     return hit
             else:
-                entries = self._by_cassette.get((cassette, fields, key))
+                entries = self._by_cassette.get((cassette, view, key))
                 if entries:
                     return Hit(entries[0].cassette, tuple(entries), key)
         return None
 
-    def closest(self, shape: RequestShape, cassette: str | None = None) -> str:
+    def closest(self, shape: RequestShape, cassette: str | None = None) -> Closest:
         """Why nothing matches ``shape``: the closest interaction and the first difference.
 
         This compares the request with every interaction (in ``cassette``, if given): it is
@@ -235,24 +273,7 @@ class CassetteLibrary:
         names = [cassette] if cassette is not None else sorted(self._entries)
         candidates = [e for name in names for e in self._entries.get(name, ())]
         scope = f"cassette {cassette!r}" if cassette else "the cassette directory"
-        if not candidates:
-            return f"{scope} holds no interactions"
-        best: tuple[int, Entry, str] | None = None
-        for entry in candidates:
-            found = differences(shape.project(entry.fields), entry.shape)
-            first = next(found, "")
-            count = 1 + sum(1 for _ in zip(found, range(200), strict=False))
-            if entry.shape.path != shape.path or entry.shape.method != shape.method:
-                count += 1000
-            if best is None or count < best[0]:
-                best = (count, entry, first)
-        assert best is not None
-        _, entry, first = best
-        where = (
-            f"{entry.cassette.name} (interaction {entry.index}, {entry.cassette.path}:"
-            f"{entry.interaction.line})"
-        )
-        return f"closest is {where}: {first}"
+        return closest(candidates, shape, scope)
 
 
 def cassette_files(root: Path) -> list[Path]:

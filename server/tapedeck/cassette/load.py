@@ -8,6 +8,7 @@ Errors name the file, the line and what was expected, e.g.::
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import re
@@ -24,15 +25,17 @@ from .model import (
     RecordedResponse,
     StreamEnd,
 )
+from .normalize import Normalize
 from .yaml_source import BadValue, LineDict, load_yaml
 
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
-_TOP_KEYS = frozenset({"version", "description", "interactions"})
+_TOP_KEYS = frozenset({"version", "description", "normalize", "interactions"})
 _REQUEST_KEYS = frozenset({"method", "path", "query", "headers", "body", "match"})
 _RESPONSE_KEYS = frozenset(
     {"status", "headers", "time_to_headers_ms", "body", "text", "events", "end", "end_at_ms"}
 )
 _EVENT_KEYS = frozenset({"event", "data", "at_ms"})
+_INTERACTION_KEYS = frozenset({"request", "response", "recorded_at"})
 
 
 class _Fields:
@@ -286,6 +289,24 @@ def _response(f: _Fields) -> RecordedResponse:
     )
 
 
+def _recorded_at(f: _Fields) -> str | None:
+    text: str | None = f.get("recorded_at", "a date and time such as 2026-05-01T12:00:00Z", (str,))
+    if text is None:
+        return None
+    try:
+        stamp = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        stamp = None
+    if stamp is None or stamp.tzinfo is None:
+        raise f.error(
+            f.line_of("recorded_at"),
+            f"expected an ISO 8601 date and time with a zone, such as 2026-05-01T12:00:00Z, "
+            f"got {text!r}",
+            "recorded_at",
+        )
+    return text
+
+
 def parse_cassette(text: str, file: str, name: str) -> Cassette:
     """Parse a cassette's YAML text; ``file`` is used in error messages."""
     try:
@@ -313,16 +334,32 @@ def parse_cassette(text: str, file: str, name: str) -> Cassette:
     interactions: list[Interaction] = []
     for i, item in enumerate(items):
         where = f"interactions[{i}]"
-        f = _Fields(
-            file, where, item, top.line_of("interactions"), frozenset({"request", "response"})
-        )
+        f = _Fields(file, where, item, top.line_of("interactions"), _INTERACTION_KEYS)
         for key in ("request", "response"):
             if not f.has(key):
                 raise f.error(f.line, f"missing field {key!r}")
         request = _request(f.child("request", _REQUEST_KEYS))
         response = _response(f.child("response", _RESPONSE_KEYS))
-        interactions.append(Interaction(request, response, f.line))
-    return Cassette(name=name, path=file, interactions=tuple(interactions), description=description)
+        interactions.append(Interaction(request, response, f.line, _recorded_at(f)))
+    return Cassette(
+        name=name,
+        path=file,
+        interactions=tuple(interactions),
+        description=description,
+        normalize=_normalize(top),
+    )
+
+
+def _normalize(top: _Fields) -> tuple[Normalize, ...]:
+    items = top.get("normalize", "a list of {path, pattern, replace} rules", (list,), [])
+    rules = []
+    for i, item in enumerate(items):
+        try:
+            rules.append(Normalize.parse(item))
+        except ValueError as exc:
+            line = item.line if isinstance(item, LineDict) else top.line_of("normalize")
+            raise top.error(line, str(exc), f"normalize[{i}]") from None
+    return tuple(rules)
 
 
 def load_cassette(path: Path, name: str, display: str | None = None) -> Cassette:

@@ -3,15 +3,21 @@
 A request is reduced to a :class:`RequestShape`: method, path, sorted query, the headers
 that take part in matching, and the parsed JSON body without the ignored fields. Two
 requests match when their shapes are equal, which is a dictionary lookup on
-:attr:`RequestShape.key`. When nothing matches, :func:`differences` explains why.
+:attr:`RequestShape.key`. When nothing matches, :mod:`tapedeck.cassette.differences`
+explains why.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from .normalize import Normalize, normalized
+
+#: The prefix of the beta flag that turns message threads on (see :mod:`.threads`).
+THREADS_BETA = "message-threads-"
 
 #: Headers that never take part in matching, whatever the configuration says: they vary
 #: between runs, machines and SDK releases, carry secrets, or steer tapedeck itself.
@@ -31,6 +37,9 @@ NEVER_MATCHED_HEADERS = frozenset(
     }
 )
 _NEVER_MATCHED_PREFIXES = ("x-stainless-", "x-tapedeck-")
+#: The body fields an interaction matches on (``match:``), or ``None`` for the whole request.
+Fields = tuple[str, ...] | None
+_BETA = ("beta", "true")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +53,8 @@ class MatchRules:
 
     headers: tuple[str, ...] = ("anthropic-beta",)
     ignore_body: tuple[str, ...] = ("metadata.user_id",)
+    #: Rewrites applied to every body before comparing (see :mod:`.normalize`).
+    normalize: tuple[Normalize, ...] = ()
     _ignore_paths: tuple[tuple[str, ...], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -74,16 +85,22 @@ class MatchRules:
         for name, value in headers:
             name = name.lower()
             if name in self.headers:
-                wanted[name] = _header_value(name, value)
+                value = _header_value(name, value)
+                if value:
+                    wanted[name] = value
         # Stream or not is the client's choice of shape, not part of what it asks: one
         # recording answers both (see tapedeck.source.synthesized).
         body = _without(body, ("stream",))
         for ignored in self._ignore_paths:
             body = _without(body, ignored)
+        if self.normalize:
+            body = normalized(body, self.normalize)
         return RequestShape(
             method=method.upper(),
             path=path,
-            query=tuple(sorted(query)),
+            # Some SDK releases mark beta calls with ?beta=true and others do not: a
+            # recording made with one must replay to the other.
+            query=tuple(sorted(q for q in query if q != _BETA)),
             headers=tuple(sorted(wanted.items())),
             body=body,
         )
@@ -91,7 +108,9 @@ class MatchRules:
 
 def _header_value(name: str, value: str) -> str:
     if name == "anthropic-beta":  # a set of flags: order and spacing carry no meaning
-        return ",".join(sorted({v.strip() for v in value.split(",") if v.strip()}))
+        flags = {v.strip() for v in value.split(",")}
+        # Message threads change how a conversation is sent, not what it asks (.threads).
+        return ",".join(sorted(f for f in flags if f and not f.startswith(THREADS_BETA)))
     return value.strip()
 
 
@@ -146,61 +165,15 @@ class RequestShape:
         )
         object.__setattr__(self, "key", key)
 
-    def project(self, fields: tuple[str, ...] | None) -> RequestShape:
-        """The shape restricted to method, path and the body ``fields`` (all if ``None``)."""
-        if fields is None:
+    def project(self, fields: Fields, rules: tuple[Normalize, ...] = ()) -> RequestShape:
+        """The shape with a cassette's ``rules`` applied to its body, then restricted to
+        method, path and the body ``fields`` (all if ``None``)."""
+        if fields is None and not rules:
             return self
-        body = self.body if isinstance(self.body, Mapping) else {}
+        body = normalized(self.body, rules) if rules else self.body
+        if fields is None:
+            return RequestShape(self.method, self.path, self.query, self.headers, body)
+        kept = body if isinstance(body, Mapping) else {}
         return RequestShape(
-            self.method, self.path, (), (), {k: body[k] for k in fields if k in body}
+            self.method, self.path, (), (), {k: kept[k] for k in fields if k in kept}
         )
-
-
-_ABSENT = object()
-
-
-def _show(value: Any) -> str:
-    if value is _ABSENT:
-        return "(absent)"
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _body_differences(path: str, got: Any, want: Any) -> Iterator[str]:
-    if isinstance(got, Mapping) and isinstance(want, Mapping):
-        keys = list(want) + [k for k in got if k not in want]
-        for key in keys:
-            yield from _body_differences(
-                f"{path}.{key}" if path else str(key),
-                got.get(key, _ABSENT),
-                want.get(key, _ABSENT),
-            )
-    elif isinstance(got, list) and isinstance(want, list):
-        for i in range(max(len(got), len(want))):
-            yield from _body_differences(
-                f"{path}[{i}]",
-                got[i] if i < len(got) else _ABSENT,
-                want[i] if i < len(want) else _ABSENT,
-            )
-    elif got != want or type(got) is not type(want):
-        yield f"{path or 'body'}: {_show(got)} != {_show(want)}"
-
-
-def differences(got: RequestShape, want: RequestShape) -> Iterator[str]:
-    """Describe each way ``got`` (the incoming request) differs from ``want`` (recorded).
-
-    Each item reads ``field: incoming != recorded``, e.g.
-    ``messages[0].content: "hi" != "hello"``; the first is the one worth showing.
-    """
-    if got.method != want.method:
-        yield f"method: {got.method} != {want.method}"
-    if got.path != want.path:
-        yield f"path: {_show(got.path)} != {_show(want.path)}"
-    if got.query != want.query:
-        yield f"query: {_show(dict(got.query))} != {_show(dict(want.query))}"
-    got_headers, want_headers = dict(got.headers), dict(want.headers)
-    for name in sorted(set(got_headers) | set(want_headers)):
-        a, b = got_headers.get(name, _ABSENT), want_headers.get(name, _ABSENT)
-        if a != b:
-            yield f"header {name}: {_show(a)} != {_show(b)}"
-    yield from _body_differences("", got.body, want.body)

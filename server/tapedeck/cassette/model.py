@@ -13,6 +13,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from .normalize import Normalize
+
 #: The cassette format version this tapedeck reads and writes.
 FORMAT_VERSION = 1
 
@@ -75,11 +77,15 @@ class RecordedResponse:
 
 @dataclass(frozen=True, slots=True)
 class Interaction:
-    """A request and the response that answered it; ``line`` is where it starts in its file."""
+    """A request and the response that answered it; ``line`` is where it starts in its file.
+
+    ``recorded_at`` is when tapedeck recorded it (ISO 8601, UTC), if it did.
+    """
 
     request: RecordedRequest
     response: RecordedResponse
     line: int = 0
+    recorded_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +96,5 @@ class Cassette:
     path: str
     interactions: tuple[Interaction, ...]
     description: str = ""
+    #: Rewrites applied before matching its interactions (:mod:`.normalize`).
+    normalize: tuple[Normalize, ...] = ()

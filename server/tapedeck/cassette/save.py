@@ -8,16 +8,21 @@ the old file or none, never half of one.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
+import secrets
+import stat
 import tempfile
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 
 from .model import FORMAT_VERSION, Interaction, RecordedRequest, RecordedResponse, StreamEnd
+from .normalize import Normalize
 
 try:
     _BaseDumper: type[yaml.SafeDumper] = yaml.CSafeDumper  # type: ignore[assignment]
@@ -30,7 +35,9 @@ class _Flow(dict[str, Any]):
 
 
 class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
-    pass
+    def ignore_aliases(self, data: Any) -> bool:
+        """A value used twice is written twice: ``&id001`` anchors are hard to read."""
+        return True
 
 
 def _flow(dumper: yaml.SafeDumper, data: _Flow) -> yaml.Node:
@@ -107,16 +114,31 @@ def _response(response: RecordedResponse) -> dict[str, Any]:
     return out
 
 
+def _interaction(interaction: Interaction) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if interaction.recorded_at is not None:
+        out["recorded_at"] = interaction.recorded_at
+    out["request"] = _request(interaction.request)
+    out["response"] = _response(interaction.response)
+    return out
+
+
 def dump_cassette(
-    interactions: Sequence[Interaction], description: str = "", comment: str = ""
+    interactions: Sequence[Interaction],
+    description: str = "",
+    comment: str = "",
+    normalize: Sequence[Normalize] = (),
 ) -> str:
     """The YAML text of a cassette holding ``interactions``."""
     document: dict[str, Any] = {"version": FORMAT_VERSION}
     if description:
         document["description"] = description
-    document["interactions"] = [
-        {"request": _request(i.request), "response": _response(i.response)} for i in interactions
-    ]
+    if normalize:
+        document["normalize"] = [
+            {"path": ".".join(r.path), "pattern": r.pattern.pattern, "replace": r.replace}
+            for r in normalize
+        ]
+    document["interactions"] = [_interaction(i) for i in interactions]
     text = yaml.dump(
         document,
         Dumper=_Dumper,
@@ -187,3 +209,59 @@ def sweep_temporary(root: Path) -> list[Path]:
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
+
+
+def write_inside(root: Path, relative: str, text: str) -> None:
+    """Write ``text`` to ``root/relative`` as :func:`write_atomic` does, following no
+    symbolic link below ``root``.
+
+    Each folder on the way is opened relative to the one before it, refusing links, and
+    made if missing; the file is created and renamed relative to its folder. A link swapped
+    in anywhere below ``root`` while a stream was being recorded makes the write fail
+    (``OSError``) instead of landing outside. ``relative`` must be a plain relative path.
+    """
+    parts = PurePosixPath(relative).parts
+    if not parts or PurePosixPath(relative).is_absolute() or {"", ".", ".."} & set(parts):
+        raise ValueError(f"not a plain relative path: {relative!r}")
+    folder_flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in parts[:-1]:
+            try:
+                inner = os.open(part, folder_flags, dir_fd=fd)
+            except FileNotFoundError:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o777, dir_fd=fd)
+                inner = os.open(part, folder_flags, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        _replace_in(fd, parts[-1], text)
+    finally:
+        os.close(fd)
+
+
+def _replace_in(folder: int, name: str, text: str) -> None:
+    try:
+        found = os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except FileNotFoundError:
+        mode = 0o666 & ~_UMASK
+    else:
+        if stat.S_ISLNK(found.st_mode):
+            raise OSError(errno.ELOOP, "the cassette file is a symbolic link", name)
+        mode = found.st_mode & 0o7777
+    # The writer's pid in the name lets sweep_temporary tell a dead writer's file.
+    temporary = f".{name}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    handle_fd = os.open(temporary, flags, 0o600, dir_fd=folder)
+    try:
+        with os.fdopen(handle_fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
+        os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary, dir_fd=folder)
+        raise
+    os.fsync(folder)  # so that the rename itself survives a crash

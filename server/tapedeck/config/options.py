@@ -16,24 +16,47 @@ from typing import Any
 from ..per_test import MAX_TEST_IDS
 from ..shaping.timing import Timing
 from ..source.sequences import SequenceEnd
+from ..validation import Validate
 from . import values
 
 
 class Mode(enum.StrEnum):
-    """What the server does with a request."""
+    """What the server does with a request: record modes as vcrpy and pytest-recording
+    name them (docs/recording.md)."""
 
     #: Answer from cassettes only; never call the network.
-    REPLAY = "replay"
-    #: Send every request upstream and (re)write its cassette.
-    RECORD = "record"
-    #: Replay what matches; proxy and record what does not.
-    AUTO = "auto"
+    NONE = "none"
+    #: Record a cassette that does not exist yet; an existing one replays, and a request
+    #: it does not answer is an error.
+    ONCE = "once"
+    #: Replay what matches; record what does not, adding it to its cassette.
+    NEW_EPISODES = "new_episodes"
+    #: Send every request upstream and re-record what the run touches.
+    ALL = "all"
     #: Proxy every request upstream without writing anything.
     PASSTHROUGH = "passthrough"
+    # The earlier names, kept as aliases.
+    REPLAY = "none"
+    AUTO = "new_episodes"
+    RECORD = "all"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Mode | None:
+        text = str(value).strip().lower().replace("-", "_")
+        return _ALIASES.get(text) or next((m for m in cls if m.value == text), None)
 
     @property
     def proxies(self) -> bool:
-        return self is not Mode.REPLAY
+        """Whether any request may go upstream."""
+        return self is not Mode.NONE
+
+    @property
+    def records(self) -> bool:
+        """Whether answers from upstream are written to cassettes."""
+        return self in (Mode.ONCE, Mode.NEW_EPISODES, Mode.ALL)
+
+
+_ALIASES = {"replay": Mode.NONE, "auto": Mode.NEW_EPISODES, "record": Mode.ALL}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +91,14 @@ class Option:
 OPTIONS: tuple[Option, ...] = (
     Option(
         "mode",
-        values.choice(Mode),
-        Mode.REPLAY,
-        "replay (cassettes only, never the network), record (proxy upstream and write "
-        "cassettes), auto (replay hits, record misses) or passthrough (proxy, write nothing)",
+        values.mode(Mode),
+        Mode.NONE,
+        "none (cassettes only, never the network), once (record cassettes that do not exist "
+        "yet), new_episodes (replay what matches, record and add what does not), all (send "
+        "everything upstream and re-record it) or passthrough (proxy, write nothing); "
+        "replay, auto and record are the earlier names of none, new_episodes and all",
         "MODE",
-        shown="replay",
+        shown="none",
     ),
     Option(
         "cassettes",
@@ -242,6 +267,58 @@ OPTIONS: tuple[Option, ...] = (
         "more headers never written to cassettes, besides x-api-key, authorization, "
         "cookie, set-cookie and anthropic-organization-id",
         "NAMES",
+    ),
+    Option(
+        "record_errors",
+        values.boolean,
+        False,
+        "also record transient failures (408, 409, 429, 5xx, an in-stream error, a stream the "
+        "upstream cut); by default they reach the client but only the next success is kept",
+        "true|false",
+        shown="false",
+    ),
+    Option(
+        "redact_patterns",
+        values.patterns,
+        (),
+        "regular expressions for more secrets (or personal data) to replace with [REDACTED] "
+        "wherever a recording, a file name or a log line would hold them",
+        "REGEXES",
+        repeat=True,
+        flag_name="redact-pattern",
+    ),
+    Option(
+        "before_record_request",
+        values.hook,
+        None,
+        "a function (module:name) given each RecordedRequest before it is written; it returns "
+        "the request to write, changed or not, or None to record nothing",
+        "MODULE:NAME",
+    ),
+    Option(
+        "before_record_response",
+        values.hook,
+        None,
+        "a function (module:name) given each RecordedResponse before it is written; it returns "
+        "the response to write, or None to record nothing",
+        "MODULE:NAME",
+    ),
+    Option(
+        "normalize",
+        values.normalizers,
+        (),
+        "rewrite volatile values before matching, as {path, pattern, replace} rules (a YAML "
+        "list in the config file; JSON on the command line); see docs/agents.md",
+        "RULES",
+    ),
+    Option(
+        "validate",
+        values.choice(Validate),
+        Validate.ERROR,
+        "check requests as the API does: error (400 invalid_request_error before a cassette "
+        "answers), warn (log it) or off; requests that go upstream are at most logged",
+        "error|warn|off",
+        shown="error",
     ),
 )
 #: Each option by its key.

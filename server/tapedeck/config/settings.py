@@ -11,18 +11,23 @@ is reported where it came from: ``--port: ...``, ``TAPEDECK_PORT: ...``,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..cassette.matching import MatchRules
+from ..cassette.normalize import Normalize
 from ..cassette.yaml_source import LineDict, load_yaml
 from ..errors import ConfigError, YAMLSourceError
 from ..shaping.faults import Fault, over_limit
 from ..shaping.timing import Timing
 from ..source.sequences import SequenceEnd
+from ..validation import Validate
 from .options import BY_KEY, DEFAULTS, OPTIONS, Mode
+
+#: A ``before_record_request`` / ``before_record_response`` hook.
+Hook = Callable[[Any], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +57,19 @@ class Settings:
     #: Never shown: not in ``repr()``, not in any message.
     admin_token: str | None = field(default=DEFAULTS["admin_token"], repr=False)
     redact_headers: tuple[str, ...] = DEFAULTS["redact_headers"]
+    record_errors: bool = DEFAULTS["record_errors"]
+    redact_patterns: tuple[str, ...] = DEFAULTS["redact_patterns"]
+    before_record_request: Hook | None = DEFAULTS["before_record_request"]
+    before_record_response: Hook | None = DEFAULTS["before_record_response"]
+    normalize: tuple[Normalize, ...] = DEFAULTS["normalize"]
+    validate: Validate = DEFAULTS["validate"]
 
     def match_rules(self) -> MatchRules:
-        return MatchRules(headers=self.match_headers, ignore_body=self.ignore_body_fields)
+        return MatchRules(
+            headers=self.match_headers,
+            ignore_body=self.ignore_body_fields,
+            normalize=self.normalize,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,13 +5,16 @@ already-typed Python value in, a typed value out, or ``ValueError`` saying what 
 from __future__ import annotations
 
 import enum
+import importlib
+import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..cassette.matching import MatchRules
+from ..cassette.normalize import Normalize
 from ..shaping.faults import Fault, parse_faults
 from ..shaping.timing import Timing
 
@@ -27,6 +30,64 @@ def choice(enum_type: type[enum.StrEnum]) -> Callable[[Any], Any]:
             raise ValueError(f"expected one of {choices}, got {value!r}") from None
 
     return parse
+
+
+def mode(enum_type: type[enum.StrEnum]) -> Callable[[Any], Any]:
+    """A parser for the record mode, which also takes the earlier names."""
+
+    def parse(value: Any) -> Any:
+        try:
+            return enum_type(str(value).strip().lower())
+        except ValueError:
+            choices = ", ".join(repr(m.value) for m in enum_type)
+            raise ValueError(
+                f"expected one of {choices} (or the earlier names 'replay', 'auto', "
+                f"'record'), got {value!r}"
+            ) from None
+
+    return parse
+
+
+def boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def patterns(value: Any) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ValueError(f"expected regular expressions, got {value!r}")
+    for item in items:
+        try:
+            compiled = re.compile(item)
+        except re.error as exc:
+            raise ValueError(f"{item!r} is not a regular expression: {exc}") from None
+        if compiled.match(""):
+            raise ValueError(f"{item!r} matches empty text; it would redact everywhere")
+    return tuple(items)
+
+
+def hook(value: Any) -> Callable[[Any], Any]:
+    """A callable, or the ``module:name`` (or ``module.name``) of one, imported now."""
+    if callable(value):
+        return value  # type: ignore[no-any-return]
+    text = str(value).strip()
+    module, sep, name = text.partition(":") if ":" in text else text.rpartition(".")
+    if not module or not name or (not sep and "." not in text):
+        raise ValueError(f"expected a function as module:name, got {value!r}")
+    try:
+        found = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"cannot import {text!r}: {exc}") from None
+    if not callable(found):
+        raise ValueError(f"{text!r} is not callable")
+    return found  # type: ignore[no-any-return]
 
 
 def port(value: Any) -> int:
@@ -157,3 +218,29 @@ def directory(value: Any) -> Path:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"expected a directory path, got {value!r}")
     return Path(value)
+
+
+def normalizers(value: Any) -> tuple[Normalize, ...]:
+    """Normalize rules: a list of ``{path, pattern, replace}`` (or its JSON text)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError(
+                'expected a JSON list such as [{"path": "a.b", "pattern": "\\d+", '
+                f'"replace": "<n>"}}], got {value!r}'
+            ) from None
+    if isinstance(value, Mapping):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"expected a list of {{path, pattern, replace}} rules, got {value!r}")
+    rules = []
+    for i, item in enumerate(value):
+        if isinstance(item, Normalize):
+            rules.append(item)
+            continue
+        try:
+            rules.append(Normalize.parse(item))
+        except ValueError as exc:
+            raise ValueError(f"rule {i}: {exc}") from None
+    return tuple(rules)

@@ -4,29 +4,37 @@ It sits between the upstream and the shaper, so a recording holds the API's answ
 arrived — each event with its arrival time — whatever faults the client saw. It hands the
 recording over when the writer says the exchange is over: before the last bytes go out
 (so the next request can replay it), and only if the client was given all the source sent.
+
+A recording that cannot be written never costs the client its answer as a traceback: a
+JSON answer becomes a 500 ``api_error`` naming the cassette and the reason; a stream ends
+as it came, and the server log says what went wrong in one line.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from ..cassette.model import RecordedEvent, RecordedResponse, StreamEnd
-from ..pipeline import Ending, Head, Step
+from ..errors import RecordingError
+from ..pipeline import Ending, Head, Plan, Step
 from ..source.upstream import UpstreamResponse
+from ..wire.errors import error_plan
 from ..wire.headers import DROPPED_HEADERS
 from ..wire.sse_decode import json_or_text
-from .redact import redact_headers, redact_value
+from .redact import Redactor
 
-Save = Callable[[RecordedResponse], Awaitable[None]]
+Save = Callable[[RecordedResponse], Awaitable[object]]
+log = logging.getLogger("tapedeck")
 
 
 class Tap:
     """A live source (:class:`~tapedeck.pipeline.LiveSource`) that records what it passes."""
 
-    def __init__(self, source: UpstreamResponse, save: Save, secret_headers: frozenset[str]):
+    def __init__(self, source: UpstreamResponse, save: Save, redactor: Redactor) -> None:
         self.source = source
         self.save = save
-        self.secret_headers = secret_headers
+        self.redactor = redactor
         self._steps: list[Step] = []
 
     @property
@@ -42,20 +50,25 @@ class Tap:
             self._steps.extend(batch)
             yield batch
 
-    async def done(self, passed_on: bool) -> None:
-        if passed_on:
+    async def done(self, passed_on: bool) -> Plan | None:
+        if not passed_on:
+            return None
+        try:
             await self.save(self.recording())
+        except RecordingError as exc:
+            log.error("recording failed: %s", exc)
+            if not self.head.stream:
+                return error_plan(500, f"tapedeck: {exc}", "api_error")
+        return None
 
     def recording(self) -> RecordedResponse:
         """What the source sent, as a cassette keeps it: no secrets, times from the headers."""
         source = self.source
-        headers = redact_headers(
-            [
-                (k, v)
-                for k, v in source.received
-                if k not in DROPPED_HEADERS and not k.startswith("x-tapedeck-")
-            ],
-            self.secret_headers,
+        redact = self.redactor
+        headers = redact.headers(
+            (k, v)
+            for k, v in source.received
+            if k not in DROPPED_HEADERS and not k.startswith("x-tapedeck-")
         )
         if not source.head.stream:
             text = source.payload.decode("utf-8", errors="replace")
@@ -65,12 +78,12 @@ class Tap:
                 source.status,
                 headers,
                 source.time_to_headers_ms,
-                body=redact_value(data) if is_json else None,
-                text=None if is_json or not text else redact_value(text),
+                body=redact.value(data) if is_json else None,
+                text=None if is_json or not text else redact.text(text),
             )
         start = source.headers_at
-        events = tuple(
-            RecordedEvent(s.event, redact_value(s.data), (s.at - start) * 1000) for s in self._steps
+        events = redact.events(
+            [RecordedEvent(s.event, s.data, (s.at - start) * 1000) for s in self._steps]
         )
         cut = source.ending is Ending.CUT
         return RecordedResponse(

@@ -3,7 +3,8 @@
 - ``GET /_tapedeck/health``: liveness, mode and how many cassettes are loaded;
 - ``POST /_tapedeck/reset``: rewind sequences and fault counters (one test id's with the
   ``x-tapedeck-test-id`` header);
-- ``GET``/``PUT``/``DELETE /_tapedeck/faults``: the faults in force, scoped the same way.
+- ``GET``/``PUT``/``DELETE /_tapedeck/faults``: the faults in force, scoped the same way;
+- ``GET /_tapedeck/unused``: cassettes and interactions that answered nothing yet.
 """
 
 from __future__ import annotations
@@ -74,10 +75,35 @@ async def reset(request: Request) -> Response:
     return JSONResponse({"status": "ok", "rewound": rewound})
 
 
+async def unused(request: Request) -> Response:
+    """``GET /_tapedeck/unused``: the cassettes, and the interactions of the others, that
+    have answered no request since the server started."""
+    handler = _handler(request)
+    library, served = handler.library, handler.cassettes
+    cassettes: list[str] = []
+    interactions: list[dict[str, object]] = []
+    for name in sorted(library.cassettes):
+        entries = library.entries(name)
+        idle = [e for e in entries if not served.was_served(e)]
+        if len(idle) == len(entries):
+            cassettes.append(name)
+            continue
+        interactions += [
+            {
+                "cassette": name,
+                "index": e.index,
+                "where": f"{e.cassette.path}:{e.interaction.line}",
+            }
+            for e in idle
+        ]
+    return JSONResponse({"cassettes": cassettes, "interactions": interactions})
+
+
 ROUTES = [
     Route("/_tapedeck/health", health, methods=["GET"]),
     Route("/_tapedeck/reset", reset, methods=["POST"]),
     Route("/_tapedeck/faults", faults_admin, methods=["GET", "PUT", "DELETE"]),
+    Route("/_tapedeck/unused", unused, methods=["GET"]),
 ]
 
 

@@ -24,6 +24,7 @@ from ..cassette.save import sweep_temporary
 from ..config import Mode, Settings
 from ..errors import APIError, ConfigError
 from ..record.recorder import Recorder
+from ..record.redact import Redactor
 from ..source.upstream import Upstream, UpstreamConfig
 from ..wire.errors import error_json
 from .access import Access, is_preflight, with_cors
@@ -94,6 +95,14 @@ def _upstream_key(settings: Settings) -> str | None:
     return key
 
 
+def load_library(settings: Settings) -> CassetteLibrary:
+    """The cassettes of ``settings``; in the modes that record, the directory is made if it
+    does not exist yet (the first recording of a new project creates it)."""
+    if settings.mode.records and not settings.cassettes.exists():
+        settings.cassettes.mkdir(parents=True)
+    return CassetteLibrary.load(settings.cassettes, settings.match_rules())
+
+
 def create_app(
     settings: Settings,
     library: CassetteLibrary | None = None,
@@ -104,8 +113,8 @@ def create_app(
 
     >>> app = create_app(Settings(cassettes=Path("cassettes")))  # doctest: +SKIP
     """
-    library = library or CassetteLibrary.load(settings.cassettes, settings.match_rules())
-    if settings.mode in (Mode.RECORD, Mode.AUTO):
+    library = library or load_library(settings)
+    if settings.mode.records:
         left = sweep_temporary(settings.cassettes)
         if left:
             log.info(
@@ -131,8 +140,16 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
     )
     admin.router.redirect_slashes = False  # `POST /v1` is a 404, not a redirect to `/v1/`
+    redactor = Redactor(settings.redact_patterns, settings.redact_headers)
     recorder = Recorder(
-        library, settings.upstream, settings.match_headers, frozenset(settings.redact_headers)
+        library,
+        settings.upstream,
+        settings.match_rules(),
+        redactor,
+        replace_per_run=settings.mode is Mode.ALL,
+        record_errors=settings.record_errors,
+        before_request=settings.before_record_request,
+        before_response=settings.before_record_response,
     )
     handler = Handler(settings, library, upstream, recorder)
     admin.state.handler = handler

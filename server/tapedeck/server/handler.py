@@ -18,7 +18,6 @@ from ..cassette.library import CassetteLibrary, Hit
 from ..config import Mode, Settings
 from ..errors import APIError, StreamCut, UpstreamError
 from ..pipeline import LiveSource, Plan
-from ..record.names import cassette_name
 from ..record.recorder import Recorder
 from ..record.tap import Tap
 from ..shaping.fault_book import FaultBook
@@ -28,10 +27,12 @@ from ..source.batches import BATCHES
 from ..source.cassette import CassetteSource
 from ..source.sequences import Sequences
 from ..source.upstream import Forward, Upstream, UpstreamResponse
+from ..validation import Validate
 from ..wire.errors import error_plan
 from ..wire.writer import Writer
 from .incoming import Incoming
 from .logs import info, log, log_request
+from .modes import RECORD_HINT, decide
 from .request import Request, RequestReader
 
 
@@ -61,36 +62,46 @@ class Handler:
         self.cassettes = CassetteSource(settings.max_delay)
         self.sequences = Sequences(settings.sequence_end, settings.max_test_ids)
         self.faults = FaultBook(settings.faults, settings.max_test_ids)
-        self.reader = RequestReader(library, not settings.mode.proxies, settings.max_delay)
-        self.secret_headers = frozenset(settings.redact_headers)
-        self._replays = settings.mode in (Mode.REPLAY, Mode.AUTO)
-        self._records_misses = settings.mode is Mode.AUTO
+        self.redactor = recorder.redactor
+        self.reader = RequestReader(
+            library,
+            not settings.mode.proxies,
+            settings.max_delay,
+            redactor=self.redactor,
+            validate=settings.validate,
+        )
+        self._refuses = settings.validate is Validate.ERROR
+        self.mode = settings.mode
+        self._replay_only = settings.mode is Mode.NONE
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         writer = Writer(scope, receive, send, started)
         said = Said()
         cut = False
+        path: str | None = None
         try:
             incoming = await Incoming.read(scope, receive, self.settings.max_body_size)
             request = self.reader.read(incoming)
-            if self._replays:
-                cassette = request.cassette
-                if cassette is not None and cassette not in self.library.cassettes:
-                    cassette = None
-                found = self.library.find(request.shape, cassette)
-                if found is not None:
-                    await writer.plan(self._replay(request, incoming, found, said))
-                    return
-                if not self._records_misses:
-                    detail = self.library.closest(request.shape, cassette)
-                    said.text = f"miss: {detail}"
-                    raise APIError(
-                        404,
-                        f"tapedeck: no cassette matches {incoming.method} {incoming.path}; "
-                        f"{detail}",
-                    )
-            await self._proxy(request, incoming, writer, said)
+            path = request.path
+            if request.broken:
+                self._judge(request, said)
+            if self._replay_only and request.cassette is None and request.test_cassette is None:
+                # The common case, kept short: replay only, nothing named.
+                found = self.library.find(request.shape)
+                if found is None:
+                    raise self._miss(request, RECORD_HINT, said)
+                await writer.plan(self._replay(request, incoming, found, said))
+                return
+            decision = decide(self.mode, self.library, self.recorder, request)
+            if decision.hit is not None and request.broken and self._refuses:
+                raise self._refused(request, said)
+            if decision.hit is not None:
+                await writer.plan(self._replay(request, incoming, decision.hit, said))
+            elif decision.upstream:
+                await self._proxy(request, incoming, decision.record_to, writer, said)
+            else:
+                raise self._miss(request, decision.hint, said)
         except APIError as exc:
             if not said.text:
                 said.text = f"{exc.error_type}: {exc.message.removeprefix('tapedeck: ')[:120]}"
@@ -106,8 +117,45 @@ class Handler:
             await writer.plan(error_plan(500, "tapedeck: internal error; see the server log"))
         finally:
             log_request(
-                scope, writer.status, said.text, started, cut, writer.client_left, writer.too_slow
+                scope,
+                writer.status,
+                said.text,
+                started,
+                cut,
+                writer.client_left,
+                writer.too_slow,
+                path,
             )
+
+    def _judge(self, request: Request, said: Said) -> None:
+        """A request that breaks a rule of the API: refused when only cassettes answer (and
+        ``validate`` is ``error``), else said in the log, once per request."""
+        if self._replay_only and self._refuses:
+            raise self._refused(request, said)
+        rules = ", ".join(b.rule for b in request.broken)
+        info(
+            "%s %s breaks the API's rules (%s): %s",
+            request.method,
+            request.path,
+            rules,
+            request.broken[0].message,
+        )
+
+    def _refused(self, request: Request, said: Said) -> APIError:
+        said.text = f"invalid: {', '.join(b.rule for b in request.broken)}"
+        return APIError(400, request.broken[0].message)
+
+    def _miss(self, request: Request, hint: str, said: Said) -> APIError:
+        """The 404 for a request nothing answers. The client is told the first difference
+        from the closest interaction; the log line names the field, not its values."""
+        cassette = request.cassette if request.cassette in self.library.cassettes else None
+        closest = self.library.closest(request.shape, cassette)
+        said.text = f"miss: {closest.logged}"
+        return APIError(
+            404,
+            f"tapedeck: no cassette matches {request.method} {request.path}; {closest.shown}; "
+            f"{hint}",
+        )
 
     def _fire(self, request: Request, streaming: bool, what: str, said: Said) -> tuple[Fault, ...]:
         """The faults that fire on this response; says what answers, and with which."""
@@ -151,12 +199,13 @@ class Handler:
         return plan
 
     async def _proxy(
-        self, request: Request, incoming: Incoming, writer: Writer, said: Said
+        self,
+        request: Request,
+        incoming: Incoming,
+        name: str | None,
+        writer: Writer,
+        said: Said,
     ) -> None:
-        mode = self.settings.mode
-        name = None
-        if mode is not Mode.PASSTHROUGH:
-            name = request.cassette or cassette_name(request.shape)
         fired = self._fire(request, request.stream, f"upstream ({name or 'not recorded'})", said)
         status = replacement(fired)
         if status is not None:  # answered without spending an upstream request
@@ -194,7 +243,7 @@ class Handler:
                 incoming.header_items,
                 request.body,
             )
-            return Tap(response, partial(self.recorder.save, name, recorded), self.secret_headers)
+            return Tap(response, partial(self.recorder.save, name, recorded), self.redactor)
 
         try:
             await writer.live(open_source, Shaper(fired) if fired else None)

@@ -125,9 +125,11 @@ def log_request(
     cut: bool = False,
     left: bool = False,
     slow: str = "",
+    path: str | None = None,
 ) -> None:
-    """Write the request's log line: method, path, status, what answered it (``said``),
-    duration, how it ended (``slow``: why the client was cut for not reading)."""
+    """Write the request's log line: method, path (redacted: ``path``, else the scope's
+    with keys replaced), status, what answered it (``said``), duration, how it ended
+    (``slow``: why the client was cut for not reading)."""
     if not log.isEnabledFor(logging.INFO):
         return
     if slow:
@@ -135,16 +137,14 @@ def log_request(
     else:
         ending = " (client went away)" if left else " (connection cut as recorded)" if cut else ""
     ms = (time.perf_counter() - started) * 1000
-    info(
-        _LINE, scope["method"], shown(scope["path"]), status or "-", shown(said) or "-", ms, ending
-    )
+    seen = shown(path if path is not None else redact_text(scope["path"]))
+    info(_LINE, scope["method"], seen, status or "-", shown(said) or "-", ms, ending)
 
 
 def shown(text: str) -> str:
     """``text`` as it may go in the log: key-shaped strings redacted, control characters
     (a line break in a percent-encoded path could forge a log line) escaped."""
-    if "sk-ant-" in text:
-        text = redact_text(text)
+    text = redact_text(text)
     if not text.isprintable():
         text = text.encode("unicode_escape").decode("ascii")
     return text

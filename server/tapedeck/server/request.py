@@ -3,6 +3,8 @@
 Request headers that steer tapedeck:
 
 - ``x-tapedeck-cassette: NAME`` — answer from this cassette only (record into it);
+- ``x-tapedeck-test-cassette: NAME`` — this test's own cassette: look here first, then in
+  the whole library; record into it (the pytest plugin sends it for every test);
 - ``x-tapedeck-test-id: ID`` — keep sequence positions and fault counters for this test;
 - ``x-tapedeck-timing: SPEC`` — pace this response differently (see
   :mod:`tapedeck.shaping.timing`);
@@ -19,10 +21,13 @@ from typing import Any
 
 from ..cassette.library import CassetteLibrary
 from ..cassette.matching import RequestShape
+from ..cassette.threads import rebuilt
 from ..errors import APIError, FaultSpecError, SpecError, UnsafeNameError
-from ..record.redact import redact_text, redact_value
+from ..record.redact import DEFAULT, Redactor
 from ..shaping.faults import Fault, over_limit, parse_faults
 from ..shaping.timing import Timing
+from ..source.conversations import Conversations
+from ..validation import Broken, Validate, check
 from .incoming import Incoming
 
 _JSON_TYPES = {
@@ -63,6 +68,10 @@ class Request:
     faults: tuple[Fault, ...] | None
     #: The cassette ``x-tapedeck-cassette`` names (checked to stay inside), if any.
     cassette: str | None
+    #: The test's own cassette (``x-tapedeck-test-cassette``), if any.
+    test_cassette: str | None = None
+    #: The rules of the API it breaks (:mod:`tapedeck.validation`), if checked.
+    broken: tuple[Broken, ...] = ()
 
 
 class RequestReader:
@@ -84,8 +93,13 @@ class RequestReader:
         max_delay: float = math.inf,
         budget: int = SHAPE_CACHE_BYTES,
         largest: int = SHAPE_CACHE_LARGEST,
+        redactor: Redactor = DEFAULT,
+        validate: Validate = Validate.OFF,
     ) -> None:
         self.library = library
+        self.redactor = redactor
+        self.validate = validate
+        self.conversations = Conversations(library)
         self.cassettes_must_exist = cassettes_must_exist
         #: The longest wait a timing or fault header may ask for (the setting max_delay).
         self.max_delay = max_delay
@@ -99,13 +113,19 @@ class RequestReader:
             b"x-tapedeck-timing",
             b"x-tapedeck-fault",
             b"x-tapedeck-test-id",
+            b"x-tapedeck-test-cassette",
+            b"anthropic-version",  # which rules validation applies
+            b"anthropic-beta",
         )
         self._seen: dict[tuple[object, ...], tuple[Request, int]] = {}
 
     def read(self, incoming: Incoming) -> Request:
         """The request ``incoming`` makes; raise :class:`APIError` for a bad one."""
         raw = incoming.raw
+        # What a request matches can change when a recording adds the reply a thread
+        # continues from, or a thinking block it carries: the library's version is part of it.
         key = (
+            self.library.version,
             incoming.method,
             incoming.path,
             incoming.query_string,
@@ -137,22 +157,32 @@ class RequestReader:
                 headers={"allow": "POST"},
             )
         header = incoming.header
-        named, paced, broken = (
+        named, paced, broken, own = (
             header(b"x-tapedeck-cassette"),
             header(b"x-tapedeck-timing"),
             header(b"x-tapedeck-fault"),
+            header(b"x-tapedeck-test-cassette"),
         )
-        cassette = None if named is None else self._cassette(named)
+        cassette = None if named is None else self._cassette(named, "x-tapedeck-cassette")
+        test_cassette = None if own is None else self._cassette(own, "x-tapedeck-test-cassette")
         timing = None if paced is None else self._timing(paced)
-        raw = incoming.body
-        body = _parse_body(raw, path)
-        query = incoming.query_items()
-        if b"sk-ant-" in raw or b"sk-ant-" in incoming.query_string:
-            # Recordings hold a placeholder where a key was: match what they hold.
-            body = redact_value(body)
-            query = [(k, redact_text(v)) for k, v in query]
-        shape = self.library.rules.shape(method, path, query, incoming.header_items, body)
+        # Recordings hold a placeholder where a secret was: match what they hold. The
+        # body is decoded first, so an escaped or percent-encoded key is found too.
+        redact = self.redactor
+        body = redact.value(_parse_body(incoming.body, path))
+        query = [(k, redact.text(v)) for k, v in incoming.query_items()]
+        path = redact.text(path)
+        asked = rebuilt(body, self.library.conversation)
+        shape = self.library.rules.shape(method, path, query, incoming.header_items, asked)
         stream = isinstance(body, dict) and body.get("stream") is True
+        rules_broken: tuple[Broken, ...] = ()
+        if self.validate is not Validate.OFF and path == "/v1/messages":
+            rules_broken = check(
+                body,
+                header(b"anthropic-beta"),
+                self.conversations,
+                header(b"anthropic-version"),
+            )
         return Request(
             method,
             path,
@@ -163,18 +193,22 @@ class RequestReader:
             timing,
             None if broken is None else self._faults(broken, stream),
             cassette,
+            test_cassette,
+            rules_broken,
         )
 
-    def _cassette(self, raw: str) -> str:
+    def _cassette(self, raw: str, header: str) -> str:
+        """A cassette name from ``header``, checked to stay inside the cassette directory;
+        one that ``x-tapedeck-cassette`` names must exist when nothing is recorded."""
         library = self.library
+        shown = self.redactor.text(raw)
         try:
-            name = library.safe_name(raw.strip())
+            name = library.safe_name(self.redactor.text(raw.strip()))
         except UnsafeNameError as exc:
-            raise APIError(400, f"tapedeck: x-tapedeck-cassette {raw!r} refused: {exc}") from None
-        if self.cassettes_must_exist and name not in library.cassettes:
-            raise APIError(
-                404, f"tapedeck: x-tapedeck-cassette {raw!r}: no such cassette in {library.root}"
-            )
+            raise APIError(400, f"tapedeck: {header} {shown!r} refused: {exc}") from None
+        strict = header == "x-tapedeck-cassette" and self.cassettes_must_exist
+        if strict and name not in library.cassettes:
+            raise APIError(404, f"tapedeck: {header} {shown!r}: no such cassette in {library.root}")
         return name
 
     def _timing(self, spec: str) -> Timing:

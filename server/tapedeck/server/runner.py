@@ -25,7 +25,7 @@ from ..errors import BindError
 from ..shaping.faults import Fault
 from ..shaping.timing import Timing
 from .access import is_loopback
-from .app import create_app
+from .app import create_app, load_library
 from .http_protocol import protocol_class
 from .logs import configure_logging, install_cut_filter, log
 
@@ -74,7 +74,7 @@ def run(settings: Settings) -> None:
     or :class:`BindError` before serving.
     """
     configure_logging()
-    library = CassetteLibrary.load(settings.cassettes, settings.match_rules())
+    library = load_library(settings)
     server = uvicorn.Server(uvicorn_config(settings, library))
     sock = bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
@@ -110,7 +110,7 @@ class ServerThread:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.settings = settings
-        self.library = library or CassetteLibrary.load(settings.cassettes, settings.match_rules())
+        self.library = library or load_library(settings)
         self.server = uvicorn.Server(uvicorn_config(settings, self.library, transport))
         self._sock = bind(settings.host, settings.port)
         host, port = self._sock.getsockname()[:2]

@@ -83,7 +83,11 @@ def plan(rendered: Rendered, timing: Timing) -> Plan:
     response = rendered.response
     headers_at = timing.headers_at(response)
     if response.events is None:
-        steps = [Step(headers_at, rendered.parts[0])]
+        body = rendered.parts[0]
+        if response.end is StreamEnd.DISCONNECT:  # a cut recording, asked for as JSON
+            cut = [Step(headers_at, body[: len(body) // 2])]
+            return at_once(Plan(rendered.head, headers_at, cut, headers_at, Ending.CUT))
+        steps = [Step(headers_at, body)]
         return at_once(Plan(rendered.head, headers_at, steps, headers_at))
     times = timing.event_times(response)
     steps = [
@@ -220,3 +224,7 @@ class CassetteSource:
 
     def __len__(self) -> int:
         return len(self._served)
+
+    def was_served(self, entry: Entry) -> bool:
+        """Whether ``entry`` has answered a request since the server started."""
+        return id(entry) in self._served

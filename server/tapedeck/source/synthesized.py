@@ -6,7 +6,9 @@ in the other shape. The SDK's final message is the same either way:
 - a streamed recording asked for as JSON is answered with the Message its events
   assemble into, after the whole stream's time (time to headers plus the last event);
   a stream that ended in an ``error`` event becomes that error as an HTTP error (e.g. an
-  ``overloaded_error`` becomes a 529);
+  ``overloaded_error`` becomes a 529); a stream the upstream cut becomes a JSON answer
+  cut the same way — its headers, then half of its body and a dropped connection — as a
+  client would see an upstream that broke off (the SDKs raise a connection error);
 - a JSON Message recording asked for as a stream is answered with a synthesized stream:
   the headers at the recorded time, then the events at once (a JSON recording has no
   event timing to replay).
@@ -19,7 +21,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ..cassette.model import RecordedEvent, RecordedResponse
+from ..cassette.model import RecordedEvent, RecordedResponse, StreamEnd
 from ..errors import StreamError
 from ..wire.errors import error_body, status_for
 from ..wire.headers import JSON_CONTENT_TYPE, SSE_CONTENT_TYPE
@@ -60,6 +62,7 @@ def as_json(response: RecordedResponse) -> RecordedResponse:
         _headers(response, JSON_CONTENT_TYPE),
         response.time_to_headers_ms + last,
         body=body,
+        end=response.end if status == 200 else StreamEnd.COMPLETE,
     )
 
 

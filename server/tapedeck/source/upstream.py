@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from ..errors import UpstreamError
-from ..pipeline import Ending, Head, Step
+from ..pipeline import Ending, Head, Plan, Step
 from ..wire.headers import HOP_BY_HOP, response_headers
 from ..wire.sse import encode_event
 from ..wire.sse_decode import SSEDecoder, json_or_text
@@ -204,8 +204,9 @@ class UpstreamResponse:
             self.ending = Ending.CUT
         self.end_at = time.perf_counter() - started
 
-    async def done(self, passed_on: bool) -> None:
+    async def done(self, passed_on: bool) -> Plan | None:
         """Nothing to do: the upstream has no use for it (a recording tap has)."""
+        return None
 
     async def aclose(self) -> None:
         await self.response.aclose()

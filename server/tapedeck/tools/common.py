@@ -8,9 +8,6 @@ from pathlib import Path
 
 from ..cassette.library import SUFFIXES, cassette_files
 
-#: The cassette directory the tools use when none is given.
-DEFAULT_DIR = Path("cassettes")
-
 
 def fail(message: str, status: int = 2) -> int:
     """Print ``tapedeck: error: MESSAGE`` to stderr and return ``status``."""

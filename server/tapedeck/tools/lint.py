@@ -8,6 +8,9 @@ against their names, and the whole file for secrets. Problems are reported as
 
 from __future__ import annotations
 
+import argparse
+import datetime
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cassette.load import parse_cassette
+from ..cassette.model import Cassette
 from ..cassette.yaml_source import LineDict, load_yaml
 from ..errors import CassetteError
 from ..record.redact import KEY_PATTERN, PLACEHOLDER, SECRET_HEADERS
@@ -224,11 +228,14 @@ def check_headers(where: str, mapping: LineDict) -> list[tuple[int, str]]:
     ]
 
 
-def lint_text(text: str, file: str) -> list[Problem]:
-    """Every problem in one cassette file's text, sorted by line."""
+def lint_text(text: str, file: str, max_age: datetime.timedelta | None = None) -> list[Problem]:
+    """Every problem in one cassette file's text, sorted by line; with ``max_age``,
+    interactions recorded longer ago than that are problems too."""
     found: list[tuple[int, str]] = list(secrets_in_text(text))
     try:
-        parse_cassette(text, file, name_of(Path(file), None))
+        cassette = parse_cassette(text, file, name_of(Path(file), None))
+        if max_age is not None:
+            found += stale(cassette, max_age)
     except CassetteError as exc:
         found.append((exc.line, exc.message))
         return [Problem(file, line, msg) for line, msg in sorted(found, key=lambda p: p[0])]
@@ -242,7 +249,46 @@ def lint_text(text: str, file: str) -> list[Problem]:
     return [Problem(file, line, msg) for line, msg in sorted(found, key=lambda p: p[0])]
 
 
-def lint_file(path: Path) -> list[Problem]:
+def stale(cassette: Cassette, max_age: datetime.timedelta) -> list[tuple[int, str]]:
+    """The interactions of ``cassette`` recorded longer ago than ``max_age``."""
+    now = datetime.datetime.now(datetime.UTC)
+    found = []
+    for i, interaction in enumerate(cassette.interactions):
+        if interaction.recorded_at is None:
+            continue
+        age = now - datetime.datetime.fromisoformat(interaction.recorded_at)
+        if age > max_age:
+            found.append(
+                (
+                    interaction.line,
+                    f"interactions[{i}]: recorded {age.days} days ago ({interaction.recorded_at}), "
+                    f"longer ago than --max-age {_age_text(max_age)}; record it again",
+                )
+            )
+    return found
+
+
+_AGE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_age(text: str) -> datetime.timedelta:
+    """``90d``, ``12w``, ``36h``, ``30m`` or ``45s`` as a duration (for ``--max-age``)."""
+    match = _AGE.match(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"expected an age such as 90d, 12w or 36h, got {text!r}")
+    return datetime.timedelta(seconds=int(match.group(1)) * _AGE_UNITS[match.group(2)])
+
+
+def _age_text(age: datetime.timedelta) -> str:
+    seconds = int(age.total_seconds())
+    for unit in ("w", "d", "h", "m"):
+        if seconds % _AGE_UNITS[unit] == 0:
+            return f"{seconds // _AGE_UNITS[unit]}{unit}"
+    return f"{seconds}s"
+
+
+def lint_file(path: Path, max_age: datetime.timedelta | None = None) -> list[Problem]:
     """Every problem in the cassette file at ``path``."""
     file = str(path)
     try:
@@ -254,10 +300,10 @@ def lint_file(path: Path) -> list[Problem]:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         return [Problem(file, line, f"not UTF-8 text ({exc.reason}); save it as UTF-8")]
-    return lint_text(text, file)
+    return lint_text(text, file, max_age)
 
 
-def lint(paths: Sequence[Path]) -> int:
+def lint(paths: Sequence[Path], max_age: datetime.timedelta | None = None) -> int:
     """Lint the cassette files and directories ``paths``; 0 when clean, 1 on problems."""
     try:
         files = expand(paths)
@@ -266,7 +312,7 @@ def lint(paths: Sequence[Path]) -> int:
     problems: list[Problem] = []
     bad = 0
     for path, _root in files:
-        found = lint_file(path)
+        found = lint_file(path, max_age)
         bad += bool(found)
         problems += found
     for problem in problems:

@@ -14,6 +14,7 @@ from ..cassette.matching import MatchRules
 from ..cassette.model import Cassette, Interaction, RecordedResponse, StreamEnd
 from ..errors import CassetteError, StreamError, UnsafeNameError
 from ..source.message_stream import assemble
+from . import conversation
 from .common import fail, name_of
 
 #: The columns of ``tapedeck ls``, in order; numbers are right-aligned.
@@ -299,8 +300,9 @@ def describe_interaction(index: int, interaction: Interaction) -> list[str]:
     return lines
 
 
-def show(name: str, root: Path) -> int:
-    """Print a cassette's requests, assembled replies and timing."""
+def show(name: str, root: Path, interactions: bool = False) -> int:
+    """Print a cassette: an agent loop as a conversation (:mod:`.conversation`), else (or
+    with ``interactions``) each interaction's request, assembled reply and timing."""
     try:
         path, clean = find_cassette(name, root)
     except UnsafeNameError as exc:
@@ -315,6 +317,10 @@ def show(name: str, root: Path) -> int:
     print(f"{cassette.name} ({path})")
     if cassette.description:
         print(f"  {_short(cassette.description, 200)}")
+    if not interactions and conversation.is_agent(cassette):
+        print("\n".join(conversation.describe(cassette)))
+        print("\n(tapedeck show --interactions prints each interaction in full)")
+        return 0
     for i, interaction in enumerate(cassette.interactions):
         print()
         print("\n".join(describe_interaction(i, interaction)))

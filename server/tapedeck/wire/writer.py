@@ -273,12 +273,7 @@ class Writer:
         self._meter = ByteMeter(plan.byte_limit) if plan.byte_limit is not None else None
         await self._until(plan.headers_at)
         if not plan.head.stream:
-            await self._start(plan.head)
-            self.sent_all = True
-            body = b"".join(s.encoded for s in plan.steps)
-            await self._write(body, False)
-            self.bytes += len(body)
-            return True
+            return await self._at_once(plan, b"".join(s.encoded for s in plan.steps))
         await self._start(plan.head)
         if not await self._steps(plan.steps) or not await self._until(plan.end_at):
             return False
@@ -296,7 +291,9 @@ class Writer:
         batches = source.batches()
         if not source.head.stream:
             body = b"".join([s.encoded async for batch in batches for s in batch])
-            await source.done(True)  # before answering: the next request may replay it
+            instead = await source.done(True)  # before answering: the next request may replay it
+            if instead is not None:
+                return await self._plan(instead)
             await self._start(source.head)
             self.sent_all = True
             await self._write(body, False)

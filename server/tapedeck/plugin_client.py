@@ -1,0 +1,210 @@
+"""One test's view of the session's tapedeck server: the ``tapedeck`` fixture's value."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import re
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from .server.runner import ServerThread
+
+if TYPE_CHECKING:
+    import anthropic
+
+__all__ = ["Tapedeck", "make_test_id"]
+
+#: The fixture's defaults, each a header the server reads for one request.
+HEADERS = {
+    "cassette": "x-tapedeck-cassette",
+    "fault": "x-tapedeck-fault",
+    "timing": "x-tapedeck-timing",
+}
+TEST_ID_HEADER = "x-tapedeck-test-id"
+TEST_CASSETTE_HEADER = "x-tapedeck-test-cassette"
+DEFAULT_API_KEY = "tapedeck-test"
+_UNSAFE = re.compile(r"[^\x21-\x7e]+")
+
+
+def make_test_id(nodeid: str) -> str:
+    """A header-safe test id from a pytest node id: the node id itself when it is plain ASCII
+    without spaces and not too long, else a cleaned form with a hash of the original."""
+    cleaned = _UNSAFE.sub("_", nodeid)
+    if cleaned == nodeid and len(nodeid) <= 200:
+        return nodeid
+    digest = hashlib.sha256(nodeid.encode()).hexdigest()[:12]
+    return f"{cleaned[:180]}#{digest}"
+
+
+class Tapedeck:
+    """One test's view of the session's tapedeck server (the ``tapedeck`` fixture).
+
+    >>> def test_hello(tapedeck):
+    ...     client = tapedeck.client(cassette="streaming/hello", max_retries=0)
+    ...     tapedeck.set_faults("status:code=529,times=1")   # this test only
+    ...     tapedeck.reset()                                  # rewind this test's sequences
+    """
+
+    def __init__(
+        self,
+        server: ServerThread,
+        test_id: str,
+        own_cassette: str | None = None,
+        cassette: str | None = None,
+        fault: str | None = None,
+        timing: str | None = None,
+    ) -> None:
+        self.server = server
+        #: ``http://127.0.0.1:PORT``: the ``base_url`` for any client.
+        self.base_url = server.base_url
+        #: Sent as ``x-tapedeck-test-id``: keeps sequences and fault counters per test.
+        self.test_id = test_id
+        #: This test's own cassette (``<module path>/<test name>``): recorded into, and
+        #: searched first (then the whole library), unless a client names a cassette.
+        self.own_cassette = own_cassette
+        #: The cassette the marker names (searched alone, recorded into), if any.
+        self.cassette = cassette
+        self.fault = fault
+        self.timing = timing
+        self._clients: list[anthropic.Anthropic] = []
+        self._async_clients: list[anthropic.AsyncAnthropic] = []
+        self._set_faults = False
+
+    def headers(
+        self, *, cassette: str | None = None, fault: str | None = None, timing: str | None = None
+    ) -> dict[str, str]:
+        """The tapedeck headers for this test: the test id, then the cassette, fault and timing
+        given here or by the marker (for clients of your own or ``extra_headers=``)."""
+        headers = {TEST_ID_HEADER: self.test_id}
+        if self.own_cassette is not None:
+            headers[TEST_CASSETTE_HEADER] = self.own_cassette
+        chosen = {
+            "cassette": cassette if cassette is not None else self.cassette,
+            "fault": fault if fault is not None else self.fault,
+            "timing": timing if timing is not None else self.timing,
+        }
+        for key, value in chosen.items():
+            if value is not None:
+                headers[HEADERS[key]] = str(value)
+        return headers
+
+    def _client_kwargs(
+        self, cassette: str | None, fault: str | None, timing: str | None, kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        kwargs.setdefault("base_url", self.base_url)
+        kwargs.setdefault("api_key", DEFAULT_API_KEY)
+        own = kwargs.pop("default_headers", None) or {}
+        kwargs["default_headers"] = {
+            **self.headers(cassette=cassette, fault=fault, timing=timing),
+            **own,
+        }
+        return kwargs
+
+    def client(
+        self,
+        *,
+        cassette: str | None = None,
+        fault: str | None = None,
+        timing: str | None = None,
+        **kwargs: Any,
+    ) -> anthropic.Anthropic:
+        """An ``anthropic.Anthropic`` client on this server, closed when the test ends.
+
+        ``cassette``, ``fault`` and ``timing`` override the marker's; other keywords go to the
+        client (``max_retries=0``, ``timeout=...``, ``default_headers={...}``).
+        """
+        import anthropic
+
+        client = anthropic.Anthropic(**self._client_kwargs(cassette, fault, timing, kwargs))
+        self._clients.append(client)
+        return client
+
+    def async_client(
+        self,
+        *,
+        cassette: str | None = None,
+        fault: str | None = None,
+        timing: str | None = None,
+        **kwargs: Any,
+    ) -> anthropic.AsyncAnthropic:
+        """An ``anthropic.AsyncAnthropic`` client on this server; see :meth:`client`.
+
+        Its connections are not kept alive between requests (each is closed in the event loop
+        that used it), so a client left open, e.g. in ``asyncio.run()``, leaves no socket
+        behind; it is closed when the test ends. Pass ``http_client=`` to choose otherwise.
+        """
+        import anthropic
+        import httpx2
+
+        if "http_client" not in kwargs:
+            kwargs["http_client"] = anthropic.DefaultAsyncHttpxClient(
+                limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=0)
+            )
+        client = anthropic.AsyncAnthropic(**self._client_kwargs(cassette, fault, timing, kwargs))
+        self._async_clients.append(client)
+        return client
+
+    def _admin(self, method: str, path: str, body: object = None) -> dict[str, Any]:
+        content = None if body is None else json.dumps(body)
+        headers = {TEST_ID_HEADER: self.test_id, "content-type": "application/json"}
+        token = self.server.settings.admin_token
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        response = httpx.request(
+            method,
+            self.base_url + path,
+            headers=headers,
+            content=content,
+            timeout=10,
+        )
+        if response.status_code != 200:
+            try:
+                message = response.json()["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = response.text
+            raise ValueError(message)
+        result: dict[str, Any] = response.json()
+        return result
+
+    def reset(self) -> int:
+        """Rewind this test's sequence positions and fault counters; return how many
+        sequences were rewound (``POST /_tapedeck/reset`` with this test id)."""
+        rewound: int = self._admin("POST", "/_tapedeck/reset").get("rewound", 0)
+        return rewound
+
+    def set_faults(self, spec: str | list[str] | None) -> str:
+        """Give this test's requests the faults ``spec`` (``None`` or ``"none"``: no faults),
+        through the admin API; a fault given to a client (header) still wins. Returns the
+        active spec. Raises ``ValueError`` with the server's message for an invalid spec."""
+        self._set_faults = True
+        if spec is None:
+            spec = "none"
+        active: str = self._admin("PUT", "/_tapedeck/faults", {"faults": spec})["faults"]
+        return active
+
+    def close(self) -> None:
+        """Close the clients, drop this test's faults and rewind its sequences (teardown)."""
+        for client in self._clients:
+            client.close()
+        for async_client in self._async_clients:
+            _close_async(async_client)
+        self._clients.clear()
+        self._async_clients.clear()
+        if self._set_faults:
+            self._admin("DELETE", "/_tapedeck/faults")
+        self.reset()
+
+
+def _close_async(client: anthropic.AsyncAnthropic) -> None:
+    """Close an async client after its event loop has ended (best effort, quietly)."""
+    if client.is_closed():
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        with contextlib.suppress(RuntimeError, OSError):
+            asyncio.run(client.close())
