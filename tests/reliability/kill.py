@@ -1,6 +1,6 @@
 """``kill -9`` while many recordings are in flight.
 
-A recording tapedeck (``--mode record`` against the fake upstream of the test suite) takes
+A recording tapedeck (``--mode all`` against the fake upstream of the test suite) takes
 concurrent requests — streamed and JSON, keys in both auth styles, in the body and in the
 query — and is killed without warning once about half have been answered. Then every
 cassette on disk must load (none half-written), every answer a client received complete
@@ -79,7 +79,7 @@ def run(full: bool, src: Path | None = None) -> Outcome:
         for round_ in range(rounds):
             with tempfile.TemporaryDirectory() as tmp:
                 root = Path(tmp)
-                args = ["--cassettes", str(root), "--mode", "record", "--upstream", fake.base_url]
+                args = ["--cassettes", str(root), "--mode", "all", "--upstream", fake.base_url]
                 server = Server(args, src)
                 responses = rawhttp.run(_clients(server, count, random.Random(round_)))
                 files = [p for p in root.rglob("*") if p.is_file()]
