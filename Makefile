@@ -70,7 +70,7 @@ sdk-range: $(FLOOR)/.installed
 bench: $(STAMP)
 	$(BIN)/python bench/replay.py
 
-# The full reliability suite (about 10 minutes); `make test` runs the short version of each
+# The full reliability suite (about 9 minutes); `make test` runs the short version of each
 # scenario. ARGS="--before DIR/server" also measures another tapedeck tree.
 reliability: $(STAMP)
 	PYTHONPATH=tests $(BIN)/python -m reliability $(ARGS)
