@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -97,3 +98,22 @@ def test_headers_over_the_limit_are_refused(server: ServerThread) -> None:
         b"HTTP/1.1 400 Bad Request",  # h11 refuses them itself
     )
     assert json.loads(payload)["type"] == "error"
+
+
+def test_the_refusal_survives_a_client_that_keeps_sending(server: ServerThread) -> None:
+    """Bytes the client sends after its request was refused are read and dropped, so the
+    connection ends with the answer, not with a reset that would destroy it."""
+    url = urlsplit(server.base_url)
+    assert url.hostname is not None
+    assert url.port is not None
+    data = b""
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        bad = b"GET /v1/models HTTP/1.1\r\nhost: localhost\r\nx-bad\x00: 1\r\n\r\n"
+        more = b"GET /v1/models HTTP/1.1\r\nhost: localhost\r\n\r\n" * 20_000  # ~1 MB
+        sock.sendall(bad + more)  # refused while most of it is still unread
+        time.sleep(0.3)  # a reset, if the server had closed, is back by now
+        while part := sock.recv(65536):
+            data += part
+    assert data.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert json.loads(data.partition(b"\r\n\r\n")[2])["type"] == "error"
+    assert b"HTTP/1.1 200" not in data  # nothing after the refusal was served

@@ -27,6 +27,10 @@ from .logs import info
 
 #: The largest piece of a body handed to the transport at once.
 MAX_PIECE = 64 * 1024
+#: After refusing a malformed request, how long what the client still sends is read and
+#: dropped before the connection closes: closing with unread bytes makes the kernel reset
+#: the connection, and a reset can destroy the answer before the client has read it.
+LINGER_S = 2.0
 
 
 def piece_size(buffer: int) -> int:
@@ -100,6 +104,7 @@ class _Tapedeck:
     transport: asyncio.Transport
     flow: Any
     app_state: dict[str, Any]
+    _refused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
@@ -113,11 +118,23 @@ class _Tapedeck:
         detail = _bad_request_detail(sys.exc_info()[1])
         self._refuse(400, "Bad Request", f"tapedeck: the request is not valid HTTP/1.1: {detail}")
 
+    def data_received(self, data: bytes) -> None:
+        if self._refused:  # the rest of a refused request: dropped while lingering
+            return
+        super().data_received(data)  # type: ignore[misc]
+
     def _refuse(self, status: int, reason: str, message: str) -> None:
+        transport = self.transport
+        if transport.is_closing() or self._refused:
+            return
         info("malformed HTTP request answered %d: %s", status, message.removeprefix("tapedeck: "))
-        if not self.transport.is_closing():
-            self.transport.write(_error_response(status, reason, message))
-            self.transport.close()
+        self._refused = True
+        transport.write(_error_response(status, reason, message))
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()  # the answer, then the end: the client sees both
+        asyncio.get_running_loop().call_later(LINGER_S, transport.close)
 
 
 def protocol_class(buffer: int, write_timeout: float, max_header_size: int) -> type[Any]:
