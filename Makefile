@@ -14,7 +14,7 @@ NPM      ?= npm
 TS_STAMP := $(TS)/node_modules/.package-lock.json
 TS_ENV   := TAPEDECK_BIN=$(CURDIR)/$(BIN)/tapedeck TAPEDECK_PYTHON=$(CURDIR)/$(BIN)/python
 
-.PHONY: run test lint typecheck pytest ts sdk-range node bench bench-peers ui-screenshot clean
+.PHONY: run test lint typecheck pytest ts sdk-range node bench bench-peers ui-screenshot reliability clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -85,6 +85,11 @@ bench-peers: $(STAMP)
 # docs/ui.png, the README's picture of the web view (needs /usr/bin/chromium).
 ui-screenshot: $(STAMP)
 	$(BIN)/python tests/ui_screenshot.py docs/ui.png
+
+# The full reliability suite (about 9 minutes); `make test` runs the short version of each
+# scenario. ARGS="--before DIR/server" also measures another tapedeck tree.
+reliability: $(STAMP)
+	PYTHONPATH=tests $(BIN)/python -m reliability $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(FLOOR) $(TS)/node_modules $(TS)/example/node_modules bench/peers/node_modules build dist server/*.egg-info .mypy_cache .pytest_cache .ruff_cache

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import pytest
 
 from fake_upstream import FakeUpstream, ask
@@ -62,7 +63,26 @@ def sdk(server: ServerThread, fault: str | None = None, **kwargs: Any) -> anthro
     kwargs.setdefault("max_retries", 0)
     if fault is not None:
         kwargs["default_headers"] = {"x-tapedeck-fault": fault, **kwargs.get("default_headers", {})}
-    return anthropic.Anthropic(base_url=server.base_url, **kwargs)
+    kwargs.setdefault("base_url", server.base_url)
+    return anthropic.Anthropic(**kwargs)
+
+
+def api_error(response: httpx.Response, status: int, error_type: str) -> str:
+    """Check the API error shape; return the message."""
+    assert response.status_code == status, response.text
+    assert b"Traceback" not in response.content
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"type", "error", "request_id"}
+    assert body["type"] == "error"
+    assert set(body["error"]) == {"type", "message"}
+    assert body["error"]["type"] == error_type
+    assert isinstance(body["error"]["message"], str)
+    assert body["error"]["message"].startswith("tapedeck: ")
+    assert body["request_id"].startswith("req_")
+    assert response.headers["request-id"] == body["request_id"]
+    message: str = body["error"]["message"]
+    return message
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

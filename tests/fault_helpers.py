@@ -107,6 +107,11 @@ def data_of(encoded: bytes) -> str:
 REQUEST_LINE = r"^POST /v1/messages (\d{3}|-) "
 
 
+def by_status(lines: list[str]) -> list[str]:
+    """Request log lines ordered by their status ("-" first), whatever order they came in."""
+    return sorted(lines, key=lambda line: line.split()[2])
+
+
 def statuses(lines: list[str]) -> list[str]:
     """The status of each request log line ("-" when no response started)."""
     return [line.split()[2] for line in lines]

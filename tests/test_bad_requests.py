@@ -10,32 +10,17 @@ import anthropic
 import httpx
 import pytest
 
-from conftest import HELLO, MakeServer, sdk
+from conftest import HELLO, MakeServer, api_error, sdk
 from tapedeck.server.runner import ServerThread
+
+#: Bodies go as JSON, whatever they hold: the checks of the body itself are tested here.
+JSON_TYPE = {"content-type": "application/json"}
 
 
 @pytest.fixture
 def http(server: ServerThread) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, timeout=30) as h:
+    with httpx.Client(base_url=server.base_url, timeout=30, headers=JSON_TYPE) as h:
         yield h
-
-
-def api_error(response: httpx.Response, status: int, error_type: str) -> str:
-    """Check the API error shape; return the message."""
-    assert response.status_code == status, response.text
-    assert b"Traceback" not in response.content
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()
-    assert set(body) == {"type", "error", "request_id"}
-    assert body["type"] == "error"
-    assert set(body["error"]) == {"type", "message"}
-    assert body["error"]["type"] == error_type
-    assert isinstance(body["error"]["message"], str)
-    assert body["error"]["message"].startswith("tapedeck: ")
-    assert body["request_id"].startswith("req_")
-    assert response.headers["request-id"] == body["request_id"]
-    message: str = body["error"]["message"]
-    return message
 
 
 def sdk_post(client: anthropic.Anthropic, content: bytes, path: str = "/v1/messages") -> Any:
@@ -160,7 +145,10 @@ def test_huge_integer_literal_is_a_400_not_a_500(http: httpx.Client) -> None:
 
 def test_body_over_small_limit(make_server: MakeServer) -> None:
     assert anthropic.RequestTooLargeError is anthropic.ContentTooLargeError
-    with make_server(max_body_size=1024) as s, httpx.Client(base_url=s.base_url) as h:
+    with (
+        make_server(max_body_size=1024) as s,
+        httpx.Client(base_url=s.base_url, headers=JSON_TYPE) as h,
+    ):
         big = json.dumps({"model": "m", "pad": "x" * 2048}).encode()
         message = api_error(h.post("/v1/messages", content=big), 413, "request_too_large")
         assert str(len(big)) in message
@@ -278,3 +266,18 @@ def test_good_timing_header_is_accepted(http: httpx.Client) -> None:
         )
         assert response.status_code == 200, spec
         assert response.text.endswith('event: message_stop\ndata: {"type":"message_stop"}\n\n')
+
+
+def test_log_lines_escape_control_characters_and_redact_keys_in_paths(
+    http: httpx.Client, tapedeck_log: Any
+) -> None:
+    """A percent-encoded line break in the path could forge a log line; a key in the path
+    must not reach the log."""
+    http.get("/v1/models/x%0a10:21:31 POST /v1/messages 200 forged 1.0ms")
+    http.get("/v1/models/sk-ant-api03-INPATH-KEY-0000")
+    lines = tapedeck_log.wait_for("GET /v1/models/", count=2)
+    assert len(lines) == 2
+    assert "\n" not in lines[0]
+    assert lines[0].startswith("GET /v1/models/x\\n10:21:31 POST ")
+    assert "INPATH-KEY" not in lines[1]
+    assert "sk-ant-REDACTED" in lines[1]

@@ -373,3 +373,151 @@ def test_unreadable_file(tmp_path: Path) -> None:
         load_cassette(tmp_path / "missing.yaml", "missing")
 
     assert str(info.value) == f"{tmp_path / 'missing.yaml'}: cannot read: No such file or directory"
+
+
+# --- values YAML reads but cannot construct, and characters it does not allow ------------
+
+_DIGITS_4301 = "9" * 4301
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "message"),
+    [
+        pytest.param(
+            "at_ms: 12.5",
+            "at_ms: !!float x",
+            21,
+            "interactions[0].response.events[1].at_ms: expected a number of milliseconds >= 0, "
+            "got !!float 'x' (could not convert string to float: 'x')",
+            id="float-tag-on-text",
+        ),
+        pytest.param(
+            "status: 200",
+            "status: !!int 1.5",
+            12,
+            "interactions[0].response.status: expected an HTTP status code, got !!int '1.5' "
+            "(invalid literal for int() with base 10: '1.5')",
+            id="int-tag-on-a-fraction",
+        ),
+        pytest.param(
+            "time_to_headers_ms: 40",
+            f"time_to_headers_ms: {_DIGITS_4301}",
+            15,
+            "interactions[0].response.time_to_headers_ms: expected a number of milliseconds "
+            ">= 0, got !!int '99999999999999999999…(4301 chars)' (an integer with more digits "
+            "than can be read (4300 at most))",
+            id="integer-over-4300-digits",
+        ),
+        pytest.param(
+            "time_to_headers_ms: 40",
+            f"time_to_headers_ms: {'9' * 400}",
+            15,
+            "interactions[0].response.time_to_headers_ms: expected a finite number of "
+            "milliseconds, got a number of 400 digits",
+            id="integer-too-large-for-a-float",
+        ),
+        pytest.param(
+            "at_ms: 12.5",
+            "at_ms: 1.0e+400",
+            21,
+            "interactions[0].response.events[1].at_ms: expected a finite number of "
+            "milliseconds, got inf",
+            id="float-overflowing-to-infinity",
+        ),
+        pytest.param(
+            "at_ms: 12.5",
+            "at_ms: .nan",
+            21,
+            "interactions[0].response.events[1].at_ms: expected a finite number of "
+            "milliseconds, got nan",
+            id="not-a-number",
+        ),
+        pytest.param(
+            "at_ms: 12.5",
+            "at_ms: 1e400",
+            21,
+            "interactions[0].response.events[1].at_ms: expected a number of milliseconds >= 0, "
+            "got '1e400'",
+            id="yaml-1.1-reads-1e400-as-text",
+        ),
+        pytest.param(
+            "data: {type: message_stop}",
+            "data: {type: message_stop, n: !!bool maybe}",
+            22,
+            "interactions[0].response.events[1].data: cannot read the value !!bool 'maybe' "
+            "(not a value of this type)",
+            id="bad-value-deep-in-data",
+        ),
+        pytest.param(
+            "content: Hi}]",
+            "content: !!timestamp x}]",
+            10,
+            "interactions[0].request.body: cannot read the value !!timestamp 'x' "
+            "(not a value of this type)",
+            id="bad-value-in-the-request-body",
+        ),
+        pytest.param(
+            "Request-Id: req_1",
+            "Request-Id: !!float x",
+            14,
+            "interactions[0].response.headers: header 'Request-Id': expected a string value, "
+            "got !!float 'x' (could not convert string to float: 'x')",
+            id="bad-header-value",
+        ),
+        pytest.param(
+            "Request-Id: req_1",
+            "Request-\U0001f600: req_1",
+            14,
+            "interactions[0].response.headers: header 'Request-\U0001f600': a header name is "
+            "ASCII letters, digits and !#$%&'*+-.^_`|~ only",
+            id="header-name-not-a-token",
+        ),
+        pytest.param(
+            "Request-Id: req_1",
+            'Request-Id: "req\\r\\nSet-Cookie: x"',
+            14,
+            "interactions[0].response.headers: header 'Request-Id': a value cannot hold line "
+            "breaks or control characters",
+            id="line-break-in-a-response-header",
+        ),
+        pytest.param(
+            "      path: /v1/messages\n",
+            "      path: /v1/messages\n      query: {limit: !!int x}\n",
+            7,
+            "interactions[0].request.query: parameter 'limit': expected text or a number, got "
+            "!!int 'x' (invalid literal for int() with base 10: 'x')",
+            id="bad-query-value",
+        ),
+        pytest.param(
+            "      path: /v1/messages\n",
+            "      path: /v1/messages\n      query: {q: {a: 1}}\n",
+            7,
+            "interactions[0].request.query: parameter 'q': expected text or a number, "
+            "got a mapping",
+            id="query-value-not-a-scalar",
+        ),
+        pytest.param(
+            "description: a minimal stream",
+            "description: a \x1b[31mred\x1b[0m stream",
+            2,
+            "invalid YAML: character U+001B is not allowed (control characters are not "
+            'allowed); inside double quotes, write it as an escape such as "\\x1b"',
+            id="raw-control-character",
+        ),
+        pytest.param(
+            "content: Hi}]",
+            "content: H\x00i}]",
+            10,
+            "invalid YAML: character U+0000 is not allowed (control characters are not "
+            'allowed); inside double quotes, write it as an escape such as "\\x00"',
+            id="raw-nul",
+        ),
+    ],
+)
+def test_unreadable_values_are_cassette_errors_with_a_line(
+    old: str, new: str, line: int, message: str
+) -> None:
+    error = error_of(edit(STREAM, old, new))
+
+    assert (error.line, error.message) == (line, message)
+    assert str(error) == f"{FILE}:{line}: {message}"

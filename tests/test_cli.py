@@ -24,6 +24,7 @@ import tapedeck
 from conftest import CASSETTES
 from tapedeck.cassette.load import load_cassette
 from tapedeck.config import OPTIONS
+from tapedeck.config.settings import known
 
 BIN = Path(sys.executable).parent
 TAPEDECK = shutil.which("tapedeck", path=str(BIN))
@@ -257,6 +258,54 @@ def test_broken_cassette_directory(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        pytest.param("!!float x", "got !!float 'x'", id="float-tag-on-text"),
+        pytest.param("!!int 1.5", "got !!int '1.5'", id="int-tag-on-a-fraction"),
+        pytest.param("9" * 4301, "more digits than can be read", id="4301-digits"),
+        pytest.param("1.0e+400", "expected a finite number of milliseconds, got inf", id="inf"),
+    ],
+)
+def test_values_yaml_cannot_read_stop_serve_and_fail_lint(
+    tmp_path: Path, value: str, problem: str
+) -> None:
+    tapes = tmp_path / "tapes"
+    tapes.mkdir()
+    (tapes / "a.yaml").write_text(
+        "version: 1\ninteractions:\n  - request: {method: POST, path: /v1/messages}\n"
+        f"    response:\n      status: 200\n      time_to_headers_ms: {value}\n"
+    )
+
+    served = run("serve", "--cassettes", str(tapes), "--port", "0", cwd=tmp_path)
+    linted = run("lint", str(tapes), cwd=tmp_path)
+
+    where = f"{tapes}/a.yaml:6: interactions[0].response.time_to_headers_ms: "
+    assert served.returncode == 2
+    assert "Traceback" not in served.stderr
+    assert served.stderr.startswith(where)
+    assert problem in served.stderr.splitlines()[0]
+    assert linted.returncode == 1
+    assert "Traceback" not in linted.stderr + linted.stdout
+    assert linted.stdout.startswith(where)
+    assert problem in linted.stdout.splitlines()[0]
+
+
+def test_a_control_character_is_reported_with_its_line(tmp_path: Path) -> None:
+    tapes = tmp_path / "tapes"
+    tapes.mkdir()
+    (tapes / "a.yaml").write_text("version: 1\n# \x1b[31m\ninteractions: []\n")
+
+    served = run("serve", "--cassettes", str(tapes), "--port", "0", cwd=tmp_path)
+    linted = run("lint", str(tapes), cwd=tmp_path)
+
+    line = f"{tapes}/a.yaml:2: invalid YAML: character U+001B is not allowed"
+    assert served.returncode == 2
+    assert served.stderr.startswith(line)
+    assert linted.returncode == 1
+    assert linted.stdout.startswith(line)
+
+
 def test_missing_cassette_directory(tmp_path: Path) -> None:
     result = run("serve", "--cassettes", "nowhere", "--port", "0", cwd=tmp_path)
 
@@ -338,12 +387,7 @@ def test_bad_config_file_names_file_and_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr == (
-        f"tapedeck: error: {cfg}:3: unknown setting 'timming' (known settings: mode, "
-        "cassettes, host, port, timing, max_body_size, sequence_end, match_headers, "
-        "ignore_body_fields, faults, upstream, upstream_api_key_env, upstream_timeout, "
-        "redact_headers, record_errors, redact_patterns, before_record_request, "
-        "before_record_response, normalize, validate, index_cache, event_cache, workers, state, "
-        "state_ttl, journal_size, journal_body_limit, metrics)\n"
+        f"tapedeck: error: {cfg}:3: unknown setting 'timming' (known settings: {known()})\n"
     )
 
 

@@ -52,6 +52,39 @@ def test_a_stream_ending_in_an_error_answers_json_with_that_error(
     assert caught.value.body["error"]["type"] == "overloaded_error"
 
 
+def test_a_stream_that_makes_no_message_answers_json_with_an_error_naming_the_cassette(
+    tmp_path: Path, make_server: MakeServer, tapedeck_log: Any
+) -> None:
+    """A stream that loads but whose events do not assemble (a delta for a block that was
+    never started): the JSON request gets an API-shaped error naming the cassette, and the
+    log has no traceback."""
+    (tmp_path / "broken.yaml").write_text(
+        "version: 1\ninteractions:\n  - request:\n      method: POST\n"
+        "      path: /v1/messages\n      body: {model: m, max_tokens: 5, stream: true, "
+        "messages: [{role: user, content: broken}]}\n    response:\n      status: 200\n"
+        "      events:\n"
+        "        - {event: message_start, at_ms: 0, data: {type: message_start, "
+        "message: {id: m1, type: message, role: assistant, content: [], model: m}}}\n"
+        "        - {event: content_block_delta, at_ms: 0, data: {type: content_block_delta, "
+        "index: 3, delta: {type: text_delta, text: x}}}\n"
+    )
+    ask = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "broken"}]}
+    with make_server(tmp_path) as server, sdk(server) as client:
+        with pytest.raises(anthropic.InternalServerError) as caught:
+            client.messages.create(**ask)
+        streamed = client.messages.create(**ask, stream=True)  # the recording still streams
+        assert next(iter(streamed)).type == "message_start"
+        streamed.close()
+    assert isinstance(caught.value.body, dict)
+    message = caught.value.body["error"]["message"]
+    assert message.startswith(
+        f"tapedeck: cassette 'broken' ({tmp_path / 'broken.yaml'}:3) cannot be answered as JSON: "
+    )
+    assert "block 3" in message
+    assert "tapedeck lint" in message
+    assert not [r for r in tapedeck_log.records if r.exc_info]
+
+
 def test_a_recorded_http_error_answers_a_stream_request_as_recorded(
     client: anthropic.Anthropic,
 ) -> None:

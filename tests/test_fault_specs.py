@@ -374,7 +374,7 @@ def test_book_times_counts_requests_that_p_passed_over() -> None:
     fault = parse_fault("truncate:p=0,times=1")
     book = FaultBook()
     assert book.fire([fault], "", streaming=True) == ()
-    assert book._counts[("", fault)] == 1
+    assert book.count("", fault) == 1
 
 
 def decisions(book: FaultBook, fault: Fault, test_id: str, n: int) -> list[bool]:

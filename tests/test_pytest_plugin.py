@@ -199,3 +199,39 @@ def test_test_ids_are_header_safe_and_unique() -> None:
     assert " " not in odd
     assert odd != make_test_id("tests/test_a.py::test_b[hallo wörld]")
     assert len(make_test_id("t::" + "x" * 500)) < 200
+
+
+def test_the_plugin_sends_the_admin_token_it_is_given(pytester: pytest.Pytester) -> None:
+    """With ``admin_token`` set, the fixture's faults, reset and teardown and
+    ``--tapedeck-unused`` all pass the admin API's token check."""
+    project(pytester)
+    pytester.makeconftest(
+        """
+import pytest
+
+@pytest.fixture(scope="session")
+def tapedeck_config():
+    return {"admin_token": "plugin-admin-token-0123"}
+"""
+    )
+    pytester.makepyfile(
+        """
+import anthropic, httpx, pytest
+
+HELLO = dict(model="claude-sonnet-4-5", max_tokens=256,
+             messages=[{"role": "user", "content": "Hello"}])
+
+def test_faults_through_the_admin_api(tapedeck):
+    assert httpx.post(tapedeck.base_url + "/_tapedeck/reset").status_code == 401
+    tapedeck.set_faults("status:code=529,times=1")
+    client = tapedeck.client(cassette="streaming/hello", max_retries=0)
+    with pytest.raises(anthropic.OverloadedError):
+        client.messages.create(**HELLO)
+    with client.messages.stream(**HELLO) as stream:
+        assert stream.get_final_text() == "Hello!"
+    assert tapedeck.reset() >= 0
+"""
+    )
+    result = run(pytester, "--tapedeck-unused")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*tapedeck: unused cassettes*", "streaming/tool-use: *"])

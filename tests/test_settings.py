@@ -23,12 +23,45 @@ def resolve(flags: dict[str, Any], env: dict[str, str], file: Path | None = None
     return resolve_layers(*layers)
 
 
-KNOWN = (
-    "mode, cassettes, host, port, timing, max_body_size, sequence_end, match_headers, "
-    "ignore_body_fields, faults, upstream, upstream_api_key_env, upstream_timeout, redact_headers, "
-    "record_errors, redact_patterns, before_record_request, before_record_response, normalize, "
-    "validate, index_cache, event_cache, workers, state, state_ttl, journal_size, "
-    "journal_body_limit, metrics"
+KNOWN = ", ".join(
+    [
+        "mode",
+        "cassettes",
+        "host",
+        "port",
+        "timing",
+        "max_body_size",
+        "max_client_buffer",
+        "write_timeout",
+        "max_header_size",
+        "max_delay",
+        "max_test_ids",
+        "sequence_end",
+        "match_headers",
+        "ignore_body_fields",
+        "faults",
+        "upstream",
+        "upstream_api_key_env",
+        "upstream_timeout",
+        "allowed_hosts",
+        "allowed_origins",
+        "admin_token",
+        "redact_headers",
+        "record_errors",
+        "redact_patterns",
+        "before_record_request",
+        "before_record_response",
+        "normalize",
+        "validate",
+        "index_cache",
+        "event_cache",
+        "workers",
+        "state",
+        "state_ttl",
+        "journal_size",
+        "journal_body_limit",
+        "metrics",
+    ]
 )
 
 
@@ -69,6 +102,11 @@ def test_every_option_has_a_flag_and_an_env_var() -> None:
         ("port", "--port", "TAPEDECK_PORT"),
         ("timing", "--timing", "TAPEDECK_TIMING"),
         ("max_body_size", "--max-body-size", "TAPEDECK_MAX_BODY_SIZE"),
+        ("max_client_buffer", "--max-client-buffer", "TAPEDECK_MAX_CLIENT_BUFFER"),
+        ("write_timeout", "--write-timeout", "TAPEDECK_WRITE_TIMEOUT"),
+        ("max_header_size", "--max-header-size", "TAPEDECK_MAX_HEADER_SIZE"),
+        ("max_delay", "--max-delay", "TAPEDECK_MAX_DELAY"),
+        ("max_test_ids", "--max-test-ids", "TAPEDECK_MAX_TEST_IDS"),
         ("sequence_end", "--sequence-end", "TAPEDECK_SEQUENCE_END"),
         ("match_headers", "--match-headers", "TAPEDECK_MATCH_HEADERS"),
         ("ignore_body_fields", "--ignore-body-fields", "TAPEDECK_IGNORE_BODY_FIELDS"),
@@ -76,6 +114,9 @@ def test_every_option_has_a_flag_and_an_env_var() -> None:
         ("upstream", "--upstream", "TAPEDECK_UPSTREAM"),
         ("upstream_api_key_env", "--upstream-api-key-env", "TAPEDECK_UPSTREAM_API_KEY_ENV"),
         ("upstream_timeout", "--upstream-timeout", "TAPEDECK_UPSTREAM_TIMEOUT"),
+        ("allowed_hosts", "--allowed-hosts", "TAPEDECK_ALLOWED_HOSTS"),
+        ("allowed_origins", "--allowed-origins", "TAPEDECK_ALLOWED_ORIGINS"),
+        ("admin_token", "--admin-token", "TAPEDECK_ADMIN_TOKEN"),
         ("redact_headers", "--redact-headers", "TAPEDECK_REDACT_HEADERS"),
         ("record_errors", "--record-errors", "TAPEDECK_RECORD_ERRORS"),
         ("redact_patterns", "--redact-pattern", "TAPEDECK_REDACT_PATTERNS"),

@@ -213,8 +213,8 @@ def test_recorded_disconnect_on_the_wire(endings: Path, make_server: MakeServer)
         data = b""
         with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
             sock.sendall(
-                b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n" % len(body) + body
+                b"POST /v1/messages HTTP/1.1\r\nHost: localhost\r\n"
+                b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body
             )
             while part := sock.recv(65536):
                 data += part

@@ -98,6 +98,22 @@ def at_once(plan: Plan) -> Plan:
     return plan
 
 
+def wait_over(plan: Plan, limit: float) -> tuple[float, str] | None:
+    """The first wait in ``plan`` longer than ``limit`` seconds, and where it is (``before
+    the headers``, ``before event 3``, ``before the end``); ``None`` if there is none."""
+    waits = [(plan.headers_at, "before the headers")]
+    if plan.head.stream:
+        waits += [(s.at, f"before event {i + 1}") for i, s in enumerate(plan.steps)]
+        waits.append((plan.end_at, "before the end"))
+    previous = 0.0
+    for at, where in waits:
+        wait = at - previous
+        if not wait <= limit:  # NaN and infinity included
+            return wait, where
+        previous = max(previous, at)
+    return None
+
+
 class LiveSource(Protocol):
     """A response whose body arrives while it is being sent (the upstream)."""
 

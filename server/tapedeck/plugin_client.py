@@ -153,10 +153,14 @@ class Tapedeck:
 
     def _admin(self, method: str, path: str, body: object = None) -> dict[str, Any]:
         content = None if body is None else json.dumps(body)
+        headers = {TEST_ID_HEADER: self.test_id, "content-type": "application/json"}
+        token = self.server.settings.admin_token
+        if token:
+            headers["authorization"] = f"Bearer {token}"
         response = httpx.request(
             method,
             self.base_url + path,
-            headers={TEST_ID_HEADER: self.test_id, "content-type": "application/json"},
+            headers=headers,
             content=content,
             timeout=10,
         )

@@ -126,7 +126,9 @@ _UNUSED = pytest.StashKey[dict[str, Any]]()
 
 
 def _unused(server: ServerThread) -> dict[str, Any]:
-    response = httpx.get(f"{server.base_url}/_tapedeck/unused", timeout=10)
+    token = server.settings.admin_token
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    response = httpx.get(f"{server.base_url}/_tapedeck/unused", headers=headers, timeout=10)
     found: dict[str, Any] = response.json()
     return found
 

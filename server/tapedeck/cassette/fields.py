@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from ..errors import CassetteError
-from .yaml_source import LineDict
+from .yaml_source import BadValue, LineDict
 
 
 class Fields:
@@ -42,7 +43,8 @@ class Fields:
             return default
         value = self.mapping[key]
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            raise self.error(self.line_of(key), f"expected {expected}, got {describe(value)}", key)
+            line = value.line if isinstance(value, BadValue) else self.line_of(key)
+            raise self.error(line, f"expected {expected}, got {describe(value)}", key)
         return value
 
     def require(self, key: str, expected: str, kinds: tuple[type, ...]) -> Any:
@@ -52,9 +54,21 @@ class Fields:
 
     def number(self, key: str, default: float | None) -> float | None:
         value = self.get(key, "a number of milliseconds >= 0", (int, float), default)
-        if value is not None and value < 0:
+        if value is None:
+            return None
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            text = str(value)
+            shown = text if len(text) <= 30 else f"a number of {len(text)} digits"
+            raise self.error(
+                self.line_of(key), f"expected a finite number of milliseconds, got {shown}", key
+            )
+        if number < 0:
             raise self.error(self.line_of(key), f"expected a number >= 0, got {value}", key)
-        return None if value is None else float(value)
+        return number
 
     def child(self, key: str, allowed: frozenset[str]) -> Fields:
         where = f"{self.where}.{key}" if self.where else key
@@ -62,6 +76,8 @@ class Fields:
 
 
 def describe(value: Any) -> str:
+    if isinstance(value, BadValue):
+        return repr(value)
     if value is None:
         return "nothing (null)"
     if isinstance(value, dict):
@@ -73,9 +89,21 @@ def describe(value: Any) -> str:
 
 def as_json(f: Fields, key: str, value: Any) -> str:
     """``value`` as compact JSON text; YAML-only values (binary, sets, ...) are an error."""
+    unreadable: list[BadValue] = []
+
+    def refuse(item: object) -> object:
+        if isinstance(item, BadValue):
+            unreadable.append(item)
+        raise TypeError(f"{type(item).__name__} values are not JSON ({item!r:.60})")
+
     try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
+        return json.dumps(
+            value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=refuse
+        )
+    except (TypeError, ValueError, RecursionError) as exc:
+        if unreadable:
+            bad = unreadable[0]
+            raise f.error(bad.line, f"cannot read the value {bad!r}", key) from None
         raise f.error(
             f.line_of(key), f"expected JSON data (mappings, lists, text, numbers), but {exc}", key
         ) from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from ..errors import CassetteError, YAMLSourceError
 from . import fast_yaml
 from .fields import Fields as _Fields
 from .fields import as_json as _json
+from .fields import describe as _describe
 from .model import (
     FORMAT_VERSION,
     Cassette,
@@ -27,7 +29,7 @@ from .model import (
     StreamEnd,
 )
 from .normalize import Normalize
-from .yaml_source import LineDict, load_yaml
+from .yaml_source import BadValue, LineDict, load_yaml
 
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _TOP_KEYS = frozenset({"version", "description", "normalize", "interactions"})
@@ -39,17 +41,35 @@ _EVENT_KEYS = frozenset({"event", "data", "at_ms"})
 _INTERACTION_KEYS = frozenset({"request", "response", "recorded_at"})
 
 
-def _headers(f: _Fields, key: str) -> tuple[tuple[str, str], ...]:
+#: What HTTP allows in a header name (a token), and what it does not allow in a value.
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_NOT_IN_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _headers(f: _Fields, key: str, sent: bool = False) -> tuple[tuple[str, str], ...]:
+    """The headers under ``key``; ``sent``: they go on the wire (a response's), so their
+    values must be ones HTTP can carry."""
     raw = f.get(key, "a mapping of header name to value", (dict,), {})
     pairs: list[tuple[str, str]] = []
     for name, value in raw.items():
         values = value if isinstance(value, list) else [value]
         for item in values:
             if not isinstance(name, str) or not isinstance(item, (str, int, float)):
-                raise f.error(
-                    f.line_of(key), f"header {name!r}: expected a string value, got {item!r}", key
+                line = item.line if isinstance(item, BadValue) else f.line_of(key)
+                problem = f"header {name!r}: expected a string value, got {_describe(item)}"
+                raise f.error(line, problem, key)
+            line = raw.line_of(name) if isinstance(raw, LineDict) else f.line_of(key)
+            if not _HEADER_NAME.match(name):
+                problem = (
+                    f"header {name!r}: a header name is ASCII letters, digits and "
+                    "!#$%&'*+-.^_`|~ only"
                 )
-            pairs.append((name.lower(), str(item)))
+                raise f.error(line, problem, key)
+            text = str(item)
+            if sent and _NOT_IN_VALUE.search(text):
+                problem = f"header {name!r}: a value cannot hold line breaks or control characters"
+                raise f.error(line, problem, key)
+            pairs.append((name.lower(), text))
     return tuple(pairs)
 
 
@@ -58,8 +78,12 @@ def _query(f: _Fields) -> tuple[tuple[str, str], ...]:
     pairs: list[tuple[str, str]] = []
     for name, value in raw.items():
         for item in value if isinstance(value, list) else [value]:
+            if not isinstance(name, str) or not isinstance(item, str | int | float):
+                line = item.line if isinstance(item, BadValue) else f.line_of("query")
+                problem = f"parameter {name!r}: expected text or a number, got {_describe(item)}"
+                raise f.error(line, problem, "query")
             text = json.dumps(item) if isinstance(item, bool) else str(item)
-            pairs.append((str(name), text))
+            pairs.append((name, text))
     return tuple(pairs)
 
 
@@ -161,7 +185,7 @@ def _response(f: _Fields, plain: bool = False) -> RecordedResponse:
             f"a response has one of 'body', 'text' or 'events', not both {bodies[0]!r} "
             f"and {bodies[1]!r}",
         )
-    headers = _headers(f, "headers")
+    headers = _headers(f, "headers", sent=True)
     time_to_headers = f.number("time_to_headers_ms", 0.0) or 0.0
     end_text = f.get("end", "'complete' or 'disconnect'", (str,), "complete")
     try:

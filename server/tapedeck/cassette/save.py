@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 import stat
 import tempfile
@@ -167,7 +168,11 @@ def write_atomic(path: Path, text: str) -> None:
         mode = path.stat().st_mode & 0o7777
     except FileNotFoundError:
         mode = 0o666 & ~_UMASK
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # The writer's pid in the name: a file left by a process that died mid-write is known
+    # as such (sweep_temporary), while one being written by another live process is not.
+    fd, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent
+    )
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -178,6 +183,34 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+_TEMPORARY = re.compile(r"^\..+\.ya?ml\.(\d+)\.[^.]+\.tmp$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def sweep_temporary(root: Path) -> list[Path]:
+    """Remove the temporary files that processes killed mid-write (``kill -9``, power loss)
+    left under ``root``; return them. Files of processes still running are left alone."""
+    removed: list[Path] = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            found = _TEMPORARY.match(name)
+            if found is None or _alive(int(found.group(1))):
+                continue
+            path = Path(folder) / name
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def write_inside(root: Path, relative: str, text: str) -> None:
@@ -218,7 +251,8 @@ def _replace_in(folder: int, name: str, text: str) -> None:
         if stat.S_ISLNK(found.st_mode):
             raise OSError(errno.ELOOP, "the cassette file is a symbolic link", name)
         mode = found.st_mode & 0o7777
-    temporary = f".{name}.{secrets.token_hex(6)}.tmp"
+    # The writer's pid in the name lets sweep_temporary tell a dead writer's file.
+    temporary = f".{name}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     handle_fd = os.open(temporary, flags, 0o600, dir_fd=folder)
     try:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..per_test import MAX_TEST_IDS
 from ..shaping.timing import Timing
 from ..source.sequences import SequenceEnd
 from ..validation import Validate
@@ -143,6 +144,50 @@ OPTIONS: tuple[Option, ...] = (
         shown="32MiB",
     ),
     Option(
+        "max_client_buffer",
+        values.size,
+        256 * 1024,
+        "bytes a response may have waiting for a client that has not read them; past it "
+        "tapedeck waits for the client to read",
+        "SIZE",
+        shown="256KiB",
+    ),
+    Option(
+        "write_timeout",
+        values.seconds,
+        60.0,
+        "seconds a client may read nothing while max_client_buffer bytes wait for it; then "
+        "it is cut, and the log says so",
+        "SECONDS",
+        shown="60",
+    ),
+    Option(
+        "max_header_size",
+        values.size,
+        64 * 1024,
+        "largest request line and headers accepted; larger ones get 431",
+        "SIZE",
+        shown="64KiB",
+    ),
+    Option(
+        "max_delay",
+        values.seconds,
+        600.0,
+        "the longest single wait a response may hold: time to headers, a gap between events, "
+        "a latency or stall fault; a request whose timing or faults ask for more gets 400",
+        "SECONDS",
+        shown="600",
+    ),
+    Option(
+        "max_test_ids",
+        values.positive,
+        MAX_TEST_IDS,
+        "test ids whose sequence positions, faults and fault counters are kept; the least "
+        "recently used go first (the log says so if one comes back)",
+        "N",
+        shown="1000",
+    ),
+    Option(
         "sequence_end",
         values.choice(SequenceEnd),
         SequenceEnd.REPEAT,
@@ -198,6 +243,31 @@ OPTIONS: tuple[Option, ...] = (
         "seconds to wait for upstream data before giving up",
         "SECONDS",
         shown="600",
+    ),
+    Option(
+        "allowed_hosts",
+        values.lower_names,
+        (),
+        "more names the Host header may give besides localhost, 127.0.0.1, ::1 and the "
+        "address listened on ('*': any); other requests get 403",
+        "NAMES",
+    ),
+    Option(
+        "allowed_origins",
+        values.origins,
+        (),
+        "web page origins (e.g. http://localhost:3000) whose requests are served, with CORS "
+        "headers; requests from other pages get 403",
+        "ORIGINS",
+    ),
+    Option(
+        "admin_token",
+        values.secret,
+        None,
+        "a token the admin API (/_tapedeck/*, health aside) then requires as "
+        "'authorization: Bearer TOKEN'; without one, the admin API is off when listening "
+        "beyond this machine (prefer the environment variable to the flag)",
+        "TOKEN",
     ),
     Option(
         "redact_headers",

@@ -20,7 +20,7 @@ from ..cassette.matching import MatchRules
 from ..cassette.normalize import Normalize
 from ..cassette.yaml_source import LineDict, load_yaml
 from ..errors import ConfigError, YAMLSourceError
-from ..shaping.faults import Fault
+from ..shaping.faults import Fault, over_limit
 from ..shaping.timing import Timing
 from ..source.sequences import SequenceEnd
 from ..validation import Validate
@@ -40,6 +40,11 @@ class Settings:
     port: int = DEFAULTS["port"]
     timing: Timing = DEFAULTS["timing"]
     max_body_size: int = DEFAULTS["max_body_size"]
+    max_client_buffer: int = DEFAULTS["max_client_buffer"]
+    write_timeout: float = DEFAULTS["write_timeout"]
+    max_header_size: int = DEFAULTS["max_header_size"]
+    max_delay: float = DEFAULTS["max_delay"]
+    max_test_ids: int = DEFAULTS["max_test_ids"]
     sequence_end: SequenceEnd = DEFAULTS["sequence_end"]
     match_headers: tuple[str, ...] = DEFAULTS["match_headers"]
     ignore_body_fields: tuple[str, ...] = DEFAULTS["ignore_body_fields"]
@@ -47,6 +52,10 @@ class Settings:
     upstream: str = DEFAULTS["upstream"]
     upstream_api_key_env: str | None = DEFAULTS["upstream_api_key_env"]
     upstream_timeout: float = DEFAULTS["upstream_timeout"]
+    allowed_hosts: tuple[str, ...] = DEFAULTS["allowed_hosts"]
+    allowed_origins: tuple[str, ...] = DEFAULTS["allowed_origins"]
+    #: Never shown: not in ``repr()``, not in any message.
+    admin_token: str | None = field(default=DEFAULTS["admin_token"], repr=False)
     redact_headers: tuple[str, ...] = DEFAULTS["redact_headers"]
     record_errors: bool = DEFAULTS["record_errors"]
     redact_patterns: tuple[str, ...] = DEFAULTS["redact_patterns"]
@@ -146,6 +155,7 @@ def resolve(*layers: Layer) -> Settings:
     value came from. (A caller with defaults of its own, e.g. port 0 for a server inside a
     test, passes them as the last layer.)"""
     chosen: dict[str, Any] = {}
+    given: dict[str, str] = {}
     for option in OPTIONS:
         for layer in layers:
             if option.key in layer.values:
@@ -154,5 +164,13 @@ def resolve(*layers: Layer) -> Settings:
                     chosen[option.key] = option.parse(raw)
                 except (ValueError, TypeError) as exc:
                     raise ConfigError(f"{where}: {exc}") from None
+                given[option.key] = where
                 break
-    return Settings(**chosen)
+    settings = Settings(**chosen)
+    for key, problem in (
+        ("timing", settings.timing.over_limit(settings.max_delay)),
+        ("faults", over_limit(settings.faults, settings.max_delay)),
+    ):
+        if problem:
+            raise ConfigError(f"{given.get(key, key)}: {problem}")
+    return settings

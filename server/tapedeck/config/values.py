@@ -128,7 +128,7 @@ def size(value: Any) -> int:
 
 def count(value: Any) -> int:
     text = str(value).strip() if not isinstance(value, bool) else ""
-    if not text.isdigit():
+    if not text.isdigit() or len(text) > 18:
         raise ValueError(f"expected a whole number >= 0, got {value!r}")
     return int(text)
 
@@ -166,6 +166,25 @@ def faults(value: Any) -> tuple[Fault, ...]:
     if not isinstance(value, str):
         raise ValueError(f"expected fault specs such as 'ping:every=5', got {value!r}")
     return parse_faults(value)
+
+
+def origins(value: Any) -> tuple[str, ...]:
+    found = names(value)
+    for origin in found:
+        scheme, sep, rest = origin.partition("://")
+        if origin != "null" and (not sep or scheme not in ("http", "https") or "/" in rest):
+            raise ValueError(
+                f"expected web origins such as http://localhost:3000 (scheme, host and port, "
+                f"no path), got {origin!r}"
+            )
+    return tuple(o.rstrip("/").lower() for o in found)
+
+
+def secret(value: Any) -> str:
+    # The value itself never appears in a message.
+    if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value.strip()):
+        raise ValueError("expected a token of printable characters without spaces")
+    return value.strip()
 
 
 def url(value: Any) -> str:
@@ -216,7 +235,7 @@ def cache_directory(value: Any) -> Path | str:
 def positive(value: Any) -> int:
     """A whole number >= 1."""
     text = str(value).strip().replace("_", "")
-    if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
+    if isinstance(value, bool) or not text.isdigit() or len(text) > 18 or int(text) < 1:
         raise ValueError(f"expected a whole number >= 1, got {value!r}")
     return int(text)
 

@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 from ..errors import APIError, FaultSpecError
 from ..shaping.clock import Clock
-from ..shaping.faults import listed, parse_faults
+from ..shaping.faults import listed, over_limit, parse_faults
 from ..wire.errors import error_json
 from ..wire.ratelimit import rfc3339
 from . import workers
@@ -60,9 +60,13 @@ async def faults_admin(request: Request) -> Response:
         if not isinstance(specs, str):
             raise APIError(400, 'tapedeck: expected a body like {"faults": "ping:every=5"}')
         try:
-            book.put(parse_faults(specs), test_id)
+            faults = parse_faults(specs)
         except FaultSpecError as exc:
             raise APIError(400, f"tapedeck: {exc}") from None
+        problem = over_limit(faults, _handler(request).settings.max_delay)
+        if problem:
+            raise APIError(400, f"tapedeck: {problem}")
+        book.put(faults, test_id)
     elif request.method == "DELETE":
         book.clear(test_id)
     current = book.active(test_id or "")

@@ -1,14 +1,17 @@
 """The ASGI application: ``/v1/`` to the handler, the rest to the admin app.
 
-``/v1/`` requests go straight to :class:`~tapedeck.server.handler.Handler` without
-Starlette's routing; everything else (admin endpoints, 404s, lifespan) goes through a
-small Starlette app. The upstream client is made when the app starts.
+Every HTTP request first passes the checks of :mod:`tapedeck.server.access` (Host,
+Origin, JSON bodies, the admin token). ``/v1/`` requests then go straight to
+:class:`~tapedeck.server.handler.Handler` without Starlette's routing; everything else
+(admin endpoints, 404s, lifespan) goes through a small Starlette app. The upstream client
+is made when the app starts.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,22 +23,27 @@ from starlette.types import Receive, Scope, Send
 from ..cassette.index import LibraryIndex, default_cache_dir
 from ..cassette.lazy_events import EventStore
 from ..cassette.library import CassetteLibrary
+from ..cassette.save import sweep_temporary
 from ..config import Mode, Settings
-from ..errors import ConfigError
+from ..errors import APIError, ConfigError
 from ..record.recorder import Recorder
 from ..record.redact import Redactor
 from ..source.upstream import Upstream, UpstreamConfig
+from ..wire.errors import error_json
+from .access import Access, is_preflight, with_cors
 from .admin import EXCEPTION_HANDLERS, ROUTES
 from .handler import Handler
-from .logs import RequestLog
+from .incoming import HEADERS, Incoming
+from .logs import RequestLog, log, log_request
 
 
 class Tapedeck:
     """The whole server: ``/v1/`` to the :class:`Handler`, the rest to the admin app."""
 
-    def __init__(self, handler: Handler, admin: Starlette) -> None:
+    def __init__(self, handler: Handler, admin: Starlette, access: Access) -> None:
         self.handler = handler
         self.admin = admin
+        self.access = access
         self.state = admin.state
 
     def close(self) -> None:
@@ -45,10 +53,43 @@ class Tapedeck:
             self.handler.journal.closed = True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+        if scope["type"] != "http":
+            await self.admin(scope, receive, send)
+            return
+        headers = scope[HEADERS] = dict(scope["headers"])
+        try:
+            origin = self.access.check(scope, headers)
+        except APIError as exc:
+            await self._refuse(scope, receive, send, exc)
+            return
+        if origin is not None:
+            if is_preflight(scope, headers):
+                start = {"type": "http.response.start", "status": 204}
+                await send({**start, "headers": Access.preflight(origin, headers)})
+                await send({"type": "http.response.body", "body": b""})
+                return
+            send = with_cors(send, origin)
+        if scope["path"].startswith("/v1/"):
             await self.handler(scope, receive, send)
         else:
             await self.admin(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, exc: APIError) -> None:
+        """Answer a request the access checks refused, once its body has been read."""
+        started = time.perf_counter()
+        with contextlib.suppress(APIError):  # too large: refused all the same
+            await Incoming.read(scope, receive, self.handler.settings.max_body_size)
+        payload, request_id = error_json(exc.status, exc.message, exc.error_type)
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
+            (b"request-id", request_id.encode()),
+            *((k.encode(), v.encode()) for k, v in (exc.headers or {}).items()),
+        ]
+        await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+        said = f"{exc.error_type}: {exc.message.removeprefix('tapedeck: ')[:120]}"
+        log_request(scope, exc.status, said, started)
 
 
 def _upstream_key(settings: Settings) -> str | None:
@@ -98,6 +139,14 @@ def create_app(
     >>> app = create_app(Settings(cassettes=Path("cassettes")))  # doctest: +SKIP
     """
     library = library or load_library(settings)
+    if settings.mode.records:
+        left = sweep_temporary(settings.cassettes)
+        if left:
+            log.info(
+                "tapedeck: removed %d temporary file(s) a tapedeck stopped mid-write left in %s",
+                len(left),
+                settings.cassettes,
+            )
     config = UpstreamConfig(
         settings.upstream, _upstream_key(settings), read_timeout=settings.upstream_timeout
     )
@@ -129,4 +178,7 @@ def create_app(
     )
     handler = Handler(settings, library, upstream, recorder)
     admin.state.handler = handler
-    return Tapedeck(handler, admin)
+    access = Access(
+        settings.host, settings.allowed_hosts, settings.allowed_origins, settings.admin_token
+    )
+    return Tapedeck(handler, admin, access)

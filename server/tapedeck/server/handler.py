@@ -63,7 +63,7 @@ class Handler:
         self.library = library
         self.upstream = upstream
         self.recorder = recorder
-        self.cassettes = CassetteSource()
+        self.cassettes = CassetteSource(settings.max_delay)
         state = per_test_state(settings)
         self.sequences, self.faults = state.sequences, state.faults
         self.limits = Limits(self.faults)
@@ -71,6 +71,7 @@ class Handler:
         self.reader = RequestReader(
             library,
             not settings.mode.proxies,
+            settings.max_delay,
             redactor=self.redactor,
             kept_headers=recorder.kept_headers,
             validate=settings.validate,
@@ -153,7 +154,16 @@ class Handler:
                 raise StreamCut("internal error mid-response") from None
             await writer.plan(error_plan(500, "tapedeck: internal error; see the server log"))
         finally:
-            log_request(scope, writer.status, exchange.text, started, cut, writer.client_left, path)
+            log_request(
+                scope,
+                writer.status,
+                exchange.text,
+                started,
+                cut,
+                writer.client_left,
+                writer.too_slow,
+                path,
+            )
             exchange.close(writer, cut, time.perf_counter() - started)
             if exchange.request is None:
                 self._unparsed(exchange, scope, incoming)
@@ -283,9 +293,9 @@ class Handler:
             if admission is not None:
                 instead += as_text(self.limits.take(admission, REQUEST_ONLY))
             return status_plan(status, fired, instead)
-        self.sequences.advance(request.test_id, name, found.key)
         timing = request.timing or self.settings.timing
-        plan = served.plan(request.stream, timing, fired, incoming)
+        plan = served.plan(request.stream, timing, fired, incoming)  # may refuse: no advance
+        self.sequences.advance(request.test_id, name, found.key)
         if fired:
             exchange.acted = plan.acted
         if admission is not None:

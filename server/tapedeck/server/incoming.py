@@ -13,6 +13,9 @@ from starlette.types import Receive, Scope
 
 from ..errors import APIError
 
+#: Where the app keeps the request's headers as a dict, in the ASGI scope.
+HEADERS = "tapedeck.headers"
+
 
 class Incoming:
     """The parts of an ASGI HTTP request that tapedeck uses."""
@@ -25,8 +28,9 @@ class Incoming:
         self.path: str = scope["path"]
         self.query_string: bytes = scope.get("query_string", b"")
         self.body = body
-        #: Lower-case name -> value, as bytes (for a repeated header, the last one).
-        self.raw: dict[bytes, bytes] = dict(scope["headers"])
+        #: Lower-case name -> value, as bytes (for a repeated header, the last one); made
+        #: once per request, by the app's access checks (:data:`HEADERS`) when they ran.
+        self.raw: dict[bytes, bytes] = scope.get(HEADERS) or dict(scope["headers"])
         self._items: list[tuple[str, str]] | None = None
 
     @classmethod

@@ -102,9 +102,11 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 class _HideDeliberateCuts(logging.Filter):
+    """Deliberate drops are not errors; malformed requests get tapedeck's own line."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, StreamCut)
+        return not isinstance(exc, StreamCut) and record.msg != "Invalid HTTP request received."
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -133,16 +135,30 @@ def log_request(
     started: float,
     cut: bool = False,
     left: bool = False,
+    slow: str = "",
     path: str | None = None,
 ) -> None:
     """Write the request's log line: method, path (redacted: ``path``, else the scope's
-    with keys replaced), status, what answered it (``said``), duration, how it ended."""
+    with keys replaced), status, what answered it (``said``), duration, how it ended
+    (``slow``: why the client was cut for not reading)."""
     if not log.isEnabledFor(logging.INFO):
         return
-    ending = " (client went away)" if left else " (connection cut as recorded)" if cut else ""
+    if slow:
+        ending = f" ({slow})"
+    else:
+        ending = " (client went away)" if left else " (connection cut as recorded)" if cut else ""
     ms = (time.perf_counter() - started) * 1000
-    shown = path if path is not None else redact_text(scope["path"])
-    info(_LINE, scope["method"], shown, status or "-", said or "-", ms, ending)
+    seen = shown(path if path is not None else redact_text(scope["path"]))
+    info(_LINE, scope["method"], seen, status or "-", shown(said) or "-", ms, ending)
+
+
+def shown(text: str) -> str:
+    """``text`` as it may go in the log: key-shaped strings redacted, control characters
+    (a line break in a percent-encoded path could forge a log line) escaped."""
+    text = redact_text(text)
+    if not text.isprintable():
+        text = text.encode("unicode_escape").decode("ascii")
+    return text
 
 
 def info(message: str, *args: object) -> None:

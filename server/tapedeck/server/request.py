@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ from ..cassette.threads import rebuilt
 from ..errors import APIError, FaultSpecError, SpecError, UnsafeNameError
 from ..record.recorder import KEPT_REQUEST_HEADERS, headers_kept
 from ..record.redact import DEFAULT, Redactor
-from ..shaping.faults import Fault, parse_faults
+from ..shaping.faults import Fault, over_limit, parse_faults
 from ..shaping.timing import Timing
 from ..source.conversations import Conversations
 from ..validation import Broken, Validate, check
@@ -44,6 +45,9 @@ POST_ONLY = frozenset({"/v1/messages", "/v1/messages/count_tokens"})
 SHAPE_CACHE_BYTES = 4 * 1024 * 1024
 #: A body larger than this is parsed afresh every time rather than cached.
 SHAPE_CACHE_LARGEST = 256 * 1024
+#: What a kept request costs besides its body: the key, the parsed request and its shape
+#: (measured with tracemalloc: about 2 kB for a small Messages request).
+ENTRY_BYTES = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,13 +88,15 @@ class RequestReader:
     body again would be most of the cost of a replayed response, so requests are kept by
     their bytes (method, path, query, body, the matched and tapedeck headers). The cache
     holds at most ``budget`` bytes' worth (a body and its parsed form count four times
-    its size); the oldest go first, and bodies over ``largest`` bytes are never kept.
+    its size, plus :data:`ENTRY_BYTES`); the oldest go first, and bodies over ``largest``
+    bytes are never kept.
     """
 
     def __init__(
         self,
         library: CassetteLibrary,
         cassettes_must_exist: bool,
+        max_delay: float = math.inf,
         budget: int = SHAPE_CACHE_BYTES,
         largest: int = SHAPE_CACHE_LARGEST,
         redactor: Redactor = DEFAULT,
@@ -104,6 +110,8 @@ class RequestReader:
         self.validate = validate
         self.conversations = Conversations(library)
         self.cassettes_must_exist = cassettes_must_exist
+        #: The longest wait a timing or fault header may ask for (the setting max_delay).
+        self.max_delay = max_delay
         self.budget = budget
         self.largest = largest
         #: Bytes the kept requests count for.
@@ -139,7 +147,7 @@ class RequestReader:
         request = self._parse(incoming)
         body = incoming.body
         if len(body) <= self.largest:
-            self._keep(key, request, 4 * (len(body) + len(incoming.query_string)) + 512)
+            self._keep(key, request, 4 * (len(body) + len(incoming.query_string)) + ENTRY_BYTES)
         return request
 
     def _keep(self, key: tuple[object, ...], request: Request, cost: int) -> None:
@@ -216,19 +224,24 @@ class RequestReader:
             raise APIError(404, f"tapedeck: {header} {shown!r}: no such cassette in {library.root}")
         return name
 
-    @staticmethod
-    def _timing(spec: str) -> Timing:
+    def _timing(self, spec: str) -> Timing:
         try:
-            return _timing(spec)
+            timing = _timing(spec)
         except SpecError as exc:
             raise APIError(400, f"tapedeck: x-tapedeck-timing: {exc}") from None
+        problem = timing.over_limit(self.max_delay)
+        if problem:
+            raise APIError(400, f"tapedeck: x-tapedeck-timing: {problem}")
+        return timing
 
-    @staticmethod
-    def _faults(text: str, stream: bool) -> tuple[Fault, ...]:
+    def _faults(self, text: str, stream: bool) -> tuple[Fault, ...]:
         try:
             faults = _faults(text)
         except FaultSpecError as exc:
             raise APIError(400, f"tapedeck: x-tapedeck-fault: {exc}") from None
+        problem = over_limit(faults, self.max_delay)
+        if problem:
+            raise APIError(400, f"tapedeck: x-tapedeck-fault: {problem}")
         misplaced = [f.text for f in faults if f.streams_only and not stream]
         if misplaced:
             raise APIError(

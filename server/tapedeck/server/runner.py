@@ -25,7 +25,9 @@ from ..config import Settings, from_file, from_keywords, resolve
 from ..errors import BindError, ConfigError
 from ..shaping.faults import Fault
 from ..shaping.timing import Timing
+from .access import is_loopback
 from .app import Tapedeck, create_app, load_library
+from .http_protocol import protocol_class
 from .logs import configure_logging, install_cut_filter, log
 from .workers import supervise
 
@@ -53,6 +55,10 @@ def uvicorn_config(
     """The uvicorn configuration tapedeck runs with (shared by the CLI and the tests)."""
     return uvicorn.Config(
         create_app(settings, library, transport),
+        http=protocol_class(
+            settings.max_client_buffer, settings.write_timeout, settings.max_header_size
+        ),
+        h11_max_incomplete_event_size=settings.max_header_size,
         log_config=None,
         access_log=False,
         server_header=False,
@@ -86,6 +92,11 @@ def run(settings: Settings) -> None:
         settings.timing,
         f", {settings.workers} workers" if settings.workers > 1 else "",
     )
+    if not settings.admin_token and not is_loopback(settings.host):
+        log.info(
+            "tapedeck: the admin API (/_tapedeck/*, health aside) is off: tapedeck listens "
+            "beyond this machine without an admin token (set TAPEDECK_ADMIN_TOKEN to use it)"
+        )
     if settings.workers > 1:
         supervise(settings.workers, lambda: server.run(sockets=[sock]), sock)
     else:

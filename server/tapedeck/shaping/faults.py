@@ -24,6 +24,7 @@ from typing import Any
 
 from ..errors import FaultSpecError
 from .rates import Rate, parse_rate
+from .timing import wait_problem
 
 
 class FaultKind(enum.StrEnum):
@@ -83,6 +84,11 @@ class Fault:
     def __hash__(self) -> int:
         # The spec text decides every field: hashing it alone is cheaper than the fields.
         return hash(self.text)
+
+    @property
+    def wait(self) -> float:
+        """The seconds this fault holds a response back (``latency``, ``stall``), else 0."""
+        return self.ms / 1000 if self.kind in (FaultKind.LATENCY, FaultKind.STALL) else 0.0
 
     @property
     def streams_only(self) -> bool:
@@ -243,6 +249,15 @@ def parse_faults(text: str) -> tuple[Fault, ...]:
     if any(not p for p in parts[:-1]) or "none" in (p.lower() for p in parts):
         raise FaultSpecError(f"faults {text!r}: empty spec or 'none' mixed with faults")
     return tuple(parse_fault(p) for p in parts if p)
+
+
+def over_limit(faults: Sequence[Fault], limit: float) -> str | None:
+    """Why ``faults`` are refused under ``max_delay`` = ``limit``, or ``None``."""
+    for fault in faults:
+        problem = wait_problem(f"fault {fault.text!r}", fault.wait, limit)
+        if problem:
+            return problem
+    return None
 
 
 def listed(faults: Sequence[Fault]) -> str:

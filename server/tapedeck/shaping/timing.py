@@ -17,6 +17,17 @@ from ..errors import SpecError
 SPEC_HELP = "'recorded', 'speed=F' (F > 0), 'fixed=MS' (MS >= 0) or 'instant'"
 
 
+def wait_problem(what: str, seconds: float, limit: float) -> str | None:
+    """Why ``seconds`` of waiting is refused (more than ``limit``, the setting
+    ``max_delay``), or ``None`` if it is allowed."""
+    if seconds <= limit:  # False for NaN too
+        return None
+    return (
+        f"{what} asks for a wait of {seconds:.3g} s; the longest wait allowed is {limit:g} s "
+        "(setting max_delay)"
+    )
+
+
 class TimingKind(enum.StrEnum):
     RECORDED = "recorded"
     SPEED = "speed"
@@ -58,6 +69,13 @@ class Timing:
         if self.kind in (TimingKind.SPEED, TimingKind.FIXED):
             return f"{self.kind}={self.value:g}"
         return str(self.kind)
+
+    def over_limit(self, limit: float) -> str | None:
+        """Why this spec is refused under ``max_delay`` = ``limit`` (a ``fixed`` gap longer
+        than that), or ``None``. What ``speed`` makes of a recording is checked on its plan."""
+        if self.kind is TimingKind.FIXED:
+            return wait_problem(f"timing {self}", self.value / 1000, limit)
+        return None
 
     @property
     def waits(self) -> bool:

@@ -11,6 +11,7 @@ its old entries, and all that was kept for them, go.
 from __future__ import annotations
 
 import json
+import math
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,8 +19,9 @@ from typing import Protocol
 
 from ..cassette.library import Entry
 from ..cassette.model import RecordedResponse, StreamEnd
-from ..pipeline import Ending, Head, Plan, Step, at_once
-from ..shaping.faults import Fault
+from ..errors import APIError
+from ..pipeline import Ending, Head, Plan, Step, at_once, wait_over
+from ..shaping.faults import Fault, listed
 from ..shaping.quota import Cost
 from ..shaping.shaper import shape_plan
 from ..shaping.timing import Timing
@@ -109,15 +111,20 @@ class Served:
         "_usage",
         "converted",
         "interaction",
+        "max_delay",
         "name",
         "plans",
         "rendered",
         "rewrites",
+        "where",
     )
 
-    def __init__(self, entry: Entry) -> None:
+    def __init__(self, entry: Entry, max_delay: float = math.inf) -> None:
         self.interaction = entry.interaction
+        #: The longest wait a plan may hold (the setting max_delay), in seconds.
+        self.max_delay = max_delay
         self.name = entry.cassette.name
+        self.where = f"{entry.cassette.path}:{entry.interaction.line}"
         self.rendered: dict[bool, Rendered] = {}
         self.plans: dict[tuple[bool, Timing, tuple[Fault, ...]], Plan] = {}
         #: The last plan handed out, and for which shape, timing and faults objects: a test
@@ -144,9 +151,19 @@ class Served:
     def response(self, stream: bool) -> RecordedResponse:
         """The recorded response in the shape a request that asks for ``stream`` gets."""
         response = self.interaction.response
-        if response.is_stream != self._streams[stream]:
+        if response.is_stream == self._streams[stream]:
+            return response
+        try:
             return in_shape(response, stream)
-        return response
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            # A cassette that loads but whose events do not make a message (lint says so).
+            shape = "an event stream" if stream else "JSON"
+            raise APIError(
+                500,
+                f"tapedeck: cassette {self.name!r} ({self.where}) cannot be answered as "
+                f"{shape}: {exc}; run 'tapedeck lint' on it",
+                "api_error",
+            ) from None
 
     def usage(self, stream: bool) -> Cost:
         """What answering a request that asks for ``stream`` (or not) takes from a quota."""
@@ -163,7 +180,8 @@ class Served:
         ``timing`` and shaped by ``faults``; ``client`` says the URL the client used."""
         if self.rewrites:  # depends on the client's address: not kept
             response = with_results_url(self.response(stream), client.base_url)
-            return _shaped(render(response, cassette_headers(self.name)), timing, faults)
+            fresh = render(response, cassette_headers(self.name))
+            return self._checked(_shaped(fresh, timing, faults), timing, faults)
         shape = self._streams[stream]
         last = self._last
         if last is not None and last[2] is faults and last[1] is timing and last[0] is shape:
@@ -175,12 +193,25 @@ class Served:
             if rendered is None:
                 rendered = render(self.response(stream), cassette_headers(self.name))
                 self.rendered[shape] = rendered
-            found = _shaped(rendered, timing, faults)
+            found = self._checked(_shaped(rendered, timing, faults), timing, faults)
             if len(self.plans) >= PLANS_PER_INTERACTION:
                 self.plans.clear()
             self.plans[key] = found
         self._last = (shape, timing, faults, found)
         return found
+
+    def _checked(self, plan: Plan, timing: Timing, faults: tuple[Fault, ...]) -> Plan:
+        """``plan``, or a 400 if it would wait longer than ``max_delay`` anywhere."""
+        over = wait_over(plan, self.max_delay)
+        if over is None:
+            return plan
+        wait, where = over
+        cause = f"timing {timing}" + (f" and faults {listed(faults)}" if faults else "")
+        raise APIError(
+            400,
+            f"tapedeck: cassette {self.name!r} with {cause} would wait {wait:.3g} s {where}; "
+            f"the longest wait allowed is {self.max_delay:g} s (setting max_delay)",
+        )
 
 
 def _shaped(rendered: Rendered, timing: Timing, faults: tuple[Fault, ...]) -> Plan:
@@ -192,14 +223,15 @@ class CassetteSource:
     """What is served from the interactions of a library, computed once each and kept
     while the library holds the interaction."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_delay: float = math.inf) -> None:
+        self.max_delay = max_delay
         self._served: dict[int, Served] = {}
 
     def served(self, entry: Entry) -> Served:
         """The :class:`Served` data of ``entry``, made on first use."""
         found = self._served.get(id(entry))
         if found is None:
-            found = self._served[id(entry)] = Served(entry)
+            found = self._served[id(entry)] = Served(entry, self.max_delay)
             # Entries are dropped when a recording replaces their cassette; what was kept
             # for them goes with them (before their id can be reused).
             weakref.finalize(entry, self._served.pop, id(entry), None)

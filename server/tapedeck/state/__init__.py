@@ -35,7 +35,10 @@ def per_test_state(settings: Settings) -> PerTestState:
     """Sequence positions and fault state where the ``state`` setting says: in this process
     (``memory``), or in the Redis server it names (shared by every worker and replica)."""
     if settings.state == "memory":
-        return PerTestState(Sequences(settings.sequence_end), FaultBook(settings.faults))
+        limit = settings.max_test_ids
+        return PerTestState(
+            Sequences(settings.sequence_end, limit), FaultBook(settings.faults, limit)
+        )
     from .shared import connect
     from .shared_faults import SharedFaultBook
     from .shared_sequences import SharedSequences

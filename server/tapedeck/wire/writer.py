@@ -10,6 +10,12 @@ A plan whose parts are all due at once goes out in one send, with nothing else r
 Anything that waits runs while a second task listens for the client going away, so an
 abandoned response stops at once (and an upstream request is cancelled) instead of
 sleeping on.
+
+Under tapedeck's own HTTP protocol (:mod:`tapedeck.server.http_protocol`) the writer also
+sees the client's :class:`Connection`: at most ``max_client_buffer`` bytes wait for a
+client at a time (a large body goes out in pieces, each after the client has read enough),
+and a client that reads nothing for ``write_timeout`` while the buffer is full is cut, the
+bytes it never read dropped with it.
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Protocol
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from ..errors import StreamCut
 from ..pipeline import Ending, Head, LiveSource, Plan, Step
@@ -34,6 +41,34 @@ LAST_EVENTS = frozenset({"message_stop", "error"})
 
 Opener = Callable[[], Awaitable["LiveSource | Plan"]]
 _COMPLETE = Ending.COMPLETE
+#: Where tapedeck's HTTP protocol puts the :class:`Connection` (in ``scope["state"]``).
+CONNECTION = "tapedeck.connection"
+
+
+class Connection(Protocol):
+    """The client's connection: how much it has not read yet, and how to drop it."""
+
+    #: Bodies go out in pieces of at most this many bytes.
+    piece: int
+    #: Seconds a client may read nothing while its buffer is full.
+    write_timeout: float
+
+    @property
+    def full(self) -> bool:
+        """True while the client's buffer is full: a send now would wait for it."""
+        ...
+
+    def unread(self) -> int:
+        """Bytes written for the client that it has not read yet."""
+        ...
+
+    async def drained(self) -> None:
+        """Return once the buffer is no longer full (or the client has left)."""
+        ...
+
+    def abort(self) -> None:
+        """Close the connection at once, dropping what the client has not read."""
+        ...
 
 
 class Writer:
@@ -44,6 +79,7 @@ class Writer:
     """
 
     __slots__ = (
+        "_conn",
         "_interval",
         "_last",
         "_meter",
@@ -58,6 +94,7 @@ class Writer:
         "sent_all",
         "started",
         "status",
+        "too_slow",
     )
 
     def __init__(self, scope: Scope, receive: Receive, send: Send, started: float) -> None:
@@ -78,9 +115,13 @@ class Writer:
         self.pings: list[int] | None = None
         #: The first event not sent whole when the byte limit cut the body.
         self.cut_at: int | None = None
+        #: Why the client was cut for reading too slowly ("" if it was not).
+        self.too_slow = ""
         self._last = 0.0
         self._interval: float | None = None
         self._meter: ByteMeter | None = None
+        state = scope.get("state")
+        self._conn: Connection | None = state.get(CONNECTION) if state else None
 
     # -- entry points ------------------------------------------------------------------
 
@@ -108,10 +149,51 @@ class Writer:
 
     # -- sending -------------------------------------------------------------------------
 
+    async def _out(self, message: Message) -> None:
+        """Send one ASGI message, once the client has room for it."""
+        conn = self._conn
+        if conn is not None and conn.full:
+            await self._wait_for_client(conn)
+        await self._send(message)
+
+    async def _wait_for_client(self, conn: Connection) -> None:
+        """Wait while the client's buffer is full; cut a client that reads nothing for
+        ``write_timeout`` (raise :class:`StreamCut`)."""
+        unread = conn.unread()
+        while conn.full:
+            try:
+                async with asyncio.timeout(conn.write_timeout):
+                    await conn.drained()
+            except TimeoutError:
+                now = conn.unread()
+                if now < unread:  # slow, but reading: wait on
+                    unread = now
+                    continue
+                self.too_slow = (
+                    f"client too slow: read nothing for {conn.write_timeout:g} s with "
+                    f"{unread} bytes unread (settings write_timeout, max_client_buffer)"
+                )
+                conn.abort()
+                raise StreamCut(self.too_slow) from None
+
+    async def _write(self, data: bytes, more: bool) -> None:
+        """Send body bytes, in pieces the client's buffer has room for."""
+        conn = self._conn
+        if conn is None or len(data) <= conn.piece:
+            await self._out({"type": "http.response.body", "body": data, "more_body": more})
+            return
+        piece, size = conn.piece, len(data)
+        for i in range(0, size, piece):
+            end = i + piece
+            chunk = data[i:end]
+            await self._out(
+                {"type": "http.response.body", "body": chunk, "more_body": more or end < size}
+            )
+
     async def _start(self, head: Head) -> None:
         self.status = head.status
         start = {"type": "http.response.start", "status": head.status, "headers": head.headers}
-        await self._send(start)
+        await self._out(start)
         self._last = time.perf_counter()
 
     async def _body(self, data: bytes, events: int, steps: Sequence[Step] = (), i: int = 0) -> bool:
@@ -125,7 +207,7 @@ class Writer:
                 sizes = [len(s.encoded) for s in steps[i : i + events]] if steps else [size]
                 self.cut_at = self.events + _whole(sizes, room)
         if data:
-            await self._send({"type": "http.response.body", "body": data, "more_body": True})
+            await self._write(data, True)
             self.bytes += len(data)
             self.events += events
             self._last = time.perf_counter()
@@ -133,7 +215,7 @@ class Writer:
 
     async def _end(self) -> bool:
         self.sent_all = True
-        await self._send({"type": "http.response.body", "body": b"", "more_body": False})
+        await self._out({"type": "http.response.body", "body": b"", "more_body": False})
         return True
 
     async def _at_once(self, plan: Plan, body: bytes) -> bool:
@@ -141,9 +223,14 @@ class Writer:
         head = plan.head
         self.status = head.status
         self.sent_all = True
-        send = self._send
+        conn, send = self._conn, self._send
+        if conn is not None and conn.full:
+            await self._wait_for_client(conn)
         await send({"type": "http.response.start", "status": head.status, "headers": head.headers})
-        await send({"type": "http.response.body", "body": body, "more_body": not complete})
+        if conn is None or (len(body) <= conn.piece and not conn.full):
+            await send({"type": "http.response.body", "body": body, "more_body": not complete})
+        else:
+            await self._write(body, not complete)
         self.bytes += len(body)
         self.events += len(plan.steps) if plan.head.stream else 0
         return complete
@@ -169,14 +256,20 @@ class Writer:
         return True
 
     async def _steps(self, steps: Sequence[Step]) -> bool:
-        """Send ``steps`` on their deadlines, those due together in one send."""
+        """Send ``steps`` on their deadlines, those due together in one send (no more than
+        a piece of the client's buffer at once: a writer waiting on a slow client must not
+        hold a join of everything that fell due meanwhile)."""
         i, count = 0, len(steps)
+        most = self._conn.piece if self._conn is not None else 1 << 62
         while i < count:
             if not await self._until(steps[i].at):
                 return False
             due = time.perf_counter() - self.started + COALESCE_S
-            j = i + 1
+            j, size = i + 1, len(steps[i].encoded)
             while j < count and steps[j].at <= due:
+                size += len(steps[j].encoded)
+                if size > most:
+                    break
                 j += 1
             body = steps[i].encoded if j == i + 1 else b"".join(s.encoded for s in steps[i:j])
             if not await self._body(body, j - i, steps, i):
@@ -215,7 +308,7 @@ class Writer:
                 return await self._plan(instead)
             await self._start(source.head)
             self.sent_all = True
-            await self._send({"type": "http.response.body", "body": body, "more_body": False})
+            await self._write(body, False)
             self.bytes += len(body)
             return True
         await self._start(source.head)
