@@ -54,6 +54,7 @@ def test_the_replicas_share_one_redis_behind_one_loopback_address() -> None:
     tapedeck = services["tapedeck"]
     assert tapedeck["environment"]["TAPEDECK_STATE"] == "redis://redis:6379/0"
     assert int(tapedeck["environment"]["TAPEDECK_WORKERS"]) > 1
+    assert tapedeck["environment"]["TAPEDECK_ADMIN_TOKEN"] == "${TAPEDECK_ADMIN_TOKEN:-}"
     assert all(volume.endswith(":ro") for volume in tapedeck["volumes"])
     assert "ports" not in tapedeck
     assert "ports" not in services["redis"]
