@@ -132,3 +132,21 @@ def test_lines_and_errors_are_the_reference_loaders(tmp_path: Path) -> None:
     with pytest.raises(Exception, match=r"^f:\d+: interactions\[0\]\.response\.status"):
         parse_cassette(broken, "f", "n")
     assert dataclasses.is_dataclass(cassette)
+
+
+def test_a_colon_inside_a_flow_mapping_goes_the_reference_way() -> None:
+    # PyYAML: "found unexpected ':'"; YAML 1.2 parsers read "index:?" as a key.
+    text = "data: {type: x, index:? 0}\n"
+    assert not fast_yaml.trusted(text)
+    assert fast_yaml.trusted("data: {type: x, index: 0}\n")
+    assert fast_yaml.trusted("data: {type: x, text: 'a:b'}\n")  # quoted: the same either way
+
+
+def test_a_tab_outside_quotes_goes_the_reference_way() -> None:
+    assert not fast_yaml.trusted("\t# a comment\nversion: 1\n")
+    assert fast_yaml.trusted('text: "a\\tb"\n')
+
+
+@pytest.mark.parametrize("brk", ["\x85", "\u2028", "\u2029", "\x1b"])
+def test_yaml_1_1_line_breaks_and_control_characters_go_the_reference_way(brk: str) -> None:
+    assert not fast_yaml.trusted(f'description: "a{brk}b"\nversion: 1\n')

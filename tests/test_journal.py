@@ -103,7 +103,7 @@ def test_each_source(server: ServerThread) -> None:
     bad = httpx.post(
         f"{server.base_url}/v1/messages",
         content=b"{not json",
-        headers={"x-tapedeck-test-id": "sources"},
+        headers={"x-tapedeck-test-id": "sources", "content-type": "application/json"},
     )
     assert bad.status_code == 400
 

@@ -66,6 +66,9 @@ _RISKY_TEXT = (
     b"\n...",
     b"<<",
 )
+#: A ``:`` not followed by a space after a flow collection opened on its line: inside a
+#: flow collection YAML 1.2 (the fast parser) reads ``a:b`` as one scalar, PyYAML refuses it.
+_FLOW_COLON = re.compile(rb"[\[{][^\n]*:[^ \t\r\n]")
 #: A line that starts with a flow collection (a collection as a key).
 _FLOW_LINE = re.compile(rb"\n[ \t]*[\[{]")
 
@@ -98,6 +101,13 @@ _QUOTED = re.compile(
 )
 
 
+#: What YAML does not allow in a stream (PyYAML's "printable" set, negated), and the line
+#: breaks of YAML 1.1 that 1.2 reads as text (NEL, LS, PS).
+_UNPRINTABLE = re.compile(
+    "[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+
+
 def trusted(text: str) -> bool:
     """Whether the fast loader reads ``text`` as the reference loader does.
 
@@ -105,12 +115,16 @@ def trusted(text: str) -> bool:
     number characters starts; when something looks risky, it is looked at again with the
     quoted scalars taken out (JSON fragments and prose in quotes trip the first look).
     """
+    if _UNPRINTABLE.search(text):  # PyYAML refuses them: let it say where
+        return False
     data = b"\n" + text.encode()  # a line break before the first line, as before the rest
     return _clean(data) or _clean(_QUOTED.sub(b'""', data))
 
 
 def _clean(data: bytes) -> bool:
     if any(risky in data for risky in _RISKY_TEXT) or _marks(data) or _FLOW_LINE.search(data):
+        return False
+    if _FLOW_COLON.search(data) or b"\t" in data:  # PyYAML refuses tabs where 1.2 allows them
         return False
     return not any(_starts_scalar(data, m.start()) for m in _RISKY_TOKEN.finditer(data))
 

@@ -126,8 +126,10 @@ def _plain_events(items: list[Any]) -> tuple[RecordedEvent, ...] | None:
             return None
         if data is _MISSING or not isinstance(at, int | float) or isinstance(at, bool):
             return None
+        if type(at) is int and not -(2**53) <= at <= 2**53:
+            return None  # the field checks say what is wrong with it
         at_ms = float(at)
-        if not at_ms >= previous:
+        if not at_ms >= previous or at_ms == float("inf"):
             return None
         previous = at_ms
         events.append(RecordedEvent(name, data, at_ms))

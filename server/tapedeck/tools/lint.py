@@ -20,7 +20,7 @@ from typing import Any
 from ..cassette.load import parse_cassette
 from ..cassette.model import Cassette
 from ..cassette.yaml_source import LineDict, load_yaml
-from ..errors import CassetteError
+from ..errors import CassetteError, YAMLSourceError
 from ..record.redact import KEY_PATTERN, PLACEHOLDER, SECRET_HEADERS
 from .common import expand, fail, name_of
 
@@ -239,7 +239,11 @@ def lint_text(text: str, file: str, max_age: datetime.timedelta | None = None) -
     except CassetteError as exc:
         found.append((exc.line, exc.message))
         return [Problem(file, line, msg) for line, msg in sorted(found, key=lambda p: p[0])]
-    document = load_yaml(text)
+    try:
+        document = load_yaml(text)
+    except YAMLSourceError as exc:  # read by the fast parser, refused by the exact one
+        found.append((exc.line, exc.message))
+        return [Problem(file, line, msg) for line, msg in sorted(found, key=lambda p: p[0])]
     for i, item in enumerate(document["interactions"]):
         where = f"interactions[{i}]"
         request, response = item["request"], item["response"]
