@@ -41,9 +41,12 @@ WORKER_TESTS = tests/test_sequences_and_selection.py tests/test_faults_scoping.p
 	tests/test_faults_status.py tests/test_faults_stream.py tests/test_journal.py \
 	tests/test_workers.py
 
+# One test process per core (pytest-xdist), a test file's tests in the same process.
+XDIST = -n auto --dist loadfile
+
 pytest: $(STAMP)
-	$(BIN)/pytest
-	$(BIN)/pytest -q -p no:cacheprovider --server-workers 2 $(WORKER_TESTS)
+	$(BIN)/pytest $(XDIST)
+	$(BIN)/pytest -q -p no:cacheprovider $(XDIST) --server-workers 2 $(WORKER_TESTS)
 
 # The conformance table and the docs/typescript.md example, with @anthropic-ai/sdk.
 ts: $(STAMP) node $(TS_STAMP)
