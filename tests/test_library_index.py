@@ -127,7 +127,16 @@ def test_many_files_are_parsed_in_worker_processes(
         (root / f"s{i}/case.yaml").write_text(hello.replace('"Hello"', f'"Hello {i}"'))
     monkeypatch.setattr(index_module, "PARALLEL_FROM", 2)
     monkeypatch.setattr(index_module.os, "cpu_count", lambda: 2)
+    pools: list[int] = []
+    real_pool = index_module.ProcessPoolExecutor
+
+    def pool(workers: int, **kwargs: object) -> object:
+        pools.append(workers)
+        return real_pool(workers, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(index_module, "ProcessPoolExecutor", pool)
     library, index = load(root, tmp_path / "cache")
+    assert pools == [2]  # the files went to two worker processes
     assert index.parsed == 8
     assert len(library) == 8
     events = library.cassettes["s3/case"].interactions[0].response.events

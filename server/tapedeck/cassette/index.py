@@ -81,7 +81,7 @@ class LibraryIndex:
     def prepare(self, files: Sequence[tuple[Path, str, str]]) -> None:
         """Parse, ahead of :meth:`cassette`, the files the cache has no valid entry for: in
         worker processes when there are many (:data:`PARALLEL_FROM`) and cores to spare."""
-        missing = [f for f in files if self._valid(*f) is None]
+        missing = [f for f in files if self._valid(*f)[1] is None]
         workers = min(os.cpu_count() or 1, len(missing) // PARALLEL_FROM)
         if workers < 2:
             return
