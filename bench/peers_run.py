@@ -259,7 +259,7 @@ class Run:
                         srv.start_timeout = 900
                         srv.env = {
                             **os.environ,
-                            "TAPEDECK_CACHE_DIR": str(cache),
+                            "TAPEDECK_INDEX_CACHE": str(cache / "tapedeck"),
                             "XDG_CACHE_HOME": str(cache),
                         }
                         began = time.perf_counter()
