@@ -173,3 +173,26 @@ def test_a_cassette_changed_after_start_up_is_said_not_served(tmp_path: Path) ->
     error = answer.json()["error"]
     assert error["type"] == "api_error"
     assert "changed on disk since tapedeck loaded it; restart tapedeck" in error["message"]
+
+
+def test_listing_the_library_reads_no_cassette_file(tmp_path: Path) -> None:
+    """The web view's library list (durations, event counts, reply ids) comes from the index:
+    opening it on a large library must not read every file."""
+    root = library_copy(tmp_path)
+    with running(root) as s:
+        listed = httpx.get(s.base_url + "/_tapedeck/cassettes").json()
+        lazy = [
+            i.response.events
+            for c in s.library.cassettes.values()
+            for i in c.interactions
+            if isinstance(i.response.events, LazyEvents)
+        ]
+        assert lazy
+        assert lazy[0].store.reads == 0
+    eager = CassetteLibrary.load(root)
+    hello = next(c for c in listed["cassettes"] if c["name"] == "streaming/hello")
+    want = eager.cassettes["streaming/hello"].interactions[0].response
+    assert want.events is not None
+    assert hello["duration_ms"] == want.time_to_headers_ms + (
+        want.end_at_ms or want.events[-1].at_ms
+    )

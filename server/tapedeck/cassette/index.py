@@ -1,7 +1,7 @@
 """The library index: what a serving tapedeck keeps of each cassette, and a cache of it.
 
 Each cassette is read and checked in full once; what the server keeps is its index entry —
-requests, response heads, and for each stream its event count and first event (the events
+requests, response heads, and for each stream its event count and first and last events (the events
 stay in the file, :mod:`.lazy_events`). The entries are also written to a cache file, keyed
 by each cassette's size and modification time, in a directory of the user's (the
 ``index_cache`` setting; by default ``$XDG_CACHE_HOME/tapedeck`` or ``~/.cache/tapedeck``,
@@ -38,7 +38,7 @@ from .normalize import Normalize
 log = logging.getLogger("tapedeck")
 
 #: Bumped whenever an entry's layout changes: an older cache is then ignored.
-FORMAT = 1
+FORMAT = 2
 #: Files to parse per worker process before it pays to start one (a process costs about
 #: as much as parsing a few hundred cassettes).
 PARALLEL_FROM = 400
@@ -186,10 +186,11 @@ def _entry(cassette: Cassette, stamp: Stamp) -> dict[str, Any]:
         }
         if response.events is not None:
             events = response.events
-            first = events[0] if events else None
+            first, last = (events[0], events[-1]) if events else (None, None)
             head.update(
                 count=len(events),
                 first=None if first is None else [first.event, first.data, first.at_ms],
+                last=None if last is None else [last.event, last.data, last.at_ms],
                 end=response.end.value,
                 end_at=response.end_at_ms,
                 thinking=_signatures(events) if _thinks(request) else [],
@@ -235,8 +236,9 @@ def _cassette(entry: Mapping[str, Any], display: str, file: str, store: EventSto
         events = None
         if "count" in head:
             first = None if head["first"] is None else RecordedEvent(*head["first"])
+            last = None if head["last"] is None else RecordedEvent(*head["last"])
             thinking = tuple((s, t) for s, t in head["thinking"])
-            events = LazyEvents(store, file, stamp, i, head["count"], first, thinking)
+            events = LazyEvents(store, file, stamp, i, head["count"], (first, last), thinking)
         response = RecordedResponse(
             status=head["status"],
             headers=_pairs(head["headers"]),

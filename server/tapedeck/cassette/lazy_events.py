@@ -2,12 +2,12 @@
 interactions, not its events.
 
 A library loaded for serving keeps, for each streamed response, only how many events it has
-and its first one (the ``message_start`` that names the reply); the events themselves are read
-from the cassette's file the first time they are needed, and kept in a cache bounded by a
-number of events (the ``event_cache`` setting), least recently used first out. The file was
-checked in full when the library loaded; if it has changed since, its events are not served
-from the new text (which may no longer fit the index): the request gets a 500 that says to
-restart tapedeck.
+and its first and last ones (the ``message_start`` that names the reply; the end a listing
+shows); the events themselves are read from the cassette's file the first time they are
+needed, and kept in a cache bounded by a number of events (the ``event_cache`` setting),
+least recently used first out. The file was checked in full when the library loaded; if it
+has changed since, its events are not served from the new text (which may no longer fit the
+index): the request gets a 500 that says to restart tapedeck.
 """
 
 from __future__ import annotations
@@ -112,12 +112,12 @@ def _at(loaded: _Loaded, file: str, index: int) -> tuple[RecordedEvent, ...]:
 class LazyEvents(Sequence[RecordedEvent]):
     """A streamed response's events, read from ``file`` on first use (see the module).
 
-    Its length and first event are known without reading; anything else reads the file
+    Its length and first and last events are known without reading; anything else reads the file
     (once, while the store keeps it). ``signatures`` are the reply's thinking signatures
     with their text, found when the library was loaded.
     """
 
-    __slots__ = ("file", "first", "interaction", "length", "signatures", "stamp", "store")
+    __slots__ = ("ends", "file", "interaction", "length", "signatures", "stamp", "store")
 
     def __init__(
         self,
@@ -126,7 +126,7 @@ class LazyEvents(Sequence[RecordedEvent]):
         stamp: Stamp,
         interaction: int,
         length: int,
-        first: RecordedEvent | None,
+        ends: tuple[RecordedEvent | None, RecordedEvent | None],
         signatures: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.store = store
@@ -134,7 +134,8 @@ class LazyEvents(Sequence[RecordedEvent]):
         self.stamp = stamp
         self.interaction = interaction
         self.length = length
-        self.first = first
+        #: The first and last events: what a reply's id and a listing's duration need.
+        self.ends = ends
         self.signatures = signatures
 
     def _events(self) -> tuple[RecordedEvent, ...]:
@@ -150,8 +151,11 @@ class LazyEvents(Sequence[RecordedEvent]):
     def __getitem__(self, i: slice) -> Sequence[RecordedEvent]: ...
 
     def __getitem__(self, i: int | slice) -> RecordedEvent | Sequence[RecordedEvent]:
-        if i == 0 and self.first is not None:
-            return self.first
+        first, last = self.ends
+        if i == 0 and first is not None:
+            return first
+        if (i == -1 or i == self.length - 1) and last is not None:
+            return last
         return self._events()[i]
 
     def __iter__(self) -> Iterator[RecordedEvent]:

@@ -57,12 +57,13 @@ def ending(response: RecordedResponse) -> str:
         if isinstance(body, Mapping) and body.get("type") == "error":
             return f"error:{_error_type(body)}"
         return "complete"
-    named = [e for e in events if e.event != "ping"]
-    if named and named[-1].event == "error":
-        return f"error:{_error_type(named[-1].data)}"
+    # From the end: a lazily loaded stream knows its last event without reading its file.
+    last = next((e for e in reversed(events) if e.event != "ping"), None)
+    if last is not None and last.event == "error":
+        return f"error:{_error_type(last.data)}"
     if response.end is StreamEnd.DISCONNECT:
         return "disconnect"
-    return "complete" if named and named[-1].event == "message_stop" else "incomplete"
+    return "complete" if last is not None and last.event == "message_stop" else "incomplete"
 
 
 def first_event_ms(response: RecordedResponse) -> float | None:
