@@ -414,7 +414,7 @@ def test_schedule_of_a_json_response() -> None:
 def take(sequences: Sequences, test_id: str, cassette: str, key: str, length: int) -> int | None:
     """What the handler does per request: the index to serve, then move past it."""
     index = sequences.peek(test_id, cassette, key, length)
-    sequences.advance(test_id, cassette, key)
+    sequences.advance(test_id, cassette, key, length)
     return index
 
 

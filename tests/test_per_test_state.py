@@ -65,7 +65,7 @@ def test_sequences_of_a_returning_test_id_start_again_and_the_log_says_why(
     sequences = Sequences(limit=2)
     for test_id in ("a", "b", "c"):
         assert sequences.peek(test_id, "cas", "key", 3) == 0
-        sequences.advance(test_id, "cas", "key")
+        sequences.advance(test_id, "cas", "key", 3)
     assert len(sequences) == 2
     assert sequences.peek("b", "cas", "key", 3) == 1  # kept
     assert sequences.peek("a", "cas", "key", 3) == 0  # forgotten: from the start

@@ -295,7 +295,7 @@ class Handler:
             return status_plan(status, fired, instead)
         timing = request.timing or self.settings.timing
         plan = served.plan(request.stream, timing, fired, incoming)  # may refuse: no advance
-        self.sequences.advance(request.test_id, name, found.key)
+        self.sequences.advance(request.test_id, name, found.key, len(entries))
         if fired:
             exchange.acted = plan.acted
         if admission is not None:

@@ -39,6 +39,8 @@ class Sequences:
 
         Does not move on: call :meth:`advance` once the interaction is served.
         """
+        if length == 1 and self.end is SequenceEnd.REPEAT:
+            return 0  # one interaction, served again and again: no position to look up
         positions = self._next.get(test_id)
         if positions is None:
             position = 0
@@ -58,8 +60,11 @@ class Sequences:
             return position
         return length - 1 if self.end is SequenceEnd.REPEAT else None
 
-    def advance(self, test_id: str, cassette: str, request_key: str) -> None:
-        """Move past the interaction just served."""
+    def advance(self, test_id: str, cassette: str, request_key: str, length: int) -> None:
+        """Move past the interaction just served, one of ``length``: a single interaction
+        that repeats has no position to keep (nor any per-request cost)."""
+        if length == 1 and self.end is SequenceEnd.REPEAT:
+            return
         positions = self._next.setdefault(test_id, dict)
         slot = (cassette, request_key)
         positions[slot] = positions.get(slot, 0) + 1

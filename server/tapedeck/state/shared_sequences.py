@@ -16,25 +16,20 @@ class SharedSequences:
         self.client = client
         self.end = end
         self.ttl = max(1, round(ttl))
-        #: The single-interaction "sequence" :meth:`peek` answered without Redis: its
-        #: :meth:`advance` has nothing to keep either (the handler calls the two in turn).
-        self._single: tuple[str, str, str] | None = None
 
     def peek(self, test_id: str, cassette: str, request_key: str, length: int) -> int | None:
         """The index to serve now, or ``None`` when the sequence is used up (``ERROR``)."""
         if length == 1 and self.end is SequenceEnd.REPEAT:
-            self._single = (test_id, cassette, request_key)
             return 0  # one interaction, served again and again: no position to keep
-        self._single = None
         found = self.client.hget(sequence_key(test_id), _field(cassette, request_key))
         position = int(found) if found is not None else 0
         if position < length:
             return position
         return length - 1 if self.end is SequenceEnd.REPEAT else None
 
-    def advance(self, test_id: str, cassette: str, request_key: str) -> None:
-        """Move past the interaction just served."""
-        if self._single == (test_id, cassette, request_key):
+    def advance(self, test_id: str, cassette: str, request_key: str, length: int) -> None:
+        """Move past the interaction just served, one of ``length``."""
+        if length == 1 and self.end is SequenceEnd.REPEAT:
             return
         key = sequence_key(test_id)
         with self.client.pipeline(transaction=False) as pipe:
