@@ -130,5 +130,5 @@ class SharedJournal(Journal):
                     watcher.put(entry)
         finally:
             with contextlib.suppress(redis.RedisError, OSError):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
                 await client.aclose()

@@ -128,7 +128,7 @@ class SharedFaultBook:
         if pubsub is None or self._pid != os.getpid():  # first use, or a forked worker
             self._pid = os.getpid()
             self._known.clear()
-            pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
             pubsub.subscribe(CHANGED)
             pubsub.get_message(timeout=1.0)  # the confirmation: from now on, nothing is missed
             self._pubsub = pubsub
