@@ -16,10 +16,16 @@ TS_ENV   := TAPEDECK_BIN=$(CURDIR)/$(BIN)/tapedeck TAPEDECK_PYTHON=$(CURDIR)/$(B
 
 .PHONY: run test lint typecheck pytest ts sdk-range node bench bench-peers ui-screenshot reliability clean
 
-$(STAMP): pyproject.toml
+# The development environment comes from uv.lock (exact versions, with hashes); uv itself is
+# pinned in the lock's dev group and bootstrapped into the venv by pip.
+UV_VERSION := $(shell sed -n 's/^ *"uv==\([0-9.]*\)",*$$/\1/p' pyproject.toml)
+UV := $(BIN)/uv
+
+$(STAMP): pyproject.toml uv.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(UV) --version 2>/dev/null | grep -q '^uv $(UV_VERSION) ' || \
+	  $(BIN)/python -m pip install --quiet --disable-pip-version-check 'uv==$(UV_VERSION)'
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --quiet --python $(BIN)/python
 	touch $(STAMP)
 
 run: $(STAMP)
