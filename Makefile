@@ -3,9 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# The oldest anthropic release the cassettes need (pyproject.toml's dev extra), in its own venv.
+# The oldest supported anthropic release (pyproject.toml's `floor` group), in its own venv.
 FLOOR  := .venv-floor
-ANTHROPIC_FLOOR := $(shell sed -n 's/^ *"anthropic>=\([0-9.]*\)",$$/\1/p' pyproject.toml)
 # The TypeScript suite: its own package.json and package-lock.json.
 TS       := tests/ts
 NODE_MIN := 20.19
@@ -74,10 +73,9 @@ $(TS_STAMP): $(TS)/package.json $(TS)/package-lock.json | node
 
 # The smoke cases of the conformance table against the oldest supported anthropic release
 # (the full table runs against the newest, in .venv, with the rest of the suite).
-$(FLOOR)/.installed: pyproject.toml
-	test -x $(FLOOR)/bin/python || $(PYTHON) -m venv $(FLOOR)
-	$(FLOOR)/bin/python -m pip install --quiet --upgrade pip
-	$(FLOOR)/bin/python -m pip install --quiet -e . 'anthropic==$(ANTHROPIC_FLOOR)' pytest
+$(FLOOR)/.installed: pyproject.toml uv.lock $(STAMP)
+	UV_PROJECT_ENVIRONMENT=$(FLOOR) $(UV) sync --locked --quiet --no-default-groups --group floor \
+	  --python $(PYTHON)
 	touch $@
 
 sdk-range: $(FLOOR)/.installed
