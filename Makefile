@@ -7,13 +7,11 @@ STAMP  := $(VENV)/.installed
 FLOOR  := .venv-floor
 # The TypeScript suite: its own package.json and package-lock.json.
 TS       := tests/ts
-NODE_MIN := 20.19
-NODE     ?= node
 NPM      ?= npm
 TS_STAMP := $(TS)/node_modules/.package-lock.json
 TS_ENV   := TAPEDECK_BIN=$(CURDIR)/$(BIN)/tapedeck TAPEDECK_PYTHON=$(CURDIR)/$(BIN)/python
 
-.PHONY: run test lint typecheck pytest ts sdk-range node bench bench-peers ui-screenshot reliability clean
+.PHONY: run test prereqs lint typecheck pytest ts sdk-range lock drift bench bench-peers ui-screenshot reliability clean
 
 # The development environment comes from uv.lock (exact versions, with hashes); uv itself is
 # pinned in the lock's dev group and bootstrapped into the venv by pip.
@@ -27,10 +25,12 @@ $(STAMP): pyproject.toml uv.lock
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --quiet --python $(BIN)/python
 	touch $(STAMP)
 
+# PORT=N picks the port; without it, TAPEDECK_PORT or tapedeck's default (8765).
+PORT ?=
 run: $(STAMP)
-	$(BIN)/tapedeck serve --cassettes cassettes --host 127.0.0.1 --port 8765
+	$(BIN)/tapedeck serve --cassettes cassettes --host 127.0.0.1 $(if $(PORT),--port $(PORT))
 
-test: lint typecheck pytest ts sdk-range
+test: prereqs lint typecheck pytest ts sdk-range
 
 lint: $(STAMP)
 	$(BIN)/ruff check server tests bench
@@ -54,20 +54,17 @@ pytest: $(STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider $(XDIST) --server-workers 2 $(WORKER_TESTS)
 
 # The conformance table and the docs/typescript.md example, with @anthropic-ai/sdk.
-ts: $(STAMP) node $(TS_STAMP)
+ts: $(STAMP) prereqs $(TS_STAMP)
 	cd $(TS) && $(TS_ENV) $(NPM) test
 	cd $(TS) && $(NPM) run typecheck
 	cd $(TS) && $(TS_ENV) TAPEDECK_CASSETTES=$(CURDIR)/cassettes $(NPM) run example
 
-node:
-	@command -v $(NODE) >/dev/null && command -v $(NPM) >/dev/null || { \
-	  echo "make: the TypeScript suite ($(TS)) needs Node.js $(NODE_MIN) or newer, with npm." >&2; \
-	  echo "  Install them from https://nodejs.org/en/download (or your system's packages," >&2; \
-	  echo "  e.g. 'apt-get install nodejs npm' where that gives $(NODE_MIN)+), then run make again." >&2; \
-	  exit 1; }
-	@$(NODE) -e 'const [a, b] = process.versions.node.split(".").map(Number); if (a < 20 || (a === 20 && b < 19)) { console.error(`make: the TypeScript suite needs Node.js $(NODE_MIN) or newer; this is $${process.version} (https://nodejs.org/en/download)`); process.exit(1); }'
+# Node.js, redis-server and Chromium, checked before the first step (.ci/prereqs says how to
+# get each; .ci/prereqs --install installs them as root with apt-get).
+prereqs:
+	@.ci/prereqs
 
-$(TS_STAMP): $(TS)/package.json $(TS)/package-lock.json | node
+$(TS_STAMP): $(TS)/package.json $(TS)/package-lock.json | prereqs
 	cd $(TS) && $(NPM) ci --no-audit --no-fund
 	touch $(TS_STAMP)
 
@@ -80,6 +77,19 @@ $(FLOOR)/.installed: pyproject.toml uv.lock $(STAMP)
 
 sdk-range: $(FLOOR)/.installed
 	$(FLOOR)/bin/pytest -m smoke -p no:cacheprovider tests/test_conformance.py
+
+# Refresh the locks: every Python package to its newest release within pyproject.toml's
+# ranges (uv.lock), and tests/ts/package-lock.json re-resolved for package.json's exact pins
+# (bump one with: cd tests/ts && npm install --save-exact NAME@VERSION). Then make test.
+lock: $(STAMP)
+	$(UV) lock --upgrade
+	cd $(TS) && $(NPM) install --package-lock-only --no-audit --no-fund
+
+# The whole suite in a throwaway copy with the newest release of everything (Python packages,
+# both SDKs, mypy, ruff, the Node packages); prints what breaks and writes build/drift/report.md.
+# Not part of make test: run it before bumping the locks.
+drift:
+	$(PYTHON) .ci/drift.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/replay.py
@@ -99,4 +109,4 @@ reliability: $(STAMP)
 	PYTHONPATH=tests $(BIN)/python -m reliability $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(FLOOR) $(TS)/node_modules $(TS)/example/node_modules bench/peers/node_modules build dist server/*.egg-info .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(FLOOR) build/drift $(TS)/node_modules $(TS)/example/node_modules bench/peers/node_modules build dist server/*.egg-info .mypy_cache .pytest_cache .ruff_cache
