@@ -11,7 +11,7 @@ NPM      ?= npm
 TS_STAMP := $(TS)/node_modules/.package-lock.json
 TS_ENV   := TAPEDECK_BIN=$(CURDIR)/$(BIN)/tapedeck TAPEDECK_PYTHON=$(CURDIR)/$(BIN)/python
 
-.PHONY: run test prereqs lint typecheck pytest ts sdk-range lock drift bench bench-peers ui-screenshot reliability clean
+.PHONY: run test prereqs lint typecheck pytest ts sdk-range lock drift wheel bench bench-peers ui-screenshot reliability clean
 
 # The development environment comes from uv.lock (exact versions, with hashes); uv itself is
 # pinned in the lock's dev group and bootstrapped into the venv by pip.
@@ -90,6 +90,10 @@ lock: $(STAMP)
 # Not part of make test: run it before bumping the locks.
 drift:
 	$(PYTHON) .ci/drift.py
+
+# A wheel to install elsewhere (the distribution is not on the package index yet).
+wheel: $(STAMP)
+	$(UV) build --wheel --out-dir dist
 
 bench: $(STAMP)
 	$(BIN)/python bench/replay.py
