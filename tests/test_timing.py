@@ -1,25 +1,28 @@
 """Pacing: when headers and events reach the client under each timing policy.
 
-Arrival times are measured client-side with ``time.perf_counter()``. Offsets are compared
-relative to the first event (so connection set-up does not count) with a loose tolerance.
+The server runs in a process of its own (``tapedeck serve``) and each part of a response is
+stamped with the kernel's receive time (:mod:`stamped`), so neither this process's threads
+nor its own scheduling move the times measured. A part may never come before it is due;
+the best of a few runs must come close to when it is due (:func:`stamped.paced_as`), with a
+margin well short of what any other timing policy would give: each test fails if the policy
+it names is not applied.
 """
 
 from __future__ import annotations
 
 import json
 import socket
-import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import anthropic
 import pytest
 
-from conftest import MakeServer, sdk
+from conftest import MakeServer
+from stamped import EARLY_MS, RUNS, Exchange, Serve, exchange, fmt, paced_as, serving
 from tapedeck.shaping.timing import Timing
 
-TOLERANCE_MS = 25.0
 TIME_TO_HEADERS_MS = 100
 AT_MS = [0, 50, 100, 150, 300, 310]
 
@@ -139,6 +142,7 @@ EVENT_TYPES = [
     "content_block_stop",
     "message_stop",
 ]
+PACED_BODY = {**PACED_KWARGS, "stream": True}
 
 
 @pytest.fixture
@@ -147,106 +151,95 @@ def paced_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def measure(client: anthropic.Anthropic, spec: str | None = None) -> tuple[float, list[float]]:
-    """(ms until headers, [ms until each event]) for the paced stream, from just before sending."""
-    headers = {"x-tapedeck-timing": spec} if spec else None
-    # Warm up: open the connection and let the SDK build its event models once, so that
-    # neither is counted in the measured request.
-    with client.messages.create(
-        **PACED_KWARGS, stream=True, extra_headers={"x-tapedeck-timing": "instant"}
-    ) as warm_up:
-        assert [e.type for e in warm_up] == EVENT_TYPES
-    start = time.perf_counter()
-    stream = client.messages.create(**PACED_KWARGS, stream=True, extra_headers=headers)
-    at_headers = (time.perf_counter() - start) * 1000
-    arrivals: list[float] = []
-    types: list[str] = []
-    with stream:
-        for event in stream:
-            arrivals.append((time.perf_counter() - start) * 1000)
-            types.append(event.type)
-    assert types == EVENT_TYPES
-    return at_headers, arrivals
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serve]]:
+    """``tapedeck serve`` over the paced cassette, one process per server-wide timing."""
+    root = tmp_path_factory.mktemp("paced")
+    (root / "paced.yaml").write_text(PACED, encoding="utf-8")
+    specs = ("recorded", "speed=4", "instant")
+    with serving(*(Serve(root, "--timing", spec) for spec in specs)) as servers:
+        for server in servers:  # the first response of a process pays its one-time costs
+            exchange(server.base_url, body=PACED_BODY, headers={"x-tapedeck-timing": "instant"})
+        yield dict(zip(specs, servers, strict=True))
 
 
-def assert_offsets(arrivals: list[float], expected: list[float]) -> None:
-    """Each event's arrival relative to the first matches ``expected`` within the tolerance."""
-    got = [a - arrivals[0] for a in arrivals]
-    want = [e - expected[0] for e in expected]
-    for i, (g, w) in enumerate(zip(got, want, strict=True)):
-        assert abs(g - w) <= TOLERANCE_MS, f"event {i}: at {g:.1f} ms, expected {w:.1f} ms ({got})"
+def stream(server: Serve, spec: str | None = None) -> Callable[[], Exchange]:
+    """One paced stream from ``server`` (with ``x-tapedeck-timing: spec`` if given)."""
+    headers = {"x-tapedeck-timing": spec} if spec else {}
+
+    def run() -> Exchange:
+        got = exchange(server.base_url, body=PACED_BODY, headers=headers)
+        assert got.status == 200, got.body
+        assert got.names == EVENT_TYPES
+        return got
+
+    return run
 
 
-def test_recorded(paced_dir: Path, make_server: MakeServer) -> None:
-    with make_server(paced_dir, timing=Timing.parse("recorded")) as s, sdk(s) as c:
-        at_headers, arrivals = measure(c)
-    assert TIME_TO_HEADERS_MS - 2 <= at_headers <= TIME_TO_HEADERS_MS + 60, at_headers
-    assert arrivals[0] - at_headers <= TOLERANCE_MS
-    assert_offsets(arrivals, AT_MS)
+def due(headers_ms: float, events_ms: list[float]) -> list[float]:
+    """When the headers, each event and the end of a stream are due (ms after sending)."""
+    return [headers_ms, *events_ms, events_ms[-1]]
 
 
-def test_speed_header_halves_the_gaps(paced_dir: Path, make_server: MakeServer) -> None:
-    with make_server(paced_dir, timing=Timing.parse("recorded")) as s, sdk(s) as c:
-        at_headers, arrivals = measure(c, "speed=2")
-    assert TIME_TO_HEADERS_MS / 2 - 2 <= at_headers <= TIME_TO_HEADERS_MS / 2 + 40, at_headers
-    assert_offsets(arrivals, [t / 2 for t in AT_MS])
-    assert arrivals[-1] - arrivals[0] < AT_MS[-1] * 0.75
+def scaled(speed: float) -> list[float]:
+    """The paced stream's due times at ``speed`` (1: as recorded)."""
+    headers = TIME_TO_HEADERS_MS / speed
+    return due(headers, [headers + at / speed for at in AT_MS])
 
 
-def test_fixed_gap(paced_dir: Path, make_server: MakeServer) -> None:
-    with make_server(paced_dir, timing=Timing.parse("recorded")) as s, sdk(s) as c:
-        at_headers, arrivals = measure(c, "fixed=20")
-    # fixed=MS sends the headers at once and then one event every MS.
-    assert at_headers < TIME_TO_HEADERS_MS * 0.75, at_headers
-    assert_offsets(arrivals, [20.0 * i for i in range(len(AT_MS))])
+def fixed(gap_ms: float) -> list[float]:
+    """fixed=MS: the headers at once, then one event every MS from the first."""
+    return due(0.0, [gap_ms * i for i in range(len(AT_MS))])
 
 
-def test_server_wide_speed(paced_dir: Path, make_server: MakeServer) -> None:
-    with make_server(paced_dir, timing=Timing.parse("speed=4")) as s, sdk(s) as c:
-        at_headers, arrivals = measure(c)
-        assert TIME_TO_HEADERS_MS / 4 - 2 <= at_headers <= TIME_TO_HEADERS_MS / 4 + 40
-        assert_offsets(arrivals, [t / 4 for t in AT_MS])
-        # The header overrides the server's default, both ways.
-        at_headers, arrivals = measure(c, "recorded")
-        assert at_headers >= TIME_TO_HEADERS_MS - 2
-        assert_offsets(arrivals, AT_MS)
+def test_recorded(served: dict[str, Serve]) -> None:
+    paced_as(stream(served["recorded"]), scaled(1))
 
 
-def test_header_overrides_instant_server(paced_dir: Path, make_server: MakeServer) -> None:
-    with make_server(paced_dir) as s, sdk(s) as c:  # instant by default in tests
-        _, arrivals = measure(c, "fixed=30")
-        assert_offsets(arrivals, [30.0 * i for i in range(len(AT_MS))])
+def test_speed_header_halves_the_gaps(served: dict[str, Serve]) -> None:
+    paced_as(stream(served["recorded"], "speed=2"), scaled(2))
 
 
-def test_instant_is_fast(paced_dir: Path, make_server: MakeServer) -> None:
-    with make_server(paced_dir, timing=Timing.parse("recorded")) as s, sdk(s) as c:
-        _, arrivals = measure(c, "instant")
-    total = TIME_TO_HEADERS_MS + AT_MS[-1]
-    assert arrivals[-1] < total / 2, arrivals
+def test_fixed_gap(served: dict[str, Serve]) -> None:
+    paced_as(stream(served["recorded"], "fixed=20"), fixed(20))
 
 
-def test_json_response_waits_time_to_headers(paced_dir: Path, make_server: MakeServer) -> None:
-    with make_server(paced_dir, timing=Timing.parse("recorded")) as s, sdk(s) as c:
-        for spec, expected in (("recorded", 150.0), ("speed=3", 50.0)):
-            start = time.perf_counter()
-            message = c.messages.create(**JSON_KWARGS, extra_headers={"x-tapedeck-timing": spec})
-            elapsed = (time.perf_counter() - start) * 1000
-            assert message.content[0].type == "text"
-            assert message.content[0].text == "late"
-            assert expected - 2 <= elapsed <= expected + 60, (spec, elapsed)
+def test_server_wide_speed(served: dict[str, Serve]) -> None:
+    paced_as(stream(served["speed=4"]), scaled(4))
+    # The header overrides the server's default, both ways.
+    paced_as(stream(served["speed=4"], "recorded"), scaled(1))
 
 
-def test_end_at_ms_holds_the_body_open(paced_dir: Path, make_server: MakeServer) -> None:
-    with make_server(paced_dir, timing=Timing.parse("recorded")) as s, sdk(s) as c:
-        start = time.perf_counter()
-        with c.messages.create(**END_KWARGS, stream=True) as stream:
-            arrivals = [(time.perf_counter() - start) * 1000 for _ in stream]
-        ended = (time.perf_counter() - start) * 1000
-    assert len(arrivals) == 2
-    assert arrivals[1] - arrivals[0] <= 20 + TOLERANCE_MS
-    # The body stays open until end_at_ms (200 ms after the headers).
-    assert ended >= 200 - 2, ended
-    assert ended <= 200 + 60, ended
+def test_header_overrides_instant_server(served: dict[str, Serve]) -> None:
+    paced_as(stream(served["instant"], "fixed=30"), fixed(30))
+
+
+def test_instant_is_fast(served: dict[str, Serve]) -> None:
+    paced_as(stream(served["recorded"], "instant"), [0.0] * (len(AT_MS) + 2))
+
+
+def test_json_response_waits_time_to_headers(served: dict[str, Serve]) -> None:
+    for spec, expected in (("recorded", 150.0), ("speed=3", 50.0)):
+
+        def run(spec: str = spec) -> Exchange:
+            got = exchange(
+                served["recorded"].base_url, body=JSON_KWARGS, headers={"x-tapedeck-timing": spec}
+            )
+            assert got.status == 200, got.body
+            assert json.loads(got.body)["content"] == [{"type": "text", "text": "late"}]
+            return got
+
+        paced_as(run, [expected, expected])  # the headers and the whole body
+
+
+def test_end_at_ms_holds_the_body_open(served: dict[str, Serve]) -> None:
+    def run() -> Exchange:
+        got = exchange(served["recorded"].base_url, body={**END_KWARGS, "stream": True})
+        assert got.names == ["message_start", "message_stop"]
+        return got
+
+    # The events at 0 and 20 ms; the body stays open until end_at_ms (200 ms).
+    paced_as(run, [0.0, 0.0, 20.0, 200.0])
 
 
 # --- chunk structure, seen on a raw socket --------------------------------------------------
@@ -284,9 +277,6 @@ def chunks_of(base_url: str, body: dict[str, Any], spec: str | None = None) -> l
         rest = rest[size + 2 :]
 
 
-PACED_BODY = {**PACED_KWARGS, "stream": True}
-
-
 def event_blocks(body: bytes) -> list[bytes]:
     return [b + b"\n\n" for b in body.split(b"\n\n")[:-1]]
 
@@ -304,11 +294,31 @@ def test_instant_server_default_one_chunk(paced_dir: Path, make_server: MakeServ
     assert len(chunks) == 1
 
 
-def test_paced_sends_one_chunk_per_event(paced_dir: Path, make_server: MakeServer) -> None:
-    with make_server(paced_dir, timing=Timing.parse("instant")) as s:
-        chunks = chunks_of(s.base_url, PACED_BODY, "fixed=5")
-        whole = chunks_of(s.base_url, PACED_BODY)
-    assert len(chunks) == len(AT_MS)
-    assert chunks == event_blocks(whole[0])
-    for chunk, kind in zip(chunks, EVENT_TYPES, strict=True):
-        assert chunk.startswith(f"event: {kind}\n".encode())
+def test_paced_sends_one_chunk_per_event(served: dict[str, Serve]) -> None:
+    """Paced, each event goes out in a send of its own when it falls due. Events that fell
+    due together (the server woke late) go out together, so a chunk of several events must
+    have come no earlier than the last of them was due, and the best of a few runs has one
+    chunk per event."""
+    whole = exchange(served["instant"].base_url, body=PACED_BODY).chunks
+    assert len(whole) == 1
+    events = event_blocks(whole[0][0])
+    due_ms = fixed(30)[1:-1]
+    for _ in range(RUNS):
+        run = exchange(
+            served["instant"].base_url, body=PACED_BODY, headers={"x-tapedeck-timing": "fixed=30"}
+        )
+        assert b"".join(chunk for chunk, _ in run.chunks) == whole[0][0]
+        sent = 0
+        for chunk, at in run.chunks:
+            held = event_blocks(chunk)
+            assert chunk == b"".join(held), chunk  # whole events only
+            sent += len(held)
+            assert run.ms(at) >= due_ms[sent - 1] - EARLY_MS, (sent, fmt(run.timeline()))
+        if [chunk for chunk, _ in run.chunks] == events:
+            break
+    else:
+        raise AssertionError(
+            f"events joined in each of {RUNS} runs: {[len(event_blocks(c)) for c, _ in run.chunks]}"
+        )
+    for chunk, kind in zip(run.chunks, EVENT_TYPES, strict=True):
+        assert chunk[0].startswith(f"event: {kind}\n".encode())
