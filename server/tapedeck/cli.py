@@ -17,6 +17,7 @@ from pathlib import Path
 from . import __version__
 from .config import OPTIONS, from_flags, resolve
 from .config.discovery import cassette_dir, settings_layers
+from .config.suggest import unrecognized
 from .errors import BindError, ConfigError, LibraryError
 from .server.runner import run
 from .tools import lint, listing, new_command
@@ -58,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
         help="serve cassettes over HTTP",
         description=_SERVE_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        # Whole flags only: an abbreviation would take a typo for another option
+        # (--record for --record-errors); an unknown flag gets "did you mean" instead.
+        allow_abbrev=False,
     )
     serve_parser.add_argument(
         "--config",
@@ -148,7 +152,11 @@ def _add_tools(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tapedeck`` console script; returns the exit status."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        command = _command_parser(parser, args.command)
+        parser.error(unrecognized(extras, command._option_string_actions, command.prog))
     if args.command == "serve":
         return _serve(vars(args))
     try:
@@ -166,6 +174,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         return _fail(str(exc))
     return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def _command_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[name]
+            return found
+    return parser  # pragma: no cover - the parser always has its commands
 
 
 def _fail(message: str) -> int:

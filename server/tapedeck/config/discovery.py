@@ -20,7 +20,8 @@ from typing import Any
 
 from ..errors import ConfigError
 from .options import BY_KEY
-from .settings import Layer, from_env, from_file, from_names, known, resolve
+from .settings import Layer, from_env, from_file, from_names, resolve
+from .suggest import unknown_setting
 
 CONFIG_FILE = "tapedeck.yaml"
 
@@ -70,7 +71,7 @@ def from_pyproject(path: Path) -> Layer | None:
     for key, value in table.items():
         where = f"{path}:{lines.get(key, 0)}: {key}" if lines.get(key) else f"{path}: {key}"
         if key not in BY_KEY:
-            raise ConfigError(f"{where}: unknown setting (known settings: {known()})")
+            raise ConfigError(f"{where}: {unknown_setting(key)}")
         if key == "cassettes" and isinstance(value, str):
             value = str(path.parent / value)
         found[key] = (value, where)

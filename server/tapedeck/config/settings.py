@@ -25,6 +25,7 @@ from ..shaping.timing import Timing
 from ..source.sequences import SequenceEnd
 from ..validation import Validate
 from .options import BY_KEY, DEFAULTS, OPTIONS, Mode
+from .suggest import did_you_mean, unknown_setting
 
 #: A ``before_record_request`` / ``before_record_response`` hook.
 Hook = Callable[[Any], Any]
@@ -108,7 +109,10 @@ def from_keywords(options: Mapping[str, Any], call: str = "serve") -> Layer:
     unknown = sorted(set(options) - set(BY_KEY))
     if unknown:
         names = ", ".join(repr(k) for k in unknown)
-        raise ConfigError(f"{call}(): unknown setting(s) {names} (known settings: {known()})")
+        raise ConfigError(
+            f"{call}(): unknown setting(s) {names} (known settings: {known()})"
+            + did_you_mean(unknown)
+        )
     return Layer({k: (v, f"{call}({k}=...)") for k, v in options.items() if v is not None})
 
 
@@ -142,7 +146,8 @@ def from_file(path: Path) -> Layer:
     for key, value in document.items():
         line = document.line_of(key)
         if key not in BY_KEY:
-            raise ConfigError(f"{path}:{line}: unknown setting {key!r} (known settings: {known()})")
+            shown = key if isinstance(key, str) else repr(key)
+            raise ConfigError(f"{path}:{line}: {shown}: {unknown_setting(key)}")
         if key == "cassettes" and isinstance(value, str):
             value = str(path.parent / value)
         found[key] = (value, f"{path}:{line}: {key}")

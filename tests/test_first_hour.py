@@ -1,0 +1,190 @@
+"""A newcomer's first mistakes, over the real ``tapedeck`` command: a flag or settings key
+from another tool or misspelt ("did you mean")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import tapedeck
+from conftest import CASSETTES
+from tapedeck.config.suggest import nearest_directory, nearest_flag, nearest_setting
+from test_cli import run
+
+pytest_plugins = ["pytester"]
+
+KEY = "sk-ant-api03-" + "x1y2z3" * 8
+SERVE_FLAGS = ["--mode", "--cassettes", "--port", "--fault", "--metrics", "--no-metrics"]
+
+
+# --- did you mean: the nearest setting or flag -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "nearest"),
+    [
+        ("timming", "timing"),
+        ("record_mode", "mode"),  # vcrpy; pytest-recording's --record-mode
+        ("cassette_library_dir", "cassettes"),  # vcrpy
+        ("filter_headers", "redact_headers"),  # vcrpy
+        ("max-body-size", "max_body_size"),  # a flag's spelling as a key
+        ("TAPEDECK_PORT", "port"),  # an environment variable's
+        ("fault", "faults"),
+        ("upstream_timout", "upstream_timeout"),
+        ("server_port", "port"),  # a known name among its words
+        ("cassette_dir", "cassettes"),
+        ("verbose", None),
+        (3, None),
+    ],
+)
+def test_nearest_setting(name: object, nearest: str | None) -> None:
+    assert nearest_setting(name) == nearest
+
+
+@pytest.mark.parametrize(
+    ("flag", "nearest"),
+    [
+        ("--record-mode", "--mode"),
+        ("--record-mode=all", "--mode"),
+        ("--faults", "--fault"),  # the setting's key leads to its flag
+        ("--cassette-dir", "--cassettes"),
+        ("--metric", "--metrics"),
+        ("--prot", "--port"),
+        ("--verbose", None),
+    ],
+)
+def test_nearest_flag(flag: str, nearest: str | None) -> None:
+    assert nearest_flag(flag, SERVE_FLAGS) == nearest
+
+
+def test_nearest_directory(tmp_path: Path) -> None:
+    (tmp_path / "tests" / "cassettes").mkdir(parents=True)
+
+    assert nearest_directory(tmp_path / "tests" / "casettes") == tmp_path / "tests" / "cassettes"
+    assert nearest_directory(tmp_path / "test" / "cassettes") == tmp_path / "tests" / "cassettes"
+    assert nearest_directory(tmp_path / "tests" / "fixtures") is None
+    assert nearest_directory(tmp_path / "tests" / "cassettes") is None  # it exists
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--record-mode", "all"], "--record-mode all (did you mean --mode all?)"),
+        (["--record-mode=once"], "--record-mode=once (did you mean --mode=once?)"),
+        (["--cassette-library-dir", "x"], "--cassette-library-dir x (did you mean --cassettes x?)"),
+        (
+            ["--faults", "ping:every=5"],
+            "--faults ping:every=5 (did you mean --fault ping:every=5?)",
+        ),
+        # Not taken as an abbreviation of --record-errors, nor --cassette of --cassettes.
+        (["--record", "all"], "--record all (did you mean --mode all?)"),
+        (["--cassette", "x"], "--cassette x (did you mean --cassettes x?)"),
+        (["--metric"], "--metric (did you mean --metrics?)"),
+        (
+            ["--prot", "1", "--timming", "instant"],
+            "--prot 1 (did you mean --port 1?) --timming instant (did you mean --timing instant?)",
+        ),
+        (["--verbose"], "--verbose; 'tapedeck serve --help' lists them"),
+    ],
+)
+def test_unknown_flag_names_the_nearest(tmp_path: Path, args: list[str], said: str) -> None:
+    result = run("serve", *args, cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1] == f"tapedeck: error: unrecognized arguments: {said}"
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--admin-tokn", "s3cret-t0ken"], "--admin-tokn [REDACTED] (did you mean --admin-token?)"),
+        (["--admin-tokn=s3cret-t0ken"], "--admin-tokn=[REDACTED] (did you mean --admin-token?)"),
+        # A key typed where the variable's name goes is not repeated into the suggestion.
+        ([f"--api-key={KEY}"], "--api-key=[REDACTED] (did you mean --upstream-api-key-env?)"),
+        (["--key", KEY], "--key sk-ant-REDACTED; 'tapedeck serve --help' lists them"),
+    ],
+)
+def test_unknown_flag_never_shows_a_secret(tmp_path: Path, args: list[str], said: str) -> None:
+    result = run("serve", *args, cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert "s3cret-t0ken" not in result.stderr
+    assert KEY not in result.stderr
+    assert result.stderr.splitlines()[-1] == f"tapedeck: error: unrecognized arguments: {said}"
+
+
+def test_unknown_flag_of_a_cassette_tool(tmp_path: Path) -> None:
+    result = run("lint", "--max-agee", "90d", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        "tapedeck: error: unrecognized arguments: --max-agee (did you mean --max-age?)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("port: 0\ntimming: instant\n", "2: timming: unknown setting; did you mean 'timing'?"),
+        ("record_mode: once\n", "1: record_mode: unknown setting; did you mean 'mode'?"),
+        (
+            "max-body-size: 1MiB\n",
+            "1: max-body-size: unknown setting; did you mean 'max_body_size'?",
+        ),
+        ("fault: ping:every=5\n", "1: fault: unknown setting; did you mean 'faults'?"),
+        ("1: x\n", "1: 1: unknown setting (known settings: mode, cassettes, host, port, "),
+        ("verbose: true\n", "1: verbose: unknown setting (known settings: mode, cassettes, "),
+    ],
+)
+def test_unknown_key_of_the_project_file(tmp_path: Path, text: str, problem: str) -> None:
+    """The project's tapedeck.yaml, found from the working directory as serve finds it."""
+    (tmp_path / "tapedeck.yaml").write_text(text)
+
+    result = run("serve", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"tapedeck: error: {tmp_path / 'tapedeck.yaml'}:{problem}")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_unknown_key_of_tool_tapedeck(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\n\n[tool.tapedeck]\ncassette_library_dir = "tests/cassettes"\n'
+    )
+
+    result = run("ls", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"tapedeck: error: {tmp_path / 'pyproject.toml'}:5: cassette_library_dir: unknown "
+        "setting; did you mean 'cassettes'?\n"
+    )
+
+
+def test_unknown_keyword_of_serve() -> None:
+    with (
+        pytest.raises(tapedeck.ConfigError) as raised,
+        tapedeck.serve(cassettes=CASSETTES, record_mode="all"),
+    ):
+        pass
+    assert str(raised.value).endswith("; did you mean 'mode'?")
+
+    with pytest.raises(tapedeck.ConfigError) as raised, tapedeck.serve(timming="x", bogus=1):
+        pass
+    assert str(raised.value).endswith("; did you mean 'timing' for 'timming'?")
+
+
+def test_the_pytest_plugin_names_the_nearest_key(pytester: pytest.Pytester) -> None:
+    """The plugin reads the project's tapedeck.yaml the same way, before any test runs."""
+    pytester.makefile(".yaml", tapedeck="timming: instant\n")
+    pytester.makepyfile(test_x="def test_x(tapedeck):\n    pass\n")
+
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=60)
+
+    assert result.ret != 0
+    assert result.stderr.lines[0] == (
+        f"ERROR: tapedeck: {pytester.path / 'tapedeck.yaml'}:1: timming: unknown setting; "
+        "did you mean 'timing'?"
+    )
