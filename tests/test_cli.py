@@ -423,9 +423,14 @@ def test_port_in_use(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert result.stderr == (
-        f"tapedeck: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    error = re.fullmatch(
+        rf"tapedeck: error: cannot listen on 127\.0\.0\.1:{port}: another program \(or another "
+        r"tapedeck\) holds it; choose another port: --port (\d+) or TAPEDECK_PORT=\1 "
+        r"\(\1 is free\), or --port 0 for any free port\n",
+        result.stderr,
     )
+    assert error, result.stderr
+    assert int(error[1]) > port
 
 
 # --- a running server ---------------------------------------------------------------------

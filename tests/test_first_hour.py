@@ -1,21 +1,31 @@
 """A newcomer's first mistakes, over the real ``tapedeck`` command: a flag or settings key
-from another tool or misspelt ("did you mean")."""
+from another tool or misspelt ("did you mean"), a port already taken."""
 
 from __future__ import annotations
 
+import re
+import shutil
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
 
 import tapedeck
-from conftest import CASSETTES
+from conftest import CASSETTES, ROOT
 from tapedeck.config.suggest import nearest_directory, nearest_flag, nearest_setting
-from test_cli import run
+from test_cli import clean_env, run, serving
 
 pytest_plugins = ["pytester"]
 
 KEY = "sk-ant-api03-" + "x1y2z3" * 8
 SERVE_FLAGS = ["--mode", "--cassettes", "--port", "--fault", "--metrics", "--no-metrics"]
+
+
+def _project(tmp_path: Path) -> Path:
+    """A project with its cassettes in tests/cassettes."""
+    shutil.copytree(CASSETTES, tmp_path / "tests" / "cassettes")
+    return tmp_path
 
 
 # --- did you mean: the nearest setting or flag -------------------------------------------
@@ -188,3 +198,58 @@ def test_the_pytest_plugin_names_the_nearest_key(pytester: pytest.Pytester) -> N
         f"ERROR: tapedeck: {pytester.path / 'tapedeck.yaml'}:1: timming: unknown setting; "
         "did you mean 'timing'?"
     )
+
+
+# --- a port already taken ----------------------------------------------------------------
+
+
+def _suggested_port(stderr: str, busy: int) -> int:
+    """The free port the message suggests, checked to be one."""
+    found = re.search(r"\((\d+) is free\)", stderr)
+    assert found, stderr
+    port = int(found[1])
+    assert port != busy
+    socket.create_server(("127.0.0.1", port)).close()
+    return port
+
+
+def test_port_held_by_another_tapedeck(tmp_path: Path) -> None:
+    with serving("--cassettes", str(CASSETTES), "--port", "0", cwd=tmp_path) as first:
+        busy = int(first.start["port"])
+        by_flag = run("serve", "--cassettes", str(CASSETTES), "--port", str(busy), cwd=tmp_path)
+        by_env = run("serve", env=clean_env(TAPEDECK_PORT=str(busy)), cwd=_project(tmp_path))
+
+    for result in (by_flag, by_env):
+        free = _suggested_port(result.stderr, busy)
+        assert result.returncode == 2
+        assert result.stderr == (
+            f"tapedeck: error: cannot listen on 127.0.0.1:{busy}: another tapedeck is serving "
+            "on it (none mode, 7 cassettes); stop it, or choose another port: "
+            f"--port {free} or TAPEDECK_PORT={free} ({free} is free), or --port 0 for any "
+            "free port\n"
+        )
+
+
+def test_make_run_on_a_port_in_use() -> None:
+    """``make run`` takes the port as PORT=N: the message says so when make runs tapedeck."""
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            ["make", "--no-print-directory", "run", f"PORT={port}"],
+            cwd=ROOT,
+            env=clean_env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    free = _suggested_port(result.stderr, port)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert (
+        f"tapedeck: error: cannot listen on 127.0.0.1:{port}: another program (or another "
+        f"tapedeck) holds it; choose another port: make run PORT={free} ({free} is free), or "
+        "PORT=0 for any free port"
+    ) in result.stderr.splitlines()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from . import __version__
@@ -19,7 +19,7 @@ from .config import OPTIONS, from_flags, resolve
 from .config.discovery import cassette_dir, settings_layers
 from .config.suggest import unrecognized
 from .errors import BindError, ConfigError, LibraryError
-from .server.runner import run
+from .server.runner import PortInUse, free_port_after, run, tapedeck_on
 from .tools import lint, listing, new_command
 
 _SERVE_HELP = """\
@@ -205,11 +205,34 @@ def _serve(flags: dict[str, object]) -> int:
             f"{len(exc.errors)} cassette problem(s) in {settings.cassettes}; "
             "fix them and start again (the format is described in docs/cassettes.md)"
         )
+    except PortInUse as exc:
+        return _fail(_port_in_use(exc, os.environ))
     except (BindError, ConfigError) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:  # Ctrl-C before uvicorn took over the signals, or re-raised by it
         pass
     return 0
+
+
+def _port_in_use(exc: PortInUse, env: Mapping[str, str]) -> str:
+    """Who holds the port, and how to choose another: as ``make run`` takes it when run
+    from make (the Makefile's PORT), else as a flag or variable."""
+    there = tapedeck_on(exc.host, exc.port)
+    if there is not None:
+        held = (
+            f"another tapedeck is serving on it ({there.get('mode')} mode, "
+            f"{there.get('cassettes')} cassettes); stop it, or choose another port"
+        )
+    else:
+        held = "another program (or another tapedeck) holds it; choose another port"
+    free = free_port_after(exc.host, exc.port)
+    port = str(free) if free else "N"
+    noted = f" ({free} is free)" if free else ""
+    if "MAKELEVEL" in env:
+        how = f"make run PORT={port}{noted}, or PORT=0 for any free port"
+    else:
+        how = f"--port {port} or TAPEDECK_PORT={port}{noted}, or --port 0 for any free port"
+    return f"cannot listen on {exc.host}:{exc.port}: {held}: {how}"
 
 
 if __name__ == "__main__":  # pragma: no cover
