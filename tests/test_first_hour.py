@@ -1,8 +1,10 @@
 """A newcomer's first mistakes, over the real ``tapedeck`` command: a flag or settings key
-from another tool or misspelt ("did you mean"), a port already taken."""
+from another tool or misspelt ("did you mean"), a port already taken, a cassette directory
+that does not exist."""
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import socket
@@ -253,3 +255,77 @@ def test_make_run_on_a_port_in_use() -> None:
         f"tapedeck) holds it; choose another port: make run PORT={free} ({free} is free), or "
         "PORT=0 for any free port"
     ) in result.stderr.splitlines()
+
+
+# --- a cassette directory that does not exist ----------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["once", "new_episodes", "all"])
+def test_a_recording_mode_creates_the_directory_and_says_so(tmp_path: Path, mode: str) -> None:
+    project = _project(tmp_path)
+
+    with serving("--mode", mode, "--cassettes", "tests/casettes", "--port", "0", cwd=project) as s:
+        assert s.start["mode"] == mode
+        assert s.start["dir"] == "tests/casettes"
+        before = [line.split(" ", 1)[1] for line in s.before]
+
+    assert before == [
+        "tapedeck: created cassette directory tests/casettes (it did not exist; did you mean "
+        "tests/cassettes?)"
+    ]
+    assert (project / "tests" / "casettes").is_dir()
+
+
+def test_the_default_directory_of_a_new_project_is_created(tmp_path: Path) -> None:
+    (tmp_path / "tests").mkdir()
+
+    with serving("--mode", "once", "--port", "0", cwd=tmp_path) as server:
+        before = [line.split(" ", 1)[1] for line in server.before]
+
+    assert before == ["tapedeck: created cassette directory tests/cassettes (it did not exist)"]
+    assert (tmp_path / "tests" / "cassettes").is_dir()
+
+
+def test_an_existing_directory_is_not_announced(tmp_path: Path) -> None:
+    with serving("--mode", "once", "--port", "0", cwd=_project(tmp_path)) as server:
+        assert server.before == []
+        assert server.start["count"] == "7"
+
+
+@pytest.mark.parametrize("mode", ["none", "passthrough"])
+def test_a_mode_that_records_nothing_refuses_a_missing_directory(tmp_path: Path, mode: str) -> None:
+    project = _project(tmp_path)
+
+    result = run("serve", "--mode", mode, "--cassettes", "test/casettes", cwd=project)
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        "tapedeck: error: test/casettes: no such cassette directory (did you mean "
+        f"tests/cassettes?); mode {mode} does not create one: give the right --cassettes DIR, "
+        "or record into a new one with --mode once\n"
+    )
+    assert not (project / "test").exists()
+
+
+def test_a_directory_that_cannot_be_created(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+
+    result = run("serve", "--mode", "once", "--cassettes", "file/tapes", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        "tapedeck: error: file/tapes: cannot create the cassette directory: Not a directory\n"
+    )
+
+
+def test_serve_in_python_logs_the_created_directory(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tapedeck")
+
+    with tapedeck.serve(cassettes=tmp_path / "tapes", mode="once"):
+        pass
+
+    assert f"tapedeck: created cassette directory {tmp_path / 'tapes'} (it did not exist)" in (
+        caplog.messages
+    )

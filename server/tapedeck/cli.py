@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from . import __version__
-from .config import OPTIONS, from_flags, resolve
+from .config import OPTIONS, Settings, from_flags, resolve
 from .config.discovery import cassette_dir, settings_layers
-from .config.suggest import unrecognized
+from .config.suggest import nearest_directory, unrecognized
 from .errors import BindError, ConfigError, LibraryError
 from .server.runner import PortInUse, free_port_after, run, tapedeck_on
 from .tools import lint, listing, new_command
@@ -199,6 +199,8 @@ def _serve(flags: dict[str, object]) -> int:
     try:
         run(settings)
     except LibraryError as exc:
+        if not settings.cassettes.exists():
+            return _fail(_no_directory(settings))
         for error in exc.errors:
             print(error, file=sys.stderr)
         return _fail(
@@ -212,6 +214,17 @@ def _serve(flags: dict[str, object]) -> int:
     except KeyboardInterrupt:  # Ctrl-C before uvicorn took over the signals, or re-raised by it
         pass
     return 0
+
+
+def _no_directory(settings: Settings) -> str:
+    """A replay-only mode was given a cassette directory that does not exist."""
+    near = nearest_directory(settings.cassettes)
+    return (
+        f"{settings.cassettes}: no such cassette directory"
+        + (f" (did you mean {near}?)" if near else "")
+        + f"; mode {settings.mode} does not create one: give the right --cassettes DIR, or "
+        "record into a new one with --mode once"
+    )
 
 
 def _port_in_use(exc: PortInUse, env: Mapping[str, str]) -> str:

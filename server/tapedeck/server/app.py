@@ -25,6 +25,7 @@ from ..cassette.lazy_events import EventStore
 from ..cassette.library import CassetteLibrary
 from ..cassette.save import sweep_temporary
 from ..config import Mode, Settings
+from ..config.suggest import nearest_directory
 from ..errors import APIError, ConfigError
 from ..record.recorder import Recorder
 from ..record.redact import Redactor
@@ -106,9 +107,21 @@ def _upstream_key(settings: Settings) -> str | None:
 
 def load_library(settings: Settings) -> CassetteLibrary:
     """The cassettes of ``settings``; in the modes that record, the directory is made if it
-    does not exist yet (the first recording of a new project creates it)."""
+    does not exist yet (the first recording of a new project creates it), and the log says
+    so: a misspelt directory would otherwise go unnoticed until the cassettes are missed."""
     if settings.mode.records and not settings.cassettes.exists():
-        settings.cassettes.mkdir(parents=True)
+        near = nearest_directory(settings.cassettes)
+        try:
+            settings.cassettes.mkdir(parents=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"{settings.cassettes}: cannot create the cassette directory: {exc.strerror or exc}"
+            ) from None
+        log.info(
+            "tapedeck: created cassette directory %s (it did not exist%s)",
+            settings.cassettes,
+            f"; did you mean {near}?" if near else "",
+        )
     cache = settings.index_cache
     directory = (
         cache if isinstance(cache, Path) else default_cache_dir() if cache == "auto" else None
