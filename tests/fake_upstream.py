@@ -116,6 +116,13 @@ class Seen:
     sent: list[str] = field(default_factory=list)
     #: For ``gate`` streams: whether the gate was opened in time.
     gate_opened: bool | None = None
+    #: When the fake did what it did, on the wall clock (``time.time()``: the clock of the
+    #: kernel's receive timestamps, :mod:`stamped`): the request read whole, and the start
+    #: of each write (the response headers, each event, the end of the body).
+    arrived_at: float = 0.0
+    headers_at: float | None = None
+    events_at: list[float] = field(default_factory=list)
+    end_at: float | None = None
 
     @property
     def text(self) -> str:
@@ -290,6 +297,7 @@ class _Out:
     async def start(self, status: int, headers: list[tuple[str, str]]) -> None:
         given = {k for k, _ in headers}
         pairs = [*headers, *((k, v) for k, v in self.common if k not in given)]
+        self.seen.headers_at = time.time()
         await self._send(
             {
                 "type": "http.response.start",
@@ -302,6 +310,7 @@ class _Out:
         await self._send({"type": "http.response.body", "body": data, "more_body": True})
 
     async def event(self, name: str, data: Any) -> None:
+        self.seen.events_at.append(time.time())
         await self.chunk(sse(name, data))
         self.seen.sent.append(name)
 
@@ -326,6 +335,7 @@ class _Out:
         )
 
     async def end(self) -> None:
+        self.seen.end_at = time.time()
         await self._send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
@@ -422,6 +432,7 @@ class FakeUpstream:
                 header_list=pairs,
                 body=body,
                 started=time.perf_counter(),
+                arrived_at=time.time(),
             )
             self.seen.append(seen)
             self.changed.notify_all()
