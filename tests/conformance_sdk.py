@@ -1,21 +1,114 @@
 """One step of the conformance table made with the Python SDK, and what the SDK showed.
 
-It uses only the SDK's public API (no ``httpx2`` or ``httpx`` import), so it runs against every
-release the project supports: the newest in ``.venv`` and the floor in ``.venv-floor``.
+It uses only the SDK's public API and the HTTP library under it (``httpx2`` for 2.x, ``httpx``
+before, found from ``anthropic.DefaultHttpxClient``), so it runs against every release the
+project supports: the newest in ``.venv`` and the floor in ``.venv-floor``.
+
+:func:`raises_like` gives other tests the table's word on what the installed SDK raises for a
+cut stream (:data:`CUT`) or a stall (:data:`STALL`).
 """
 
 from __future__ import annotations
 
+import builtins
+import importlib
 import json
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anthropic
 import httpx
+import pytest
 
-from conformance_table import Case, Step
+from conformance_table import Case, Step, expectation
 
 #: How long any step may wait for a read unless its case says otherwise: a hang fails fast.
 DEFAULT_TIMEOUT_S = 10.0
+#: The installed SDK release, which picks the table's entries for it.
+RELEASE: str = anthropic.__version__
+#: The HTTP library the installed SDK is built on, whose errors it may let through.
+TRANSPORT = importlib.import_module(
+    anthropic.DefaultHttpxClient.__mro__[1].__module__.partition(".")[0]
+)
+#: The table's cases for a connection cut mid-stream and for a stream that stalls past the
+#: client's read timeout, in the raw iterator (``messages.create(stream=True)``).
+CUT = "fault/disconnect/raw"
+STALL = "fault/stall/raw"
+
+
+def exception_class(name: str) -> type[BaseException]:
+    """The exception class the table names: the SDK's, its HTTP library's, or a built-in."""
+    for where in (anthropic, TRANSPORT, json, builtins):
+        found = getattr(where, name, None)
+        if isinstance(found, type) and issubclass(found, BaseException):
+            return found
+    raise LookupError(f"no exception class {name!r} in anthropic {RELEASE} or its HTTP library")
+
+
+@contextmanager
+def raises_like(case_id: str) -> Iterator[pytest.ExceptionInfo[BaseException]]:
+    """Expect the block to raise what the table's case ``case_id`` says the installed SDK
+    raises: exactly its class, with the table's cause and message where it gives them."""
+    want = expectation(case_id, RELEASE)
+    assert want.get("error"), f"{case_id}: the table expects no error from anthropic {RELEASE}"
+    with pytest.raises(exception_class(want["error"])) as caught:
+        yield caught
+    got = outcome_of(caught.value)
+    for key in ("error", "cause", "status", "error_type"):
+        if key in want:
+            assert got[key] == want[key], f"{case_id}: {key} {got[key]!r}, not {want[key]!r}"
+    if "error_message" in want:
+        assert want["error_message"] in got["error_message"], (case_id, got["error_message"])
+
+
+class WireTap:
+    """The SSE event names of the streams a client reads, as they arrive: what the SDK was
+    given, pings included."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self._pending = b""
+
+    def feed(self, chunk: bytes) -> None:
+        *complete, self._pending = re.split(rb"\r\n\r\n|\n\n|\r\r", self._pending + chunk)
+        for block in complete:
+            for line in block.splitlines():
+                if line.startswith(b"event:"):
+                    self.events.append(line[6:].strip().decode())
+
+
+class _TappedStream(TRANSPORT.SyncByteStream):
+    def __init__(self, stream: Any, tap: WireTap) -> None:
+        self._stream = stream
+        self._tap = tap
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._stream:
+            self._tap.feed(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+class _TappedTransport(TRANSPORT.BaseTransport):
+    """The SDK's usual transport, with a :class:`WireTap` on every event stream."""
+
+    def __init__(self, tap: WireTap) -> None:
+        self._transport = TRANSPORT.HTTPTransport()
+        self._tap = tap
+
+    def handle_request(self, request: Any) -> Any:
+        response = self._transport.handle_request(request)
+        if response.headers.get("content-type", "").startswith("text/event-stream"):
+            response.stream = _TappedStream(response.stream, self._tap)
+        return response
+
+    def close(self) -> None:
+        self._transport.close()
 
 
 def plain(value: Any) -> Any:
@@ -53,7 +146,9 @@ def outcome_of(exc: BaseException | None) -> dict[str, Any]:
     return outcome
 
 
-def client_for(base_url: str, case: Case, step: Step, count: list[int]) -> anthropic.Anthropic:
+def client_for(
+    base_url: str, case: Case, step: Step, count: list[int], tap: WireTap
+) -> anthropic.Anthropic:
     headers = {"x-tapedeck-test-id": case.test_id}
     if step.fault is not None and step.fault_scope == "request":
         headers["x-tapedeck-fault"] = step.fault
@@ -67,7 +162,8 @@ def client_for(base_url: str, case: Case, step: Step, count: list[int]) -> anthr
         timeout=timeout_ms / 1000 if timeout_ms is not None else DEFAULT_TIMEOUT_S,
         default_headers=headers,
         http_client=anthropic.DefaultHttpxClient(
-            event_hooks={"request": [lambda _request: count.append(1)]}
+            event_hooks={"request": [lambda _request: count.append(1)]},
+            transport=_TappedTransport(tap),
         ),
     )
 
@@ -75,6 +171,7 @@ def client_for(base_url: str, case: Case, step: Step, count: list[int]) -> anthr
 def perform(base_url: str, case: Case, step: Step) -> dict[str, Any]:
     """Make ``step``'s call against tapedeck at ``base_url``; what the SDK showed."""
     count: list[int] = []
+    tap = WireTap()
     out: dict[str, Any] = {
         "events": None,
         "message": None,
@@ -85,14 +182,18 @@ def perform(base_url: str, case: Case, step: Step) -> dict[str, Any]:
     error: BaseException | None = None
     if step.advance_clock_s is not None:
         advance_clock(base_url, case, step.advance_clock_s)
-    with client_for(base_url, case, step, count) as client:
+    with client_for(base_url, case, step, count, tap) as client:
+        started = time.perf_counter()
         try:
             _call(client, step, out)
         except Exception as exc:  # the table says which exception, if any
             error = exc
+        took = time.perf_counter() - started
     out.update(outcome_of(error))
     out.setdefault("cause", None)
     out["retries"] = len(count) - 1
+    out["wire"] = tap.events or None
+    out["took_ms"] = round(took * 1000)
     return out
 
 

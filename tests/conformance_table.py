@@ -2,9 +2,11 @@
 
 The TypeScript suite (tests/ts/conformance/table.mjs) reads the same file with the same rules:
 a case is one step or a list of ``steps`` that inherit the case's fields; what an SDK must show
-is ``expect`` with that SDK's own keys (``python``, ``typescript``) laid over it; an outcome
-matches when every expected key matches, and a call that is not expected to fail must not.
-tests/conformance/README.md describes every field.
+is ``expect`` with that SDK's own keys (``python``, ``typescript``) laid over it — an object,
+or a list of objects of which those whose ``releases`` range holds the installed release (or
+that have none) are laid over in order; an outcome matches when every expected key matches,
+and a call that is not expected to fail must not. tests/conformance/README.md describes every
+field.
 """
 
 from __future__ import annotations
@@ -42,7 +44,11 @@ EXPECT_KEYS = {
     "result",
     "retries",
     "headers",
+    "wire",
+    "took_ms",
 }
+#: An SDK's entry may also say which releases it is for.
+RELEASES = "releases"
 STEP_KEYS = {
     "call",
     "request",
@@ -87,30 +93,44 @@ class Case:
         return f"conformance/{self.id}"
 
 
-def load(sdk: str = SDK) -> tuple[list[Case], list[Case]]:
-    """The replay cases and the record → replay cases, as ``sdk`` must see them."""
+def load(release: str, sdk: str = SDK) -> tuple[list[Case], list[Case]]:
+    """The replay cases and the record → replay cases, as release ``release`` of ``sdk``
+    must see them."""
     table = json.loads(TABLE.read_text(encoding="utf-8"))
     requests = table["requests"]
     return (
-        [_case(c, requests, sdk) for c in table["cases"]],
-        [_case(c, requests, sdk) for c in table["round_trip"]],
+        [_case(c, requests, sdk, release) for c in table["cases"]],
+        [_case(c, requests, sdk, release) for c in table["round_trip"]],
     )
 
 
-def _case(raw: dict[str, Any], requests: dict[str, Any], sdk: str) -> Case:
+def expectation(case_id: str, release: str, sdk: str = SDK, step: int = 0) -> dict[str, Any]:
+    """What the table says release ``release`` of ``sdk`` shows in step ``step`` of case
+    ``case_id``: how other tests learn what the installed SDK raises (for a cut stream, a
+    stall, ...) without naming a class that a new release may change."""
+    replay, round_trip = load(release, sdk)
+    for case in (*replay, *round_trip):
+        if case.id == case_id:
+            return case.steps[step].expect
+    raise KeyError(f"no case {case_id!r} in {TABLE}")
+
+
+def _case(raw: dict[str, Any], requests: dict[str, Any], sdk: str, release: str) -> Case:
     name = raw.get("id", "?")
     unknown = set(raw) - CASE_KEYS
     assert not unknown, f"{name}: unknown keys {sorted(unknown)}"
     base = {k: v for k, v in raw.items() if k in STEP_KEYS}
-    steps = [_step(name, {**base, **s}, requests, sdk) for s in raw.get("steps") or [{}]]
+    steps = [_step(name, {**base, **s}, requests, sdk, release) for s in raw.get("steps") or [{}]]
     return Case(name, steps, bool(raw.get("smoke")), raw.get("sdks", ["python", "typescript"]))
 
 
-def _step(name: str, raw: dict[str, Any], requests: dict[str, Any], sdk: str) -> Step:
+def _step(name: str, raw: dict[str, Any], requests: dict[str, Any], sdk: str, release: str) -> Step:
     unknown = set(raw) - STEP_KEYS
     assert not unknown, f"{name}: unknown step keys {sorted(unknown)}"
     assert raw.get("call") in CALLS, f"{name}: call {raw.get('call')!r} is not one of {CALLS}"
-    expect = {**raw.get("expect", {}), **raw.get(sdk, {})}
+    for other in ("python", "typescript"):  # every SDK's entries, not only this one's
+        _layers(name, raw.get(other))
+    expect = {**raw.get("expect", {}), **for_release(name, raw.get(sdk), release)}
     unknown = set(expect) - EXPECT_KEYS
     assert not unknown, f"{name}: unknown expectations {sorted(unknown)}"
     request = raw.get("request", {})
@@ -128,13 +148,79 @@ def _step(name: str, raw: dict[str, Any], requests: dict[str, Any], sdk: str) ->
     )
 
 
-def expand_events(names: list[str]) -> list[str]:
-    """``["a", "b*3"]`` → ``["a", "b", "b", "b"]``."""
-    out: list[str] = []
-    for name in names:
+# --- release ranges -----------------------------------------------------------------------
+
+_CLAUSE = re.compile(r"\s*(>=|<=|==|>|<)\s*(\d+(?:\.\d+)*)\s*")
+_COMPARE = {
+    ">=": lambda a, b: a >= b,
+    "<=": lambda a, b: a <= b,
+    "==": lambda a, b: a == b,
+    ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b,
+}
+
+
+def release_key(version: str) -> tuple[int, ...]:
+    """A release's numbers, for comparing: ``"2.17.0"`` → ``(2, 17)`` (trailing zeros dropped,
+    so ``2.17`` and ``2.17.0`` are one release; a suffix such as ``-beta.1`` is ignored)."""
+    found = re.match(r"\d+(?:\.\d+)*", version)
+    assert found, f"not a release number: {version!r}"
+    parts = [int(p) for p in found.group().split(".")]
+    while len(parts) > 1 and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
+
+
+def in_releases(release: str, releases: str) -> bool:
+    """Whether ``release`` is in ``releases``: comparisons joined by ``,``, all of which must
+    hold (``">=2.17"``, ``"<2.17"``, ``">=1.0, <1.17"``)."""
+    key = release_key(release)
+    holds = True
+    for clause in releases.split(","):
+        found = _CLAUSE.fullmatch(clause)
+        assert found, f"{releases!r}: {clause.strip()!r} is not a comparison such as >=2.17"
+        op, bound = found.groups()
+        holds = holds and _COMPARE[op](key, release_key(bound))
+    return holds
+
+
+def _layers(name: str, spec: Any) -> list[dict[str, Any]]:
+    """An SDK's entries of a step, checked: an object, or a list of objects, each with an
+    optional ``releases`` range."""
+    layers = [] if spec is None else spec if isinstance(spec, list) else [spec]
+    for layer in layers:
+        assert isinstance(layer, dict), f"{name}: an SDK entry must be an object, got {layer!r}"
+        unknown = set(layer) - EXPECT_KEYS - {RELEASES}
+        assert not unknown, f"{name}: unknown expectations {sorted(unknown)}"
+        if RELEASES in layer:
+            in_releases("0", layer[RELEASES])  # its syntax, whichever release is installed
+    return layers
+
+
+def for_release(name: str, spec: Any, release: str) -> dict[str, Any]:
+    """An SDK's entries for ``release``, laid over one another in order: those whose
+    ``releases`` holds it, and those without a range."""
+    found: dict[str, Any] = {}
+    for layer in _layers(name, spec):
+        if RELEASES not in layer or in_releases(release, layer[RELEASES]):
+            found.update({k: v for k, v in layer.items() if k != RELEASES})
+    return found
+
+
+# --- matching ------------------------------------------------------------------------------
+
+
+def events_match(want: list[str], got: list[str] | None) -> bool:
+    """Whether the event names ``got`` are ``want``: ``"name*N"`` stands for N in a row,
+    ``"name*N+"`` for N or more."""
+    if got is None:
+        return False
+    pattern = ""
+    for name in want:
         base, _, count = name.partition("*")
-        out += [base] * (int(count) if count else 1)
-    return out
+        times = f"{{{count[:-1]},}}" if count.endswith("+") else f"{{{count or 1}}}"
+        pattern += f"(?:{re.escape(base)}\n){times}"
+    return re.fullmatch(pattern, "".join(f"{g}\n" for g in got)) is not None
 
 
 def subset_problems(want: Any, got: Any, path: str = "") -> list[str]:
@@ -177,9 +263,13 @@ def problems(expect: dict[str, Any], outcome: dict[str, Any], base_url: str) -> 
         found.append(f"error: none expected, got {outcome['error']}: {outcome['error_message']}")
     for key, want in with_base_url(expect, base_url).items():
         got = outcome[key]
-        if key == "events":
-            want = expand_events(want)
-        if key == "error_message":
+        if key in ("events", "wire"):
+            if not events_match(want, got):
+                found.append(f"{key}: expected {want!r}, got {got!r}")
+        elif key == "took_ms":
+            if got < want:
+                found.append(f"took_ms: expected the call to take at least {want} ms, got {got}")
+        elif key == "error_message":
             if want not in (got or ""):
                 found.append(f"error_message: {want!r} not in {got!r}")
         elif key in ("message", "result", "headers"):
@@ -191,5 +281,7 @@ def problems(expect: dict[str, Any], outcome: dict[str, Any], base_url: str) -> 
 
 def pretty(outcome: dict[str, Any]) -> str:
     """An outcome as short readable text, for failure messages."""
-    shown = {k: v for k, v in outcome.items() if v not in (None, []) and k != "headers"}
+    shown = {
+        k: v for k, v in outcome.items() if v not in (None, []) and k not in ("headers", "wire")
+    }
     return re.sub(r"\s+", " ", json.dumps(shown, ensure_ascii=False, default=str))[:1500]

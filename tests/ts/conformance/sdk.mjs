@@ -1,6 +1,13 @@
 // One step of the conformance table made with @anthropic-ai/sdk, and what the SDK showed:
 // the same outcome fields as the Python suite's tests/conformance_sdk.py.
-import Anthropic from '@anthropic-ai/sdk';
+//
+// The SDK is the package CONFORMANCE_SDK names (default @anthropic-ai/sdk): package.json also
+// installs the oldest supported release under an alias, for `npm run test:floor`.
+
+export const SDK_PACKAGE = process.env.CONFORMANCE_SDK || '@anthropic-ai/sdk';
+const { default: Anthropic } = await import(SDK_PACKAGE);
+/** The installed release of that package, which picks the table's entries for it. */
+export const { VERSION } = await import(`${SDK_PACKAGE}/version`);
 
 // How long any step may wait for response headers unless its case says otherwise.
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -43,6 +50,27 @@ function errorOutcome(error) {
   };
 }
 
+/**
+ * The body of an event stream, with the names of its SSE events noted in `wire` as the SDK reads
+ * them (pings included): what was on the wire. Errors and cancellation pass through unchanged.
+ */
+function tapped(body, wire) {
+  const decoder = new TextDecoder();
+  let pending = '';
+  return body.pipeThrough(new TransformStream({
+    transform(chunk, controller) {
+      const blocks = (pending + decoder.decode(chunk, { stream: true })).split(/\r\n\r\n|\n\n|\r\r/);
+      pending = blocks.pop();
+      for (const block of blocks) {
+        for (const line of block.split(/\r\n|\n|\r/)) {
+          if (line.startsWith('event:')) wire.push(line.slice(6).trim());
+        }
+      }
+      controller.enqueue(chunk);
+    },
+  }));
+}
+
 function clientFor(baseURL, kase, step, count) {
   const headers = { 'x-tapedeck-test-id': kase.testId };
   if (step.fault !== null && step.faultScope === 'request') headers['x-tapedeck-fault'] = step.fault;
@@ -54,9 +82,14 @@ function clientFor(baseURL, kase, step, count) {
     timeout: step.client.timeout_ms ?? DEFAULT_TIMEOUT_MS,
     defaultHeaders: headers,
     logLevel: 'off',
-    fetch: (url, init) => {
+    fetch: async (url, init) => {
       count.requests += 1;
-      return fetch(url, init);
+      const response = await fetch(url, init);
+      if (response.ok && response.body && response.headers.get('content-type')?.startsWith('text/event-stream')) {
+        // The SDK reads an event stream through `body` only; the rest of the response is as sent.
+        Object.defineProperty(response, 'body', { value: tapped(response.body, count.wire) });
+      }
+      return response;
     },
   });
 }
@@ -116,19 +149,27 @@ async function call(client, step, out) {
 
 /** Make `step`'s call against tapedeck at `baseURL`; what the SDK showed. */
 export async function perform(baseURL, kase, step) {
-  const count = { requests: 0 };
+  const count = { requests: 0, wire: [] };
   const out = { events: null, message: null, text: null, result: null, headers: null };
   let error = null;
   if (step.advanceClockS !== null) {
     // Stop the case's clock and move it ahead: quota windows move only when told.
     await admin(baseURL, kase, 'POST', 'clock', { advance_s: step.advanceClockS });
   }
+  const started = performance.now();
   try {
     await call(clientFor(baseURL, kase, step, count), step, out);
   } catch (caught) {
     error = caught;
   }
-  return { ...out, ...errorOutcome(error), retries: count.requests - 1 };
+  const tookMs = Math.round(performance.now() - started);
+  return {
+    ...out,
+    ...errorOutcome(error),
+    retries: count.requests - 1,
+    wire: count.wire.length ? count.wire : null,
+    took_ms: tookMs,
+  };
 }
 
 async function admin(baseURL, kase, method, path, body) {

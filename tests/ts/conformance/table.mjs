@@ -1,7 +1,9 @@
 // The conformance table (tests/conformance/cases.json), read with the same rules as the Python
 // suite's tests/conformance_table.py: a case is one step or a list of `steps` that inherit the
-// case's fields; what this SDK must show is `expect` with the `typescript` keys laid over it;
-// an outcome matches when every expected key matches, and a call not expected to fail must not.
+// case's fields; what this SDK must show is `expect` with the `typescript` entry laid over it (an
+// object, or a list of objects of which those whose `releases` range holds the installed
+// release, or that have none, are laid over in order); an outcome matches when every expected
+// key matches, and a call not expected to fail must not.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -15,8 +17,10 @@ const CALLS = new Set([
 ]);
 const EXPECT_KEYS = new Set([
   'error', 'status', 'error_type', 'error_message', 'cause', 'events', 'message', 'text', 'result',
-  'retries', 'headers',
+  'retries', 'headers', 'wire', 'took_ms',
 ]);
+// An SDK's entry may also say which releases it is for.
+const RELEASES = 'releases';
 const STEP_KEYS = new Set([
   'call', 'request', 'fault', 'fault_scope', 'timing', 'client', 'signal_timeout_ms',
   'advance_clock_s', 'expect', 'python', 'typescript',
@@ -31,10 +35,70 @@ function fail(message) {
   throw new Error(`${TABLE}: ${message}`);
 }
 
-function makeStep(name, raw, requests) {
+// --- release ranges -------------------------------------------------------------------------
+
+/** A release's numbers, for comparing: "1.17.0" → [1, 17] (trailing zeros dropped, so 1.17 and
+ * 1.17.0 are one release; a suffix such as "-beta.1" is ignored). */
+export function releaseKey(version) {
+  const found = /^\d+(?:\.\d+)*/.exec(version);
+  if (!found) fail(`not a release number: ${version}`);
+  const parts = found[0].split('.').map(Number);
+  while (parts.length > 1 && parts.at(-1) === 0) parts.pop();
+  return parts;
+}
+
+function compareReleases(a, b) {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    if (i >= a.length) return -1;
+    if (i >= b.length) return 1;
+    if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;
+  }
+  return 0;
+}
+
+const COMPARE = {
+  '>=': (c) => c >= 0, '<=': (c) => c <= 0, '==': (c) => c === 0, '>': (c) => c > 0, '<': (c) => c < 0,
+};
+
+/** Whether `release` is in `releases`: comparisons joined by ",", all of which must hold
+ * (">=1.17", "<1.17", ">=1.0, <1.17"). */
+export function inReleases(release, releases) {
+  const key = releaseKey(release);
+  return releases.split(',').map((clause) => {
+    const found = /^\s*(>=|<=|==|>|<)\s*(\d+(?:\.\d+)*)\s*$/.exec(clause);
+    if (!found) fail(`${releases}: '${clause.trim()}' is not a comparison such as >=1.17`);
+    return COMPARE[found[1]](compareReleases(key, releaseKey(found[2])));
+  }).every(Boolean);
+}
+
+/** An SDK's entries of a step, checked: an object, or a list of objects, each with an optional
+ * `releases` range. */
+function layers(name, spec) {
+  const all = spec == null ? [] : Array.isArray(spec) ? spec : [spec];
+  for (const layer of all) {
+    if (!isObject(layer)) fail(`${name}: an SDK entry must be an object, got ${show(layer)}`);
+    const unknown = Object.keys(layer).filter((key) => !EXPECT_KEYS.has(key) && key !== RELEASES);
+    if (unknown.length) fail(`${name}: unknown expectations ${unknown}`);
+    if (RELEASES in layer) inReleases('0', layer[RELEASES]); // its syntax, whichever release runs
+  }
+  return all;
+}
+
+/** An SDK's entries for `release`, laid over one another in order: those whose `releases`
+ * holds it, and those without a range. */
+export function forRelease(name, spec, release) {
+  const found = {};
+  for (const { [RELEASES]: releases, ...layer } of layers(name, spec)) {
+    if (releases === undefined || inReleases(release, releases)) Object.assign(found, layer);
+  }
+  return found;
+}
+
+function makeStep(name, raw, requests, release) {
   if (unknownKeys(raw, STEP_KEYS).length) fail(`${name}: unknown step keys ${unknownKeys(raw, STEP_KEYS)}`);
   if (!CALLS.has(raw.call)) fail(`${name}: call ${raw.call} is not one of ${[...CALLS]}`);
-  const expect = { ...(raw.expect ?? {}), ...(raw[SDK] ?? {}) };
+  for (const sdk of ['python', 'typescript']) layers(name, raw[sdk]); // every SDK's, not only this one's
+  const expect = { ...(raw.expect ?? {}), ...forRelease(name, raw[SDK], release) };
   if (unknownKeys(expect, EXPECT_KEYS).length) fail(`${name}: unknown expectations ${unknownKeys(expect, EXPECT_KEYS)}`);
   const request = raw.request ?? {};
   return {
@@ -50,11 +114,11 @@ function makeStep(name, raw, requests) {
   };
 }
 
-function makeCase(raw, requests) {
+function makeCase(raw, requests, release) {
   const name = raw.id ?? '?';
   if (unknownKeys(raw, CASE_KEYS).length) fail(`${name}: unknown keys ${unknownKeys(raw, CASE_KEYS)}`);
   const base = Object.fromEntries(Object.entries(raw).filter(([key]) => STEP_KEYS.has(key)));
-  const steps = (raw.steps ?? [{}]).map((step) => makeStep(name, { ...base, ...step }, requests));
+  const steps = (raw.steps ?? [{}]).map((step) => makeStep(name, { ...base, ...step }, requests, release));
   return {
     id: name,
     steps,
@@ -65,20 +129,28 @@ function makeCase(raw, requests) {
   };
 }
 
-/** The replay cases and the record → replay cases this SDK runs. */
-export function load() {
+/** The replay cases and the record → replay cases this SDK runs, as its release `release` must
+ * see them. */
+export function load(release) {
   const table = JSON.parse(readFileSync(TABLE, 'utf8'));
   const mine = (cases) =>
-    cases.map((raw) => makeCase(raw, table.requests)).filter((kase) => kase.sdks.includes(SDK));
+    cases.map((raw) => makeCase(raw, table.requests, release)).filter((kase) => kase.sdks.includes(SDK));
   return { replay: mine(table.cases), roundTrip: mine(table.round_trip) };
 }
 
-/** `["a", "b*3"]` → `["a", "b", "b", "b"]`. */
-export function expandEvents(names) {
-  return names.flatMap((name) => {
-    const [base, count] = name.split('*');
-    return Array(count ? Number(count) : 1).fill(base);
-  });
+// --- matching --------------------------------------------------------------------------------
+
+/** Whether the event names `got` are `want`: "name*N" stands for N in a row, "name*N+" for N or
+ * more. */
+export function eventsMatch(want, got) {
+  if (!Array.isArray(got)) return false;
+  const escape = (text) => text.replace(/[.*+?^$|()[\]{}\\]/g, '\\$&');
+  const pattern = want.map((name) => {
+    const [base, count = '1'] = name.split('*');
+    const times = count.endsWith('+') ? `{${count.slice(0, -1)},}` : `{${count}}`;
+    return `(?:${escape(base)}\n)${times}`;
+  }).join('');
+  return new RegExp(`^${pattern}$`).test(got.map((name) => `${name}\n`).join(''));
 }
 
 function isObject(value) {
@@ -125,10 +197,13 @@ export function problems(expect, outcome, baseURL) {
   if (!('error' in expect) && outcome.error !== null) {
     found.push(`error: none expected, got ${outcome.error}: ${outcome.error_message}`);
   }
-  for (let [key, want] of Object.entries(withBaseURL(expect, baseURL))) {
+  for (const [key, want] of Object.entries(withBaseURL(expect, baseURL))) {
     const got = outcome[key];
-    if (key === 'events') want = expandEvents(want);
-    if (key === 'error_message') {
+    if (key === 'events' || key === 'wire') {
+      if (!eventsMatch(want, got)) found.push(`${key}: expected ${show(want)}, got ${show(got)}`);
+    } else if (key === 'took_ms') {
+      if (!(got >= want)) found.push(`took_ms: expected the call to take at least ${want} ms, got ${got}`);
+    } else if (key === 'error_message') {
       if (!(got ?? '').includes(want)) found.push(`error_message: ${show(want)} not in ${show(got)}`);
     } else if (key === 'message' || key === 'result' || key === 'headers') {
       found.push(...subsetProblems(want, got).map((p) => `${key}${p}`));
