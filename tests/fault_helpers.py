@@ -6,6 +6,7 @@ The client is the official SDK (or raw httpx2) asking for the shipped ``streamin
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -38,6 +39,9 @@ HELLO_ENCODED = [
 PING_DATA = '{"type":"ping"}'
 LONG = httpx2.Timeout(10)
 SHORT_READ = httpx2.Timeout(5, read=0.2)
+#: How much sooner than planned tapedeck may send an event: it coalesces writes due within
+#: half a millisecond (``COALESCE_S`` in tapedeck/wire/writer.py).
+EARLY = 0.001
 
 
 def fault(spec: str, **more: str) -> dict[str, str]:
@@ -72,13 +76,22 @@ def raw_events(client: anthropic.Anthropic, headers: dict[str, str], into: list[
 def timed_events(
     client: anthropic.Anthropic, body: dict[str, Any], headers: dict[str, str]
 ) -> list[tuple[str, float]]:
-    """Raw events with their arrival times in seconds after the first one."""
+    """Raw events with their arrival times, in seconds after the request was sent.
+
+    A time measured from the request is a lower bound the server sets: tapedeck cannot send an
+    event before its planned time, and a loaded machine only makes it later. Gaps between
+    events have no such bound; compare them with one another, not with a clock."""
     arrivals: list[tuple[str, float]] = []
+    sent = time.perf_counter()
     with client.messages.create(**body, extra_headers=headers) as stream:
         for sse in anthropic.Stream.raw_events(stream.response):
-            arrivals.append((sse.event or "", time.perf_counter()))
-    first = arrivals[0][1]
-    return [(name, at - first) for name, at in arrivals]
+            arrivals.append((sse.event or "", time.perf_counter() - sent))
+    return arrivals
+
+
+def gaps(times: list[float]) -> list[float]:
+    """The time between each arrival and the one before it."""
+    return [b - a for a, b in itertools.pairwise(times)]
 
 
 def raw_body(server: ServerThread, headers: dict[str, str], into: bytearray) -> None:

@@ -14,10 +14,10 @@ from typing import Any
 
 import anthropic
 import httpx
-import httpx2
 import pytest
 import yaml
 
+from conformance_sdk import CUT, STALL, raises_like
 from conftest import running, sdk
 from fake_upstream import FakeUpstream, stream_events
 from tapedeck.config import Mode
@@ -85,7 +85,7 @@ def test_overloaded_mid_live_stream(passthrough: ServerThread) -> None:
 def test_disconnect_cuts_a_live_stream(passthrough: ServerThread) -> None:
     with (
         sdk(passthrough, "disconnect:after=4") as client,
-        pytest.raises(httpx2.RemoteProtocolError),
+        raises_like(CUT),
         client.messages.stream(**ask()) as stream,
     ):
         stream.until_done()
@@ -120,10 +120,10 @@ def test_status_answers_without_calling_the_upstream(
 
 
 def test_stall_and_latency_on_live_streams(passthrough: ServerThread) -> None:
-    short = httpx2.Timeout(5, read=0.15)
+    short = anthropic.Timeout(5, read=0.15)
     with (
         sdk(passthrough, "stall:after=3,ms=600", timeout=short) as client,
-        pytest.raises(httpx2.ReadTimeout),
+        raises_like(STALL),
         client.messages.stream(**ask()) as stream,
     ):
         stream.until_done()

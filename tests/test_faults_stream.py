@@ -2,7 +2,8 @@
 
 Each kind (ping, error and overloaded events, disconnect, truncate, garble) is checked for
 the exact client-visible outcome: which exception the SDK raises, after how many events,
-and what the raw bytes or raw events were.
+and what the raw bytes or raw events were. What a cut stream raises depends on the SDK
+release; the conformance table says which (:func:`conformance_sdk.raises_like`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import anthropic
 import httpx2
 import pytest
 
+from conformance_sdk import CUT, raises_like
 from conftest import HELLO, sdk, streamed
 from fault_helpers import (
+    EARLY,
     HELLO_ENCODED,
     HELLO_EVENTS,
     LONG,
@@ -93,19 +96,24 @@ def test_ping_interval_fills_a_gap(deck: ServerThread) -> None:
             c, streamed("gap"), {"x-tapedeck-timing": "recorded", **fault("ping:interval=100")}
         )
     names = [name for name, _ in arrivals]
+    # A ping after each 100 ms of silence in the 300 ms gap: two, or one if the machine is so
+    # busy that the first comes more than 100 ms late.
+    pings = names.count("ping")
+    assert 1 <= pings <= 2, names
     assert names == [
         "message_start",
         "content_block_start",
-        "ping",
-        "ping",
+        *["ping"] * pings,
         "content_block_delta",
         "content_block_stop",
         "message_delta",
         "message_stop",
     ]
-    at_ms = [at * 1000 for _, at in arrivals]
-    for got, want in zip(at_ms, [0, 0, 100, 200, 300, 300, 300, 300], strict=True):
-        assert abs(got - want) < 40, at_ms
+    # None comes sooner than it may (a time from the request is a bound tapedeck sets): the
+    # Nth ping N x 100 ms after the request, the text 300 ms after it.
+    at = [t for _, t in arrivals]
+    assert all(at[2 + n] >= 0.1 * (n + 1) - EARLY for n in range(pings)), at
+    assert at[2 + pings] >= 0.3 - EARLY, at
 
 
 def test_ping_interval_keeps_a_stalled_stream_alive(deck: ServerThread) -> None:
@@ -117,7 +125,11 @@ def test_ping_interval_keeps_a_stalled_stream_alive(deck: ServerThread) -> None:
         with c.messages.stream(**HELLO, extra_headers=fault(spec)) as stream:
             assert stream.get_final_text() == "Hello!"
     names = [name for name, _ in received]
-    assert names == [*HELLO_EVENTS[:3], *["ping"] * 5, *HELLO_EVENTS[3:]]
+    # A ping each 100 ms of the stall: five, or fewer on a busy machine (but never a silence as
+    # long as the read timeout, or the reads above would have failed).
+    pings = names.count("ping") - 1  # the recorded one is the third event
+    assert 1 <= pings <= 5, names
+    assert names == [*HELLO_EVENTS[:3], *["ping"] * pings, *HELLO_EVENTS[3:]]
 
 
 # --- error and overloaded -----------------------------------------------------------------------
@@ -205,16 +217,17 @@ async def test_overloaded_async(async_client: anthropic.AsyncAnthropic) -> None:
 def test_disconnect_after_n_events(client: anthropic.Anthropic, after: int) -> None:
     spec = f"disconnect:after={after}"
     received: list[str] = []
-    with pytest.raises(httpx2.RemoteProtocolError) as caught:
+    with raises_like(CUT):
         drain(client.messages.create(**HELLO, stream=True, extra_headers=fault(spec)), received)
     assert received == delivered(after)
+    raw: list[Any] = []
+    # Stream.raw_events reads the body itself: the HTTP library's own error, in every release.
+    with pytest.raises(httpx2.RemoteProtocolError) as caught:
+        raw_events(client, fault(spec), raw)
+    assert [name for name, _ in raw] == HELLO_EVENTS[:after]
     assert str(caught.value) == (
         "peer closed connection without sending complete message body (incomplete chunked read)"
     )
-    raw: list[Any] = []
-    with pytest.raises(httpx2.RemoteProtocolError):
-        raw_events(client, fault(spec), raw)
-    assert [name for name, _ in raw] == HELLO_EVENTS[:after]
 
 
 @pytest.mark.parametrize(
@@ -235,7 +248,7 @@ def test_disconnect_after_bytes(
         raw_body(server, fault(spec), body)
     assert bytes(body) == b"".join(HELLO_ENCODED)[:cut]
     received: list[str] = []
-    with pytest.raises(httpx2.RemoteProtocolError):
+    with raises_like(CUT):
         drain(client.messages.create(**HELLO, stream=True, extra_headers=fault(spec)), received)
     assert received == delivered(after)
 
@@ -267,12 +280,12 @@ async def test_disconnect_async(async_client: anthropic.AsyncAnthropic) -> None:
     stream = await async_client.messages.create(
         **HELLO, stream=True, extra_headers=fault("disconnect:after=4")
     )
-    with pytest.raises(httpx2.RemoteProtocolError):
+    with raises_like(CUT):
         await adrain(stream, received)
     assert received == delivered(4)
     helper: list[str] = []
     cut = len(HELLO_ENCODED[0]) + 5
-    with pytest.raises(httpx2.RemoteProtocolError):
+    with raises_like(CUT):
         await adrain(
             async_client.messages.stream(
                 **HELLO, extra_headers=fault(f"disconnect:after_bytes={cut}")

@@ -13,9 +13,9 @@ from typing import Any
 
 import anthropic
 import httpx
-import httpx2
 import pytest
 
+from conformance_sdk import CUT, raises_like
 from conftest import LogLines, MakeServer, sdk
 from fake_upstream import FakeUpstream, ask
 from record_helpers import load, names, proxy
@@ -278,7 +278,7 @@ def test_a_cut_recording_asked_for_as_json_fails_like_a_broken_upstream(
     with (
         proxy(make_server, tmp_path, "all", fake, record_errors=True) as s,
         sdk(s) as c,
-        pytest.raises(httpx2.RemoteProtocolError),
+        raises_like(CUT),
         c.messages.stream(**ask("drop after a few words"), extra_headers=CONVO) as stream,
     ):
         stream.until_done()

@@ -15,10 +15,10 @@ from typing import Any
 
 import anthropic
 import httpx
-import httpx2
 import pytest
 
-from conftest import MakeServer, sdk
+from conformance_sdk import CUT, raises_like
+from conftest import LogLines, MakeServer, sdk
 from fake_upstream import FakeUpstream, ask, event_names
 from record_helpers import files, only_cassette, proxy, raw_post
 from tapedeck.server.runner import ServerThread
@@ -35,12 +35,17 @@ def closed_port() -> int:
 # --- the client goes away ---------------------------------------------------------------------
 
 
+#: The request log line tapedeck writes once it is done with a request (after any recording).
+DONE = r"^POST /v1/messages (\d{3}|-) .*\(client went away\)$"
+
+
 @pytest.mark.parametrize("mode", ["record", "auto", "passthrough"])
 def test_client_leaving_mid_stream_cancels_the_upstream_request(
-    tmp_path: Path, fake: FakeUpstream, make_server: MakeServer, mode: str
+    tmp_path: Path, fake: FakeUpstream, make_server: MakeServer, tapedeck_log: LogLines, mode: str
 ) -> None:
     """The fake sends message_start, then would stay silent for 30 s."""
     with proxy(make_server, tmp_path, mode, fake) as s:
+        tapedeck_log.only(s)
         with sdk(s) as c:
             stream = c.messages.create(**ask("hang on a moment"), stream=True)
             with stream:
@@ -52,7 +57,8 @@ def test_client_leaving_mid_stream_cancels_the_upstream_request(
         assert seen.outcome == "cancelled"
         assert seen.ended is not None
         assert seen.ended - left < 1.0
-        time.sleep(0.1)
+        # The request's log line comes once tapedeck is done with it, recording included.
+        assert tapedeck_log.wait_for(DONE), tapedeck_log.lines()
         assert files(tmp_path) == []  # nothing recorded for an exchange the client left
         # tapedeck is fine afterwards, and its upstream connections are usable.
         with sdk(s) as c:
@@ -62,11 +68,16 @@ def test_client_leaving_mid_stream_cancels_the_upstream_request(
 
 @pytest.mark.parametrize("stream", [True, False])
 def test_client_leaving_before_the_headers_cancels_the_upstream_request(
-    tmp_path: Path, fake: FakeUpstream, make_server: MakeServer, stream: bool
+    tmp_path: Path,
+    fake: FakeUpstream,
+    make_server: MakeServer,
+    tapedeck_log: LogLines,
+    stream: bool,
 ) -> None:
     """The fake waits 1.2 s before its headers; the client gives up after 0.2 s."""
     body = ask("slowheaders please", stream=True) if stream else ask("slowheaders please")
     with proxy(make_server, tmp_path, "record", fake) as s:
+        tapedeck_log.only(s)
         with (
             httpx.Client(base_url=s.base_url, timeout=httpx.Timeout(10, read=0.2)) as h,
             pytest.raises(httpx.ReadTimeout),
@@ -79,7 +90,8 @@ def test_client_leaving_before_the_headers_cancels_the_upstream_request(
         assert seen.outcome == "cancelled"
         assert seen.ended is not None
         assert seen.ended - left < 0.6
-        time.sleep(0.1)
+        # The request's log line comes once tapedeck is done with it, recording included.
+        assert tapedeck_log.wait_for(DONE), tapedeck_log.lines()
     assert files(tmp_path) == []  # nothing recorded for an exchange the client left
 
 
@@ -137,7 +149,7 @@ def test_upstream_drop_mid_stream_is_passed_on_recorded_and_replayed(
     with (
         proxy(make_server, tmp_path, "record", fake, record_errors=True) as s,
         sdk(s) as c,
-        pytest.raises(httpx2.RemoteProtocolError),
+        raises_like(CUT),
     ):
         read_until_error(c.messages.create(**ask("drop it like"), stream=True), live)
     assert [e for e in live if e != "ping"] == [
@@ -159,13 +171,10 @@ def test_upstream_drop_mid_stream_is_passed_on_recorded_and_replayed(
             stream = c.messages.create(
                 **ask("drop it like"), stream=True, extra_headers={"x-tapedeck-timing": timing}
             )
-            with pytest.raises(httpx2.RemoteProtocolError):
+            with raises_like(CUT):
                 read_until_error(stream, replayed)
             assert replayed == live, timing
-        with (
-            pytest.raises(httpx2.RemoteProtocolError),
-            c.messages.stream(**ask("drop it like")) as st,
-        ):
+        with raises_like(CUT), c.messages.stream(**ask("drop it like")) as st:
             st.until_done()
     assert fake.count == 1
 
@@ -178,7 +187,7 @@ def test_upstream_drop_in_the_middle_of_an_event(
     with (
         proxy(make_server, tmp_path, "record", fake, record_errors=True) as s,
         sdk(s) as c,
-        pytest.raises(httpx2.RemoteProtocolError),
+        raises_like(CUT),
     ):
         read_until_error(c.messages.create(**ask("dropmid now"), stream=True), live)
     assert live == ["message_start", "content_block_start"]
@@ -194,7 +203,7 @@ def test_upstream_drop_in_passthrough_cuts_the_client_and_writes_nothing(
     with (
         proxy(make_server, tmp_path, "passthrough", fake) as s,
         sdk(s) as c,
-        pytest.raises(httpx2.RemoteProtocolError),
+        raises_like(CUT),
     ):
         read_until_error(c.messages.create(**ask("drop it like"), stream=True), live)
     assert [e for e in live if e != "ping"][-1] == "content_block_delta"
