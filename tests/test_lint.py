@@ -157,20 +157,73 @@ def test_time_order_from_the_loader(tmp_path: Path) -> None:
     )
 
 
+#: What lint says of the findings that make ``serve`` refuse the file (the same words).
+BEFORE_START = (
+    "before message_start (an SDK builds the message from message_start: it fails on this "
+    "event or drops it); put message_start first"
+)
+SECOND_START = (
+    "second message_start (a stream holds one message: the TypeScript SDK throws 'Unexpected "
+    "event order'); remove it, or give the second message an interaction of its own"
+)
+
+
+def not_started(name: str, index: int) -> str:
+    return (
+        f"{name} for block {index} before its content_block_start (an SDK assembling the "
+        "message fails here: the Python SDK raises IndexError); move block "
+        f"{index}'s content_block_start before it"
+    )
+
+
 def test_message_start_first(tmp_path: Path) -> None:
     path = cassette(tmp_path, [PING, start(0), MS, delta(0), stop(0), MD, STOP])
-    assert_problems(
-        path,
-        (12, f"{ev(1)}: content_block_start before message_start (message_start must come first)"),
-        (13, f"{ev(2)}: second message_start"),
-    )
+    assert_problems(path, (12, f"{ev(1)}: content_block_start {BEFORE_START}"))
+
+
+def test_second_message_start(tmp_path: Path) -> None:
+    path = cassette(tmp_path, [MS, start(0), delta(0), MS, stop(0), MD, STOP])
+    assert_problems(path, (14, f"{ev(3)}: {SECOND_START}"))
 
 
 def test_delta_before_block_start(tmp_path: Path) -> None:
     path = cassette(tmp_path, [MS, delta(0), start(0), stop(0), MD, STOP])
+    assert_problems(path, (12, f"{ev(1)}: {not_started('content_block_delta', 0)}"))
+
+
+def test_stop_before_block_start(tmp_path: Path) -> None:
+    path = cassette(tmp_path, [MS, start(0), stop(0), stop(1), MD, STOP])
+    assert_problems(path, (14, f"{ev(3)}: {not_started('content_block_stop', 1)}"))
+
+
+def test_misspelt_event_name_at_its_own_line(tmp_path: Path) -> None:
+    """Reported at the misspelt event, and read on as meant: the block it stops is not
+    reported open at the message_delta below it."""
+    typo = stop(0).replace("event: content_block_stop", "event: content_block_stopp")
+    path = cassette(tmp_path, [MS, start(0), delta(0), typo, MD, STOP])
     assert_problems(
-        path, (12, f"{ev(1)}: content_block_delta for block 0 before its content_block_start")
+        path,
+        (
+            14,
+            f"{ev(3)}.event: unknown event name 'content_block_stopp'; did you mean "
+            "'content_block_stop'? (the SDKs skip events they do not know, so this one would "
+            "be lost)",
+        ),
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [("Message_Stop", "message_stop"), ("pign", "ping"), ("content-block-delta", None)],
+)
+def test_misspellings_one_edit_away_or_by_case(
+    tmp_path: Path, name: str, meant: str | None
+) -> None:
+    events = [MS, start(0), delta(0), stop(0), MD, STOP]
+    events.insert(4, f"{{event: {name}, at_ms: 0, data: {{type: x}}}}")
+    result = lint(cassette(tmp_path, events))
+    meant = meant or name.replace("-", "_")
+    assert f"unknown event name {name!r}; did you mean {meant!r}?" in result.stdout
 
 
 def test_block_stopped_twice(tmp_path: Path) -> None:
@@ -185,7 +238,27 @@ def test_delta_after_stop(tmp_path: Path) -> None:
 
 def test_block_index_order(tmp_path: Path) -> None:
     path = cassette(tmp_path, [MS, start(1), delta(1), stop(1), MD, STOP])
-    assert_problems(path, (12, f"{ev(1)}: content_block_start for block 1, expected 0"))
+    assert_problems(
+        path,
+        (
+            12,
+            f"{ev(1)}: content_block_start for block 1, expected 0 (an SDK puts each started "
+            "block at the next position, so this block's events would reach another block or "
+            "none: IndexError); number the blocks 0, 1, 2, ... in the order they start",
+        ),
+    )
+
+
+def test_block_started_twice(tmp_path: Path) -> None:
+    path = cassette(tmp_path, [MS, start(0), start(0), stop(0), MD, STOP])
+    assert_problems(
+        path,
+        (
+            13,
+            f"{ev(2)}: content_block_start for block 0, which already started (an SDK would "
+            "add a second block and shift the later ones); remove one of them",
+        ),
+    )
 
 
 @pytest.mark.parametrize(

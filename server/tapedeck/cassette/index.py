@@ -37,8 +37,10 @@ from .normalize import Normalize
 
 log = logging.getLogger("tapedeck")
 
-#: Bumped whenever an entry's layout changes: an older cache is then ignored.
-FORMAT = 2
+#: Bumped whenever an entry's layout, or what loading a file checks, changes: an older
+#: cache is then ignored (its entries vouch for files checked by the older rules; 3: the
+#: event order an SDK can assemble).
+FORMAT = 3
 #: Files to parse per worker process before it pays to start one (a process costs about
 #: as much as parsing a few hundred cassettes).
 PARALLEL_FROM = 400

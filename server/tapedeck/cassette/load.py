@@ -11,11 +11,13 @@ from __future__ import annotations
 import datetime
 import json
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ..errors import CassetteError, YAMLSourceError
 from . import fast_yaml
+from .event_order import refusal
 from .fields import Fields as _Fields
 from .fields import as_json as _json
 from .fields import describe as _describe
@@ -139,11 +141,11 @@ def _plain_events(items: list[Any]) -> tuple[RecordedEvent, ...] | None:
 _MISSING = object()
 
 
-def _events(f: _Fields, plain: bool = False) -> tuple[RecordedEvent, ...]:
+def _events(f: _Fields, plain: bool, order: bool) -> tuple[RecordedEvent, ...]:
     items = f.get("events", "a list of events", (list,))
     if plain:
         quick = _plain_events(items)
-        if quick is not None:
+        if quick is not None and (not order or refusal(_named(quick)) is None):
             return quick
     events: list[RecordedEvent] = []
     previous = 0.0
@@ -169,10 +171,19 @@ def _events(f: _Fields, plain: bool = False) -> tuple[RecordedEvent, ...]:
         if not isinstance(data, str):
             _json(e, "data", data)
         events.append(RecordedEvent(name, data, at_ms))
+    found = refusal(_named(events)) if order else None
+    if found is not None:
+        item = items[found.index or 0]
+        line = item.line_of(found.line_of) if isinstance(item, LineDict) else f.line_of("events")
+        raise f.error(line, found.message, found.where("events"))
     return tuple(events)
 
 
-def _response(f: _Fields, plain: bool = False) -> RecordedResponse:
+def _named(events: Iterable[RecordedEvent]) -> Iterator[tuple[str, Any]]:
+    return ((e.event, e.data) for e in events)
+
+
+def _response(f: _Fields, plain: bool, order: bool) -> RecordedResponse:
     status = f.require("status", "an HTTP status code", (int,))
     if not 100 <= status <= 599:
         raise f.error(
@@ -198,7 +209,7 @@ def _response(f: _Fields, plain: bool = False) -> RecordedResponse:
         ) from None
     end_at_ms = f.number("end_at_ms", None)
     if "events" in bodies:
-        events = _events(f, plain)
+        events = _events(f, plain, order)
         return RecordedResponse(
             status=status,
             headers=headers,
@@ -241,29 +252,33 @@ def _recorded_at(f: _Fields) -> str | None:
     return text
 
 
-def parse_cassette(text: str, file: str, name: str) -> Cassette:
+def parse_cassette(text: str, file: str, name: str, *, order: bool = False) -> Cassette:
     """Parse a cassette's YAML text; ``file`` is used in error messages.
 
     The fast loader (:mod:`.fast_yaml`) reads it when it can be trusted to read it as the
     reference loader does; a problem is always reported by the reference loader, which
-    knows the line of everything.
+    knows the line of everything. With ``order`` (as :func:`load_cassette`, and so
+    ``serve``, reads a file), a stream whose event order an SDK cannot assemble is a
+    problem too (:mod:`.event_order`).
     """
     document = fast_yaml.load(text)
     if isinstance(document, dict) and isinstance(document.get("interactions"), list):
         lines = fast_yaml.interaction_lines(text, len(document["interactions"]))
         if lines is not None:
             try:
-                return _cassette(document, file, name, lines, len(text.encode()))
+                return _cassette(document, file, name, lines, len(text.encode()), order)
             except CassetteError:
                 pass  # said again below, with its line
     try:
         document = load_yaml(text)
     except YAMLSourceError as exc:
         raise CassetteError(file, exc.line, exc.message) from None
-    return _cassette(document, file, name, None, len(text.encode()))
+    return _cassette(document, file, name, None, len(text.encode()), order)
 
 
-def _cassette(document: Any, file: str, name: str, lines: list[int] | None, size: int) -> Cassette:
+def _cassette(
+    document: Any, file: str, name: str, lines: list[int] | None, size: int, order: bool
+) -> Cassette:
     """The cassette ``document`` holds; ``lines`` are its interactions' lines when the
     document does not know them (it was read by the fast loader, which also made sure it
     is JSON data)."""
@@ -294,7 +309,7 @@ def _cassette(document: Any, file: str, name: str, lines: list[int] | None, size
             if not f.has(key):
                 raise f.error(f.line, f"missing field {key!r}")
         request = _request(f.child("request", _REQUEST_KEYS))
-        response = _response(f.child("response", _RESPONSE_KEYS), lines is not None)
+        response = _response(f.child("response", _RESPONSE_KEYS), lines is not None, order)
         interactions.append(Interaction(request, response, f.line, _recorded_at(f)))
     return Cassette(
         name=name,
@@ -319,7 +334,8 @@ def _normalize(top: _Fields) -> tuple[Normalize, ...]:
 
 
 def load_cassette(path: Path, name: str, display: str | None = None) -> Cassette:
-    """Read and parse one cassette file."""
+    """Read and parse one cassette file, as ``serve`` does: a stream an SDK cannot assemble
+    is refused too (:mod:`.event_order`)."""
     file = display or str(path)
     try:
         raw = path.read_bytes()
@@ -332,4 +348,4 @@ def load_cassette(path: Path, name: str, display: str | None = None) -> Cassette
         raise CassetteError(
             file, line, f"not UTF-8 text ({exc.reason}); save it as UTF-8"
         ) from None
-    return parse_cassette(text, file, name)
+    return parse_cassette(text, file, name, order=True)

@@ -1,9 +1,11 @@
 """``tapedeck lint``: check cassette files beyond what loading them checks.
 
 Every file is loaded with the same loader as the server (schema, version, time order),
-then its event streams are checked against the streaming protocol, known events' data
-against their names, and the whole file for secrets. Problems are reported as
-``file:line: problem``, with the line of the event or field concerned.
+then its event streams are checked against the streaming protocol and known events' data
+against their names, by the check the loader refuses broken streams with
+(:mod:`tapedeck.cassette.event_order`; lint reports every finding, not only those), and the
+whole file for secrets. Problems are reported as ``file:line: problem``, with the line of
+the event or field concerned.
 """
 
 from __future__ import annotations
@@ -13,39 +15,17 @@ import datetime
 import re
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..cassette.event_order import check_stream
 from ..cassette.load import parse_cassette
 from ..cassette.model import Cassette
 from ..cassette.yaml_source import LineDict, load_yaml
 from ..errors import CassetteError, YAMLSourceError
 from ..record.redact import KEY_PATTERN, PLACEHOLDER, SECRET_HEADERS
 from .common import expand, fail, name_of
-
-#: Event names with a documented data shape: data must be a mapping with this ``type``.
-KNOWN_EVENTS = frozenset(
-    {
-        "message_start",
-        "content_block_start",
-        "content_block_delta",
-        "content_block_stop",
-        "message_delta",
-        "message_stop",
-        "ping",
-        "error",
-    }
-)
-
-#: Which block types each delta type may fill in.
-DELTA_BLOCKS: dict[str, frozenset[str]] = {
-    "text_delta": frozenset({"text"}),
-    "citations_delta": frozenset({"text"}),
-    "input_json_delta": frozenset({"tool_use", "server_tool_use", "mcp_tool_use"}),
-    "thinking_delta": frozenset({"thinking"}),
-    "signature_delta": frozenset({"thinking"}),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,141 +59,22 @@ def secrets_in_text(text: str) -> Iterator[tuple[int, str]]:
                 yield number, f"key-shaped string {shown!r}: remove it or use {PLACEHOLDER!r}"
 
 
-@dataclass
-class _Stream:
-    """The protocol state of one event stream, as its events are read in order."""
-
-    where: str
-    started: bool = False
-    kinds: dict[int, str] = field(default_factory=dict)
-    stopped: set[int] = field(default_factory=set)
-    message_delta: bool = False
-    message_stop: bool = False
-    error: bool = False
-    problems: list[tuple[int, str]] = field(default_factory=list)
-
-    def add(self, line: int, i: int, problem: str) -> None:
-        self.problems.append((line, f"{self.where}.events[{i}]: {problem}"))
-
-    def event(self, i: int, name: str, data: Any, line: int) -> None:
-        """Check event ``i`` (already known to have data of the right type) against the order."""
-        if name == "ping":
-            return
-        if self.error:
-            self.add(line, i, f"{name} after the error event (an error event ends the stream)")
-            return
-        if self.message_stop:
-            self.add(line, i, f"{name} after message_stop")
-            return
-        if name == "error":
-            self.error = True
-            return
-        if name == "message_start":
-            if self.started:
-                self.add(line, i, "second message_start")
-            self.started = True
-            return
-        if not self.started:
-            self.add(line, i, f"{name} before message_start (message_start must come first)")
-            self.started = True
-        if name in ("content_block_start", "content_block_delta", "content_block_stop"):
-            self._block_event(i, name, data, line)
-        elif name == "message_delta":
-            self._open_blocks(i, line, "message_delta")
-            self.message_delta = True
-        elif name == "message_stop":
-            self._open_blocks(i, line, "message_stop")
-            if not self.message_delta:
-                self.add(line, i, "message_stop without a message_delta before it")
-            self.message_stop = True
-
-    def _open_blocks(self, i: int, line: int, name: str) -> None:
-        for index in sorted(set(self.kinds) - self.stopped):
-            self.add(line, i, f"{name} while block {index} is not stopped")
-            self.stopped.add(index)
-
-    def _block_event(self, i: int, name: str, data: dict[str, Any], line: int) -> None:
-        index = data.get("index")
-        if not isinstance(index, int) or isinstance(index, bool):
-            self.add(line, i, f"{name} without an integer index")
-            return
-        if name == "content_block_start":
-            if self.message_delta:
-                self.add(line, i, f"content_block_start for block {index} after message_delta")
-            if index in self.kinds:
-                self.add(line, i, f"content_block_start for block {index}, which already started")
-                return
-            expected = len(self.kinds)
-            if index != expected:
-                self.add(line, i, f"content_block_start for block {index}, expected {expected}")
-            block = data.get("content_block")
-            if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-                self.add(line, i, f"content_block_start for block {index} has no content_block")
-                self.kinds[index] = "?"
-            else:
-                self.kinds[index] = block["type"]
-            return
-        if index not in self.kinds:
-            self.add(line, i, f"{name} for block {index} before its content_block_start")
-            return
-        if index in self.stopped:
-            what = "stopped twice" if name == "content_block_stop" else "after its stop"
-            self.add(line, i, f"{name} for block {index} {what}")
-            return
-        if name == "content_block_stop":
-            self.stopped.add(index)
-            return
-        delta = data.get("delta")
-        dtype = delta.get("type") if isinstance(delta, dict) else None
-        if not isinstance(dtype, str):
-            self.add(line, i, f"content_block_delta for block {index} has no delta type")
-            return
-        allowed = DELTA_BLOCKS.get(dtype)
-        kind = self.kinds[index]
-        if allowed is not None and kind != "?" and kind not in allowed:
-            self.add(line, i, f"{dtype} for block {index}, a {kind} block")
-
-    def finish(self, end: str, line: int) -> None:
-        """Check the end of the stream; ``line`` is its last event's (or the events') line."""
-        if self.error or self.message_stop or end == "disconnect":
-            return
-        self.problems.append(
-            (
-                line,
-                f"{self.where}.events: the stream ends without message_stop (expected "
-                "message_stop last, an error event, or 'end: disconnect')",
-            )
-        )
-
-
-def _data_problem(name: str, data: Any) -> str | None:
-    if name not in KNOWN_EVENTS:
-        return None
-    if not isinstance(data, dict):
-        return f"data of a {name} event must be a mapping, got {type(data).__name__}"
-    expected = "error" if name == "error" else name
-    if data.get("type") != expected:
-        return f"data.type is {data.get('type')!r}, expected {expected!r} for a {name} event"
-    return None
-
-
 def check_events(where: str, response: LineDict) -> list[tuple[int, str]]:
-    """Protocol and data problems of one response's ``events``, with their lines."""
+    """Protocol and data problems of one response's ``events``, with their lines: every
+    finding of :func:`~tapedeck.cassette.event_order.check_stream`, those that make the
+    loader refuse the file included."""
     items = response.get("events")
     if not isinstance(items, list):
         return []
-    stream = _Stream(where)
-    last_line = _line(response, "events")
-    for i, item in enumerate(items):
-        name, data = item["event"], item["data"]
-        last_line = _line(item, "event")
-        problem = _data_problem(name, data)
-        if problem:
-            stream.add(_line(item, "data"), i, problem)
-            continue
-        stream.event(i, name, data, last_line)
-    stream.finish(str(response.get("end", "complete")), last_line)
-    return stream.problems
+    end = str(response.get("end", "complete"))
+    found = []
+    for finding in check_stream(((item["event"], item["data"]) for item in items), end):
+        if finding.index is None:  # about the stream's end: shown at its last event
+            line = _line(items[-1], "event") if items else _line(response, "events")
+        else:
+            line = _line(items[finding.index], finding.line_of)
+        found.append((line, f"{finding.where(f'{where}.events')}: {finding.message}"))
+    return found
 
 
 def check_headers(where: str, mapping: LineDict) -> list[tuple[int, str]]:
