@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from .entries import JournalEntry, entries_from_json
+from .record.outcomes import Outcome
+from .record.recorder import Recorder
+from .server.app import Tapedeck as App
 from .server.runner import ServerThread
 
 if TYPE_CHECKING:
     import anthropic
 
-__all__ = ["Tapedeck", "make_test_id"]
+__all__ = ["Tapedeck", "make_test_id", "recorder_of"]
 
 #: The fixture's defaults, each a header the server reads for one request.
 HEADERS = {
@@ -30,6 +33,13 @@ TEST_ID_HEADER = "x-tapedeck-test-id"
 TEST_CASSETTE_HEADER = "x-tapedeck-test-cassette"
 DEFAULT_API_KEY = "tapedeck-test"
 _UNSAFE = re.compile(r"[^\x21-\x7e]+")
+
+
+def recorder_of(server: ServerThread) -> Recorder | None:
+    """The recorder of a server running in this process (``None`` for any other kind)."""
+    config = getattr(getattr(server, "server", None), "config", None)
+    app = getattr(config, "app", None)
+    return app.handler.recorder if isinstance(app, App) else None
 
 
 def make_test_id(nodeid: str) -> str:
@@ -186,19 +196,27 @@ class Tapedeck:
         return entries_from_json(found["entries"])
 
     def forget_requests(self) -> int:
-        """Drop this test's entries from the journal; return how many there were."""
+        """Drop this test's entries from the journal (and what the recorder did with its
+        answers); return how many entries there were."""
         cleared: int = self._admin("DELETE", "/_tapedeck/journal")["cleared"]
+        recorder = recorder_of(self.server)
+        if recorder is not None:
+            recorder.outcomes.forget(self.test_id)
         return cleared
 
     def summary(self) -> str:
-        """This test's requests, one line each (the failure report's "tapedeck" section)."""
+        """This test's requests, one line each (the failure report's "tapedeck" section);
+        an answer from the upstream says whether it was recorded, and if not, why."""
         try:
             entries = self.requests
         except (RuntimeError, httpx.HTTPError) as exc:
             return f"could not read the request journal: {exc}"
         if not entries:
             return f"no request reached tapedeck with test id {self.test_id}"
-        return "\n".join(entry.line() for entry in entries)
+        recorder = recorder_of(self.server)
+        if recorder is None:
+            return "\n".join(entry.line() for entry in entries)
+        return "\n".join(with_outcomes(entries, recorder.outcomes.of(self.test_id)))
 
     def reset(self) -> int:
         """Rewind this test's sequence positions, fault counters and quotas and put it back
@@ -236,6 +254,28 @@ class Tapedeck:
         if self._set_faults:
             self._admin("DELETE", "/_tapedeck/faults")
         self.reset()
+
+
+def with_outcomes(entries: list[JournalEntry], outcomes: list[Outcome]) -> list[str]:
+    """The entries' lines, each upstream answer's saying what the recorder did with it
+    (``outcomes``, oldest first: each goes to the first answer of its cassette and status).
+    An answer it was never handed (the exchange broke off) was not recorded."""
+    left = list(outcomes)
+    lines = []
+    for entry in entries:
+        line = entry.line()
+        if entry.source == "upstream" and entry.cassette:
+            said = f"upstream, recorded into {entry.cassette}"
+            match = (o for o in left if (o.cassette, o.status) == (entry.cassette, entry.status))
+            outcome = next(match, None)
+            if outcome is not None:
+                left.remove(outcome)
+                text = outcome.text
+            else:
+                text = f"not recorded into {entry.cassette}: the answer did not reach its end"
+            line = line.replace(said, f"upstream, {text}", 1)
+        lines.append(line)
+    return lines
 
 
 def _close_async(client: anthropic.AsyncAnthropic) -> None:

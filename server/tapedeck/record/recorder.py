@@ -7,7 +7,10 @@
 - **Only good answers become fixtures** by default: transient failures (408, 409, 429, 5xx,
   an in-stream ``error`` event, a stream the upstream cut) reach the client but are not
   written; ``record_errors`` keeps them. 401 and 403 are never written. A recording never
-  replaces a good interaction with an error.
+  replaces a good interaction (status below 400) with an error: in ``all`` mode an error
+  for a request that has one is held back, written only if a good answer follows.
+- What became of each answer is kept (:mod:`.outcomes`): the pytest plugin's report lines
+  and end-of-run list say it.
 - The ``before_record_request`` / ``before_record_response`` hooks see each recording last
   and may change or drop it.
 - Writes to one cassette are serialized and atomic, relative to the cassette directory
@@ -23,7 +26,6 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -34,6 +36,7 @@ from ..cassette.matching import MatchRules
 from ..cassette.model import Interaction, RecordedRequest, RecordedResponse, StreamEnd
 from ..cassette.save import dump_cassette, write_inside
 from ..errors import RecordingError
+from .outcomes import Outcome, Outcomes
 from .redact import Redactor
 
 log = logging.getLogger("tapedeck")
@@ -59,6 +62,11 @@ class Verdict(enum.StrEnum):
     GOOD = "good"
     TRANSIENT = "transient"
     REFUSED = "refused"
+
+
+def good(response: RecordedResponse) -> bool:
+    """Whether ``response`` is one a recording keeps over an error: a good answer, below 400."""
+    return response.status < 400 and verdict(response) is Verdict.GOOD
 
 
 def verdict(response: RecordedResponse) -> Verdict:
@@ -115,6 +123,8 @@ class Recorder:
         #: written, transient, refused, dropped (by a hook), held (a good one was kept)
         #: or failed (the file could not be written).
         self.results: Counter[str] = Counter()
+        #: What became of each answer, by test id, and the cassettes written.
+        self.outcomes = Outcomes()
 
     def retrying(self, name: str, key: str) -> bool:
         """Whether this run recorded only failures for this request in ``name``: then a
@@ -144,29 +154,45 @@ class Recorder:
         r = request
         return self.rules.shape(r.method, r.path, r.query, r.headers, r.body).project(r.match).key
 
-    async def save(self, name: str, request: RecordedRequest, response: RecordedResponse) -> bool:
+    async def save(
+        self,
+        name: str,
+        request: RecordedRequest,
+        response: RecordedResponse,
+        test_id: str = "",
+        whole: bool = True,
+    ) -> bool:
         """Record one exchange under ``name`` (a safe, relative cassette name), if it is
-        worth keeping; return whether the cassette was written. Raise
+        worth keeping; return whether the cassette was written. ``test_id`` is the request's
+        (for :attr:`outcomes`); ``whole`` is False when a fault ended the stream before the
+        upstream did (then nothing is written). Raise
         :class:`~tapedeck.errors.RecordingError` if the file cannot be written."""
+        status = response.status
+        if not whole:
+            why = "a fault ended the stream early; a recording keeps only what the API sent whole"
+            return self._not(test_id, name, status, why)
         worth = verdict(response)
         if worth is Verdict.REFUSED:
             self.results["refused"] += 1
-            self._refused(response.status)
-            return False
+            why = (
+                f"the upstream refused the key ({status}): 401 and 403 answers are never "
+                "recorded; nothing was written"
+            )
+            self._refused(name, why)
+            return self._not(test_id, name, status, why)
         if worth is Verdict.TRANSIENT and not self.record_errors:
             self.results["transient"] += 1
-            log.info(
-                "not recorded into %s: the upstream answered %s (a transient failure; "
-                "record_errors keeps them)",
-                name,
-                _what(response),
+            why = (
+                f"the upstream answered {_what(response)}: a transient failure is recorded "
+                "only with record_errors; nothing was written"
             )
-            return False
+            log.info("not recorded into %s: %s", name, why)
+            return self._not(test_id, name, status, why)
         hooked = self._hooked(request, response)
         if hooked is None:
             self.results["dropped"] += 1
             log.info("not recorded into %s: a before_record hook dropped it", name)
-            return False
+            return self._not(test_id, name, status, "a before_record hook dropped it")
         request, response = hooked
         stamp = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
         new = Interaction(request, response, recorded_at=stamp.isoformat().replace("+00:00", "Z"))
@@ -176,28 +202,32 @@ class Recorder:
         else:
             self._failing.add((name, key))
         async with self._locks[name]:
-            interactions = self._merge(name, key, new, worth is Verdict.GOOD)
+            interactions = self._merge(name, key, new, good(response))
             if interactions is None:
                 self.results["held"] += 1
-                log.info(
-                    "kept the recorded answer in %s: the upstream answered %s",
-                    name,
-                    _what(response),
+                why = (
+                    f"the upstream answered {_what(response)}; the good answer recorded before "
+                    "is kept (written before a good answer only if one follows in this run)"
                 )
-                return False
+                log.info("not recorded into %s: %s", name, why)
+                return self._not(test_id, name, status, why)
+            created = name not in self.library.cassettes
             try:
                 await self._write(name, interactions)
-            except RecordingError:
+            except RecordingError as exc:
                 self.results["failed"] += 1
+                self._not(test_id, name, status, f"the file could not be written: {exc.reason}")
                 raise
         self.results["written"] += 1
-        log.info(
-            "recorded %s (%d interaction%s)",
-            Path(name).as_posix(),
-            len(interactions),
-            "" if len(interactions) == 1 else "s",
-        )
+        outcome = Outcome(name, status, True, new=created, interactions=len(interactions))
+        self.outcomes.add(test_id, outcome)
+        log.info("%s", outcome.text)
         return True
+
+    def _not(self, test_id: str, name: str, status: int, why: str) -> bool:
+        """Note that nothing was written into ``name``, and why; ``False``."""
+        self.outcomes.add(test_id, Outcome(name, status, False, why))
+        return False
 
     def _hooked(
         self, request: RecordedRequest, response: RecordedResponse
@@ -223,14 +253,16 @@ class Recorder:
             )
         return request, replace(response, headers=redact.headers(response.headers))
 
-    def _merge(self, name: str, key: str, new: Interaction, good: bool) -> list[Interaction] | None:
+    def _merge(
+        self, name: str, key: str, new: Interaction, is_good: bool
+    ) -> list[Interaction] | None:
         """The cassette's interactions with ``new`` in them, or ``None`` to write nothing."""
         cassette = self.library.cassettes.get(name)
         existing = list(cassette.interactions) if cassette is not None else []
         if not self.replace_per_run or (name, key) in self._renewed:
             return [*existing, new]
         same = [i for i in existing if self._key(i.request) == key]
-        if not good and any(verdict(i.response) is Verdict.GOOD for i in same):
+        if not is_good and any(good(i.response) for i in same):
             self._held[(name, key)].append(new)  # a good answer may still follow
             return None
         self._renewed.add((name, key))
@@ -256,15 +288,16 @@ class Recorder:
             self.created.add(name)
         self.library.add(parse_cassette(text, str(self.library.root / relative), name))
 
-    def _refused(self, status: int) -> None:
-        if self._told_refused:
+    def _refused(self, name: str, why: str) -> None:
+        if self._told_refused:  # once a run: every later refusal is the same story
             return
         self._told_refused = True
         log.warning(
-            "not recorded: the upstream refused the key (%d); give the client a real key "
-            "(ANTHROPIC_API_KEY), or start tapedeck with --upstream-api-key-env NAME to send "
-            "the key from that variable",
-            status,
+            "not recorded into %s: %s (a cassette already there is left as it was); give the "
+            "client a real key (ANTHROPIC_API_KEY), or send the key from a variable with the "
+            "upstream_api_key_env setting (--upstream-api-key-env NAME)",
+            name,
+            why,
         )
 
 

@@ -3,7 +3,8 @@
 It sits between the upstream and the shaper, so a recording holds the API's answer as it
 arrived — each event with its arrival time — whatever faults the client saw. It hands the
 recording over when the writer says the exchange is over: before the last bytes go out
-(so the next request can replay it), and only if the client was given all the source sent.
+(so the next request can replay it); the recorder writes it only if the client was given
+all the source sent.
 
 A recording that cannot be written never costs the client its answer as a traceback: a
 JSON answer becomes a 500 ``api_error`` naming the cassette and the reason; a stream ends
@@ -24,7 +25,10 @@ from ..wire.headers import DROPPED_HEADERS
 from ..wire.sse_decode import json_or_text
 from .redact import Redactor
 
-Save = Callable[[RecordedResponse], Awaitable[object]]
+#: Hands a recording to the recorder: the response, the request's test id, and whether the
+#: client was given all the source sent (:meth:`tapedeck.record.recorder.Recorder.save`).
+Save = Callable[[RecordedResponse, str, bool], Awaitable[object]]
+TEST_ID = "x-tapedeck-test-id"
 log = logging.getLogger("tapedeck")
 
 
@@ -51,10 +55,10 @@ class Tap:
             yield batch
 
     async def done(self, passed_on: bool) -> Plan | None:
-        if not passed_on:
-            return None
-        try:
-            await self.save(self.recording())
+        headers = self.source.forward.headers
+        test_id = next((v for k, v in reversed(headers) if k.lower() == TEST_ID), "")
+        try:  # not passed on whole: the recorder writes nothing, and notes why
+            await self.save(self.recording(), test_id, passed_on)
         except RecordingError as exc:
             log.error("recording failed: %s", exc)
             if not self.head.stream:

@@ -1,0 +1,89 @@
+"""What became of each answer offered for recording: written into its cassette, or not and
+why — for the pytest plugin's report lines and its end-of-run list of cassettes written.
+
+The recorder adds one :class:`Outcome` per answer it was handed, under the test id the
+request carried (``x-tapedeck-test-id``; ``""`` without one). Kept in memory, a bounded
+number of test ids (the oldest go first), so a long run does not grow it without end.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+#: How many test ids' outcomes are kept.
+KEPT_TEST_IDS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One answer offered for recording into cassette ``cassette`` (a name)."""
+
+    cassette: str
+    status: int
+    #: Whether the cassette file was written with it.
+    written: bool
+    #: Why nothing was written (``""`` when it was).
+    why: str = ""
+    #: The file did not exist before this write.
+    new: bool = False
+    #: How many interactions the cassette holds after this write.
+    interactions: int = 0
+
+    @property
+    def text(self) -> str:
+        """``recorded into NAME (2 interactions)`` or ``not recorded into NAME: why``."""
+        if not self.written:
+            return f"not recorded into {self.cassette}: {self.why}"
+        count = self.interactions
+        return f"recorded into {self.cassette} ({count} interaction{'' if count == 1 else 's'})"
+
+
+class Outcomes:
+    """The outcomes of a run, by test id, and the cassettes written (thread-safe)."""
+
+    def __init__(self, kept: int = KEPT_TEST_IDS) -> None:
+        self.kept = kept
+        self._by_test: OrderedDict[str, list[Outcome]] = OrderedDict()
+        #: Cassette name -> its last outcome that wrote it; and whether the run created it.
+        self._written: dict[str, tuple[Outcome, bool]] = {}
+        #: Cassette name -> its last outcome, for those never written in the run.
+        self._not_written: dict[str, Outcome] = {}
+        self._lock = threading.Lock()
+
+    def add(self, test_id: str, outcome: Outcome) -> None:
+        with self._lock:
+            found = self._by_test.pop(test_id, [])
+            found.append(outcome)
+            self._by_test[test_id] = found
+            while len(self._by_test) > self.kept:
+                self._by_test.popitem(last=False)
+            name = outcome.cassette
+            if outcome.written:
+                created = outcome.new or (name in self._written and self._written[name][1])
+                self._written[name] = (outcome, created)
+                self._not_written.pop(name, None)
+            elif name not in self._written:
+                self._not_written[name] = outcome
+
+    def of(self, test_id: str) -> list[Outcome]:
+        """The outcomes of the requests with ``test_id``, oldest first."""
+        with self._lock:
+            return list(self._by_test.get(test_id, ()))
+
+    def forget(self, test_id: str) -> None:
+        """Drop ``test_id``'s outcomes (a test that runs again starts with none)."""
+        with self._lock:
+            self._by_test.pop(test_id, None)
+
+    def written(self) -> list[tuple[Outcome, bool]]:
+        """For each cassette written in the run (by name), its last write, and whether the
+        run created it."""
+        with self._lock:
+            return [self._written[name] for name in sorted(self._written)]
+
+    def not_written(self) -> list[Outcome]:
+        """For each cassette the run offered answers to but never wrote, the last outcome."""
+        with self._lock:
+            return [self._not_written[name] for name in sorted(self._not_written)]
