@@ -283,3 +283,77 @@ def test_the_cassette_tools_find_a_projects_cassettes_without_flags(tmp_path: Pa
         )
         assert done.returncode == 0, (command, done.stderr)
         assert "streaming/hello" in done.stdout or "1 cassette" in done.stdout, done.stdout
+
+
+THREE_ANSWERS = """
+import anthropic
+import pytest
+
+
+def ask(client, text):
+    messages = [{"role": "user", "content": text}]
+    return client.messages.create(model="m", max_tokens=16, messages=messages)
+
+
+def test_three_answers(tapedeck):
+    client = tapedeck.client(max_retries=0)
+    assert ask(client, "hello there").content[0].text == "hello there"
+    with pytest.raises(anthropic.AuthenticationError):
+        ask(client, "refused please")
+    with pytest.raises(anthropic.APIStatusError):
+        ask(client, "overloaded now")
+    assert False, "failed on purpose: its report section shows each request"
+
+
+def test_refused_only(tapedeck):
+    with pytest.raises(anthropic.AuthenticationError):
+        ask(tapedeck.client(max_retries=0), "refused again")
+"""
+REFUSED = (
+    "the upstream refused the key (401): 401 and 403 answers are never recorded; "
+    "nothing was written"
+)
+
+
+def test_a_recording_run_says_what_it_did_with_every_answer(
+    pytester: pytest.Pytester, upstream: FakeUpstream
+) -> None:
+    """The report line of an answer that was not recorded says so and why, as the log
+    warning does; the end of the run lists the cassettes written, new or changed."""
+    pytester.makefile(".ini", pytest=INI)
+    (pytester.path / "cassettes").mkdir()
+    pytester.makepyfile(test_rec=THREE_ANSWERS)
+    flags = ["-o", f"tapedeck_upstream={upstream.base_url}", "--tapedeck-cassettes", "cassettes"]
+    own = "test_rec/test_three_answers"
+
+    first = run(pytester, "--tapedeck-mode", "once", *flags)
+    first.assert_outcomes(passed=1, failed=1)
+    first.stdout.fnmatch_lines(
+        [
+            "*- tapedeck -*",
+            f"POST /v1/messages 200 upstream, recorded into {own} (1 interaction), end complete, *",
+            f"POST /v1/messages 401 upstream, not recorded into {own}: {REFUSED}, end complete, *",
+            f"POST /v1/messages 529 upstream, not recorded into {own}: the upstream answered 529: "
+            "a transient failure is recorded only with record_errors; nothing was written, *",
+        ]
+    )
+    first.stdout.fnmatch_lines([f"WARNING *not recorded into {own}: {REFUSED} (a cassette *"])
+    summary = [
+        "*= tapedeck: recorded cassettes =*",
+        f"new: cassettes/{own}.yaml (1 interaction)",
+        f"not written: cassettes/test_rec/test_refused_only.yaml: {REFUSED}",
+        "1 cassette(s) written (1 new, 0 changed), 1 not written",
+    ]
+    first.stdout.fnmatch_lines(summary)
+    assert "recorded into test_rec/test_refused_only" not in first.stdout.str()
+    assert cassettes(pytester.path) == [f"cassettes/{own}.yaml"]
+    recorded = yaml.safe_load((pytester.path / f"cassettes/{own}.yaml").read_text())
+    assert [i["response"]["status"] for i in recorded["interactions"]] == [200]
+
+    again = run(pytester, "--tapedeck-mode", "all", *flags)
+    again.stdout.fnmatch_lines(
+        [summary[0], f"changed: cassettes/{own}.yaml (1 interaction)", summary[2]]
+    )
+    replayed = run(pytester, *flags)  # the default mode records nothing: no such section
+    assert "tapedeck: recorded cassettes" not in replayed.stdout.str()
+    replayed.stdout.fnmatch_lines([f"POST /v1/messages 200 cassette {own}#0, *"])

@@ -27,6 +27,8 @@ Installing tapedeck registers it (entry point ``pytest11``); nothing to configur
   requests, one a line.
 - ``tapedeck_config`` (session): settings a ``conftest.py`` gives the server (a dict).
 - ``@pytest.mark.tapedeck(cassette=..., fault=..., timing=...)``: defaults for the test's clients.
+- After a run in a mode that records, a "tapedeck: recorded cassettes" section lists the
+  cassettes written (new or changed) and those not written, and why.
 - Options ``--tapedeck-cassettes``, ``--tapedeck-mode`` (``none``: never the network),
   ``--tapedeck-timing`` (``instant``), ``--tapedeck-unused``; every setting as an ini key
   ``tapedeck_<setting>`` (see :mod:`tapedeck.plugin_settings` for the order).
@@ -39,13 +41,14 @@ The ``anthropic`` SDK is imported only when a client is asked for. See docs/pyte
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from .errors import BindError, ConfigError, LibraryError
-from .plugin_client import HEADERS, Tapedeck, make_test_id
+from .plugin_client import HEADERS, Tapedeck, make_test_id, recorder_of
 from .plugin_settings import add_ini_options, plugin_settings, test_cassette
 from .server.runner import ServerThread
 
@@ -120,9 +123,43 @@ def tapedeck_server(
         yield server
         if pytestconfig.getoption("tapedeck_unused"):
             pytestconfig.stash[_UNUSED] = _unused(server)
+        if server.settings.mode.records:
+            pytestconfig.stash[_RECORDED] = recorded(server, pytestconfig.rootpath)
 
 
 _UNUSED = pytest.StashKey[dict[str, Any]]()
+_RECORDED = pytest.StashKey[list[str]]()
+
+
+def recorded(server: ServerThread, root: Path) -> list[str]:
+    """What a recording run did to the cassettes, one line each: those written (``new`` or
+    ``changed``, with their paths), those that had answers offered but were not written
+    (and why), and a count; paths relative to ``root`` when inside it."""
+    recorder = recorder_of(server)
+    if recorder is None:
+        return []
+    library, outcomes = recorder.library, recorder.outcomes
+
+    def path(name: str) -> str:
+        cassette = library.cassettes.get(name)
+        file = Path(cassette.path if cassette else library.root / f"{name}.yaml").absolute()
+        return str(file.relative_to(root) if file.is_relative_to(root) else file)
+
+    lines = []
+    written = outcomes.written()
+    for last, created in written:
+        count = f"{last.interactions} interaction{'' if last.interactions == 1 else 's'}"
+        lines.append(f"{'new' if created else 'changed'}: {path(last.cassette)} ({count})")
+    refused = outcomes.not_written()
+    lines += [f"not written: {path(o.cassette)}: {o.why}" for o in refused]
+    if not lines:
+        return ["no cassette written: no answer from the upstream to record"]
+    new = sum(created for _, created in written)
+    lines.append(
+        f"{len(written)} cassette(s) written ({new} new, {len(written) - new} changed), "
+        f"{len(refused)} not written"
+    )
+    return lines
 
 
 def _unused(server: ServerThread) -> dict[str, Any]:
@@ -134,7 +171,13 @@ def _unused(server: ServerThread) -> dict[str, Any]:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """``--tapedeck-unused``: the cassettes and interactions no test of the run used."""
+    """After a recording run, the cassettes it wrote; with ``--tapedeck-unused``, the
+    cassettes and interactions no test of the run used."""
+    lines = config.stash.get(_RECORDED, None)
+    if lines is not None:
+        terminalreporter.section("tapedeck: recorded cassettes")
+        for line in lines:
+            terminalreporter.line(line)
     if not config.getoption("tapedeck_unused", default=False):
         return
     found = config.stash.get(_UNUSED, None)
