@@ -22,10 +22,15 @@ from fake_upstream import UPSTREAM_SECRET, FakeUpstream, ask
 from record_helpers import files, load, names, proxy
 
 CONVO = {"x-tapedeck-cassette": "convo"}
+#: The log line of an answered POST /v1/messages.
+POSTED = r"^POST /v1/messages 200 "
 
 
-def assert_nowhere(root: Path, log: LogLines, *fragments: str) -> None:
-    """None of ``fragments`` in any file's name or text under ``root``, or in the log."""
+def assert_nowhere(root: Path, log: LogLines, logged: str, *fragments: str) -> None:
+    """None of ``fragments`` in any file's name or text under ``root``, or in the log, once
+    something was recorded and the request's log line (the pattern ``logged``) has come."""
+    assert files(root), "nothing recorded"
+    assert log.wait_for(logged), f"no log line {logged!r} in {log.lines()}"
     lines = "\n".join(log.lines())
     for fragment in fragments:
         for path in files(root):
@@ -48,8 +53,13 @@ def test_a_json_escaped_key_in_the_body(
     with proxy(make_server, tmp_path, "all", fake) as s, httpx.Client(base_url=s.base_url) as h:
         answer = h.post("/v1/messages", content=raw, headers={"content-type": "application/json"})
     assert answer.status_code == 200
-    assert names(tmp_path), "nothing recorded"
-    assert_nowhere(tmp_path, tapedeck_log, "ESCAPEDKEY1234", "escapedkey1234")
+    assert "sk-ant-api03-ESCAPEDKEY1234" in answer.text  # the fake echoes it to the client
+    (cassette,) = files(tmp_path)
+    [interaction] = load(cassette)["interactions"]
+    redacted = "my key is sk-ant-REDACTED ok"
+    assert interaction["request"]["body"]["messages"][0]["content"] == redacted
+    assert interaction["response"]["body"]["content"][0]["text"] == redacted
+    assert_nowhere(tmp_path, tapedeck_log, POSTED, "ESCAPEDKEY1234", "escapedkey1234")
 
     # and the request still matches its recording
     with (
@@ -66,7 +76,16 @@ def test_a_percent_encoded_key_in_the_query(
     with proxy(make_server, tmp_path, "all", fake) as s, httpx.Client(base_url=s.base_url) as h:
         answer = h.get("/v1/models?limit=1&note=sk%2Dant%2Dapi03%2DQUERYKEY9999")
     assert answer.status_code == 200
-    assert_nowhere(tmp_path, tapedeck_log, "QUERYKEY9999", "querykey9999", "%2DQUERY")
+    # The key went upstream as sent, and the exchange was recorded without it.
+    assert fake.requests()[0].query["note"] == ["sk-ant-api03-QUERYKEY9999"]
+    (cassette,) = files(tmp_path)
+    [interaction] = load(cassette)["interactions"]
+    assert interaction["request"]["path"] == "/v1/models"
+    assert interaction["request"]["query"] == {"limit": "1", "note": "sk-ant-REDACTED"}
+    assert interaction["response"]["status"] == 200
+    assert interaction["response"]["body"] == answer.json()
+    logged = r"^GET /v1/models 200 "
+    assert_nowhere(tmp_path, tapedeck_log, logged, "QUERYKEY9999", "querykey9999", "%2DQUERY")
 
 
 def test_a_key_in_the_url_path(
@@ -77,8 +96,8 @@ def test_a_key_in_the_url_path(
     assert answer.status_code == 404  # the fake's own answer, recorded (not a transient failure)
     (cassette,) = [p for p in files(tmp_path) if p.suffix == ".yaml"]
     assert load(cassette)["interactions"][0]["request"]["path"] == "/v1/models/sk-ant-REDACTED"
-    assert tapedeck_log.wait_for(r"^GET /v1/models/sk-ant-REDACTED 404 ")
-    assert_nowhere(tmp_path, tapedeck_log, "PATHKEY7777", "pathkey7777")
+    logged = r"^GET /v1/models/sk-ant-REDACTED 404 "
+    assert_nowhere(tmp_path, tapedeck_log, logged, "PATHKEY7777", "pathkey7777")
 
 
 def test_a_key_split_across_two_deltas(
@@ -98,7 +117,7 @@ def test_a_key_split_across_two_deltas(
     ]
     assert "".join(deltas).endswith("upstream says sk-ant-REDACTED")
     half = len(UPSTREAM_SECRET) // 2
-    assert_nowhere(tmp_path, tapedeck_log, UPSTREAM_SECRET[:half], UPSTREAM_SECRET[half:])
+    assert_nowhere(tmp_path, tapedeck_log, POSTED, UPSTREAM_SECRET[:half], UPSTREAM_SECRET[half:])
 
 
 def test_a_users_own_pattern_is_redacted_too(
@@ -109,7 +128,7 @@ def test_a_users_own_pattern_is_redacted_too(
         c.messages.create(**ask("account acct-123456 please"))
     (cassette,) = files(tmp_path)
     assert "[REDACTED]" in cassette.read_text(encoding="utf-8")
-    assert_nowhere(tmp_path, tapedeck_log, "123456")
+    assert_nowhere(tmp_path, tapedeck_log, POSTED, "123456")
 
 
 def test_a_miss_line_names_fields_not_values(
