@@ -7,6 +7,7 @@ and the interaction lines the fast path finds without the reference loader."""
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -45,21 +46,42 @@ def reference(text: str) -> Any:
         return "refused"
 
 
-@settings(max_examples=3000, deadline=None)
-@given(
-    st.sampled_from(CONTEXTS),
-    st.lists(st.text(ALPHABET, min_size=1, max_size=7), min_size=1, max_size=3),
-)
-def test_what_the_fast_path_reads_the_reference_reads_alike(
-    context: str, tokens: list[str]
-) -> None:
-    text = context
-    for token in tokens:
-        text = text.replace("TOK", token, 1)
-    text = text.replace("TOK", tokens[0])
-    fast = fast_yaml.load(text)
-    if fast is not None:
-        assert plain(fast) == reference(text), text
+#: Contexts where the guard refuses nearly every text (a quote it cannot pair, a quoted
+#: line break): they hold the guard to its refusals more than the loaders to agreement.
+RARELY_TRUSTED = {'- "TOK" TOK\n', 'a: "TOK\nb: TOK"\nc: TOK\n', "a: b'TOK c: TOK\n"}
+EXAMPLES = 3000
+
+
+def test_what_the_fast_path_reads_the_reference_reads_alike() -> None:
+    """Whenever the guard trusts a random text, both loaders read it alike. The property
+    holds trivially for texts the fast path never reads, so the texts it did read are
+    counted: a third of them at least (about half are, in practice), and a tenth at least
+    of each context's but those in :data:`RARELY_TRUSTED`."""
+    tried: Counter[str] = Counter()
+    taken: Counter[str] = Counter()
+
+    @settings(max_examples=EXAMPLES, deadline=None)
+    @given(
+        st.sampled_from(CONTEXTS),
+        st.lists(st.text(ALPHABET, min_size=1, max_size=7), min_size=1, max_size=3),
+    )
+    def alike(context: str, tokens: list[str]) -> None:
+        text = context
+        for token in tokens:
+            text = text.replace("TOK", token, 1)
+        text = text.replace("TOK", tokens[0])
+        fast = fast_yaml.load(text)
+        tried[context] += 1
+        if fast is not None:
+            taken[context] += 1
+            assert plain(fast) == reference(text), text
+
+    alike()
+    assert sum(tried.values()) >= EXAMPLES
+    assert sum(taken.values()) >= sum(tried.values()) / 3, (taken, tried)
+    for context in CONTEXTS:
+        if context not in RARELY_TRUSTED:
+            assert taken[context] >= tried[context] / 10, (context, taken, tried)
 
 
 @pytest.mark.parametrize(
