@@ -11,7 +11,7 @@ NPM      ?= npm
 TS_STAMP := $(TS)/node_modules/.package-lock.json
 TS_ENV   := TAPEDECK_BIN=$(CURDIR)/$(BIN)/tapedeck TAPEDECK_PYTHON=$(CURDIR)/$(BIN)/python
 
-.PHONY: run test prereqs lint typecheck pytest ts sdk-range lock drift wheel bench bench-peers ui-screenshot reliability clean
+.PHONY: run test prereqs lint typecheck pytest ts ts-table ts-floor ts-example sdk-range lock drift wheel bench bench-peers ui-screenshot reliability clean
 
 # The development environment comes from uv.lock (exact versions, with hashes); uv itself is
 # pinned in the lock's dev group and bootstrapped into the venv by pip.
@@ -53,9 +53,17 @@ pytest: $(STAMP)
 	$(BIN)/pytest $(XDIST)
 	$(BIN)/pytest -q -p no:cacheprovider $(XDIST) --server-workers 2 $(WORKER_TESTS)
 
-# The conformance table and the docs/typescript.md example, with @anthropic-ai/sdk.
-ts: $(STAMP) prereqs $(TS_STAMP)
+# The conformance table with the locked newest @anthropic-ai/sdk, its smoke cases with the
+# oldest supported one (an npm alias in tests/ts/package.json), and the docs/typescript.md example.
+ts: ts-table ts-floor ts-example
+
+ts-table: $(STAMP) prereqs $(TS_STAMP)
 	cd $(TS) && $(TS_ENV) $(NPM) test
+
+ts-floor: $(STAMP) prereqs $(TS_STAMP)
+	cd $(TS) && $(TS_ENV) $(NPM) run test:floor
+
+ts-example: $(STAMP) prereqs $(TS_STAMP)
 	cd $(TS) && $(NPM) run typecheck
 	cd $(TS) && $(TS_ENV) TAPEDECK_CASSETTES=$(CURDIR)/cassettes $(NPM) run example
 

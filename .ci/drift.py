@@ -95,6 +95,11 @@ def changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
 
 def failures(log_text: str) -> dict[str, list[str]]:
     """What broke, by kind, read from make -k test's output."""
+    engines = re.findall(
+        r"^npm warn EBADENGINE\s+package: '([^']+)',\s*\nnpm warn EBADENGINE\s+required: (.*)$",
+        log_text,
+        re.M,
+    )
     found: dict[str, list[str]] = {
         "make steps": re.findall(r"^make(?:\[\d+\])?: \*\*\* \[[^\]]*: (\S+)\]", log_text, re.M),
         "pytest": re.findall(r"^(?:FAILED|ERROR) (\S+)", log_text, re.M),
@@ -103,6 +108,7 @@ def failures(log_text: str) -> dict[str, list[str]]:
         "mypy": re.findall(r"^(\S+\.py:\d+: error: .*)$", log_text, re.M),
         "tsc": re.findall(r"^(\S+\.ts\(\d+,\d+\): error .*)$", log_text, re.M),
     }
+    found["npm engines"] = [f"{name} wants {wants.rstrip(',')}" for name, wants in engines]
     return {kind: sorted(set(items)) for kind, items in found.items() if items}
 
 

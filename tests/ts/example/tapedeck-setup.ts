@@ -24,7 +24,7 @@ export default async function setup(project: TestProject) {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   await once(tapedeck, 'spawn').catch((error) => {
-    throw new Error(`could not start tapedeck (pip install tapedeck-mock, or set TAPEDECK_BIN): ${error}`);
+    throw new Error(`could not start tapedeck (install it: see its README's Install; or set TAPEDECK_BIN): ${error}`);
   });
 
   // "10:21:27 tapedeck none mode on http://127.0.0.1:PORT, 7 cassettes from ..."
