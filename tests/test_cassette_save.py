@@ -168,7 +168,14 @@ def tricky_interaction(value: str) -> Interaction:
             # A response header goes on the wire: no line breaks or control characters.
             (("x-echo", value if value.isprintable() else "ok"), ("x-list", "a"), ("x-list", "b")),
             12.5,
+            # In an order the SDKs can assemble: a library loading it refuses any other.
             events=(
+                RecordedEvent("message_start", {"type": "message_start", "message": {}}, 0),
+                RecordedEvent(
+                    "content_block_start",
+                    {"type": "content_block_start", "index": 0, "content_block": {"type": "text"}},
+                    0,
+                ),
                 RecordedEvent("content_block_delta", data, 0.5),
                 RecordedEvent("raw", value, 3),
             ),

@@ -55,9 +55,9 @@ def test_a_stream_ending_in_an_error_answers_json_with_that_error(
 def test_a_stream_that_makes_no_message_answers_json_with_an_error_naming_the_cassette(
     tmp_path: Path, make_server: MakeServer, tapedeck_log: Any
 ) -> None:
-    """A stream that loads but whose events do not assemble (a delta for a block that was
-    never started): the JSON request gets an API-shaped error naming the cassette, and the
-    log has no traceback."""
+    """A stream that loads but whose events do not assemble (tool input that is not JSON;
+    an event order the SDKs cannot assemble is refused when the library loads): the JSON
+    request gets an API-shaped error naming the cassette, and the log has no traceback."""
     (tmp_path / "broken.yaml").write_text(
         "version: 1\ninteractions:\n  - request:\n      method: POST\n"
         "      path: /v1/messages\n      body: {model: m, max_tokens: 5, stream: true, "
@@ -65,8 +65,12 @@ def test_a_stream_that_makes_no_message_answers_json_with_an_error_naming_the_ca
         "      events:\n"
         "        - {event: message_start, at_ms: 0, data: {type: message_start, "
         "message: {id: m1, type: message, role: assistant, content: [], model: m}}}\n"
+        "        - {event: content_block_start, at_ms: 0, data: {type: content_block_start, "
+        "index: 0, content_block: {type: tool_use, id: toolu_1, name: f, input: {}}}}\n"
         "        - {event: content_block_delta, at_ms: 0, data: {type: content_block_delta, "
-        "index: 3, delta: {type: text_delta, text: x}}}\n"
+        "index: 0, delta: {type: input_json_delta, partial_json: '{not json'}}}\n"
+        "        - {event: content_block_stop, at_ms: 0, data: {type: content_block_stop, "
+        "index: 0}}\n"
     )
     ask = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "broken"}]}
     with make_server(tmp_path) as server, sdk(server) as client:
@@ -80,7 +84,7 @@ def test_a_stream_that_makes_no_message_answers_json_with_an_error_naming_the_ca
     assert message.startswith(
         f"tapedeck: cassette 'broken' ({tmp_path / 'broken.yaml'}:3) cannot be answered as JSON: "
     )
-    assert "block 3" in message
+    assert "block 0" in message
     assert "tapedeck lint" in message
     assert not [r for r in tapedeck_log.records if r.exc_info]
 
