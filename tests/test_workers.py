@@ -10,7 +10,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -41,6 +43,44 @@ def answering(base_url: str, want: int, tries: int = 400) -> set[int]:
         if len(seen) >= want:
             break
     return seen
+
+
+class Pinned:
+    """A client whose one keep-alive connection a known worker accepted: a connection is
+    served by the process that accepted it, so every request on it reaches that worker.
+    Each response is checked to have come on that connection."""
+
+    def __init__(self, client: httpx.Client, address: object) -> None:
+        self.client = client
+        self.address = address
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self._same(self.client.get(path, **kwargs))
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self._same(self.client.post(path, **kwargs))
+
+    def _same(self, response: httpx.Response) -> httpx.Response:
+        assert local_address(response) == self.address, "the request left on a new connection"
+        return response
+
+
+def local_address(response: httpx.Response) -> object:
+    """The client end of the connection ``response`` came on."""
+    return response.extensions["network_stream"].get_extra_info("client_addr")
+
+
+@contextmanager
+def connection_to(base_url: str, worker: int, tries: int = 400) -> Iterator[Pinned]:
+    """A connection that worker ``worker`` accepted: new connections are made until
+    ``/_tapedeck/health`` on one names ``worker``."""
+    for _ in range(tries):
+        with httpx.Client(base_url=base_url, timeout=10) as client:
+            health = client.get("/_tapedeck/health")
+            if health.json()["worker"] == worker:
+                yield Pinned(client, local_address(health))
+                return
+    raise AssertionError(f"worker {worker} accepted none of {tries} connections")
 
 
 def worker_pids(parent: int) -> set[int]:
@@ -87,12 +127,13 @@ def test_sigterm_stops_every_worker(redis_server: RedisServer) -> None:
 
 
 def test_times_counted_once_across_workers(redis_server: RedisServer) -> None:
-    """status:times=3 fires on exactly three requests, whichever workers they reach."""
+    """status:times=3 fires on exactly three requests, whichever workers they reach. The
+    requests alternate between the two workers: counted per worker, six would fail."""
     with WorkerServer(redis_server, 2, cassettes=CASSETTES, timing="instant") as s:
         headers = {"x-tapedeck-fault": "status:code=529,times=3", "x-tapedeck-test-id": "t"}
         codes = []
-        for _ in range(8):
-            with httpx.Client(base_url=s.base_url, timeout=10) as h:  # spread over workers
+        for i in range(8):
+            with connection_to(s.base_url, 1 + i % 2) as h:
                 r = h.post("/v1/messages", json={**HELLO, "stream": True}, headers=headers)
                 codes.append(r.status_code)
         assert codes == [529, 529, 529, 200, 200, 200, 200, 200]
@@ -141,14 +182,12 @@ def test_bad_state_setting_is_refused() -> None:
 
 def test_the_journal_holds_every_workers_requests(redis_server: RedisServer) -> None:
     with WorkerServer(redis_server, 2, cassettes=CASSETTES, timing="instant") as s:
-        answered_by = set()
-        for _ in range(40):
-            with httpx.Client(base_url=s.base_url, timeout=10) as h:  # a new connection each
-                answered_by.add(h.get("/_tapedeck/health").json()["worker"])
+        for i in range(40):  # half of them to each worker
+            with connection_to(s.base_url, 1 + i % 2) as h:
                 r = h.post("/v1/messages", json=HELLO, headers={"x-tapedeck-test-id": "j"})
                 assert r.status_code == 200
-        assert answered_by == {1, 2}
-        for _ in range(4):  # whichever worker answers, it has them all, numbered once
-            with httpx.Client(base_url=s.base_url) as h:
-                entries = h.get("/_tapedeck/journal", params={"test_id": "j"}).json()["entries"]
+        for worker in (1, 2):  # each worker has them all, numbered once
+            with connection_to(s.base_url, worker) as h:
+                r = h.get("/_tapedeck/journal", params={"test_id": "j"})
+                entries = r.json()["entries"]
             assert [e["id"] for e in entries] == list(range(1, 41))
