@@ -235,3 +235,23 @@ def test_faults_through_the_admin_api(tapedeck):
     result = run(pytester, "--tapedeck-unused")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*tapedeck: unused cassettes*", "streaming/tool-use: *"])
+
+
+def test_an_unknown_key_in_tapedeck_config_names_the_nearest(pytester: pytest.Pytester) -> None:
+    project(pytester)
+    pytester.makeconftest(
+        """
+import pytest
+
+@pytest.fixture(scope="session")
+def tapedeck_config():
+    return {"timming": "instant"}
+"""
+    )
+    pytester.makepyfile("def test_uses_it(tapedeck):\n    tapedeck.client()\n")
+    result = run(pytester)
+    assert result.ret != 0
+    assert (
+        "tapedeck_config: unknown setting(s) ['timming']; did you mean 'timing'? (known"
+        in result.stdout.str()
+    )

@@ -28,6 +28,7 @@ import pytest
 from .config import OPTIONS, Layer, Settings, from_names, resolve
 from .config.discovery import default_cassettes, find_project
 from .config.settings import from_env
+from .config.suggest import did_you_mean
 from .errors import ConfigError
 
 #: Settings the plugin's server never takes from the environment or the project file: they
@@ -110,7 +111,8 @@ def plugin_settings(
     if unknown:
         known = ", ".join(o.key for o in OPTIONS)
         raise ConfigError(
-            f"tapedeck_config: unknown setting(s) {unknown} (known settings: {known})"
+            f"tapedeck_config: unknown setting(s) {unknown}{did_you_mean(unknown)}"
+            f" (known settings: {known})"
         )
     settings = resolve(*above, given, *below)
     key_in_env = bool(env.get("ANTHROPIC_API_KEY"))
