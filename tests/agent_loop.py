@@ -159,6 +159,14 @@ def runner_tools() -> list[Any]:
 
 
 def sdk_runner(client: anthropic.Anthropic, **params: Any) -> list[dict[str, Any]]:
+    """The messages of the installed SDK's own tool runner, run to the end.
+
+    Every anthropic release this suite runs with has one (the ``dev`` group of
+    pyproject.toml: 2.17.0 or later), sending its turns over a message thread unless given
+    ``thread=False``: a release without it fails here, it is never skipped."""
+    assert hasattr(client.beta.messages, "tool_runner"), (
+        f"anthropic {anthropic.__version__} has no tool runner (client.beta.messages.tool_runner)"
+    )
     runner = client.beta.messages.tool_runner(
         model=MODEL,
         max_tokens=1024,

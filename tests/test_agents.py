@@ -110,21 +110,22 @@ def test_the_sdk_tool_runner_records_and_replays_a_loop(tmp_path: Path, threaded
     only its new messages) and without one."""
     params = {} if threaded else {"thread": False}
     with deck(tmp_path, "new_episodes") as server, client_for(server) as client:
-        if not hasattr(client.beta.messages, "tool_runner"):
-            pytest.skip(f"anthropic {anthropic.__version__} has no tool runner")
         recorded = sdk_runner(client, **params)
     assert [m["stop_reason"] for m in recorded] == ["tool_use", "tool_use", "end_turn"]
     assert recorded[-1]["content"][0]["text"].startswith(agent_upstream.FINAL)
     # Both parallel results went back in one message.
     results = agent_upstream.CALLS[1]["messages"][-1]["content"]
     assert [r["tool_use_id"] for r in results] == ["toolu_paris", "toolu_london"]
-    if threaded and "thread" in agent_upstream.CALLS[0]:
-        assert agent_upstream.CALLS[1]["thread"] == {
-            "type": "continue",
-            "previous_message_id": recorded[0]["id"],
-        }
+    threads = [call.get("thread") for call in agent_upstream.CALLS]
+    if threaded:  # the runner's default: a thread made by the first turn, continued after
+        assert threads == [
+            {"type": "create"},
+            {"type": "continue", "previous_message_id": recorded[0]["id"]},
+            {"type": "continue", "previous_message_id": recorded[1]["id"]},
+        ]
         assert conversation_lengths(tmp_path) == [1, 1, 1]
     else:
+        assert threads == [None, None, None]
         assert conversation_lengths(tmp_path) == [1, 3, 5]
 
     with deck(tmp_path, "none") as server, client_for(server) as client:
@@ -215,8 +216,6 @@ def test_a_thread_is_how_a_loop_is_sent_not_what_it_asks(
     """A loop recorded over a message thread replays to the same loop sent without one, and
     the other way round: tapedeck matches the conversation the thread holds."""
     with deck(tmp_path, "new_episodes") as server, client_for(server) as client:
-        if not hasattr(client.beta.messages, "tool_runner"):
-            pytest.skip(f"anthropic {anthropic.__version__} has no tool runner")
         recorded = sdk_runner(client, **recorded_with)
     with deck(tmp_path, "none") as server, client_for(server) as client:
         assert sdk_runner(client, **replayed_with) == recorded
