@@ -65,15 +65,19 @@ def bare_path(tmp_path: Path, *commands: str) -> str:
     return str(tmp_path)
 
 
-def test_prereqs_say_what_is_missing_and_how_to_get_it(tmp_path: Path) -> None:
-    path = bare_path(tmp_path, "bash", "id")
-    result = subprocess.run(
+def prereqs(path: str) -> subprocess.CompletedProcess[str]:
+    """.ci/prereqs run with only ``path`` to find commands on."""
+    return subprocess.run(
         ["bash", str(ROOT / ".ci" / "prereqs")],
         env={"PATH": path},
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def test_prereqs_say_what_is_missing_and_how_to_get_it(tmp_path: Path) -> None:
+    result = prereqs(bare_path(tmp_path, "bash", "id"))
     assert result.returncode == 1
     assert "missing: Node.js 20.19+ with npm (found: none)" in result.stderr
     assert "https://nodejs.org/en/download" in result.stderr
@@ -90,14 +94,7 @@ def test_prereqs_refuse_a_node_too_old(tmp_path: Path) -> None:
     }.items():
         (fake / name).write_text(f"#!/bin/sh\n{body}\n")
         (fake / name).chmod(0o755)
-    path = bare_path(tmp_path, "bash", "id", "redis-server") + os.pathsep + str(fake)
-    result = subprocess.run(
-        ["bash", str(ROOT / ".ci" / "prereqs")],
-        env={"PATH": path},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = prereqs(bare_path(tmp_path, "bash", "id", "redis-server") + os.pathsep + str(fake))
     assert result.returncode == 1
     assert "missing: Node.js 20.19+ with npm (found: v18.19.1)" in result.stderr
     assert "missing: redis-server" not in result.stderr

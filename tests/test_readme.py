@@ -5,7 +5,6 @@ gone, its fault examples included."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 
@@ -35,12 +34,6 @@ def readme_block(first_line: str) -> str:
     raise AssertionError(f"README.md lost its {first_line!r} block")
 
 
-@pytest.fixture
-def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream() as fake:
-        yield fake
-
-
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=60)
 
@@ -52,20 +45,20 @@ def test_the_readme_opens_with_the_two_commands() -> None:
 
 
 def test_the_first_recorded_test_records_then_replays_without_the_network(
-    pytester: pytest.Pytester, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, fake: FakeUpstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytester.makefile(".ini", pytest=INI)
     tests = pytester.path / "tests"
     tests.mkdir()
     (tests / "test_hello.py").write_text(readme_block("# tests/test_hello.py"), encoding="utf-8")
 
-    monkeypatch.setenv("TAPEDECK_UPSTREAM", upstream.base_url)
+    monkeypatch.setenv("TAPEDECK_UPSTREAM", fake.base_url)
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
     recorded = run(pytester, "--tapedeck-mode", "once")
     recorded.assert_outcomes(passed=1)
     cassette = tests / "cassettes" / "test_hello" / "test_says_hello.yaml"
     assert cassette.is_file(), "the README names this file as the recording"
-    assert upstream.count == 1
+    assert fake.count == 1
     assert KEY not in cassette.read_text(encoding="utf-8")
     # The terminal summary lists the cassettes the run wrote, as the README shows it.
     shown = readme_block("=" * 25 + " tapedeck: recorded cassettes " + "=" * 25)
@@ -76,7 +69,7 @@ def test_the_first_recorded_test_records_then_replays_without_the_network(
     monkeypatch.delenv("ANTHROPIC_API_KEY")
     (tests / "test_faults.py").write_text(readme_block("# tests/test_faults.py"), encoding="utf-8")
     run(pytester).assert_outcomes(passed=3)
-    assert upstream.count == 1
+    assert fake.count == 1
 
 
 def test_the_server_docs_count_the_shipped_cassettes_alike() -> None:
