@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from conftest import MakeServer
-from stamped import EARLY_MS, RUNS, Exchange, Serve, exchange, fmt, paced_as, serving
+from stamped import CLOCK_STEP_MS, EARLY_MS, RUNS, Exchange, Serve, exchange, fmt, paced_as, serving
 from tapedeck.shaping.timing import Timing
 
 TIME_TO_HEADERS_MS = 100
@@ -308,6 +308,8 @@ def test_paced_sends_one_chunk_per_event(served: dict[str, Serve]) -> None:
             served["instant"].base_url, body=PACED_BODY, headers={"x-tapedeck-timing": "fixed=30"}
         )
         assert b"".join(chunk for chunk, _ in run.chunks) == whole[0][0]
+        if run.clock_moved_ms > CLOCK_STEP_MS:  # the system time was set: measure again
+            continue
         sent = 0
         for chunk, at in run.chunks:
             held = event_blocks(chunk)
