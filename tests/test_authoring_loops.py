@@ -68,8 +68,6 @@ def test_a_scripted_loop_replays_through_the_sdk_tool_runner(
 ) -> None:
     cassettes = written(tmp_path, "--script", script(tmp_path))
     with deck(cassettes, "none") as server, client_for(server, "agents/weather") as client:
-        if not hasattr(client.beta.messages, "tool_runner"):
-            pytest.skip(f"anthropic {anthropic.__version__} has no tool runner")
         answers = sdk_runner(client, **({} if threaded else {"thread": False}))
     assert [a["stop_reason"] for a in answers] == ["tool_use", "tool_use", "end_turn"]
     assert answers[-1]["content"][0]["text"] == FINAL
@@ -220,8 +218,6 @@ def test_show_prints_a_loop_as_a_conversation(tmp_path: Path) -> None:
 
 def test_show_follows_a_recorded_message_thread(tmp_path: Path) -> None:
     with deck(tmp_path, "new_episodes") as server, client_for(server, "agents/weather") as client:
-        if not hasattr(client.beta.messages, "tool_runner"):
-            pytest.skip(f"anthropic {anthropic.__version__} has no tool runner")
         sdk_runner(client)
     out = show(tmp_path)
     assert "conversation 1: 3 step(s)" in out
