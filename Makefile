@@ -25,10 +25,12 @@ $(STAMP): pyproject.toml uv.lock
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --quiet --python $(BIN)/python
 	touch $(STAMP)
 
-# PORT=N picks the port; without it, TAPEDECK_PORT or tapedeck's default (8765).
+# PORT=N picks the port; without it, TAPEDECK_PORT or tapedeck's default (8765). A port in
+# use is then explained as make run takes it (TAPEDECK_VIA_MAKE_RUN).
 PORT ?=
 run: $(STAMP)
-	$(BIN)/tapedeck serve --cassettes cassettes --host 127.0.0.1 $(if $(PORT),--port $(PORT))
+	TAPEDECK_VIA_MAKE_RUN=1 $(BIN)/tapedeck serve --cassettes cassettes --host 127.0.0.1 \
+	  $(if $(PORT),--port $(PORT))
 
 test: prereqs lint typecheck pytest ts sdk-range
 

@@ -18,8 +18,8 @@ from . import __version__
 from .config import OPTIONS, Settings, from_flags, resolve
 from .config.discovery import cassette_dir, settings_layers
 from .config.suggest import nearest_directory, unrecognized
-from .errors import BindError, ConfigError, LibraryError
-from .server.runner import PortInUse, free_port_after, run, tapedeck_on
+from .errors import BindError, ConfigError, LibraryError, PortInUse
+from .server.runner import free_port_after, run, tapedeck_on
 from .tools import lint, listing, new_command
 
 _SERVE_HELP = """\
@@ -228,8 +228,9 @@ def _no_directory(settings: Settings) -> str:
 
 
 def _port_in_use(exc: PortInUse, env: Mapping[str, str]) -> str:
-    """Who holds the port, and how to choose another: as ``make run`` takes it when run
-    from make (the Makefile's PORT), else as a flag or variable."""
+    """Who holds the port, and how to choose another: as ``make run`` takes it when the
+    Makefile's run target started tapedeck (it sets ``TAPEDECK_VIA_MAKE_RUN``; make's own
+    ``MAKELEVEL`` would also be set under ``make test``), else as a flag or variable."""
     there = tapedeck_on(exc.host, exc.port)
     if there is not None:
         held = (
@@ -241,7 +242,7 @@ def _port_in_use(exc: PortInUse, env: Mapping[str, str]) -> str:
     free = free_port_after(exc.host, exc.port)
     port = str(free) if free else "N"
     noted = f" ({free} is free)" if free else ""
-    if "MAKELEVEL" in env:
+    if env.get("TAPEDECK_VIA_MAKE_RUN"):
         how = f"make run PORT={port}{noted}, or PORT=0 for any free port"
     else:
         how = f"--port {port} or TAPEDECK_PORT={port}{noted}, or --port 0 for any free port"

@@ -13,6 +13,7 @@
     ├── LibraryError ··········· a cassette directory with broken cassettes; holds each one
     ├── UnsafeNameError (ValueError)  a cassette name that would leave the cassette directory
     ├── BindError ·············· the server cannot listen on the address
+    │   └── PortInUse ·········· another tapedeck or program holds the port
     ├── UpstreamError ·········· the upstream API cannot be reached or did not answer
     ├── RecordingError ········· a recording could not be written; names the cassette
     ├── StreamError ············ an ``error`` event inside a recorded event stream
@@ -37,6 +38,7 @@ __all__ = [
     "ConfigError",
     "FaultSpecError",
     "LibraryError",
+    "PortInUse",
     "RecordingError",
     "SpecError",
     "StreamCut",
@@ -106,6 +108,18 @@ class UnsafeNameError(TapedeckError, ValueError):
 
 class BindError(TapedeckError):
     """The address could not be bound (in use, not local, not permitted)."""
+
+
+class PortInUse(BindError):
+    """The port is taken: another tapedeck, or another program, listens on it."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        super().__init__(
+            f"cannot listen on {host}:{port}: the port is in use (another tapedeck, or "
+            "another program, holds it); choose another port (0 picks a free one)"
+        )
 
 
 class UpstreamError(TapedeckError):

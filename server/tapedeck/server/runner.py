@@ -23,7 +23,7 @@ import uvicorn
 
 from ..cassette.library import CassetteLibrary
 from ..config import Settings, from_file, from_keywords, resolve
-from ..errors import BindError, ConfigError
+from ..errors import BindError, ConfigError, PortInUse
 from ..shaping.faults import Fault
 from ..shaping.timing import Timing
 from .access import is_loopback
@@ -31,18 +31,6 @@ from .app import Tapedeck, create_app, load_library
 from .http_protocol import protocol_class
 from .logs import configure_logging, install_cut_filter, log
 from .workers import supervise
-
-
-class PortInUse(BindError):
-    """The port is taken: another tapedeck, or another program, listens on it."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host = host
-        self.port = port
-        super().__init__(
-            f"cannot listen on {host}:{port}: the port is in use (another tapedeck, or "
-            "another program, holds it); choose another port (0 picks a free one)"
-        )
 
 
 def bind(host: str, port: int) -> socket.socket:
