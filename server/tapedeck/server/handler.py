@@ -46,7 +46,6 @@ from .metrics import Metrics
 from .modes import RECORD_HINT, decide
 from .proxying import proxy
 from .request import Request, RequestReader
-from .shared_journal import SharedJournal
 
 
 class Handler:
@@ -82,6 +81,10 @@ class Handler:
         #: The request journal and the metrics (``None`` when turned off).
         self.journal: Journal | None = None
         if settings.journal_size and state.client is not None:  # every worker's requests
+            # Imported here: the Redis client costs half a second to import, and only
+            # `--state redis://...` needs it.
+            from .shared_journal import SharedJournal
+
             self.journal = SharedJournal(
                 state.client,
                 settings.state,
