@@ -36,7 +36,7 @@ def missing() -> str | None:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        return "Playwright for Python is not installed (pip install -e '.[dev]')"
+        return "Playwright for Python is not installed (make builds .venv with it, from uv.lock)"
     if not CHROMIUM.exists():
         return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
     return None
