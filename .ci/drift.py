@@ -131,10 +131,16 @@ def report(
         "## What broke",
         "",
     ]
+    warnings = {k: v for k, v in broke.items() if k == "npm engines"}
+    broke = {k: v for k, v in broke.items() if k not in warnings}
     if not broke:
         lines.append("Nothing." if status == 0 else "See the log: no failure lines were found.")
     for kind, items in broke.items():
         lines += [f"### {kind} ({len(items)})", "", *(f"- `{item}`" for item in items), ""]
+    if warnings:
+        lines += ["", "## Warnings (a release that asks for more than this machine has)", ""]
+        for items in warnings.values():
+            lines += [f"- `{item}`" for item in items]
     return "\n".join(lines).rstrip() + "\n"
 
 
