@@ -12,7 +12,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-#: How many test ids' outcomes are kept.
+#: How many test ids' outcomes are kept by default (the server passes its ``max_test_ids``).
 KEPT_TEST_IDS = 10_000
 
 

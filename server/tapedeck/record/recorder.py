@@ -36,7 +36,7 @@ from ..cassette.matching import MatchRules
 from ..cassette.model import Interaction, RecordedRequest, RecordedResponse, StreamEnd
 from ..cassette.save import dump_cassette, write_inside
 from ..errors import RecordingError
-from .outcomes import Outcome, Outcomes
+from .outcomes import KEPT_TEST_IDS, Outcome, Outcomes
 from .redact import Redactor
 
 log = logging.getLogger("tapedeck")
@@ -99,6 +99,7 @@ class Recorder:
         record_errors: bool = False,
         before_request: Hook | None = None,
         before_response: Hook | None = None,
+        kept_test_ids: int = KEPT_TEST_IDS,
     ) -> None:
         self.library = library
         self.upstream = upstream
@@ -123,8 +124,9 @@ class Recorder:
         #: written, transient, refused, dropped (by a hook), held (a good one was kept)
         #: or failed (the file could not be written).
         self.results: Counter[str] = Counter()
-        #: What became of each answer, by test id, and the cassettes written.
-        self.outcomes = Outcomes()
+        #: What became of each answer, by test id (the ``max_test_ids`` most recent), and the
+        #: cassettes written.
+        self.outcomes = Outcomes(kept_test_ids)
 
     def retrying(self, name: str, key: str) -> bool:
         """Whether this run recorded only failures for this request in ``name``: then a

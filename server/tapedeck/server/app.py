@@ -188,6 +188,7 @@ def create_app(
         record_errors=settings.record_errors,
         before_request=settings.before_record_request,
         before_response=settings.before_record_response,
+        kept_test_ids=settings.max_test_ids,
     )
     handler = Handler(settings, library, upstream, recorder)
     admin.state.handler = handler
