@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from tapedeck.source.message_stream import synthesize
+from tapedeck.cassette.message_stream import synthesize
 from tapedeck.wire.sse import encode_event
 
 #: Every request body the stand-in answered, in order (tests clear it).

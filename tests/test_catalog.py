@@ -11,8 +11,8 @@ import pytest
 from conftest import CASSETTES, MakeServer, sdk
 from fake_upstream import FakeUpstream, ask
 from record_helpers import proxy
+from tapedeck.cassette.message_stream import assemble
 from tapedeck.server.runner import ServerThread
-from tapedeck.source.message_stream import assemble
 
 
 def get(server: ServerThread, path: str) -> Any:

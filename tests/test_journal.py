@@ -22,7 +22,7 @@ from conformance_sdk import CUT, raises_like
 from conftest import CASSETTES, HELLO, MakeServer, sdk
 from fake_upstream import FakeUpstream, ask
 from record_helpers import only_cassette, proxy
-from tapedeck.entries import BrokenRule, JournalEntry
+from tapedeck.observe.entries import BrokenRule, JournalEntry
 from tapedeck.server.runner import ServerThread
 from tapedeck.shaping.timing import Timing
 from tapedeck.validation import Validate

@@ -17,8 +17,8 @@ from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import Message
 
 from conftest import CASSETTES
+from tapedeck.cassette.message_stream import assemble, split_text, synthesize
 from tapedeck.errors import StreamError
-from tapedeck.source.message_stream import assemble, split_text, synthesize
 
 STREAMING = CASSETTES / "streaming"
 STREAMING_FILES = sorted(STREAMING.glob("*.yaml"))

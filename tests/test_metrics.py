@@ -17,8 +17,8 @@ from fake_upstream import FakeUpstream, ask
 from record_helpers import proxy
 from tapedeck.cassette.library import CassetteLibrary
 from tapedeck.cassette.matching import MatchRules
-from tapedeck.server.exchange import Exchange
-from tapedeck.server.metrics import Metrics, path_label
+from tapedeck.observe.exchange import Exchange
+from tapedeck.observe.metrics import Metrics, path_label
 from tapedeck.server.runner import ServerThread
 from tapedeck.shaping.timing import Timing
 

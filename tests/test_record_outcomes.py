@@ -15,7 +15,7 @@ import yaml
 from conftest import sdk
 from fake_upstream import FakeUpstream, ask
 from tapedeck.config import Mode, Settings
-from tapedeck.plugin_client import recorder_of
+from tapedeck.pytest_plugin.client import recorder_of
 from tapedeck.server.runner import ServerThread
 from tapedeck.shaping.timing import Timing
 

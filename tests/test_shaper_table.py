@@ -19,9 +19,10 @@ import pytest
 from tapedeck.cassette.model import RecordedEvent, RecordedResponse, StreamEnd
 from tapedeck.pipeline import Ending, Head, Plan, Step
 from tapedeck.shaping.faults import parse_faults
-from tapedeck.shaping.shaper import ByteMeter, cut_at_bytes, shape_plan, status_plan
+from tapedeck.shaping.shaper import cut_at_bytes, shape_plan, status_plan
 from tapedeck.shaping.timing import Timing
 from tapedeck.source.cassette import plan, render
+from tapedeck.wire.flow import ByteMeter
 from tapedeck.wire.headers import header_value, response_headers
 from tapedeck.wire.sse import PING
 

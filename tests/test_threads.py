@@ -89,8 +89,8 @@ def test_the_threads_beta_is_not_matched(sent: str, recorded: str | None, same: 
 
 
 def _stream_reply(reply_id: str, text: str) -> RecordedResponse:
+    from tapedeck.cassette.message_stream import synthesize
     from tapedeck.cassette.model import RecordedEvent
-    from tapedeck.source.message_stream import synthesize
 
     message = {
         "id": reply_id,

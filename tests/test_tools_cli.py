@@ -12,8 +12,8 @@ import pytest
 
 from conftest import ROOT, running, sdk
 from tapedeck.cassette.load import load_cassette
+from tapedeck.cassette.message_stream import assemble
 from tapedeck.errors import StreamError
-from tapedeck.source.message_stream import assemble
 
 TAPEDECK = str(Path(sys.executable).parent / "tapedeck")
 

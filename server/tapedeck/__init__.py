@@ -14,14 +14,11 @@ How a request flows through the package: docs/architecture.md.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from .cassette.library import CassetteLibrary
 from .cassette.load import load_cassette, parse_cassette
 from .cassette.matching import MatchRules
 from .cassette.model import Cassette, Interaction, RecordedEvent, RecordedRequest, RecordedResponse
 from .config import Mode, Settings
-from .entries import JournalEntry
 from .errors import (
     APIError,
     BindError,
@@ -33,9 +30,11 @@ from .errors import (
     TapedeckError,
     UpstreamError,
 )
+from .observe.entries import JournalEntry
 from .server.app import create_app
 from .server.runner import ServerThread, serve
 from .shaping.timing import Timing
+from .version import __version__
 
 __all__ = [
     "APIError",

@@ -14,13 +14,13 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from . import __version__
 from .config import OPTIONS, Settings, from_flags, resolve
 from .config.discovery import cassette_dir, settings_layers
 from .config.suggest import nearest_directory, unrecognized
 from .errors import BindError, ConfigError, LibraryError, PortInUse
 from .server.runner import free_port_after, run, tapedeck_on
 from .tools import lint, listing, new_command
+from .version import __version__
 
 _SERVE_HELP = """\
 Answer Anthropic Messages API requests (POST /v1/messages and any /v1/ path) from the

@@ -29,8 +29,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .wire.errors import error_type_for
-
 __all__ = [
     "APIError",
     "BindError",
@@ -152,11 +150,32 @@ class StreamError(TapedeckError):
         super().__init__(f"{self.type}: {self.message}" if error else f"error event: {data!r}")
 
 
+#: ``error.type`` for each status, as the API uses them.
+ERROR_TYPES: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+def error_type_for(status: int) -> str:
+    """The API's ``error.type`` for an HTTP status (unlisted 4xx/5xx fall back by class)."""
+    return ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
+
+
 class APIError(TapedeckError):
     """Raised anywhere in request handling; answered as an API-shaped error response.
 
     ``error_type`` defaults to the API's type for ``status`` (see
-    :func:`tapedeck.wire.errors.error_type_for`).
+    :func:`error_type_for`).
     """
 
     def __init__(

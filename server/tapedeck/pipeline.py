@@ -136,3 +136,26 @@ class LiveSource(Protocol):
         ended the stream before the source did. A whole (non-stream) body may be answered
         instead by the plan returned."""
         ...
+
+
+class LiveShaping(Protocol):
+    """What the writer asks of the shaper (:class:`tapedeck.shaping.shaper.Shaper`) while it
+    passes a live source on: the rules that depend on when bytes leave, and each step
+    shaped as it arrives."""
+
+    #: Seconds the headers (and everything after them) are held back.
+    latency: float
+    #: Send a ``ping`` whenever the body has been idle this many seconds (``None``: never).
+    ping_interval: float | None
+    #: Cut the connection once this many body bytes are out (``None``: never).
+    byte_limit: int | None
+    #: How a fault ended the stream, once one has (``None`` until then).
+    ending: Ending | None
+
+    def feed(self, step: Step) -> list[Step]:
+        """The steps to send for one source step."""
+        ...
+
+    def finish(self, end_at: float) -> tuple[list[Step], float]:
+        """The steps due after the source's last (faults that act at the end)."""
+        ...

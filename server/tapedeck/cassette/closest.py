@@ -5,14 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import TYPE_CHECKING
 
 from .differences import Difference, compare, weight
+from .indexed import Entry
 from .matching import RequestShape
-
-if TYPE_CHECKING:
-    from .library import Entry
-
 
 #: Differences from the closest interaction that a miss keeps (the first is the one shown).
 DIFFERENCES_KEPT = 20

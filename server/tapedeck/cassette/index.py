@@ -21,8 +21,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
 from ..errors import CassetteError
+from ..version import __version__
 from .lazy_events import EventStore, LazyEvents, Stamp, stamp_of
 from .load import load_cassette
 from .model import (

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import StreamError
-from ..source.message_stream import assemble
+from .message_stream import assemble
 from .model import Interaction
 
 

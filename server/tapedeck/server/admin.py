@@ -8,11 +8,11 @@
 - ``GET``/``POST``/``DELETE /_tapedeck/clock``: the clock quotas run on, scoped the same way;
 - ``GET /_tapedeck/unused``: cassettes and interactions that answered nothing yet;
 - ``GET``/``DELETE /_tapedeck/journal``, ``GET /_tapedeck/journal/stream``: the request
-  journal (:mod:`tapedeck.server.journal`);
+  journal (:mod:`tapedeck.observe.journal`);
 - ``GET /_tapedeck/cassettes`` and ``/_tapedeck/cassettes/{name}``: the library as JSON
-  (:mod:`tapedeck.server.catalog`);
-- ``GET /_tapedeck/ui/``: the web view (:mod:`tapedeck.server.ui`);
-- ``GET /metrics``: Prometheus metrics (:mod:`tapedeck.server.metrics`).
+  (:mod:`tapedeck.observe.catalog`);
+- ``GET /_tapedeck/ui/``: the web view (:mod:`tapedeck.observe.web`);
+- ``GET /metrics``: Prometheus metrics (:mod:`tapedeck.observe.metrics`).
 """
 
 from __future__ import annotations
@@ -25,19 +25,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..errors import APIError, FaultSpecError
+from ..observe.catalog import cassette, cassettes
+from ..observe.journal import journal_admin, journal_stream
+from ..observe.metrics import metrics_endpoint
+from ..observe.web import page, to_page
 from ..shaping.clock import Clock
 from ..shaping.faults import listed, over_limit, parse_faults
 from ..wire.errors import error_json
 from ..wire.ratelimit import rfc3339
 from . import workers
-from .catalog import cassette, cassettes
 from .handler import Handler
 from .incoming import Incoming
-from .journal import journal_admin, journal_stream
 from .logs import SAID, log
-from .metrics import metrics_endpoint
 from .request import parse_json_object
-from .ui import page, to_page
 
 _ADMIN_BODY_LIMIT = 1024 * 1024
 

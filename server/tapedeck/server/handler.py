@@ -13,22 +13,11 @@ import time
 
 from starlette.types import Receive, Scope, Send
 
-from ..cassette.library import CassetteLibrary, Hit
+from ..cassette.indexed import Hit
+from ..cassette.library import CassetteLibrary
 from ..config import Mode, Settings
 from ..errors import APIError, CassetteError, StreamCut
-from ..pipeline import Plan
-from ..record.recorder import Recorder
-from ..shaping.faults import Fault, listed
-from ..shaping.quota import Admission, Cost
-from ..shaping.shaper import replacement, status_plan
-from ..source.cassette import CassetteSource
-from ..source.upstream import Upstream
-from ..state import per_test_state
-from ..validation import Validate
-from ..wire.errors import error_plan
-from ..wire.ratelimit import with_ratelimit
-from ..wire.writer import Writer
-from .exchange import (
+from ..observe.exchange import (
     CASSETTE,
     ERROR,
     FAULT,
@@ -38,13 +27,24 @@ from .exchange import (
     Miss,
     unparsed,
 )
+from ..observe.journal import Journal
+from ..observe.metrics import Metrics
+from ..pipeline import Plan
+from ..record.recorder import Recorder
+from ..shaping.shaper import replacement, status_plan
+from ..source.cassette import CassetteSource
+from ..source.upstream import Upstream
+from ..state import per_test_state
+from ..validation import Validate
+from ..wire.errors import error_plan
+from ..wire.ratelimit import with_ratelimit
+from ..wire.writer import Writer
+from .gate import Gate
 from .incoming import Incoming
-from .journal import Journal
 from .limits import REQUEST_ONLY, Limits, as_text
 from .logs import info, log, log_request
-from .metrics import Metrics
 from .modes import RECORD_HINT, decide
-from .proxying import proxy
+from .proxying import Proxy
 from .request import Request, RequestReader
 
 
@@ -65,7 +65,9 @@ class Handler:
         self.cassettes = CassetteSource(settings.max_delay)
         state = per_test_state(settings)
         self.sequences, self.faults = state.sequences, state.faults
-        self.limits = Limits(self.faults)
+        self.gate = Gate(self.faults, Limits(self.faults))
+        self.limits = self.gate.limits
+        self._proxy = Proxy(self.gate, upstream, recorder)
         self.redactor = recorder.redactor
         self.reader = RequestReader(
             library,
@@ -83,7 +85,7 @@ class Handler:
         if settings.journal_size and state.client is not None:  # every worker's requests
             # Imported here: the Redis client costs half a second to import, and only
             # `--state redis://...` needs it.
-            from .shared_journal import SharedJournal
+            from ..observe.shared_journal import SharedJournal
 
             self.journal = SharedJournal(
                 state.client,
@@ -131,7 +133,7 @@ class Handler:
             if decision.hit is not None:
                 await writer.plan(self._replay(request, incoming, decision.hit, exchange))
             elif decision.upstream:
-                await proxy(self, request, incoming, decision.record_to, writer, exchange)
+                await self._proxy(request, incoming, decision.record_to, writer, exchange)
             else:
                 raise self._miss(request, decision.hint, exchange)
         except APIError as exc:
@@ -215,53 +217,6 @@ class Handler:
             f"{hint}",
         )
 
-    def active_faults(self, request: Request) -> tuple[Fault, ...]:
-        """The faults that apply to ``request``: its own, its test id's or the server's."""
-        return self.faults.active(request.test_id) if request.faults is None else request.faults
-
-    def admit(
-        self,
-        request: Request,
-        active: tuple[Fault, ...],
-        cost: Cost,
-        extra: list[tuple[str, str]],
-        what: str,
-        exchange: Exchange,
-    ) -> tuple[Admission | None, Plan | None]:
-        """The request's quotas, if any apply: its admission, and the 429 if they refuse it
-        (``extra`` and ``what``: the headers and words that say what would have answered)."""
-        quotas = self.limits.quotas(request, active) if active else ()
-        if not quotas:
-            return None, None
-        exchange.faults = quotas  # the journal lists them first, then the faults that fire
-        admission = self.limits.admit(request, quotas, cost)
-        if admission.refusal is None:
-            return admission, None
-        refused = self.limits.said(admission)
-        exchange.text = f"{what} {refused}"
-        info("fault on %s %s (%s): %s", request.method, request.path, what, refused)
-        return admission, self.limits.refused(admission, request, extra)
-
-    def fire(
-        self,
-        request: Request,
-        active: tuple[Fault, ...],
-        streaming: bool,
-        what: str,
-        exchange: Exchange,
-    ) -> tuple[Fault, ...]:
-        """The faults that fire on this response; says what answers, and with which."""
-        book = self.faults
-        if not active:
-            exchange.text = what
-            return ()
-        fired = book.fire(active, request.test_id, streaming)
-        # The request's log line says which fired: one line per request, faulted or not.
-        exchange.text = f"{what} faults: {listed(fired)}" if fired else what
-        if fired:
-            exchange.faults += fired
-        return fired
-
     def _replay(self, request: Request, incoming: Incoming, found: Hit, exchange: Exchange) -> Plan:
         name = found.cassette.name
         entries = found.entries
@@ -282,14 +237,14 @@ class Handler:
         exchange.interaction = entry.index
         what = name if len(entries) == 1 else f"{name}#{entry.index}"
         exchange.source = SYNTHESIZED if served.converted[request.stream] else CASSETTE
-        active = self.active_faults(request)
+        active = self.gate.active(request)
         instead = [("x-tapedeck-source", "fault"), ("x-tapedeck-cassette", name)]
         cost = served.usage(request.stream) if active else REQUEST_ONLY
-        admission, refused = self.admit(request, active, cost, instead, what, exchange)
+        admission, refused = self.gate.admit(request, active, cost, instead, what, exchange)
         if refused is not None:  # the recorded answer is still due: the sequence stays
             exchange.source = FAULT
             return refused
-        fired = self.fire(request, active, served.is_stream(request.stream), what, exchange)
+        fired = self.gate.fire(request, active, served.is_stream(request.stream), what, exchange)
         status = replacement(fired) if fired else None
         if status is not None:  # the recorded answer is still due: the sequence stays
             exchange.source = FAULT

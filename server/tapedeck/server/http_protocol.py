@@ -22,7 +22,7 @@ import sys
 from typing import Any, cast
 
 from ..wire.errors import error_json
-from ..wire.writer import CONNECTION
+from ..wire.flow import CONNECTION
 from .logs import info
 
 #: The largest piece of a body handed to the transport at once.

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..cassette.library import CassetteLibrary, Hit
+from ..cassette.indexed import Hit
+from ..cassette.library import CassetteLibrary
 from ..config import Mode
 from ..record.names import cassette_name
 from ..record.recorder import Recorder

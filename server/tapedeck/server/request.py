@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..cassette.library import CassetteLibrary
@@ -78,6 +78,10 @@ class Request:
     size: int = 0
     #: The rules of the API it breaks (:mod:`tapedeck.validation`), if checked.
     broken: tuple[Broken, ...] = ()
+
+    def without_body(self) -> Request:
+        """The same request with its body left out (the journal's ``journal_body_limit``)."""
+        return replace(self, body=None)
 
 
 class RequestReader:

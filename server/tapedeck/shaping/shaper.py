@@ -9,8 +9,8 @@ once three source events have gone out.
 What depends on when bytes actually leave — pings whenever the stream has been idle
 ``ping:interval`` long, and the byte count of ``disconnect:after_bytes``, pings included —
 the writer applies, with the rules the shaper states (:attr:`Shaper.ping_interval`,
-:attr:`Shaper.byte_limit`, :class:`ByteMeter`). A plan without interval pings gets its
-byte cut here, in advance.
+:attr:`Shaper.byte_limit`, :class:`~tapedeck.wire.flow.ByteMeter`). A plan without interval
+pings gets its byte cut here, in advance.
 
 To add a fault kind: its keys in :mod:`tapedeck.shaping.faults`, its effect here.
 """
@@ -21,8 +21,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import replace
 
+from ..errors import error_type_for
 from ..pipeline import Ending, Head, Plan, Step
-from ..wire.errors import error_body, error_event, error_type_for, new_request_id
+from ..wire.errors import error_body, error_event, new_request_id
+from ..wire.flow import ByteMeter
 from ..wire.headers import encode_headers
 from ..wire.sse import PING, encode_data, encode_event
 from .faults import Fault, FaultKind, listed
@@ -37,25 +39,6 @@ def garbled(step: Step) -> Step:
     text = encode_data(step.data)
     broken = text[: len(text) // 2] if len(text) > 1 else "{"
     return replace(step, encoded=encode_event(step.event or "message", broken))
-
-
-class ByteMeter:
-    """Counts body bytes against a limit; the chunk that reaches it is cut at the limit."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.sent = 0
-        self.reached = False
-
-    def take(self, data: bytes) -> bytes:
-        """The part of ``data`` that may still go out; sets :attr:`reached` at the limit."""
-        room = self.limit - self.sent
-        if len(data) >= room:
-            self.reached = True
-            self.sent = self.limit
-            return data[: max(room, 0)]
-        self.sent += len(data)
-        return data
 
 
 class Shaper:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..cassette.library import Entry
+from ..cassette.indexed import Entry
 from ..cassette.model import RecordedResponse, StreamEnd
 from ..errors import APIError
 from ..pipeline import Ending, Head, Plan, Step, at_once, wait_over

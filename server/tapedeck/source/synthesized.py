@@ -21,11 +21,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from ..cassette.message_stream import assemble, synthesize
 from ..cassette.model import RecordedEvent, RecordedResponse, StreamEnd
 from ..errors import StreamError
 from ..wire.errors import error_body, status_for
 from ..wire.headers import JSON_CONTENT_TYPE, SSE_CONTENT_TYPE
-from .message_stream import assemble, synthesize
 
 _CONTENT_HEADERS = ("content-type", "content-length", "cache-control")
 

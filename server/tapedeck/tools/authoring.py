@@ -12,8 +12,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from ..cassette.message_stream import synthesize
 from ..cassette.model import RecordedEvent, RecordedRequest, RecordedResponse
-from ..source.message_stream import synthesize
 
 Pairs = list[tuple[str, dict[str, Any]]]
 DEFAULT_MODEL = "claude-sonnet-4-5"

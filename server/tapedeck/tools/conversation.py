@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..cassette.model import Cassette, Interaction
+from ..cassette.summary import total_ms
 from ..cassette.threads import Thread, ended, rebuilt, reply_id, reply_of
-from . import listing
 
 _TOOL_CALLS = ("tool_use", "server_tool_use", "mcp_tool_use")
 
@@ -122,7 +122,7 @@ def _reply(message: Mapping[str, Any], names: dict[str, str]) -> list[str]:
 
 def _step(number: int, index: int, interaction: Interaction, names: dict[str, str]) -> list[str]:
     response = interaction.response
-    took = f"{listing.total_ms(response):.0f} ms"
+    took = f"{total_ms(response):.0f} ms"
     message = reply_of(interaction)
     if message is None:
         return [f"step {number}  interaction {index}: {response.status}, no message  {took}"]
@@ -136,7 +136,7 @@ def describe(cassette: Cassette) -> list[str]:
     interactions = cassette.interactions
     for n, conversation in enumerate(conversations(cassette), 1):
         steps = conversation.steps
-        total = sum(listing.total_ms(interactions[i].response) for i, _ in steps)
+        total = sum(total_ms(interactions[i].response) for i, _ in steps)
         lines.append("")
         lines.append(f"conversation {n}: {len(steps)} step(s), {total:.0f} ms")
         names: dict[str, str] = {}

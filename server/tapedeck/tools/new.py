@@ -1,7 +1,7 @@
 """``tapedeck new``: write a hand-made cassette from a few options.
 
 The reply is built as a Message (optional thinking block, text, tool calls) and split into
-events with :func:`tapedeck.source.message_stream.synthesize`, paced from a time to first event
+events with :func:`tapedeck.cassette.message_stream.synthesize`, paced from a time to first event
 and a token rate. The request carries ``match`` (``messages``, plus ``system`` and the tool
 definitions of ``--tools FILE`` when given), so the cassette answers the conversation
 whatever the model or sampling. ``--tool NAME=JSON`` describes a tool call in the *reply*;
@@ -21,8 +21,8 @@ from ..cassette.library import SUFFIXES, CassetteLibrary
 from ..cassette.matching import MatchRules
 from ..cassette.model import Interaction, RecordedRequest, RecordedResponse
 from ..cassette.save import dump_cassette, write_atomic
-from ..errors import UnsafeNameError, UsageError
-from ..wire.errors import ERROR_TYPES, error_body
+from ..errors import ERROR_TYPES, UnsafeNameError, UsageError
+from ..wire.errors import error_body
 from . import script
 from .authoring import (
     DEFAULT_MODEL,

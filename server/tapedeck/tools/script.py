@@ -28,10 +28,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..cassette.message_stream import assemble
 from ..cassette.model import Interaction
 from ..cassette.yaml_source import LineDict, load_yaml
 from ..errors import UsageError, YAMLSourceError
-from ..source.message_stream import assemble
 from .authoring import (
     DEFAULT_MODEL,
     conversation_request,

@@ -14,24 +14,11 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import ERROR_TYPES, error_type_for
 from ..pipeline import Head, Plan, Step
 from .headers import encode_headers
 from .sse import encode_event
 
-#: ``error.type`` for each status, as the API uses them.
-ERROR_TYPES: dict[int, str] = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    409: "conflict_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
 #: error.type -> the HTTP status the API uses for it.
 STATUS_FOR_TYPE: dict[str, int] = {error_type: status for status, error_type in ERROR_TYPES.items()}
 
@@ -43,11 +30,6 @@ MESSAGES: dict[str, str] = {
     "api_error": "Internal server error",
     "timeout_error": "Request timed out",
 }
-
-
-def error_type_for(status: int) -> str:
-    """The API's ``error.type`` for an HTTP status (unlisted 4xx/5xx fall back by class)."""
-    return ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
 
 
 def status_for(error_type: str) -> int:

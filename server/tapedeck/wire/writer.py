@@ -11,11 +11,8 @@ Anything that waits runs while a second task listens for the client going away, 
 abandoned response stops at once (and an upstream request is cancelled) instead of
 sleeping on.
 
-Under tapedeck's own HTTP protocol (:mod:`tapedeck.server.http_protocol`) the writer also
-sees the client's :class:`Connection`: at most ``max_client_buffer`` bytes wait for a
-client at a time (a large body goes out in pieces, each after the client has read enough),
-and a client that reads nothing for ``write_timeout`` while the buffer is full is cut, the
-bytes it never read dropped with it.
+Every send goes through the client's :class:`~tapedeck.wire.flow.Outlet`, which holds it
+while the client's buffer is full (:mod:`tapedeck.wire.flow`).
 """
 
 from __future__ import annotations
@@ -23,13 +20,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Protocol
 
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from ..errors import StreamCut
-from ..pipeline import Ending, Head, LiveSource, Plan, Step
-from ..shaping.shaper import ByteMeter, Shaper
+from ..pipeline import Ending, Head, LiveShaping, LiveSource, Plan, Step
+from .flow import CONNECTION, ByteMeter, Outlet
 from .sse import PING
 
 #: Events due within this much of the next send go out with it: waking up for each
@@ -41,34 +37,6 @@ LAST_EVENTS = frozenset({"message_stop", "error"})
 
 Opener = Callable[[], Awaitable["LiveSource | Plan"]]
 _COMPLETE = Ending.COMPLETE
-#: Where tapedeck's HTTP protocol puts the :class:`Connection` (in ``scope["state"]``).
-CONNECTION = "tapedeck.connection"
-
-
-class Connection(Protocol):
-    """The client's connection: how much it has not read yet, and how to drop it."""
-
-    #: Bodies go out in pieces of at most this many bytes.
-    piece: int
-    #: Seconds a client may read nothing while its buffer is full.
-    write_timeout: float
-
-    @property
-    def full(self) -> bool:
-        """True while the client's buffer is full: a send now would wait for it."""
-        ...
-
-    def unread(self) -> int:
-        """Bytes written for the client that it has not read yet."""
-        ...
-
-    async def drained(self) -> None:
-        """Return once the buffer is no longer full (or the client has left)."""
-        ...
-
-    def abort(self) -> None:
-        """Close the connection at once, dropping what the client has not read."""
-        ...
 
 
 class Writer:
@@ -83,7 +51,7 @@ class Writer:
         "_interval",
         "_last",
         "_meter",
-        "_send",
+        "_outlet",
         "bytes",
         "client_left",
         "cut_at",
@@ -94,13 +62,11 @@ class Writer:
         "sent_all",
         "started",
         "status",
-        "too_slow",
     )
 
     def __init__(self, scope: Scope, receive: Receive, send: Send, started: float) -> None:
         self.scope = scope
         self.receive = receive
-        self._send = send
         self.started = started
         #: The status once the headers have gone out (0 before).
         self.status = 0
@@ -115,13 +81,17 @@ class Writer:
         self.pings: list[int] | None = None
         #: The first event not sent whole when the byte limit cut the body.
         self.cut_at: int | None = None
-        #: Why the client was cut for reading too slowly ("" if it was not).
-        self.too_slow = ""
         self._last = 0.0
         self._interval: float | None = None
         self._meter: ByteMeter | None = None
         state = scope.get("state")
-        self._conn: Connection | None = state.get(CONNECTION) if state else None
+        self._conn = conn = state.get(CONNECTION) if state else None
+        self._outlet = Outlet(send, conn)
+
+    @property
+    def too_slow(self) -> str:
+        """Why the client was cut for reading too slowly ("" if it was not)."""
+        return self._outlet.too_slow
 
     # -- entry points ------------------------------------------------------------------
 
@@ -134,7 +104,7 @@ class Writer:
         if not complete:
             raise StreamCut("cut as planned")
 
-    async def live(self, open_source: Opener, shaper: Shaper | None) -> None:
+    async def live(self, open_source: Opener, shaper: LiveShaping | None) -> None:
         """Open a live source (or get the plan that answers instead) and send it, shaped by
         ``shaper``; raise :class:`StreamCut` where it cuts the connection."""
 
@@ -149,51 +119,10 @@ class Writer:
 
     # -- sending -------------------------------------------------------------------------
 
-    async def _out(self, message: Message) -> None:
-        """Send one ASGI message, once the client has room for it."""
-        conn = self._conn
-        if conn is not None and conn.full:
-            await self._wait_for_client(conn)
-        await self._send(message)
-
-    async def _wait_for_client(self, conn: Connection) -> None:
-        """Wait while the client's buffer is full; cut a client that reads nothing for
-        ``write_timeout`` (raise :class:`StreamCut`)."""
-        unread = conn.unread()
-        while conn.full:
-            try:
-                async with asyncio.timeout(conn.write_timeout):
-                    await conn.drained()
-            except TimeoutError:
-                now = conn.unread()
-                if now < unread:  # slow, but reading: wait on
-                    unread = now
-                    continue
-                self.too_slow = (
-                    f"client too slow: read nothing for {conn.write_timeout:g} s with "
-                    f"{unread} bytes unread (settings write_timeout, max_client_buffer)"
-                )
-                conn.abort()
-                raise StreamCut(self.too_slow) from None
-
-    async def _write(self, data: bytes, more: bool) -> None:
-        """Send body bytes, in pieces the client's buffer has room for."""
-        conn = self._conn
-        if conn is None or len(data) <= conn.piece:
-            await self._out({"type": "http.response.body", "body": data, "more_body": more})
-            return
-        piece, size = conn.piece, len(data)
-        for i in range(0, size, piece):
-            end = i + piece
-            chunk = data[i:end]
-            await self._out(
-                {"type": "http.response.body", "body": chunk, "more_body": more or end < size}
-            )
-
     async def _start(self, head: Head) -> None:
         self.status = head.status
         start = {"type": "http.response.start", "status": head.status, "headers": head.headers}
-        await self._out(start)
+        await self._outlet.out(start)
         self._last = time.perf_counter()
 
     async def _body(self, data: bytes, events: int, steps: Sequence[Step] = (), i: int = 0) -> bool:
@@ -207,7 +136,7 @@ class Writer:
                 sizes = [len(s.encoded) for s in steps[i : i + events]] if steps else [size]
                 self.cut_at = self.events + _whole(sizes, room)
         if data:
-            await self._write(data, True)
+            await self._outlet.write(data, True)
             self.bytes += len(data)
             self.events += events
             self._last = time.perf_counter()
@@ -215,7 +144,7 @@ class Writer:
 
     async def _end(self) -> bool:
         self.sent_all = True
-        await self._out({"type": "http.response.body", "body": b"", "more_body": False})
+        await self._outlet.out({"type": "http.response.body", "body": b"", "more_body": False})
         return True
 
     async def _at_once(self, plan: Plan, body: bytes) -> bool:
@@ -223,14 +152,15 @@ class Writer:
         head = plan.head
         self.status = head.status
         self.sent_all = True
-        conn, send = self._conn, self._send
+        outlet = self._outlet
+        conn, send = outlet.conn, outlet.send
         if conn is not None and conn.full:
-            await self._wait_for_client(conn)
+            await outlet.wait_for_client(conn)
         await send({"type": "http.response.start", "status": head.status, "headers": head.headers})
         if conn is None or (len(body) <= conn.piece and not conn.full):
             await send({"type": "http.response.body", "body": body, "more_body": not complete})
         else:
-            await self._write(body, not complete)
+            await self._outlet.write(body, not complete)
         self.bytes += len(body)
         self.events += len(plan.steps) if plan.head.stream else 0
         return complete
@@ -293,7 +223,7 @@ class Writer:
             return False
         return await self._end()
 
-    async def _live(self, source: LiveSource, shaper: Shaper | None) -> bool:
+    async def _live(self, source: LiveSource, shaper: LiveShaping | None) -> bool:
         """Pass a live source on as its steps arrive; False if the body must be cut."""
         if shaper is not None:
             self._interval = shaper.ping_interval
@@ -308,7 +238,7 @@ class Writer:
                 return await self._plan(instead)
             await self._start(source.head)
             self.sent_all = True
-            await self._write(body, False)
+            await self._outlet.write(body, False)
             self.bytes += len(body)
             return True
         await self._start(source.head)

@@ -15,7 +15,7 @@ import datetime
 import json
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from starlette.types import Scope
@@ -26,8 +26,8 @@ from ..cassette.save import request_mapping
 from ..record.recorder import Recorder
 from ..record.redact import USER_PLACEHOLDER, Redactor
 from ..shaping.faults import WHOLE_RESPONSE_KINDS, Fault, FaultKind
+from ..validation.model import Broken
 from ..wire.writer import Writer
-from .request import Request
 
 #: ``source``: what answered a request.
 CASSETTE = "cassette"
@@ -91,6 +91,34 @@ class Miss:
         }
 
 
+class Asked(Protocol):
+    """What an exchange reads of the request it describes: the handler's parsed request
+    (:class:`tapedeck.server.request.Request`), named here by shape so that observing
+    depends on nothing of the server's."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def query(self) -> tuple[tuple[str, str], ...]: ...
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]: ...
+    @property
+    def body(self) -> object: ...
+    @property
+    def stream(self) -> bool: ...
+    @property
+    def test_id(self) -> str: ...
+    @property
+    def broken(self) -> tuple[Broken, ...]: ...
+    @property
+    def size(self) -> int: ...
+    def without_body(self) -> Asked:
+        """The same request with its body left out (the journal's ``journal_body_limit``)."""
+        ...
+
+
 class Exchange:
     """One ``/v1/`` request and its response, filled in by the handler and the writer.
 
@@ -105,7 +133,7 @@ class Exchange:
     #: Set by the journal: entries count from 1.
     id: int = 0
     #: The parsed request; ``None`` if it could not be read (then ``unparsed`` is set).
-    request: Request | None = None
+    request: Asked | None = None
     #: What answered (one of :data:`SOURCES`).
     source: str = ERROR
     #: The cassette that answered (or would have: a used-up sequence) and its interaction.

@@ -25,11 +25,11 @@ from typing import Any
 
 import pytest
 
-from .config import OPTIONS, Layer, Settings, from_names, resolve
-from .config.discovery import default_cassettes, find_project
-from .config.settings import from_env
-from .config.suggest import did_you_mean
-from .errors import ConfigError
+from ..config import OPTIONS, Layer, Settings, from_names, resolve
+from ..config.discovery import default_cassettes, find_project
+from ..config.settings import from_env
+from ..config.suggest import did_you_mean
+from ..errors import ConfigError
 
 #: Settings the plugin's server never takes from the environment or the project file: they
 #: are usually the development server's, and a test session needs a free port.

@@ -20,10 +20,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ..cassette.message_stream import assemble
 from ..cassette.model import Cassette, Interaction, RecordedEvent, RecordedResponse
+from ..cassette.summary import ending, first_event_ms, last_user_message, model_of, total_ms
 from ..errors import APIError
-from ..source.message_stream import assemble
-from ..tools.listing import ending, first_event_ms, last_user_message, model_of, total_ms
 
 _SUMMARY_CHARS = 120
 

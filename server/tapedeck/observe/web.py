@@ -1,4 +1,4 @@
-"""The web view: ``GET /_tapedeck/ui/`` serves the static page in ``tapedeck/ui/``.
+"""The web view: ``GET /_tapedeck/ui/`` serves the static page in ``tapedeck/observe/static/``.
 
 The page (plain HTML, CSS and JavaScript modules, no build step) reads everything through
 the JSON admin endpoints — ``/_tapedeck/health``, ``/_tapedeck/cassettes``,
@@ -39,7 +39,7 @@ HEADERS = {
 @functools.cache
 def files() -> dict[str, tuple[bytes, str]]:
     """The page's files by name: their bytes and content type (read once)."""
-    folder = resources.files("tapedeck").joinpath("ui")
+    folder = resources.files("tapedeck.observe").joinpath("static")
     found = {}
     for item in folder.iterdir():
         suffix = "." + item.name.rpartition(".")[2]

@@ -20,7 +20,7 @@ Installing tapedeck registers it (entry point ``pytest11``); nothing to configur
 
 - ``tapedeck_server`` (session): the running server (:class:`~tapedeck.server.runner.ServerThread`),
   started on a free port the first time a test asks for it, stopped at the end of the session.
-- ``tapedeck`` (function): a :class:`~tapedeck.plugin_client.Tapedeck` for this test —
+- ``tapedeck`` (function): a :class:`~tapedeck.pytest_plugin.client.Tapedeck` for this test —
   ``base_url``, ``test_id``, ``cassette`` (the test's own), ``client()``, ``async_client()``,
   ``headers()``, ``reset()``, ``set_faults()``, ``advance_clock()``, ``requests`` (this
   test's journal entries). A failed test that used it gets a "tapedeck" report section: its
@@ -31,7 +31,7 @@ Installing tapedeck registers it (entry point ``pytest11``); nothing to configur
   cassettes written (new or changed) and those not written, and why.
 - Options ``--tapedeck-cassettes``, ``--tapedeck-mode`` (``none``: never the network),
   ``--tapedeck-timing`` (``instant``), ``--tapedeck-unused``; every setting as an ini key
-  ``tapedeck_<setting>`` (see :mod:`tapedeck.plugin_settings` for the order).
+  ``tapedeck_<setting>`` (see :mod:`tapedeck.pytest_plugin.settings` for the order).
 
 Each test records into, and replays first from, its own cassette,
 ``<module path>/<test name>`` under the cassette directory, unless it names one.
@@ -47,10 +47,10 @@ from typing import Any
 import httpx
 import pytest
 
-from .errors import BindError, ConfigError, LibraryError
-from .plugin_client import HEADERS, Tapedeck, make_test_id, recorder_of
-from .plugin_settings import add_ini_options, plugin_settings, test_cassette
-from .server.runner import ServerThread
+from ..errors import BindError, ConfigError, LibraryError
+from ..server.runner import ServerThread
+from .client import HEADERS, Tapedeck, make_test_id, recorder_of
+from .settings import add_ini_options, plugin_settings, test_cassette
 
 __all__ = ["Tapedeck"]
 

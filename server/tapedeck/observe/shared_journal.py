@@ -1,6 +1,6 @@
 """The request journal kept in Redis, so that ``GET /_tapedeck/journal`` (and its live
 stream, the web view and ``tapedeck.requests``) shows every worker's and replica's requests
-(same interface as :class:`tapedeck.server.journal.Journal`).
+(same interface as :class:`tapedeck.observe.journal.Journal`).
 
 An entry is written once, as the JSON the journal serves: the last ``journal_size`` are a
 Redis list (``tapedeck:journal``, ids from ``tapedeck:journal-id``), and each new one is

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .entries import JournalEntry, entries_from_json
-from .record.outcomes import Outcome
-from .record.recorder import Recorder
-from .server.app import Tapedeck as App
-from .server.runner import ServerThread
+from ..observe.entries import JournalEntry, entries_from_json
+from ..record.outcomes import Outcome
+from ..record.recorder import Recorder
+from ..server.app import Tapedeck as App
+from ..server.runner import ServerThread
 
 if TYPE_CHECKING:
     import anthropic

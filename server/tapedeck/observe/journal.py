@@ -18,7 +18,6 @@ import json
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Any, Protocol
 
 from sse_starlette import EventSourceResponse
@@ -34,7 +33,7 @@ _POLL_S = 0.5
 
 class Entry(Protocol):
     """What the journal's readers use of an entry: an :class:`Exchange`, or one read back
-    from Redis (:mod:`tapedeck.server.shared_journal`)."""
+    from Redis (:mod:`tapedeck.observe.shared_journal`)."""
 
     @property
     def id(self) -> int: ...
@@ -106,7 +105,7 @@ class Journal:
         """Leave out a request body larger than ``body_limit`` (its size is noted)."""
         request = exchange.request
         if request is not None and request.size > self.body_limit:
-            exchange.request = replace(request, body=None)
+            exchange.request = request.without_body()
             exchange.omitted = request.size
 
     def select(self, test_id: str | None = None, since: int = 0) -> Sequence[Entry]:
