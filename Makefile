@@ -40,6 +40,7 @@ test: prereqs lint typecheck pytest ts sdk-range
 lint: $(STAMP)
 	$(BIN)/ruff check server tests bench
 	$(BIN)/ruff format --check server tests bench
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/tapedeck lint cassettes
 
 typecheck: $(STAMP)
