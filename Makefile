@@ -11,7 +11,7 @@ NPM      ?= npm
 TS_STAMP := $(TS)/node_modules/.package-lock.json
 TS_ENV   := TAPEDECK_BIN=$(CURDIR)/$(BIN)/tapedeck TAPEDECK_PYTHON=$(CURDIR)/$(BIN)/python
 
-.PHONY: run test prereqs lint typecheck pytest ts ts-table ts-floor ts-example sdk-range lock drift wheel bench bench-peers ui-screenshot reliability clean
+.PHONY: run test prereqs lint typecheck pytest ts ts-table ts-floor ts-example sdk-range clients lock drift wheel bench bench-peers ui-screenshot reliability clean
 
 # The development environment comes from uv.lock (exact versions, with hashes); uv itself is
 # pinned in the lock's dev group and bootstrapped into the venv by pip. Bytecode is compiled
@@ -92,12 +92,33 @@ $(FLOOR)/.installed: pyproject.toml uv.lock $(STAMP)
 sdk-range: $(FLOOR)/.installed
 	$(FLOOR)/bin/pytest -m smoke -p no:cacheprovider tests/test_conformance.py
 
+# The agent runtimes and frameworks our users drive Claude through (docs/clients.md): the
+# Python ones in .venv-clients (pyproject.toml's `clients` group, from uv.lock), the Node
+# ones (and the Node.js release they need) from tests/clients/node/package-lock.json. Each
+# records through tapedeck from a stand-in upstream and replays with it gone. Apart from
+# make test, which it would take past six minutes; .ci/run runs both.
+CLIENTS      := .venv-clients
+CLIENTS_NODE := tests/clients/node
+$(CLIENTS)/.installed: pyproject.toml uv.lock $(STAMP)
+	UV_PROJECT_ENVIRONMENT=$(CLIENTS) $(UV) sync --locked --quiet --compile-bytecode \
+	  --no-default-groups --group clients --python $(PYTHON)
+	touch $@
+
+$(CLIENTS_NODE)/node_modules/.package-lock.json: $(CLIENTS_NODE)/package.json $(CLIENTS_NODE)/package-lock.json | prereqs
+	cd $(CLIENTS_NODE) && $(NPM) ci --no-audit --no-fund
+	touch $@
+
+clients: $(CLIENTS)/.installed $(CLIENTS_NODE)/node_modules/.package-lock.json
+	TAPEDECK_CLIENTS=1 TAPEDECK_CLIENTS_NODE=$(CURDIR)/$(CLIENTS_NODE) \
+	  $(CLIENTS)/bin/pytest -p no:cacheprovider $(XDIST) tests/clients
+
 # Refresh the locks: every Python package to its newest release within pyproject.toml's
 # ranges (uv.lock), and tests/ts/package-lock.json re-resolved for package.json's exact pins
 # (bump one with: cd tests/ts && npm install --save-exact NAME@VERSION). Then make test.
 lock: $(STAMP)
 	$(UV) lock --upgrade
 	cd $(TS) && $(NPM) install --package-lock-only --no-audit --no-fund
+	cd $(CLIENTS_NODE) && $(NPM) install --package-lock-only --no-audit --no-fund
 
 # The whole suite in a throwaway copy with the newest release of everything (Python packages,
 # both SDKs, mypy, ruff, the Node packages); prints what breaks and writes build/drift/report.md.
@@ -127,4 +148,4 @@ reliability: $(STAMP)
 	PYTHONPATH=tests $(BIN)/python -m reliability $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(FLOOR) build/drift $(TS)/node_modules $(TS)/example/node_modules bench/peers/node_modules build dist server/*.egg-info .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(FLOOR) $(CLIENTS) $(CLIENTS_NODE)/node_modules build/drift $(TS)/node_modules $(TS)/example/node_modules bench/peers/node_modules build dist server/*.egg-info .mypy_cache .pytest_cache .ruff_cache

@@ -27,6 +27,10 @@ from tapedeck.server.runner import ServerThread
 from tapedeck.shaping.timing import Timing
 from worker_server import RedisServer, WorkerServer
 
+# tests/clients needs the agent runtimes and frameworks of .venv-clients: `make clients`
+# runs it (with TAPEDECK_CLIENTS set), apart from the main suite.
+collect_ignore = [] if os.environ.get("TAPEDECK_CLIENTS") else ["clients"]
+
 # Helper modules the test files share: failed asserts in them are explained as in tests.
 pytest.register_assert_rewrite("cassette_samples", "fault_helpers", "record_helpers")
 
