@@ -448,3 +448,54 @@ def test_the_newest_sdk_is_held_to_its_api_version(recorded: Path) -> None:
         else:
             with pytest.raises(anthropic.BadRequestError, match=r"temperature: range: 0\.\.1"):
                 client.messages.create(**request, extra_body={"temperature": 1.5})
+
+
+ADAPTIVE = {"type": "adaptive"}
+
+
+def test_adaptive_thinking_may_continue_a_tool_loop_without_thinking() -> None:
+    """Under adaptive thinking the model may skip thinking on a turn: the API accepts the
+    tool loop's continuation without a thinking block (with ``enabled`` it refuses it), and
+    a block it did think must still come back unchanged."""
+    assert check(loop(ASKED, ANSWERED, thinking=ADAPTIVE), None, Knows()) == ()
+    assert [b.rule for b in check(loop(ASKED, ANSWERED, thinking=THINKING), None, Knows())] == [
+        "thinking_first"
+    ]
+    forged = loop(thought(signature="sig-forged"), ANSWERED, thinking=ADAPTIVE)
+    assert [b.rule for b in check(forged, None, Knows())] == ["thinking_unchanged"]
+
+
+def test_a_request_the_api_answered_in_a_recording_is_never_refused(
+    tmp_path: Path, tapedeck_log: LogLines
+) -> None:
+    """The stand-in (the API) answers a request that breaks a rule (temperature 3); once
+    recorded, a replay answers it too, saying why, though ``validate`` is ``error``. The same
+    request in a hand-written cassette (no ``recorded_at``: the API never saw it) is still
+    refused, and so is one that breaks a rule the recorded request kept."""
+    import yaml
+
+    bad = body(temperature=3)
+    with deck(tmp_path, "once") as server:
+        recorded = post(server, bad)
+    assert recorded.status_code == 200, recorded.text
+    (written,) = tmp_path.rglob("*.yaml")
+    doc = yaml.safe_load(written.read_text(encoding="utf-8"))
+    assert doc["interactions"][0].get("recorded_at"), doc["interactions"][0].keys()
+
+    with deck(tmp_path, "none") as server:
+        tapedeck_log.only(server)
+        replayed = post(server, bad)
+        also_broken = post(server, body(temperature=3, max_tokens=None))
+    assert replayed.status_code == 200, replayed.text
+    assert replayed.json() == recorded.json()
+    said = tapedeck_log.matching(r"breaks the API's rules \(temperature\); a recording shows")
+    assert len(said) == 1, tapedeck_log.lines()
+    assert also_broken.status_code == 400  # `required` the recorded request did not break
+
+    for interaction in doc["interactions"]:
+        interaction.pop("recorded_at")
+    written.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    with deck(tmp_path, "none") as server:
+        by_hand = post(server, bad)
+    assert by_hand.status_code == 400, by_hand.text
+    assert "temperature" in by_hand.json()["error"]["message"]

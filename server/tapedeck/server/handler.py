@@ -36,6 +36,7 @@ from ..source.cassette import CassetteSource
 from ..source.upstream import Upstream
 from ..state import per_test_state
 from ..validation import Validate
+from ..validation.recorded import api_answered
 from ..wire.errors import error_plan
 from ..wire.ratelimit import with_ratelimit
 from ..wire.writer import Writer
@@ -118,18 +119,18 @@ class Handler:
             if request.stream and metrics is not None:
                 metrics.active += 1
                 streaming = True
-            if request.broken:
-                self._judge(request, exchange)
             if self._replay_only and request.cassette is None and request.test_cassette is None:
                 # The common case, kept short: replay only, nothing named.
                 found = self.library.find(request.shape)
+                if request.broken:
+                    self._judge(request, exchange, found, upstream=False)
                 if found is None:
                     raise self._miss(request, RECORD_HINT, exchange)
                 await writer.plan(self._replay(request, incoming, found, exchange))
                 return
             decision = decide(self.mode, self.library, self.recorder, request)
-            if decision.hit is not None and request.broken and self._refuses:
-                raise self._refused(request, exchange)
+            if request.broken:
+                self._judge(request, exchange, decision.hit, decision.upstream)
             if decision.hit is not None:
                 await writer.plan(self._replay(request, incoming, decision.hit, exchange))
             elif decision.upstream:
@@ -185,17 +186,24 @@ class Handler:
         kept = body if len(body) <= self._body_limit else b""
         exchange.unparsed = unparsed(scope, self.recorder, kept)
 
-    def _judge(self, request: Request, exchange: Exchange) -> None:
-        """A request that breaks a rule of the API: refused when only cassettes answer (and
-        ``validate`` is ``error``), else said in the log, once per request."""
-        if self._replay_only and self._refuses:
+    def _judge(
+        self, request: Request, exchange: Exchange, hit: Hit | None, upstream: bool
+    ) -> None:
+        """A request that breaks a rule of the API. With ``validate`` ``error`` it is refused
+        unless the upstream is to judge it or a recording shows the API answered such a
+        request (:func:`api_answered`); otherwise the log says so, once per request."""
+        answered = hit is not None and api_answered(
+            request.broken, (e.interaction for e in hit.entries), self.reader.conversations
+        )
+        if self._refuses and not upstream and not answered:
             raise self._refused(request, exchange)
         rules = ", ".join(b.rule for b in request.broken)
         info(
-            "%s %s breaks the API's rules (%s): %s",
+            "%s %s breaks the API's rules (%s)%s: %s",
             request.method,
             request.path,
             rules,
+            "; a recording shows the API answered such a request" if answered else "",
             request.broken[0].message,
         )
 

@@ -48,8 +48,12 @@ def check(
     if isinstance(messages, list):
         found += tool_pairs(messages, whole)
         thinking = body.get("thinking")
-        if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
+        mode = thinking.get("type") if isinstance(thinking, dict) else None
+        if mode == "enabled":
             found += thinking_first(messages)
+        if mode in ("enabled", "adaptive"):
+            # Adaptive thinking may skip thinking on a turn: a tool loop's turn may then
+            # start without it, but a block it did think must come back unchanged.
             found += thinking_unchanged(messages, known)
         if version is not None and version >= SAMPLING_REMOVED:
             found += documents_in_assistant(messages)
