@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tapedeck.wire.sse import encode_event
 from tapedeck.wire.sse_decode import DecodedEvent, SSEDecoder
@@ -214,3 +216,47 @@ def test_decoding_what_encode_event_writes() -> None:
     events, _ = decode_all(encode_event("content_block_delta", data), encode_event("raw", raw))
     assert json.loads(events[0].data) == data
     assert events[1] == DecodedEvent("raw", raw)
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u0663", "1" * 5000, "-1", "1e3", " 7"])
+def test_a_retry_that_is_not_ascii_digits_is_ignored(value: str) -> None:
+    (event,) = SSEDecoder().feed(f"retry: {value}\ndata: x\n\n".encode())
+    assert event.retry is None and event.data == "x"
+
+
+_SSE_BYTES = st.lists(
+    st.one_of(
+        st.binary(max_size=64),
+        st.sampled_from(
+            [
+                b"\r",
+                b"\n",
+                b"\r\n",
+                b":",
+                b"retry:",
+                b"retry: \xc2\xb2",
+                b"data:",
+                b"id:\x00",
+                b"event:",
+                b"\xef\xbb\xbf",
+                b"\xff\xfe",
+                b"\xe2\x82",
+            ]
+        ),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_SSE_BYTES)
+def test_no_bytes_make_the_decoder_raise(chunks: list[bytes]) -> None:
+    """Whatever an upstream sends, in whatever pieces, decoding never raises, and the same
+    bytes in one piece decode to the same events."""
+    decoder = SSEDecoder()
+    events = [e for chunk in chunks for e in decoder.feed(chunk)]
+    whole = SSEDecoder().feed(b"".join(chunks))
+    assert events == whole
+    for event in events:
+        assert isinstance(event.data, str)
+        assert event.retry is None or event.retry >= 0

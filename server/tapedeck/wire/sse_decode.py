@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 
 _EOL = re.compile(r"\r\n|\r|\n")
+#: A longer ``retry:`` value is ignored, as a non-number is.
+_RETRY_DIGITS = 18
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +93,10 @@ class SSEDecoder:
             if "\x00" not in value:
                 self._id = value
         elif name == "retry":
-            if value.isdigit():
+            # ASCII digits only (str.isdigit() also takes "²", which int() refuses), and
+            # no more than int() reads without its digit limit: a bad upstream's bytes must
+            # never break the parse.
+            if value.isascii() and value.isdigit() and len(value) <= _RETRY_DIGITS:
                 self._retry = int(value)
         else:
             return None
