@@ -245,6 +245,16 @@ OPTIONS: tuple[Option, ...] = (
         shown="600",
     ),
     Option(
+        "record_drain_timeout",
+        values.seconds,
+        60.0,
+        "in the modes that record: seconds tapedeck keeps reading the upstream's answer after "
+        "the client left, to record it if the upstream finishes it; past it the upstream "
+        "request is closed and nothing is written (passthrough closes it at once)",
+        "SECONDS",
+        shown="60",
+    ),
+    Option(
         "allowed_hosts",
         values.lower_names,
         (),

@@ -53,6 +53,7 @@ class Settings:
     upstream: str = DEFAULTS["upstream"]
     upstream_api_key_env: str | None = DEFAULTS["upstream_api_key_env"]
     upstream_timeout: float = DEFAULTS["upstream_timeout"]
+    record_drain_timeout: float = DEFAULTS["record_drain_timeout"]
     allowed_hosts: tuple[str, ...] = DEFAULTS["allowed_hosts"]
     allowed_origins: tuple[str, ...] = DEFAULTS["allowed_origins"]
     #: Never shown: not in ``repr()``, not in any message.
