@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from conftest import CASSETTES, HELLO, sdk
-from tapedeck.state.shared import shown
+from tapedeck.record.redact import url_shown
 from worker_server import RedisServer, WorkerServer, free_port
 
 
@@ -168,10 +168,29 @@ def test_unreachable_redis_is_a_clear_error_without_the_password(tmp_path: Path)
         ("redis://:pw@host:6379/1", "redis://:***@host:6379/1"),
         ("rediss://user:pw@host/0", "rediss://user:***@host/0"),
         ("redis://user@host/0", "redis://user@host/0"),
+        # A password holding "@" or "/" is hidden whole, not from its last "@".
+        ("redis://:p@ss@host:6379/0", "redis://:***@host:6379/0"),
+        ("redis://:pa/ss@host:6379/0", "redis://:***@host:6379/0"),
+        # Query values (password=, ssl_keyfile=, ...) and fragments are hidden too.
+        ("redis://host/1?password=hunter2&db=2", "redis://host/1?password=***&db=***"),
+        ("unix:///run/redis.sock?password=x", "unix:///run/redis.sock?password=***"),
+        ("redis://:sk-ant-api03-abcdefghij@h/0", "redis://:***@h/0"),
     ],
 )
 def test_shown_urls_hide_passwords(url: str, expected: str) -> None:
-    assert shown(url) == expected
+    assert url_shown(url) == expected
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://:p@ss-word-9@127.0.0.1:1/0", "redis://127.0.0.1:1/0?password=p@ss-word-9"],
+)
+def test_an_unreachable_store_never_shows_its_password(url: str) -> None:
+    done = serve("--cassettes", str(CASSETTES), "--workers", "2", "--state", url)
+    assert done.returncode == 2
+    assert "state: cannot use the Redis server at" in done.stderr
+    assert "ss-word-9" not in done.stderr
+    assert "p@ss" not in done.stderr
 
 
 def test_bad_state_setting_is_refused() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..cassette.matching import MatchRules
 from ..cassette.normalize import Normalize
+from ..record.redact import url_shown
 from ..shaping.faults import Fault, parse_faults
 from ..shaping.timing import Timing
 
@@ -203,7 +204,8 @@ def state(value: Any) -> str:
     scheme, _, rest = text.partition("://")
     if scheme.lower() not in ("redis", "rediss", "unix") or not rest:
         raise ValueError(
-            f"expected memory or a Redis URL such as redis://127.0.0.1:6379/0, got {value!r}"
+            "expected memory or a Redis URL such as redis://127.0.0.1:6379/0, got "
+            f"{url_shown(text)!r}"
         )
     return text
 

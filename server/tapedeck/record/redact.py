@@ -180,3 +180,23 @@ def redact_headers(
 ) -> tuple[tuple[str, str], ...]:
     """``pairs`` without secret headers, and with key-shaped strings in values replaced."""
     return Redactor(headers=extra).headers(pairs)
+
+
+def url_shown(url: str) -> str:
+    """``url`` as messages and logs may show it: a password in its user part (all of it,
+    ``@`` included) and every query value become ``***``, and keys are redacted."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return redact_text(url)
+    rest, hashed, _ = rest.partition("#")
+    rest, asked, query = rest.partition("?")
+    # The last "@" ends the user part, even one whose password holds "/" or "@".
+    user, at, located = rest.rpartition("@")
+    if at:
+        name, colon, _ = user.partition(":")
+        located = f"{name.split('/')[0]}{':***' if colon else ''}@{located}"
+    shown = f"{scheme}://{located}"
+    if asked:
+        pairs = [p.partition("=") for p in query.split("&") if p]
+        shown += "?" + "&".join(f"{k}={'***' if eq else ''}".rstrip("=") for k, eq, _ in pairs)
+    return redact_text(shown + ("#***" if hashed else ""))

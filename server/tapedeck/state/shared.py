@@ -12,12 +12,12 @@ Keys (all under ``tapedeck:``, each expiring ``state_ttl`` seconds after its las
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import redis
 
 from ..errors import ConfigError
+from ..record.redact import redact_text, url_shown
 
 PREFIX = "tapedeck:"
 #: Where a change to a fault list is announced (the message is the test id, or
@@ -43,11 +43,6 @@ def sequence_key(test_id: str) -> str:
     return f"{PREFIX}seq:{test_id}"
 
 
-def shown(url: str) -> str:
-    """``url`` with any password replaced, for messages and logs."""
-    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
-
-
 def connect(url: str) -> redis.Redis:
     """A client of the Redis server at ``url``, checked to answer; :class:`ConfigError`
     (naming the server, never its password) if it does not."""
@@ -57,8 +52,9 @@ def connect(url: str) -> redis.Redis:
         )
         client.ping()
     except (redis.RedisError, ValueError) as exc:
+        reason = redact_text(str(exc)).replace(url, url_shown(url))
         raise ConfigError(
-            f"state: cannot use the Redis server at {shown(url)}: {exc}; start it, or give "
+            f"state: cannot use the Redis server at {url_shown(url)}: {reason}; start it, or give "
             "--state memory (one process only)"
         ) from None
     return client
