@@ -180,3 +180,28 @@ def test_ever_new_paths_do_not_grow_it() -> None:
     (sample,) = families["tapedeck_requests"].samples
     assert sample.labels["path"] == "/v1/models/{id}"
     assert sample.value == 5000
+
+
+def test_an_exchange_waiting_to_be_counted_is_not_kept() -> None:
+    """What waits for the next batch is the exchange's counts, never the exchange: its
+    request (and body, megabytes perhaps) goes as soon as the journal lets it go."""
+    import gc
+    import weakref
+
+    metrics = Metrics(CassetteLibrary(Path("."), [], MatchRules()), Counter())
+    exchange = Exchange()
+    exchange.method = "POST"
+    exchange.request = _Request("/v1/messages")  # type: ignore[assignment]
+    exchange.source = "cassette"
+    exchange.close(_Writer(), False, 0.001)  # type: ignore[arg-type]
+    request, gone = weakref.ref(exchange.request), weakref.ref(exchange)
+    metrics.observe(exchange)
+    del exchange
+    gc.collect()
+    assert gone() is None
+    assert request() is None
+    assert len(metrics.pending) == 1
+    families: dict[str, Any] = {f.name: f for f in metrics.collect()}
+    (sample,) = families["tapedeck_requests"].samples
+    assert sample.labels["path"] == "/v1/messages"
+    assert sample.value == 1

@@ -27,6 +27,7 @@ from starlette.responses import Response
 
 from ..cassette.library import CassetteLibrary
 from ..errors import APIError
+from ..shaping.faults import Fault
 from .exchange import Exchange
 
 #: Upper bounds, in seconds, of the buckets of ``tapedeck_response_duration_seconds``.
@@ -43,6 +44,9 @@ PATH_WORDS = frozenset(
 )
 #: Finished exchanges counted together (see :meth:`Metrics.observe`).
 BATCH = 256
+#: What one finished exchange counts for: method, path, status, source, seconds, events
+#: sent, the faults that fired, seconds upstream.
+Counted = tuple[str, str, int, str, float, int, tuple[Fault, ...], float | None]
 #: Distinct request keys counted by their path (any more are counted by their label).
 _PATHS_KEPT = 1024
 
@@ -93,41 +97,52 @@ class Metrics(Collector):
         self.active = 0
         self.events = 0
         self.upstream = Histogram(UPSTREAM_BUCKETS)
-        #: Exchanges not counted yet (at most :data:`BATCH`).
-        self.pending: list[Exchange] = []
+        #: What the exchanges not counted yet count for (at most :data:`BATCH`).
+        self.pending: list[Counted] = []
         self.registry = CollectorRegistry()
         self.registry.register(self)
         for standard in (ProcessCollector, PlatformCollector, GCCollector):
             standard(registry=self.registry)
 
     def observe(self, exchange: Exchange) -> None:
-        """Count one finished exchange: kept, and counted with the next :data:`BATCH` (or
-        when scraped). Counting them together, in one loop, keeps what it touches in the
-        CPU's caches; counted one by one, between requests, it costs three times as much."""
+        """Count one finished exchange: what it counts for is kept, and counted with the
+        next :data:`BATCH` (or when scraped). Counting them together, in one loop, keeps
+        what it touches in the CPU's caches; counted one by one, between requests, it costs
+        three times as much. Only the counted values are kept, never the exchange: its
+        request body may be megabytes."""
+        request = exchange.request
         pending = self.pending
-        pending.append(exchange)
+        pending.append(
+            (
+                exchange.method,
+                request.path if request is not None else exchange.path,
+                exchange.status,
+                exchange.source,
+                exchange.duration,
+                exchange.events,
+                exchange.faults,
+                exchange.upstream,
+            )
+        )
         if len(pending) >= BATCH:
             self.count()
 
     def count(self) -> None:
         """Count the exchanges kept since the last time."""
         get, events = self.rows.get, 0
-        for exchange in self.pending:
-            request = exchange.request
-            path = request.path if request is not None else exchange.path
-            key = (exchange.method, path, exchange.status, exchange.source)
+        for method, path, status, source, duration, sent, faults, upstream in self.pending:
+            key = (method, path, status, source)
             row = get(key)
             if row is None:
                 row = self._row(key)
-            duration = exchange.duration
             row[0] += 1
             row[1] += duration
             row[2 + bisect_left(RESPONSE_BUCKETS, duration)] += 1
-            events += exchange.events
-            if exchange.faults:
-                self.faults.update(str(f.kind) for f in exchange.faults)
-            if exchange.upstream is not None:
-                self.upstream.observe(exchange.upstream)
+            events += sent
+            if faults:
+                self.faults.update(str(f.kind) for f in faults)
+            if upstream is not None:
+                self.upstream.observe(upstream)
         self.events += events
         self.pending.clear()
 
