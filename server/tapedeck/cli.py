@@ -16,10 +16,11 @@ from pathlib import Path
 
 from .config import OPTIONS, Settings, from_flags, resolve
 from .config.discovery import cassette_dir, settings_layers
+from .config.settings import resolve_sources
 from .config.suggest import nearest_directory, unrecognized
 from .errors import BindError, ConfigError, LibraryError, PortInUse
 from .server.runner import free_port_after, run, tapedeck_on
-from .tools import lint, listing, new_command
+from .tools import effective, lint, listing, new_command
 from .version import __version__
 
 _SERVE_HELP = """\
@@ -113,7 +114,17 @@ def _add_tools(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "a path to a .yaml file.",
     )
     show_parser.add_argument(
-        "name", metavar="NAME", help="a cassette name such as streaming/hello, or a .yaml file"
+        "name",
+        metavar="NAME",
+        nargs="?",
+        help="a cassette name such as streaming/hello, or a .yaml file",
+    )
+    show_parser.add_argument(
+        "--settings",
+        action="store_true",
+        help="instead of a cassette, the settings 'tapedeck serve' would run with, each "
+        "matching rule with where it came from (a preset, the config file, a variable, a "
+        "flag); serve's options may follow, e.g. --settings --preset claude-code",
     )
     show_parser.add_argument(
         "--cassettes",
@@ -153,7 +164,12 @@ def _add_tools(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tapedeck`` console script; returns the exit status."""
     parser = _parser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["show"] and "--settings" in words:
+        return _show_settings(parser, [w for w in words[1:] if w != "--settings"])
     args, extras = parser.parse_known_args(argv)
+    if args.command == "show" and args.name is None:
+        parser.error("show: give a cassette NAME, or --settings")
     if extras:
         command = _command_parser(parser, args.command)
         parser.error(unrecognized(extras, command._option_string_actions, command.prog))
@@ -174,6 +190,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         return _fail(str(exc))
     return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def _show_settings(parser: argparse.ArgumentParser, words: list[str]) -> int:
+    """``tapedeck show --settings [serve's options]``: what ``serve`` would run with."""
+    serve = _command_parser(parser, "serve")
+    known, extras = serve.parse_known_args(words)
+    if extras:
+        serve.error(unrecognized(extras, serve._option_string_actions, "tapedeck serve"))
+    flags = vars(known)
+    config = flags.get("config") or os.environ.get("TAPEDECK_CONFIG")
+    try:
+        given = Path(str(config)) if config else None
+        settings, sources = resolve_sources(from_flags(flags), *settings_layers(os.environ, given))
+    except ConfigError as exc:
+        return _fail(str(exc))
+    print(effective.render(settings, sources))
+    return 0
 
 
 def _command_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:

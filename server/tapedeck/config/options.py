@@ -17,7 +17,7 @@ from ..per_test import MAX_TEST_IDS
 from ..shaping.timing import Timing
 from ..source.sequences import SequenceEnd
 from ..validation import Validate
-from . import values
+from . import presets, values
 
 
 class Mode(enum.StrEnum):
@@ -329,6 +329,25 @@ OPTIONS: tuple[Option, ...] = (
         "rewrite volatile values before matching, as {path, pattern, replace} rules (a YAML "
         "list in the config file; JSON on the command line); see docs/agents.md",
         "RULES",
+    ),
+    Option(
+        "presets",
+        presets.presets,
+        (),
+        "named bundles of matching rules for a client, e.g. claude-code (repeatable, or "
+        "comma-separated); their rules add to your own (docs/clients.md#presets)",
+        "NAME",
+        repeat=True,
+        flag_name="preset",
+    ),
+    Option(
+        "miss_status",
+        presets.miss_status,
+        None,
+        "the status of the error a request no cassette answers gets: 404 not_found_error, "
+        "or 400 invalid_request_error, which agent runtimes show word for word",
+        "404|400",
+        shown="404, or the presets' (claude-code: 400)",
     ),
     Option(
         "validate",

@@ -25,6 +25,7 @@ from ..shaping.timing import Timing
 from ..source.sequences import SequenceEnd
 from ..validation import Validate
 from .options import BY_KEY, DEFAULTS, OPTIONS, Mode
+from .presets import Preset, chosen_miss_status, combined
 from .suggest import did_you_mean, unknown_setting
 
 #: A ``before_record_request`` / ``before_record_response`` hook.
@@ -64,6 +65,10 @@ class Settings:
     before_record_request: Hook | None = DEFAULTS["before_record_request"]
     before_record_response: Hook | None = DEFAULTS["before_record_response"]
     normalize: tuple[Normalize, ...] = DEFAULTS["normalize"]
+    #: Their matching rules add to the user's (:meth:`match_rules`, :attr:`miss_code`).
+    presets: tuple[Preset, ...] = DEFAULTS["presets"]
+    #: ``None``: 404, unless a preset says otherwise (:attr:`miss_code` is the one used).
+    miss_status: int | None = DEFAULTS["miss_status"]
     validate: Validate = DEFAULTS["validate"]
     #: A directory, ``"auto"`` (the user's cache directory) or ``"off"``.
     index_cache: Path | str = DEFAULTS["index_cache"]
@@ -76,11 +81,14 @@ class Settings:
     metrics: bool = DEFAULTS["metrics"]
 
     def match_rules(self) -> MatchRules:
-        return MatchRules(
-            headers=self.match_headers,
-            ignore_body=self.ignore_body_fields,
-            normalize=self.normalize,
-        )
+        """The rules requests are matched by: the presets' and the user's."""
+        normalize, ignored = combined(self.presets, self.normalize, self.ignore_body_fields)
+        return MatchRules(headers=self.match_headers, ignore_body=ignored, normalize=normalize)
+
+    @property
+    def miss_code(self) -> int:
+        """The status a miss is answered with: ``miss_status``, else the presets', else 404."""
+        return chosen_miss_status(self.presets, self.miss_status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +168,11 @@ def resolve(*layers: Layer) -> Settings:
     no layer gives keep their default. Raise :class:`ConfigError` naming the layer a bad
     value came from. (A caller with defaults of its own, e.g. port 0 for a server inside a
     test, passes them as the last layer.)"""
+    return resolve_sources(*layers)[0]
+
+
+def resolve_sources(*layers: Layer) -> tuple[Settings, dict[str, str]]:
+    """As :func:`resolve`, with where each option given came from (``{key: where}``)."""
     chosen: dict[str, Any] = {}
     given: dict[str, str] = {}
     for option in OPTIONS:
@@ -179,4 +192,4 @@ def resolve(*layers: Layer) -> Settings:
     ):
         if problem:
             raise ConfigError(f"{given.get(key, key)}: {problem}")
-    return settings
+    return settings, given

@@ -79,6 +79,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "fixed=MS",
     )
     group.addoption(
+        "--tapedeck-preset",
+        metavar="NAME",
+        action="append",
+        help="a preset of matching rules for a client, e.g. claude-code (repeatable; "
+        "docs/clients.md#presets); replaces the presets of ini options and tapedeck_config",
+    )
+    group.addoption(
         "--tapedeck-unused",
         action="store_true",
         help="at the end, list the cassettes and interactions no test used",

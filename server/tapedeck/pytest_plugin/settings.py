@@ -2,7 +2,8 @@
 
 Every server setting can be given to the plugin; the first of these that gives it wins:
 
-1. the command line: ``--tapedeck-mode``, ``--tapedeck-timing``, ``--tapedeck-cassettes``;
+1. the command line: ``--tapedeck-mode``, ``--tapedeck-timing``, ``--tapedeck-cassettes``,
+   ``--tapedeck-preset`` (repeatable);
 2. a ``tapedeck_config`` fixture (session-scoped; a ``conftest.py`` overrides it to return
    a dict of settings, functions included — like pytest-recording's ``vcr_config``);
 3. ``TAPEDECK_*`` environment variables (but ``TAPEDECK_HOST`` / ``TAPEDECK_PORT``);
@@ -67,6 +68,9 @@ def _command_line(config: pytest.Config) -> Layer:
             if key == "cassettes":
                 value = str(Path(value).absolute())  # relative to the working directory
             found[key] = (value, f"--tapedeck-{key}")
+    presets = config.getoption("tapedeck_preset", default=None)
+    if presets:
+        found["presets"] = (presets, "--tapedeck-preset")
     return Layer(found)
 
 
