@@ -220,7 +220,7 @@ class Handler:
         exchange.source = MISS
         exchange.miss = Miss.closest(closest, self.redactor)
         return APIError(
-            404,
+            self.settings.miss_code,
             f"tapedeck: no cassette matches {request.method} {request.path}; {closest.shown}; "
             f"{hint}",
         )
