@@ -1,0 +1,212 @@
+"""What the framework suites (LangChain, LiteLLM, pydantic-ai) share: recording through
+tapedeck from the stand-in API, replaying with the stand-in gone, and each fault kind
+compared with the same failure from the stand-in itself.
+
+A framework is given to these helpers as a :class:`Framework`: two calls in the
+framework's own terms (a question, streamed or not; a tool loop) that return what the
+framework made of the answers, as plain data to compare.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+from standin import StandIn
+
+from tapedeck.config import Mode, Settings
+from tapedeck.server.runner import ServerThread
+from tapedeck.shaping.timing import Timing
+
+
+def question(stream: bool) -> str:
+    """What every framework is asked: streamed and not differ, so that each is recorded from
+    the stand-in (``once`` would otherwise answer the second from the first's recording)."""
+    return "Hello there, streamed" if stream else "Hello there"
+
+
+def answer(stream: bool) -> str:
+    """The stand-in's answer to :func:`question` (standin.content_for)."""
+    return "Stand-in answer to: " + question(stream)
+
+
+def weather(stream: bool) -> str:
+    """The question each tool loop starts with."""
+    return "What is the weather in Paris" + (", streamed?" if stream else "?")
+
+
+#: The read timeout the fault cases give the framework (latency and stall exceed it).
+TIMEOUT_S = 0.5
+
+
+class Framework(Protocol):
+    """One framework, driven the way its users drive it."""
+
+    def ask(
+        self, base_url: str, *, stream: bool, fault: str | None, retries: int, seen: list[str]
+    ) -> Any:
+        """Ask :func:`question`; text pieces go to ``seen`` as they arrive; return what the
+        framework made of the answer."""
+
+    def tool_loop(self, base_url: str, *, stream: bool) -> Any:
+        """Run the framework's own tool calling to its end; return the whole conversation."""
+
+
+@dataclass(frozen=True)
+class FaultCase:
+    """A fault spec, and how the framework is called with it."""
+
+    name: str
+    spec: str
+    stream: bool
+    #: Retries the framework may make (status and quota show them).
+    retries: int = 0
+    #: Calls made in a row (``quota`` refuses the second).
+    calls: int = 1
+
+
+#: Every fault kind of docs/faults.md; ``status`` as a 529 retried away and a 429 that stays.
+FAULTS = [
+    FaultCase("ping", "ping:every=2", stream=True),
+    FaultCase("error", "error:after=4,type=api_error,message=boom", stream=True),
+    FaultCase("overloaded", "overloaded:after=4", stream=True),
+    FaultCase("disconnect", "disconnect:after=4", stream=True),
+    FaultCase("truncate", "truncate:after=5", stream=True),
+    FaultCase("status-529", "status:code=529,retry_after_ms=1,times=1", stream=False, retries=2),
+    FaultCase("status-429", "status:code=429,retry_after_ms=1", stream=False, retries=1),
+    FaultCase("latency", "latency:ms=1500", stream=False),
+    FaultCase("stall", "stall:after=4,ms=1500", stream=True),
+    FaultCase("garble", "garble:after=4", stream=True),
+    FaultCase("quota", "quota:requests=1/60s", stream=False, calls=2),
+]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a framework showed for one fault case: its answer, or the exception it raised
+    (class, message with ids and ports taken out), the text it had delivered before, and how
+    many requests it sent."""
+
+    answer: str | None
+    error: str | None
+    message: str | None
+    partial: str
+    requests: int
+
+    def shown(self) -> str:
+        """One line for a failure message or the docs table."""
+        if self.error is None:
+            return f"answer {self.answer} after {self.requests} request(s)"
+        return f"{self.error}: {self.message} (after {self.partial!r}, {self.requests} request(s))"
+
+
+_VOLATILE = [
+    (re.compile(r"req_[A-Za-z0-9_]+"), "req_…"),
+    (re.compile(r"127\.0\.0\.1:\d+"), "127.0.0.1:PORT"),
+    (re.compile(r"msg_[A-Za-z0-9_]+"), "msg_…"),
+    # what a quota's 429 says after the limit: tapedeck names the model and the docs
+    (re.compile(r"(rate limit of 1 requests per minute)[^'\"]*"), r"\1…"),
+]
+
+
+def normalized(text: str) -> str:
+    for pattern, replacement in _VOLATILE:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _error_name(exc: BaseException) -> str:
+    return f"{type(exc).__module__}.{type(exc).__qualname__}"
+
+
+@contextmanager
+def serving(cassettes: Path, **settings: Any) -> Iterator[ServerThread]:
+    """tapedeck on a free port over ``cassettes``, instant timing, with ``settings``."""
+    with ServerThread(
+        Settings(cassettes=cassettes, port=0, timing=Timing.parse("instant"), **settings)
+    ) as server:
+        yield server
+
+
+def run_case(
+    framework: Framework, base_url: str, case: FaultCase, count: Callable[[], int]
+) -> Outcome:
+    """Call ``framework`` as ``case`` says at ``base_url``; ``count`` tells how many requests
+    the server has seen."""
+    seen: list[str] = []
+    answer: Any = None
+    try:
+        for _ in range(case.calls):
+            seen.clear()
+            answer = framework.ask(
+                base_url, stream=case.stream, fault=case.spec, retries=case.retries, seen=seen
+            )
+    except Exception as exc:  # what the framework raises is what the test looks at
+        return Outcome(None, _error_name(exc), normalized(str(exc))[:300], "".join(seen), count())
+    return Outcome(normalized(repr(answer)), None, None, "".join(seen), count())
+
+
+@dataclass
+class Recording:
+    """Cassettes recorded through tapedeck from the stand-in, and what the framework made
+    of the live answers."""
+
+    cassettes: Path
+    live: dict[str, Any]
+    files: list[str]
+
+
+def record(framework: Framework, cassettes: Path) -> Recording:
+    """Ask and run the tool loop, streamed and not, through tapedeck in ``once`` mode with the
+    stand-in as its upstream; the stand-in is gone when this returns."""
+    live: dict[str, Any] = {}
+    with StandIn() as api, serving(cassettes, mode=Mode.ONCE, upstream=api.base_url) as s:
+        for stream in (False, True):
+            kind = "stream" if stream else "json"
+            live[f"ask-{kind}"] = framework.ask(
+                s.base_url, stream=stream, fault=None, retries=0, seen=[]
+            )
+            live[f"tools-{kind}"] = framework.tool_loop(s.base_url, stream=stream)
+    files = sorted(str(p.relative_to(cassettes)) for p in cassettes.rglob("*.yaml"))
+    return Recording(cassettes, live, files)
+
+
+def replay(framework: Framework, recording: Recording) -> dict[str, Any]:
+    """The same calls answered by tapedeck in ``none`` mode from ``recording``."""
+    got: dict[str, Any] = {}
+    with serving(recording.cassettes, mode=Mode.NONE) as s:
+        for stream in (False, True):
+            kind = "stream" if stream else "json"
+            got[f"ask-{kind}"] = framework.ask(
+                s.base_url, stream=stream, fault=None, retries=0, seen=[]
+            )
+            got[f"tools-{kind}"] = framework.tool_loop(s.base_url, stream=stream)
+    return got
+
+
+def journal_count(base_url: str) -> int:
+    return len(httpx.get(f"{base_url}/_tapedeck/journal").json()["entries"])
+
+
+@contextmanager
+def both_sides(cassettes: Path) -> Iterator[tuple[str, Callable[[], int], str, Callable[[], int]]]:
+    """A fresh tapedeck replaying ``cassettes`` and a fresh stand-in, with how many requests
+    each has seen."""
+    with serving(cassettes, mode=Mode.NONE) as s, StandIn() as api:
+        yield s.base_url, lambda: journal_count(s.base_url), api.base_url, lambda: len(api.bodies)
+
+
+def compare_fault(
+    framework: Framework, cassettes: Path, case: FaultCase
+) -> tuple[Outcome, Outcome]:
+    """What ``framework`` shows for ``case`` from tapedeck, and from the stand-in failing the
+    same way."""
+    with both_sides(cassettes) as (deck, deck_count, api, api_count):
+        replayed = run_case(framework, deck, case, deck_count)
+        direct = run_case(framework, api, case, api_count)
+    return replayed, direct
