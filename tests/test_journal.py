@@ -131,8 +131,11 @@ def test_each_source(server: ServerThread) -> None:
                 "incoming": 255,
                 "recorded": 256,
                 "shown": "max_tokens: 255 != 256",
+                "window": None,
             }
         ],
+        "client": {"name": "anthropic-python", "release": anthropic.__version__},
+        "recorded_client": None,  # a hand-written cassette
     }
     assert "x-tapedeck-timing" in bad_timing["error"]["message"]
     assert bad_timing["request"]["body"] == HELLO  # read before the header was refused
@@ -168,6 +171,8 @@ def test_a_used_up_sequence_is_a_miss(make_server: MakeServer, deck_dir: Path) -
         "interaction": 1,
         "where": None,
         "differences": [],
+        "client": None,
+        "recorded_client": None,
     }
 
 
@@ -369,6 +374,8 @@ def test_it_holds_what_a_recording_holds(
             )
         (entry,) = entries(s, "recorded")
     written = only_cassette(tmp_path)["interactions"][0]["request"]
+    # The cassette also says which client recorded it; the journal names clients in misses.
+    assert written.pop("client") == {"name": "anthropic-python", "release": anthropic.__version__}
     assert entry["request"] == written
     assert entry["source"] == "upstream"
     assert entry["cassette"] is not None

@@ -261,13 +261,18 @@ def test_differences_headers() -> None:
     ]
 
 
-def test_long_values_are_truncated() -> None:
-    got = shape({"system": "x" * 100})
+def test_long_values_are_cut_short_or_shown_around_the_difference() -> None:
+    # A long text against another text: around their first difference (tests/test_miss_window.py).
+    assert diff(shape({"system": "x" * 100}), shape({"system": "short"})) == [
+        'system at char 0: "' + "x" * 40 + '…" != "short"'
+    ]
+    # Anything else long is cut short.
+    got = shape({"system": ["x" * 100]})
     want = shape({"system": "short"})
 
     (line,) = diff(got, want)
 
-    shown = '"' + "x" * 56 + "..."
+    shown = '["' + "x" * 55 + "..."
     assert line == f'system: {shown} != "short"'
     assert len(shown) == 60
 

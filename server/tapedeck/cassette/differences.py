@@ -5,6 +5,18 @@ Each difference is ``(field, incoming, recorded)``. It is shown to the client wi
 redacted), and written to the log without them: the field, the kind and size of each value
 and a short hash to tell them apart (``messages[0].content: text of 2 chars #3f1a !=
 text of 5 chars #b0c2``), so the log holds no request content.
+
+Lists and mappings are compared item by item and key by key, so a difference names the
+first item or key that differs (``tools[3].description``, ``messages[5]: {...} !=
+(absent)``). Two texts either of which is longer than :data:`SHOWN_WHOLE` characters (as
+JSON) are shown around their first difference: its offset (from 0), the
+:data:`WINDOW_BEFORE` characters before it (the same on both sides) and
+:data:`WINDOW_AFTER` characters from it on each side::
+
+    system[2].text at char 1,234: "…directory: /srv/alpha…" != "…directory: /srv/beta…"
+
+The log names the offset too, still without the values (``system[2].text at char 1,234:
+text of 6012 chars #3f1a != text of 6011 chars #b0c2``).
 """
 
 from __future__ import annotations
@@ -18,6 +30,47 @@ from typing import Any
 from .matching import RequestShape
 
 _ABSENT = object()
+#: A value longer than this as JSON is not shown whole: two texts are shown around their
+#: first difference, anything else cut short.
+SHOWN_WHOLE = 60
+#: Characters shown before a long text's first difference (the same on both sides) ...
+WINDOW_BEFORE = 30
+#: ... and from it on, on each side.
+WINDOW_AFTER = 40
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Two long texts around their first difference: its offset ``at``, the text just
+    before it (``before``, the same on both sides) and each side's text from it on."""
+
+    at: int
+    before: str
+    incoming: str
+    recorded: str
+    #: Whether each side's text goes on past what is shown.
+    incoming_more: bool
+    recorded_more: bool
+
+    def shown(self, side: str) -> str:
+        """One side as JSON text, ``…`` where the text goes on: ``"…/srv/alpha…"``."""
+        after, more = (
+            (self.incoming, self.incoming_more)
+            if side == "incoming"
+            else (self.recorded, self.recorded_more)
+        )
+        start = "…" if self.at > len(self.before) else ""
+        inner = json.dumps(self.before + after, ensure_ascii=False)[1:-1]
+        return f'"{start}{inner}{"…" if more else ""}"'
+
+    def as_json(self) -> dict[str, Any]:
+        """``{"at", "before", "incoming", "recorded"}``: the journal's ``window``."""
+        return {
+            "at": self.at,
+            "before": self.before,
+            "incoming": self.incoming,
+            "recorded": self.recorded,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +81,40 @@ class Difference:
     incoming: Any
     recorded: Any
 
+    def window(self) -> Window | None:
+        """Where two long texts first differ; ``None`` for anything else (short texts are
+        shown whole)."""
+        got, want = self.incoming, self.recorded
+        if not isinstance(got, str) or not isinstance(want, str):
+            return None
+        if len(_json(got)) <= SHOWN_WHOLE and len(_json(want)) <= SHOWN_WHOLE:
+            return None
+        at = _common_start(got, want)
+        end = at + WINDOW_AFTER
+        return Window(
+            at,
+            got[max(0, at - WINDOW_BEFORE) : at],
+            got[at:end],
+            want[at:end],
+            len(got) > end,
+            len(want) > end,
+        )
+
+    def where(self) -> str:
+        """The field, and for long texts the offset of their first difference."""
+        window = self.window()
+        return self.field if window is None else f"{self.field} at char {window.at:,}"
+
     def shown(self) -> str:
         """``field: incoming != recorded``, with the values (for the client)."""
         if self.field == "method":
             return f"method: {self.incoming} != {self.recorded}"
+        window = self.window()
+        if window is not None:
+            return (
+                f"{self.field} at char {window.at:,}: "
+                f"{window.shown('incoming')} != {window.shown('recorded')}"
+            )
         return f"{self.field}: {_show(self.incoming)} != {_show(self.recorded)}"
 
     def sides(self) -> dict[str, Any]:
@@ -43,14 +126,54 @@ class Difference:
         """``field: kind != kind``, without the values (for the log)."""
         if self.field == "method":
             return self.shown()
-        return f"{self.field}: {_describe(self.incoming)} != {_describe(self.recorded)}"
+        return f"{self.where()}: {_describe(self.incoming)} != {_describe(self.recorded)}"
+
+    def size(self) -> int:
+        """How many characters differ: between the common start and the common end of the
+        two texts (of their JSON, for other values; all of a side that is absent), the
+        longer side's. ``"Hello there"`` and ``"Hello"`` differ by 6."""
+        got, want = self.incoming, self.recorded
+        if not isinstance(got, str) or not isinstance(want, str):
+            got = "" if got is _ABSENT else _json(got)
+            want = "" if want is _ABSENT else _json(want)
+        start = _common_start(got, want)
+        end = _common_end(got[start:], want[start:])
+        return max(len(got), len(want)) - start - end
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _common_start(a: str, b: str) -> int:
+    """The length of the text ``a`` and ``b`` start with (slices compared in C, halving)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _common_end(a: str, b: str) -> int:
+    """The length of the text ``a`` and ``b`` end with."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[len(a) - middle :] == b[len(b) - middle :]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def _show(value: Any) -> str:
     if value is _ABSENT:
         return "(absent)"
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
+    text = _json(value)
+    return text if len(text) <= SHOWN_WHOLE else text[: SHOWN_WHOLE - 3] + "..."
 
 
 def _describe(value: Any) -> str:
@@ -90,8 +213,8 @@ def _body(path: str, got: Any, want: Any) -> Iterator[Difference]:
 
 
 def weight(difference: Difference, cap: int = 10_000) -> int:
-    """How much a difference counts when picking the closest interaction: the values in the
-    larger side (a missing turn of a conversation outweighs a changed word)."""
+    """How many fields a difference counts for when picking the closest interaction: the
+    values in the larger side (a missing turn of a conversation outweighs a changed word)."""
     return max(_leaves(difference.incoming, cap), _leaves(difference.recorded, cap), 1)
 
 

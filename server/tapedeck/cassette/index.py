@@ -27,6 +27,7 @@ from .lazy_events import EventStore, LazyEvents, Stamp, stamp_of
 from .load import load_cassette
 from .model import (
     Cassette,
+    Client,
     Interaction,
     RecordedEvent,
     RecordedRequest,
@@ -211,6 +212,9 @@ def _entry(cassette: Cassette, stamp: Stamp) -> dict[str, Any]:
                     request.body,
                     None if request.match is None else list(request.match),
                 ],
+                "client": None
+                if request.client is None
+                else [request.client.name, request.client.release],
                 "response": head,
             }
         )
@@ -233,7 +237,9 @@ def _cassette(entry: Mapping[str, Any], display: str, file: str, store: EventSto
     for i, item in enumerate(entry["interactions"]):
         method, path, query, headers, body, match = item["request"]
         match = None if match is None else tuple(match)
-        request = RecordedRequest(method, path, _pairs(query), _pairs(headers), body, match)
+        known = item.get("client")  # an older entry has none: its file could not have one
+        client = None if known is None else Client(known[0], known[1])
+        request = RecordedRequest(method, path, _pairs(query), _pairs(headers), body, match, client)
         head = item["response"]
         events = None
         if "count" in head:

@@ -24,6 +24,7 @@ from .fields import describe as _describe
 from .model import (
     FORMAT_VERSION,
     Cassette,
+    Client,
     Interaction,
     RecordedEvent,
     RecordedRequest,
@@ -35,7 +36,8 @@ from .yaml_source import BadValue, LineDict, load_yaml
 
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _TOP_KEYS = frozenset({"version", "description", "normalize", "interactions"})
-_REQUEST_KEYS = frozenset({"method", "path", "query", "headers", "body", "match"})
+_REQUEST_KEYS = frozenset({"method", "path", "query", "headers", "body", "match", "client"})
+_CLIENT_KEYS = frozenset({"name", "release"})
 _RESPONSE_KEYS = frozenset(
     {"status", "headers", "time_to_headers_ms", "body", "text", "events", "end", "end_at_ms"}
 )
@@ -112,7 +114,18 @@ def _request(f: _Fields) -> RecordedRequest:
         headers=_headers(f, "headers"),
         body=f.mapping.get("body"),
         match=tuple(match) if match is not None else None,
+        client=_client(f) if f.has("client") else None,
     )
+
+
+def _client(f: _Fields) -> Client:
+    """``client: {name, release}``: who sent the request (:mod:`.clients`)."""
+    c = f.child("client", _CLIENT_KEYS)
+    name = c.require("name", "the client's name, e.g. claude-cli", (str,))
+    if not name.strip():
+        raise c.error(c.line_of("name"), "expected the client's name, got ''", "name")
+    release = c.get("release", "text, e.g. '2.1.337' (quote a release such as '1.10')", (str,))
+    return Client(name, release)
 
 
 def _plain_events(items: list[Any]) -> tuple[RecordedEvent, ...] | None:

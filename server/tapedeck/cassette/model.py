@@ -45,8 +45,20 @@ class RecordedEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class Client:
+    """The program that sent a request: its ``name`` (``claude-cli``, ``anthropic-python``,
+    ``ai-sdk/anthropic``, ``litellm``, ...) and ``release`` (``2.1.337``), if it said."""
+
+    name: str
+    release: str | None = None
+
+    def __str__(self) -> str:
+        return self.name if self.release is None else f"{self.name} {self.release}"
+
+
+@dataclass(frozen=True, slots=True)
 class RecordedRequest:
-    """The parts of a request that identify it."""
+    """The parts of a request that identify it, and the client that sent it."""
 
     method: str
     path: str
@@ -56,6 +68,8 @@ class RecordedRequest:
     #: When set, only these top-level body fields (with method and path) identify the
     #: request: a hand-written cassette matches the conversation, whatever the model.
     match: tuple[str, ...] | None = None
+    #: Who sent it (:mod:`.clients`), when a recording could tell; never part of matching.
+    client: Client | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,8 +73,15 @@ def _headers(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
 
 def request_mapping(request: RecordedRequest) -> dict[str, Any]:
     """``request`` as a cassette writes it: ``method``, ``path`` and, when present,
-    ``query``, ``headers``, ``body`` and ``match``."""
+    ``client``, ``query``, ``headers``, ``body`` and ``match``."""
     out: dict[str, Any] = {"method": request.method, "path": request.path}
+    client = request.client
+    if client is not None:
+        out["client"] = _Flow(
+            {"name": client.name}
+            if client.release is None
+            else {"name": client.name, "release": client.release}
+        )
     if request.query:
         out["query"] = _headers(request.query)
     if request.headers:

@@ -18,12 +18,14 @@ from typing import Any
 
 __all__ = [
     "BrokenRule",
+    "Client",
     "Difference",
     "FiredFault",
     "JournalEntry",
     "Miss",
     "SentRequest",
     "TapedeckError",
+    "Window",
 ]
 
 
@@ -72,14 +74,38 @@ class FiredFault:
 
 
 @dataclass(frozen=True, slots=True)
+class Window:
+    """Two long texts around their first difference: its offset ``at`` (from 0), the text
+    just before it (the same on both sides) and each side's text from it on."""
+
+    at: int
+    before: str
+    incoming: str
+    recorded: str
+
+
+@dataclass(frozen=True, slots=True)
 class Difference:
     """One way a request that missed differs from the closest interaction. A side that is
-    absent is ``None``; ``shown`` says which (``(absent)``)."""
+    absent is ``None``; ``shown`` says which (``(absent)``). ``window`` is set when both
+    sides are long texts (``shown`` then quotes the window, not the texts)."""
 
     field: str
     incoming: Any
     recorded: Any
     shown: str
+    window: Window | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """A client's name and release (``claude-cli``, ``2.1.337``); ``release`` may be unknown."""
+
+    name: str
+    release: str | None
+
+    def __str__(self) -> str:
+        return self.name if self.release is None else f"{self.name} {self.release}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +119,10 @@ class Miss:
     #: ``file:line`` of the closest interaction.
     where: str | None
     differences: tuple[Difference, ...]
+    #: The client that sent the request, and the one that recorded the closest interaction
+    #: (each ``None`` when unknown).
+    client: Client | None = None
+    recorded_client: Client | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,9 +192,17 @@ class JournalEntry:
                 miss["interaction"],
                 miss["where"],
                 tuple(
-                    Difference(d["field"], d.get("incoming"), d.get("recorded"), d["shown"])
+                    Difference(
+                        d["field"],
+                        d.get("incoming"),
+                        d.get("recorded"),
+                        d["shown"],
+                        _window(d.get("window")),
+                    )
                     for d in miss["differences"]
                 ),
+                _client(miss.get("client")),
+                _client(miss.get("recorded_client")),
             ),
             events=data["events"],
             bytes=data["bytes"],
@@ -213,6 +251,11 @@ class JournalEntry:
                 return "miss: no interaction to compare with"
             closest = f"{miss.cassette}#{miss.interaction}"
             first = f": {miss.differences[0].shown}" if miss.differences else ""
+            known = miss.client is not None and miss.recorded_client is not None
+            if known and miss.client != miss.recorded_client:
+                first += (
+                    f" (recorded with {miss.recorded_client}; this request is from {miss.client})"
+                )
             return f"miss: closest {closest}{first}"
         if self.error is not None:
             message = self.error.message.removeprefix("tapedeck: ")
@@ -223,6 +266,16 @@ class JournalEntry:
         if self.cassette is None:
             return "-"
         return self.cassette if self.interaction is None else f"{self.cassette}#{self.interaction}"
+
+
+def _window(data: Mapping[str, Any] | None) -> Window | None:
+    if data is None:
+        return None
+    return Window(data["at"], data["before"], data["incoming"], data["recorded"])
+
+
+def _client(data: Mapping[str, Any] | None) -> Client | None:
+    return None if data is None else Client(data["name"], data.get("release"))
 
 
 def _fault(fault: FiredFault) -> str:

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 from starlette.types import Scope
 
 from ..cassette.closest import Closest
-from ..cassette.model import RecordedRequest
+from ..cassette.model import Client, RecordedRequest
 from ..cassette.save import request_mapping
 from ..record.recorder import Recorder
 from ..record.redact import USER_PLACEHOLDER, Redactor
@@ -46,9 +46,18 @@ CLIENT_LEFT = "client_left"
 
 class Miss:
     """Why no interaction answered: ``reason``, the closest interaction (if there is one)
-    and how the request differs from it, values redacted."""
+    and how the request differs from it, values redacted; the client that sent the request
+    and the one that recorded the closest interaction, when known."""
 
-    __slots__ = ("cassette", "differences", "interaction", "reason", "where")
+    __slots__ = (
+        "cassette",
+        "client",
+        "differences",
+        "interaction",
+        "reason",
+        "recorded_client",
+        "where",
+    )
 
     def __init__(
         self,
@@ -57,29 +66,50 @@ class Miss:
         interaction: int | None = None,
         where: str | None = None,
         differences: tuple[dict[str, Any], ...] = (),
+        client: Client | None = None,
+        recorded_client: Client | None = None,
     ) -> None:
         self.reason = reason
         self.cassette = cassette
         self.interaction = interaction
         self.where = where
         self.differences = differences
+        self.client = client
+        self.recorded_client = recorded_client
 
     @classmethod
     def closest(cls, closest: Closest, redactor: Redactor) -> Miss:
         """A miss explained by :meth:`CassetteLibrary.closest`."""
         entry = closest.entry
         if entry is None:
-            return cls(closest.shown)
+            return cls(closest.shown, client=closest.client)
         differences = []
         for difference in closest.differences:
             sides = {k: _small(v) for k, v in redactor.value(difference.sides()).items()}
+            window = difference.window()
             name = difference.field.removeprefix("header ")
             if difference.field.startswith("header ") and name in redactor.secret_headers:
                 sides = dict.fromkeys(sides, USER_PLACEHOLDER)
+                window = None
             shown = redactor.text(difference.shown())
-            differences.append({"field": difference.field, **sides, "shown": shown})
+            differences.append(
+                {
+                    "field": difference.field,
+                    **sides,
+                    "shown": shown,
+                    "window": None if window is None else redactor.value(window.as_json()),
+                }
+            )
         where = f"{entry.cassette.path}:{entry.interaction.line}"
-        return cls("no match", entry.cassette.name, entry.index, where, tuple(differences))
+        return cls(
+            "no match",
+            entry.cassette.name,
+            entry.index,
+            where,
+            tuple(differences),
+            closest.client,
+            closest.recorded_client,
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -88,7 +118,13 @@ class Miss:
             "interaction": self.interaction,
             "where": self.where,
             "differences": list(self.differences),
+            "client": _client(self.client),
+            "recorded_client": _client(self.recorded_client),
         }
+
+
+def _client(client: Client | None) -> dict[str, str | None] | None:
+    return None if client is None else {"name": client.name, "release": client.release}
 
 
 class Asked(Protocol):
@@ -232,6 +268,9 @@ class Exchange:
         """The journal entry (docs/observe.md lists its fields)."""
         request = self.request
         mapping = request_mapping(self.recorded())
+        mapping.pop(
+            "client", None
+        )  # known only for a miss (``miss.client``), not looked up per request
         if self.omitted is not None:
             mapping["body_omitted"] = self.omitted
         return {

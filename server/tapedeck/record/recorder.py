@@ -30,6 +30,7 @@ from typing import Any
 
 import anyio
 
+from ..cassette.clients import identify
 from ..cassette.library import CassetteLibrary
 from ..cassette.load import parse_cassette
 from ..cassette.matching import MatchRules
@@ -141,14 +142,17 @@ class Recorder:
         headers: list[tuple[str, str]],
         body: Any,
     ) -> RecordedRequest:
-        """The request as a recording keeps it: the headers that matter, no secrets."""
+        """The request as a recording keeps it: the headers that matter, no secrets, and
+        the client that sent it (:mod:`tapedeck.cassette.clients`)."""
         redact = self.redactor
+        body = redact.value(body)
         return RecordedRequest(
             method=method,
             path=redact.text(path),
             query=tuple((k, redact.text(v)) for k, v in query),
             headers=headers_kept(headers, self.kept_headers, redact),
-            body=redact.value(body),
+            body=body,
+            client=identify(headers, body),
         )
 
     def _key(self, request: RecordedRequest) -> str:

@@ -13,6 +13,7 @@ import time
 
 from starlette.types import Receive, Scope, Send
 
+from ..cassette.clients import identify
 from ..cassette.indexed import Hit
 from ..cassette.library import CassetteLibrary
 from ..config import Mode, Settings
@@ -125,7 +126,7 @@ class Handler:
                 if request.broken:
                     self._judge(request, exchange, found, upstream=False)
                 if found is None:
-                    raise self._miss(request, RECORD_HINT, exchange)
+                    raise self._miss(request, incoming, RECORD_HINT, exchange)
                 await writer.plan(self._replay(request, incoming, found, exchange))
                 return
             decision = decide(self.mode, self.library, self.recorder, request)
@@ -136,7 +137,7 @@ class Handler:
             elif decision.upstream:
                 await self._proxy(request, incoming, decision.record_to, writer, exchange)
             else:
-                raise self._miss(request, decision.hint, exchange)
+                raise self._miss(request, incoming, decision.hint, exchange)
         except APIError as exc:
             if not exchange.text:
                 exchange.text = f"{exc.error_type}: {exc.message.removeprefix('tapedeck: ')[:120]}"
@@ -211,11 +212,15 @@ class Handler:
         exchange.text = f"invalid: {', '.join(b.rule for b in request.broken)}"
         return APIError(400, request.broken[0].message)
 
-    def _miss(self, request: Request, hint: str, exchange: Exchange) -> APIError:
+    def _miss(
+        self, request: Request, incoming: Incoming, hint: str, exchange: Exchange
+    ) -> APIError:
         """The 404 for a request nothing answers. The client is told the first difference
-        from the closest interaction; the log line names the field, not its values."""
+        from the closest interaction (and whether another client or release recorded it);
+        the log line names the field, not its values."""
         cassette = request.cassette if request.cassette in self.library.cassettes else None
-        closest = self.library.closest(request.shape, cassette)
+        sender = identify(incoming.header_items, request.body)
+        closest = self.library.closest(request.shape, cassette).with_client(sender)
         exchange.text = f"miss: {closest.logged}"
         exchange.source = MISS
         exchange.miss = Miss.closest(closest, self.redactor)

@@ -137,12 +137,32 @@ async function showCassette(name) {
 
 // --- the journal ---------------------------------------------------------------------
 
+// Two long texts are shown around their first difference (the entry's `window`): the text
+// just before it, then each side's text from it on, marked.
+function excerpt(window, side) {
+  const quote = (text) => JSON.stringify(text).slice(1, -1);
+  return h('span', { class: 'window' },
+    window.at > window.before.length ? '…' : '', quote(window.before),
+    h('mark', {}, quote(window[side])));
+}
+
 function differences(miss) {
   if (!miss.differences.length) return null;
-  const cell = (d, side) => (side in d ? JSON.stringify(d[side]) : '(absent)');
+  const cell = (d, side) => {
+    if (d.window) return excerpt(d.window, side);
+    return side in d ? JSON.stringify(d[side]) : '(absent)';
+  };
+  const field = (d) => (d.window ? `${d.field} at char ${d.window.at.toLocaleString('en')}` : d.field);
   return h('table', { class: 'differences' },
     h('thead', {}, h('tr', {}, h('th', {}, 'field'), h('th', {}, 'the request sent'), h('th', {}, 'the cassette has'))),
-    h('tbody', {}, miss.differences.map((d) => h('tr', {}, h('td', {}, d.field), h('td', {}, cell(d, 'incoming')), h('td', {}, cell(d, 'recorded'))))));
+    h('tbody', {}, miss.differences.map((d) => h('tr', {}, h('td', {}, field(d)), h('td', {}, cell(d, 'incoming')), h('td', {}, cell(d, 'recorded'))))));
+}
+
+function clientNote(miss) {
+  const name = (c) => (c.release ? `${c.name} ${c.release}` : c.name);
+  const { client, recorded_client: recorded } = miss;
+  if (!client || !recorded || name(client) === name(recorded)) return null;
+  return h('p', { class: 'client-note' }, `recorded with ${name(recorded)}; this request is from ${name(client)}`);
 }
 
 function answered(entry) {
@@ -162,7 +182,7 @@ function entryView(entry) {
     f.spec, f.events === null ? '' : f.events.length ? ` @ ${f.events.join(', ')}` : ' (did not act)'));
   const broken = (entry.broken || []).map((b) => h('span', { class: 'broken', title: b.message }, `breaks ${b.rule}`));
   const miss = entry.miss && entry.miss.reason === 'no match'
-    ? h('details', { class: 'miss', open: true }, h('summary', {}, entry.miss.where || 'why it missed'), differences(entry.miss))
+    ? h('details', { class: 'miss', open: true }, h('summary', {}, entry.miss.where || 'why it missed'), clientNote(entry.miss), differences(entry.miss))
     : null;
   return h('li', { class: `entry source-${entry.source}`, 'data-id': entry.id, 'data-test-id': entry.test_id },
     h('div', { class: 'line' },
