@@ -382,3 +382,19 @@ def test_it_holds_what_a_recording_holds(
     assert entry["upstream_ms"] > 0
     assert KEY not in json.dumps(entry)
     assert "acct-123456" not in json.dumps(entry)
+
+
+def test_a_body_left_out_is_not_kept_in_its_shape_either() -> None:
+    """The request's shape holds the body again (and its key a copy as text): an entry
+    whose body is left out must not keep it there."""
+    from tapedeck.cassette.matching import RequestShape
+    from tapedeck.server.request import Request
+
+    body = {**HELLO, "system": "x" * 300_000}
+    shape = RequestShape("POST", "/v1/messages", (), (), body)
+    request = Request("POST", "/v1/messages", body, shape, False, "t", None, None, None)
+    kept = request.without_body()
+    assert kept.body is None
+    assert kept.shape.body is None
+    assert len(kept.shape.key) < 200
+    assert (kept.method, kept.path, kept.test_id) == ("POST", "/v1/messages", "t")

@@ -80,8 +80,11 @@ class Request:
     broken: tuple[Broken, ...] = ()
 
     def without_body(self) -> Request:
-        """The same request with its body left out (the journal's ``journal_body_limit``)."""
-        return replace(self, body=None)
+        """The same request with its body left out (the journal's ``journal_body_limit``),
+        and its shape too: that holds the body again, and its key a copy of it as text."""
+        return replace(
+            self, body=None, shape=RequestShape(self.method, self.path, self.query, (), None)
+        )
 
 
 class RequestReader:
