@@ -90,7 +90,7 @@ $(FLOOR)/.installed: pyproject.toml uv.lock $(STAMP)
 	touch $@
 
 sdk-range: $(FLOOR)/.installed
-	$(FLOOR)/bin/pytest -m smoke -p no:cacheprovider tests/test_conformance.py
+	$(FLOOR)/bin/pytest -m smoke -p no:cacheprovider tests/test_conformance.py tests/test_plugin_any_sdk.py
 
 # The agent runtimes and frameworks our users drive Claude through (docs/clients.md): the
 # Python ones in .venv-clients (pyproject.toml's `clients` group, from uv.lock), the Node

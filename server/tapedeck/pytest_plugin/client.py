@@ -151,11 +151,12 @@ class Tapedeck:
         behind; it is closed when the test ends. Pass ``http_client=`` to choose otherwise.
         """
         import anthropic
-        import httpx2
 
         if "http_client" not in kwargs:
+            # The SDK's own HTTP library's Limits (httpx2 from anthropic 2.x, httpx before).
+            limits = type(anthropic.DEFAULT_CONNECTION_LIMITS)
             kwargs["http_client"] = anthropic.DefaultAsyncHttpxClient(
-                limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=0)
+                limits=limits(max_connections=1000, max_keepalive_connections=0)
             )
         client = anthropic.AsyncAnthropic(**self._client_kwargs(cassette, fault, timing, kwargs))
         self._async_clients.append(client)
