@@ -103,7 +103,10 @@ def error_of(text: str) -> CassetteError:
             edit(STREAM, "      path: /v1/messages\n", "      path: /v1/messages\n      url: /x\n"),
             7,
             "interactions[0].request: ",
-            ["unknown field 'url'", "expected one of: body, client, headers, match, method, path, query"],
+            [
+                "unknown field 'url'",
+                "expected one of: body, client, headers, match, method, path, query",
+            ],
             id="unknown-request-field",
         ),
         pytest.param(

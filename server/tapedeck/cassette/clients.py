@@ -5,15 +5,15 @@ says when the closest interaction was recorded by another client or release. The
 these that names a client wins:
 
 1. the first product of ``user-agent``: ``claude-cli/2.1.337 (external, cli)`` is
-   ``claude-cli 2.1.337``, ``ai-sdk/anthropic/4.0.112 ai-sdk-provider-utils/5.0.3`` is
-   ``ai-sdk/anthropic 4.0.112``, ``Anthropic/Python 0.86.0`` is ``anthropic-python
-   0.86.0`` — unless it names only an HTTP library (``python-httpx``, ``node-fetch``, ...)
-   and the Anthropic SDK's headers below are there;
-2. the Anthropic SDK's ``x-stainless-lang`` and ``x-stainless-package-version``:
-   ``anthropic-python 0.86.0``, ``anthropic-js 0.128.0``;
-3. Claude Code's billing block, the first block of its ``system``
+   ``claude-cli 2.1.337``, ``ai/7.0.185 ai-sdk-provider-utils/5.0.86 node.js/22`` is
+   ``ai 7.0.185``, ``Anthropic/Python 0.86.0`` is ``anthropic-python 0.86.0`` — unless it
+   names only an HTTP library (``python-httpx``, ``node-fetch``, ...);
+2. Claude Code's billing block, the first block of its ``system``
    (``x-anthropic-billing-header: cc_version=2.1.337.089; cc_entrypoint=cli;``):
-   ``claude-cli 2.1.337`` (the fourth part of ``cc_version`` changes with the prompt).
+   ``claude-cli 2.1.337`` (the fourth part of ``cc_version`` changes with the prompt);
+3. the Anthropic SDK's ``x-stainless-lang`` and ``x-stainless-package-version``:
+   ``anthropic-python 0.86.0``, ``anthropic-js 0.128.0``;
+4. the HTTP library ``user-agent`` names.
 
 Names and releases are taken only when they are short and plain (letters, digits and
 ``.-_+/``), since they come from the client and reach the log.
@@ -66,10 +66,10 @@ def identify(headers: Iterable[tuple[str, str]], body: Any = None) -> Client | N
         if name in _WANTED:
             found[name] = value.strip()
     agent = from_user_agent(found.get("user-agent", ""))
-    sdk = _from_stainless(found.get("x-stainless-lang"), found.get("x-stainless-package-version"))
-    if agent is not None and not (sdk is not None and agent.name.lower() in HTTP_LIBRARIES):
+    if agent is not None and agent.name.lower() not in HTTP_LIBRARIES:
         return agent
-    return sdk or _from_billing(body) or agent
+    sdk = _from_stainless(found.get("x-stainless-lang"), found.get("x-stainless-package-version"))
+    return _from_billing(body) or sdk or agent
 
 
 def from_user_agent(text: str) -> Client | None:
