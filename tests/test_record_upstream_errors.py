@@ -43,8 +43,11 @@ DONE = r"^POST /v1/messages (\d{3}|-) .*\(client went away\)$"
 def test_client_leaving_mid_stream_cancels_the_upstream_request(
     tmp_path: Path, fake: FakeUpstream, make_server: MakeServer, tapedeck_log: LogLines, mode: str
 ) -> None:
-    """The fake sends message_start, then would stay silent for 30 s."""
-    with proxy(make_server, tmp_path, mode, fake) as s:
+    """The fake sends message_start, then would stay silent for 30 s. A mode that records
+    reads on for record_drain_timeout (here 0.2 s) before it gives up on the answer
+    (test_record_client_leaves.py); passthrough cancels at once."""
+    bound = {} if mode == "passthrough" else {"record_drain_timeout": 0.2}
+    with proxy(make_server, tmp_path, mode, fake, **bound) as s:
         tapedeck_log.only(s)
         with sdk(s) as c:
             stream = c.messages.create(**ask("hang on a moment"), stream=True)
@@ -74,9 +77,10 @@ def test_client_leaving_before_the_headers_cancels_the_upstream_request(
     tapedeck_log: LogLines,
     stream: bool,
 ) -> None:
-    """The fake waits 1.2 s before its headers; the client gives up after 0.2 s."""
+    """The fake waits 1.2 s before its headers; the client gives up after 0.2 s, and tapedeck
+    0.1 s later (record_drain_timeout: test_record_client_leaves.py)."""
     body = ask("slowheaders please", stream=True) if stream else ask("slowheaders please")
-    with proxy(make_server, tmp_path, "record", fake) as s:
+    with proxy(make_server, tmp_path, "record", fake, record_drain_timeout=0.1) as s:
         tapedeck_log.only(s)
         with (
             httpx.Client(base_url=s.base_url, timeout=httpx.Timeout(10, read=0.2)) as h,

@@ -3,8 +3,9 @@
 Every HTTP request first passes the checks of :mod:`tapedeck.server.access` (Host,
 Origin, JSON bodies, the admin token). ``/v1/`` requests then go straight to
 :class:`~tapedeck.server.handler.Handler` without Starlette's routing; everything else
-(admin endpoints, 404s, lifespan) goes through a small Starlette app. The upstream client
-is made when the app starts.
+(admin endpoints, 404s, lifespan) goes through a small Starlette app, but for ``HEAD /``,
+which agent runtimes send to see that the server is there (Claude Code does at start-up):
+200, with no body. The upstream client is made when the app starts.
 """
 
 from __future__ import annotations
@@ -49,9 +50,11 @@ class Tapedeck:
 
     def close(self) -> None:
         """End the live journal streams, so that a server stopping need not wait for them
-        (safe from any thread: the streams check it twice a second)."""
+        (safe from any thread: the streams check it twice a second), and cut short the
+        reading on of answers whose client left (:mod:`tapedeck.wire.drain`)."""
         if self.handler.journal is not None:
             self.handler.journal.closed = True
+        self.handler.upstream.stop()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,8 +75,19 @@ class Tapedeck:
             send = with_cors(send, origin)
         if scope["path"].startswith("/v1/"):
             await self.handler(scope, receive, send)
+        elif scope["path"] == "/" and scope["method"] == "HEAD":
+            await self._here(scope, send)
         else:
             await self.admin(scope, receive, send)
+
+    @staticmethod
+    async def _here(scope: Scope, send: Send) -> None:
+        """Answer a reachability probe (``HEAD /``): 200, no body."""
+        started = time.perf_counter()
+        headers = [(b"content-length", b"0")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        log_request(scope, 200, "tapedeck is here", started)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, exc: APIError) -> None:
         """Answer a request the access checks refused, once its body has been read."""
@@ -161,7 +175,10 @@ def create_app(
                 settings.cassettes,
             )
     config = UpstreamConfig(
-        settings.upstream, _upstream_key(settings), read_timeout=settings.upstream_timeout
+        settings.upstream,
+        _upstream_key(settings),
+        read_timeout=settings.upstream_timeout,
+        drain_timeout=settings.record_drain_timeout,
     )
     upstream = Upstream(config, transport)
 

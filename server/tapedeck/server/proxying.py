@@ -1,24 +1,35 @@
 """A request answered through the upstream: quotas and faults first, then the live
-source (with a recording tap when it is to be recorded), shaped and written."""
+source (with a recording tap when it is to be recorded), shaped and written.
+
+A request that is recorded does not depend on its client reading to the end: if the client
+leaves, the upstream's answer is read on (for ``record_drain_timeout``) and recorded if the
+upstream finishes it. One that is not recorded is cancelled upstream as soon as the client
+leaves.
+"""
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 
 from ..errors import UpstreamError
 from ..observe.exchange import ERROR, FAULT, UPSTREAM, Exchange
 from ..pipeline import LiveSource, Plan
+from ..record.outcomes import Outcome
 from ..record.recorder import Recorder
 from ..record.tap import Tap
 from ..shaping.shaper import Shaper, fault_header, replacement, status_plan
 from ..source.batches import BATCHES
 from ..source.upstream import Forward, Upstream, UpstreamResponse
+from ..wire.drain import STOPPED, Drain
 from ..wire.errors import error_plan
 from ..wire.writer import Writer
 from .gate import Gate
 from .incoming import Incoming
 from .limits import NOTHING, REQUEST_ONLY, Metered, as_text
 from .request import Request
+
+log = logging.getLogger("tapedeck")
 
 
 class Proxy:
@@ -106,8 +117,14 @@ class Proxy:
             return source
 
         shaper = Shaper(fired) if fired else None
+        drain = None
+        if name is not None:  # recorded: read on if the client leaves
+            drain = Drain(self.upstream.config.drain_timeout, self.upstream.stopping)
         try:
-            await writer.live(open_source, shaper)
+            await writer.live(open_source, shaper, drain)
+            if name is not None and writer.gave_up:
+                answered = opened[0].status if opened else 0
+                self._unfinished(name, request.test_id, answered, writer.gave_up)
         finally:
             for source in metered:  # an answer cut short is charged what it had used
                 source.settle()
@@ -116,3 +133,20 @@ class Proxy:
                 await response.aclose()
             if shaper is not None:
                 exchange.acted = shaper.where()
+
+    def _unfinished(self, name: str, test_id: str, status: int, gave_up: str) -> None:
+        """Say (one log line, and the test's outcomes) that a recording was given up: the
+        client left and the upstream did not finish within ``record_drain_timeout``, or
+        before the server stopped."""
+        if gave_up == STOPPED:
+            when = "before the server stopped"
+        else:
+            when = f"{self.upstream.config.drain_timeout:g} s later (record_drain_timeout)"
+        why = (
+            f"the client left and the upstream had not finished its answer {when}; its "
+            "request was closed and nothing was written"
+        )
+        outcome = Outcome(name, status, False, why)
+        self.recorder.outcomes.add(test_id, outcome)
+        self.recorder.results["unfinished"] += 1
+        log.info("%s", outcome.text)

@@ -9,6 +9,7 @@ time. A JSON answer is read whole before anything is passed on.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,9 @@ class UpstreamConfig:
     api_key: str | None = None
     connect_timeout: float = 10.0
     read_timeout: float = 600.0
+    #: When recording: seconds the answer is read on after the client left
+    #: (``record_drain_timeout``); a request not recorded stops at once.
+    drain_timeout: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +67,15 @@ class Upstream:
         self.config = config
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
+        #: Set once the server is stopping: answers read on after their client left stop
+        #: soon (:mod:`tapedeck.wire.drain`).
+        self.stopping: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
-        """Make the pooled client (at server start-up)."""
+        """Make the pooled client (at server start-up, on the server's event loop)."""
+        self._loop = asyncio.get_running_loop()
+        self.stopping = asyncio.Event()
         if self._client is None:
             c = self.config
             self._client = httpx.AsyncClient(
@@ -74,6 +84,13 @@ class Upstream:
                 follow_redirects=False,
                 transport=self._transport,
             )
+
+    def stop(self) -> None:
+        """Tell answers being read on after their client left that the server is stopping
+        (safe from any thread)."""
+        loop, stopping = self._loop, self.stopping
+        if loop is not None and stopping is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(stopping.set)
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -9,7 +9,9 @@ a cut once its byte limit is reached (pings count).
 A plan whose parts are all due at once goes out in one send, with nothing else running.
 Anything that waits runs while a second task listens for the client going away, so an
 abandoned response stops at once (and an upstream request is cancelled) instead of
-sleeping on.
+sleeping on — unless the live source is being recorded: then it is read on after the client
+left, for a bounded time, so that the upstream's whole answer is still recorded
+(:mod:`tapedeck.wire.drain`).
 
 Every send goes through the client's :class:`~tapedeck.wire.flow.Outlet`, which holds it
 while the client's buffer is full (:mod:`tapedeck.wire.flow`).
@@ -25,6 +27,7 @@ from starlette.types import Receive, Scope, Send
 
 from ..errors import StreamCut
 from ..pipeline import Ending, Head, LiveShaping, LiveSource, Plan, Step
+from .drain import Drain
 from .flow import CONNECTION, ByteMeter, Outlet
 from .sse import PING
 
@@ -48,6 +51,7 @@ class Writer:
 
     __slots__ = (
         "_conn",
+        "_drain",
         "_interval",
         "_last",
         "_meter",
@@ -84,6 +88,7 @@ class Writer:
         self._last = 0.0
         self._interval: float | None = None
         self._meter: ByteMeter | None = None
+        self._drain: Drain | None = None
         state = scope.get("state")
         self._conn = conn = state.get(CONNECTION) if state else None
         self._outlet = Outlet(send, conn)
@@ -92,6 +97,12 @@ class Writer:
     def too_slow(self) -> str:
         """Why the client was cut for reading too slowly ("" if it was not)."""
         return self._outlet.too_slow
+
+    @property
+    def gave_up(self) -> str:
+        """Why a live source was not read to its end after the client left (``""``: it was,
+        or it was not to be): then it was not told it was over, and nothing was recorded."""
+        return self._drain.gave_up if self._drain is not None else ""
 
     # -- entry points ------------------------------------------------------------------
 
@@ -104,12 +115,18 @@ class Writer:
         if not complete:
             raise StreamCut("cut as planned")
 
-    async def live(self, open_source: Opener, shaper: LiveShaping | None) -> None:
+    async def live(
+        self, open_source: Opener, shaper: LiveShaping | None, drain: Drain | None = None
+    ) -> None:
         """Open a live source (or get the plan that answers instead) and send it, shaped by
-        ``shaper``; raise :class:`StreamCut` where it cuts the connection."""
+        ``shaper``; raise :class:`StreamCut` where it cuts the connection.
+
+        ``drain``: how the source is read on if the client leaves (``None``: it is not, the
+        read in progress is cancelled)."""
+        self._drain = reading = drain
 
         async def run() -> bool:
-            opened = await open_source()
+            opened = await (open_source() if reading is None else reading.open(open_source))
             if isinstance(opened, Plan):
                 return await self._plan(opened)
             return await self._live(opened, shaper)
@@ -231,9 +248,13 @@ class Writer:
                 self._meter = ByteMeter(shaper.byte_limit)
             await self._until(self._now() + shaper.latency)
         batches = source.batches()
+        drain = self._drain
+        if drain is not None:
+            drain.batches = batches
         if not source.head.stream:
             body = b"".join([s.encoded async for batch in batches for s in batch])
-            instead = await source.done(True)  # before answering: the next request may replay it
+            # Before answering: the next request may replay it.
+            instead = await self._done(source, True)
             if instead is not None:
                 return await self._plan(instead)
             await self._start(source.head)
@@ -257,17 +278,25 @@ class Writer:
                 return False
         if shaper is not None and shaper.ending is not None:
             # A fault ended the stream before the source did: not what the API sent.
-            await source.done(False)
+            await self._done(source, False)
             return shaper.ending is Ending.COMPLETE and await self._end()
-        await source.done(True)
+        await self._done(source, True)
         return source.ending is Ending.COMPLETE and await self._end()
+
+    async def _done(self, source: LiveSource, passed_on: bool) -> Plan | None:
+        drain = self._drain
+        return await (source.done(passed_on) if drain is None else drain.done(source, passed_on))
 
     async def _next(self, batches: AsyncIterator[Sequence[Step]]) -> Sequence[Step] | None:
         """The next batch of a live source, sending idle pings while waiting for it."""
-        interval = self._interval
+        interval, drain = self._interval, self._drain
         if interval is None:
-            return await anext(batches, None)
+            if drain is None:
+                return await anext(batches, None)
+            return await drain.guard(anext(batches, None))
         waiting = asyncio.ensure_future(anext(batches, None))
+        if drain is not None:
+            drain.pending = waiting
         try:
             while True:
                 timeout = max(self._last + interval - time.perf_counter(), 0.0)
@@ -278,7 +307,7 @@ class Writer:
                 if not await self._body(PING, 1):
                     return ()  # the byte limit was reached: the caller cuts
         finally:
-            if not waiting.done():
+            if not waiting.done() and (drain is None or not self.client_left):
                 waiting.cancel()
 
     def _now(self) -> float:
@@ -297,7 +326,8 @@ class Writer:
 
         Returns what ``play()`` returned (False: cut the connection), or True if the client
         left, since then nobody is left to cut off. A disconnect reported after the response
-        was complete is no departure.
+        was complete is no departure. A live source being drained is read on once the
+        client left (:meth:`Drain.read_on`) before this returns.
         """
         # Plain asyncio rather than a task group: this runs once per timed response, and a
         # watcher task plus a cancel is all it takes.
@@ -316,9 +346,15 @@ class Writer:
         try:
             return await play()
         except asyncio.CancelledError:
+            drain = self._drain
             if not self.client_left:
+                if drain is not None:
+                    drain.stop()
                 raise
             player.uncancel()
+            if drain is not None:
+                watcher.cancel()
+                await drain.read_on()
             return True
         finally:
             watcher.cancel()
