@@ -213,6 +213,19 @@ CASES: dict[str, tuple[dict[str, Any], str, dict[str, Any]]] = {
         "status:code=529,retry_after_ms=10,times=1",
         {"attempts": 2, "text": WHOLE, "finish": "stop", "error": None},
     ),
+    "status-stream": (
+        {**STREAM, "maxRetries": 1},
+        "status:code=529,retry_after_ms=10",
+        {
+            "attempts": 2,
+            "text": "",
+            "error": failed(
+                "part",
+                "RetryError",
+                "Failed after 2 attempts. Last error: AI_APICallError: Overloaded",
+            ),
+        },
+    ),
     "status-429": (
         {**GENERATE, "maxRetries": 1},
         "status:code=429,retry_after=0",
@@ -257,6 +270,14 @@ CASES: dict[str, tuple[dict[str, Any], str, dict[str, Any]]] = {
         {
             "text": "Hello from ",
             "error": failed("abort", "DOMException", "Chunk timeout of 200ms exceeded"),
+        },
+    ),
+    "stall-first-chunk": (
+        {**STREAM, "timeout": {"firstChunkMs": 200}},
+        "stall:after=3,ms=1000",
+        {
+            "text": "",
+            "error": failed("abort", "DOMException", "First chunk timeout of 200ms exceeded"),
         },
     ),
     "garble": (
@@ -406,3 +427,17 @@ def test_the_preset_lets_each_call_replay_what_the_other_recorded(
     assert stream["streamErrors"] == []
     assert stream["steps"] == live["generate-tools"]["steps"]
     assert generate["steps"] == live["stream-tools"]["steps"]
+
+
+def test_pings_do_not_keep_the_chunk_timeout_alive(replaying: ServerThread, node_bin: Path) -> None:
+    """streamText's ``timeout: {chunkMs}`` waits for content, not bytes: ``ping:interval``
+    through a stall (which keeps a read timeout from firing) does not keep it alive."""
+    job = {**STREAM, "timeout": {"chunkMs": 300}}
+    stall = "stall:after=5,ms=1000"
+    alone, pinged = run_sdk(
+        node_bin,
+        at(replaying.base_url, **job, headers={"x-tapedeck-fault": stall}),
+        at(replaying.base_url, **job, headers={"x-tapedeck-fault": f"{stall}; ping:interval=100"}),
+    )
+    assert seen(pinged) == seen(alone)
+    assert seen(pinged)["error"]["message"] == "Chunk timeout of 300ms exceeded"
