@@ -40,6 +40,9 @@ def weather(stream: bool) -> str:
     return "What is the weather in Paris" + (", streamed?" if stream else "?")
 
 
+#: How long the stand-in waits between a recorded stream's ``message_delta`` and its
+#: ``message_stop`` (a client that hangs up in between must not cost the recording).
+STOP_DELAY_S = 0.2
 #: The read timeout the fault cases give the framework (latency and stall exceed it).
 TIMEOUT_S = 0.5
 
@@ -109,6 +112,7 @@ _VOLATILE = [
     (re.compile(r"req_[A-Za-z0-9_]+"), "req_…"),
     (re.compile(r"127\.0\.0\.1:\d+"), "127.0.0.1:PORT"),
     (re.compile(r"msg_[A-Za-z0-9_]+"), "msg_…"),
+    (re.compile(r"time taken=[\d.]+"), "time taken=…"),
     # what a quota's 429 says after the limit: tapedeck names the model and the docs
     (re.compile(r"(rate limit of 1 requests per minute)[^'\"]*"), r"\1…"),
 ]
@@ -159,13 +163,19 @@ class Recording:
     cassettes: Path
     live: dict[str, Any]
     files: list[str]
+    #: The stand-in's requests whose client (tapedeck) left before the response ended, with
+    #: the events sent by then.
+    left_early: dict[int, list[str]]
 
 
 def record(framework: Framework, cassettes: Path) -> Recording:
     """Ask and run the tool loop, streamed and not, through tapedeck in ``once`` mode with the
     stand-in as its upstream; the stand-in is gone when this returns."""
     live: dict[str, Any] = {}
-    with StandIn() as api, serving(cassettes, mode=Mode.ONCE, upstream=api.base_url) as s:
+    with (
+        StandIn(stop_delay_s=STOP_DELAY_S) as api,
+        serving(cassettes, mode=Mode.ONCE, upstream=api.base_url) as s,
+    ):
         for stream in (False, True):
             kind = "stream" if stream else "json"
             live[f"ask-{kind}"] = framework.ask(
@@ -173,7 +183,7 @@ def record(framework: Framework, cassettes: Path) -> Recording:
             )
             live[f"tools-{kind}"] = framework.tool_loop(s.base_url, stream=stream)
     files = sorted(str(p.relative_to(cassettes)) for p in cassettes.rglob("*.yaml"))
-    return Recording(cassettes, live, files)
+    return Recording(cassettes, live, files, api.left)
 
 
 def replay(framework: Framework, recording: Recording) -> dict[str, Any]:

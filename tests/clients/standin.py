@@ -65,11 +65,10 @@ def _garbled(name: str, data: Any) -> bytes:
     return f"event: {name}\ndata: {text[: len(text) // 2]}\n\n".encode()
 
 
-def _error(kind: str, message: str | None = None) -> dict[str, Any]:
-    return {
-        "type": "error",
-        "error": {"type": kind, "message": message or MESSAGES.get(kind, kind)},
-    }
+def _error(kind: str, message: str | None = None, request_id: str | None = None) -> dict[str, Any]:
+    """The API's error body; an HTTP error's names its request, as the API's does."""
+    said = {"type": kind, "message": message or MESSAGES.get(kind, kind)}
+    return {"type": "error", "error": said, **({"request_id": request_id} if request_id else {})}
 
 
 def _user_blocks(body: dict[str, Any]) -> list[Any]:
@@ -176,10 +175,17 @@ class StandIn:
     """The stand-in API on ``base_url``; ``with StandIn() as api: ...``. ``bodies`` holds
     every request body it was sent, ``fault_requests`` how many carried each fault spec."""
 
-    def __init__(self) -> None:
+    def __init__(self, stop_delay_s: float = 0.0) -> None:
+        #: The pause before a stream's ``message_stop``: the API's comes a little after the
+        #: ``message_delta``, and a client that leaves in between must not cost the recording.
+        self.stop_delay_s = stop_delay_s
         self.bodies: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.fault_requests: dict[str, int] = {}
+        #: Per request serial (1, 2, ...): the events sent (``event:`` names), and for a
+        #: client that left before the response ended, the events sent by then.
+        self.sent: dict[int, list[str]] = {}
+        self.left: dict[int, list[str]] = {}
         self._lock = threading.Lock()
         self._sock = socket.socket()
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -226,13 +232,30 @@ class StandIn:
             self.headers.append(headers)
             serial = len(self.bodies)
             seen = self.fault_requests[spec] = self.fault_requests.get(spec, 0) + 1
-        await self._answer(send, body, serial, spec, seen)
+        sent = self.sent[serial] = []
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            self.left[serial] = list(sent)
+
+        async def counted(message: dict[str, Any]) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and message.get("more_body"):
+                sent.append(message["body"].split(b"\n", 1)[0].removeprefix(b"event: ").decode())
+
+        watcher = asyncio.create_task(watch())
+        try:
+            await self._answer(counted, body, serial, spec, seen)
+        finally:
+            watcher.cancel()
 
     async def _answer(
         self, send: Any, body: dict[str, Any], serial: int, spec: str, seen: int
     ) -> None:
         kind, keys = parse_fault(spec) if spec else ("", {})
-        base = [(b"request-id", f"req_standin_{serial:04d}".encode())]
+        request_id = f"req_standin_{serial:04d}"
+        base = [(b"request-id", request_id.encode())]
         if kind == "latency":
             await asyncio.sleep(int(keys["ms"]) / 1000)
         if kind == "status" and seen <= int(keys.get("times", "1000000")):
@@ -247,7 +270,7 @@ class StandIn:
             await _json(
                 send,
                 code,
-                _error(ERROR_TYPES.get(code, "api_error"), keys.get("message")),
+                _error(ERROR_TYPES.get(code, "api_error"), keys.get("message"), request_id),
                 base + extra,
             )
             return
@@ -260,7 +283,7 @@ class StandIn:
             ]
             if seen > limit:
                 said = f"This request would exceed your organization's rate limit of {limit}"
-                refusal = _error("rate_limit_error", f"{said} requests per minute")
+                refusal = _error("rate_limit_error", f"{said} requests per minute", request_id)
                 await _json(send, 429, refusal, base + quota + [(b"retry-after", b"60")])
                 return
             base += quota
@@ -288,6 +311,8 @@ class StandIn:
                     raise Drop("the stand-in cuts the connection, as a failing upstream does")
                 if kind == "stall":
                     await asyncio.sleep(int(keys["ms"]) / 1000)
+            if name == "message_stop" and self.stop_delay_s:
+                await asyncio.sleep(self.stop_delay_s)
             if garble_due and count >= after and name != "ping":
                 garble_due = False
                 await _chunk(send, _garbled(name, data))
