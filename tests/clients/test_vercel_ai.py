@@ -156,156 +156,11 @@ def same_reading(outcome: dict[str, Any]) -> str:
     return re.sub(r"This request would exceed [^\"]*", "<over a rate limit>", text)
 
 
-def failed(where: str, cls: str, message: str, **more: Any) -> dict[str, Any]:
-    return {"where": where, "class": cls, "message": message, **more}
-
-
-STREAM, GENERATE, LOOP = JOBS["stream"], JOBS["generate"], JOBS["stream-tools"]
-WHOLE = "Hello from the stand-in: Say hello streamed"
-LOOP_TEXT = "Let me look that up.In Paris it is 18 degrees and sunny."
-OVER_QUOTA = failed("part", "APICallError", "<over a rate limit>", status=429, retryable=True)
-
-#: Each fault kind: the job, the spec (x-tapedeck-fault) and what the SDK shows.
-CASES: dict[str, tuple[dict[str, Any], str, dict[str, Any]]] = {
-    "ping": (STREAM, "ping:every=2", {"attempts": 1, "text": WHOLE, "finish": "stop"}),
-    "error": (
-        STREAM,
-        "error:after=4,type=api_error,message=boom",
-        {
-            "text": "Hello ",
-            "finish": "error",
-            "error": failed("part", "StreamProviderError", "boom", status=500, retryable=True),
-        },
-    ),
-    "overloaded": (
-        STREAM,
-        "overloaded:after=3",
-        {
-            "text": "",
-            "finish": "error",
-            "error": failed(
-                "part", "StreamProviderError", "Overloaded", status=529, retryable=True
-            ),
-        },
-    ),
-    "disconnect": (
-        STREAM,
-        "disconnect:after=4",
-        {
-            "attempts": 1,
-            "text": "Hello ",
-            "error": failed(
-                "thrown",
-                "APICallError",
-                "Failed to process successful response",
-                status=200,
-                cause="terminated",
-            ),
-        },
-    ),
-    "truncate": (
-        STREAM,
-        "truncate:after=5",
-        {"text": "Hello from ", "finish": "interrupted", "error": None},
-    ),
-    "status-529-retried": (
-        {**STREAM, "maxRetries": 1},
-        "status:code=529,retry_after_ms=10,times=1",
-        {"attempts": 2, "text": WHOLE, "finish": "stop", "error": None},
-    ),
-    "status-stream": (
-        {**STREAM, "maxRetries": 1},
-        "status:code=529,retry_after_ms=10",
-        {
-            "attempts": 2,
-            "text": "",
-            "error": failed(
-                "part",
-                "RetryError",
-                "Failed after 2 attempts. Last error: AI_APICallError: Overloaded",
-            ),
-        },
-    ),
-    "status-429": (
-        {**GENERATE, "maxRetries": 1},
-        "status:code=429,retry_after=0",
-        {
-            "attempts": 2,
-            "error": failed(
-                "thrown",
-                "RetryError",
-                "Failed after 2 attempts. Last error: AI_APICallError: Rate limited",
-                last="APICallError 429: Rate limited",
-            ),
-        },
-    ),
-    "status-529-no-retries": (
-        GENERATE,
-        "status:code=529,retry_after_ms=10",
-        {
-            "attempts": 1,
-            "error": failed("thrown", "APICallError", "Overloaded", status=529, retryable=True),
-        },
-    ),
-    "latency": (
-        {**GENERATE, "timeout": 300},
-        "latency:ms=1000",
-        {
-            "attempts": 1,
-            "error": failed("thrown", "DOMException", "The operation was aborted due to timeout"),
-        },
-    ),
-    "latency-stream": (
-        {**STREAM, "timeout": 300},
-        "latency:ms=1000",
-        {
-            "attempts": 1,
-            "text": "",
-            "error": failed("abort", "DOMException", "The operation was aborted due to timeout"),
-        },
-    ),
-    "stall": (
-        {**STREAM, "timeout": {"chunkMs": 200}},
-        "stall:after=5,ms=1000",
-        {
-            "text": "Hello from ",
-            "error": failed("abort", "DOMException", "Chunk timeout of 200ms exceeded"),
-        },
-    ),
-    "stall-first-chunk": (
-        {**STREAM, "timeout": {"firstChunkMs": 200}},
-        "stall:after=3,ms=1000",
-        {
-            "text": "",
-            "error": failed("abort", "DOMException", "First chunk timeout of 200ms exceeded"),
-        },
-    ),
-    "garble": (
-        STREAM,
-        "garble:after=3",
-        {
-            "text": WHOLE.removeprefix("Hello "),
-            "finish": "stop",
-            "error": failed(
-                "part",
-                "JSONParseError",
-                'JSON parsing failed: Text: {"type":"content_block_delta","index":0,"de.\n'
-                "Error message: SyntaxError: Unterminated string in JSON at position 43"
-                " (line 1 column 44)",
-            ),
-        },
-    ),
-    "quota-retried": (
-        {**LOOP, "maxRetries": 1},
-        "quota:requests=1/1s",
-        {"attempts": 3, "text": LOOP_TEXT, "finish": "stop", "error": None},
-    ),
-    "quota": (
-        LOOP,
-        "quota:requests=1/10s",
-        {"attempts": 2, "text": "Let me look that up.", "finish": "other", "error": OVER_QUOTA},
-    ),
-}
+STREAM = JOBS["stream"]
+#: Each fault kind (vercel/faults.json): the job (one of JOBS, with ``options``), the spec sent
+#: as x-tapedeck-fault, and what the SDK shows (part of ``seen``; a quota's 429 message is
+#: written as after ``same_reading``).
+CASES: dict[str, dict[str, Any]] = json.loads((SCRIPTS / "faults.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -338,7 +193,8 @@ def subset(wanted: dict[str, Any], got: dict[str, Any]) -> dict[str, Any]:
 def test_a_fault_reads_as_the_same_failure_from_the_upstream(
     case: str, replaying: ServerThread, standin: Standin, node_bin: Path
 ) -> None:
-    job, spec, shows = CASES[case]
+    spec, shows = CASES[case]["spec"], CASES[case]["shows"]
+    job = {**JOBS[CASES[case]["job"]], **CASES[case].get("options", {})}
     httpx.post(f"{replaying.base_url}/_tapedeck/reset")
     standin.reset()
     headers = {"x-tapedeck-fault": spec}
@@ -433,7 +289,7 @@ def test_pings_do_not_keep_the_chunk_timeout_alive(replaying: ServerThread, node
     """streamText's ``timeout: {chunkMs}`` waits for content, not bytes: ``ping:interval``
     through a stall (which keeps a read timeout from firing) does not keep it alive."""
     job = {**STREAM, "timeout": {"chunkMs": 300}}
-    stall = "stall:after=5,ms=1000"
+    stall = "stall:after=5,ms=700"
     alone, pinged = run_sdk(
         node_bin,
         at(replaying.base_url, **job, headers={"x-tapedeck-fault": stall}),
