@@ -157,6 +157,8 @@ def test_an_upstream_that_does_not_finish_in_time_is_closed_and_not_recorded(
         [seen] = late.requests()
         assert late.wait_ended(seen, timeout=5), "the upstream request was left open"
         said = tapedeck_log.matching("^not recorded into hangs-up")
+        metrics = httpx.get(f"{s.base_url}/metrics").text
+    assert 'tapedeck_recordings_total{result="unfinished"} 1.0' in metrics
     assert seen.outcome == "cancelled"  # tapedeck closed it
     assert seen.sent == ["message_start"]
     assert said == [

@@ -122,9 +122,8 @@ class Proxy:
             drain = Drain(self.upstream.config.drain_timeout, self.upstream.stopping)
         try:
             await writer.live(open_source, shaper, drain)
-            if name is not None and writer.gave_up:
-                answered = opened[0].status if opened else 0
-                self._unfinished(name, request.test_id, answered, writer.gave_up)
+            if name is not None and writer.gave_up:  # the status the journal has for it
+                self._unfinished(name, request.test_id, writer.status, writer.gave_up)
         finally:
             for source in metered:  # an answer cut short is charged what it had used
                 source.settle()
