@@ -297,3 +297,16 @@ def test_pings_do_not_keep_the_chunk_timeout_alive(replaying: ServerThread, node
     )
     assert seen(pinged) == seen(alone)
     assert seen(pinged)["error"]["message"] == "Chunk timeout of 300ms exceeded"
+
+
+def test_a_stream_fault_on_generate_text_is_refused_as_the_sdk_shows(
+    replaying: ServerThread, node_bin: Path
+) -> None:
+    """A fault kind that only a stream can take, asked for on a generateText request, is
+    tapedeck's 400, which the SDK throws as it is, without retrying."""
+    job = at(replaying.base_url, **JOBS["generate"], maxRetries=2)
+    (outcome,) = run_sdk(node_bin, {**job, "headers": {"x-tapedeck-fault": "truncate:after=5"}})
+    error = seen(outcome)["error"]
+    assert (error["class"], error["status"], error["retryable"]) == ("APICallError", 400, False)
+    assert error["message"].startswith("tapedeck: x-tapedeck-fault: truncate:after=5 only applies")
+    assert outcome["attempts"] == 1
