@@ -3,8 +3,9 @@
 It sits between the upstream and the shaper, so a recording holds the API's answer as it
 arrived — each event with its arrival time — whatever faults the client saw. It hands the
 recording over when the writer says the exchange is over: before the last bytes go out
-(so the next request can replay it); the recorder writes it only if the client was given
-all the source sent.
+(so the next request can replay it); the recorder writes it only if the source was passed on
+whole, not ended early by a fault. A client that leaves does not end it: the writer reads
+the source on to its end (:mod:`tapedeck.wire.drain`), and the recording is handed over then.
 
 A recording that cannot be written never costs the client its answer as a traceback: a
 JSON answer becomes a 500 ``api_error`` naming the cassette and the reason; a stream ends
