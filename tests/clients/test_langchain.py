@@ -9,6 +9,7 @@ carries the fault.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import framework_checks as checks
@@ -16,6 +17,7 @@ import pytest
 from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.tools import tool
+from replay_elsewhere import as_json, replay_elsewhere
 
 MODEL = "claude-sonnet-4-5"
 
@@ -107,6 +109,13 @@ def test_records_then_replays_with_the_upstream_gone(recording: checks.Recording
     assert streamed[1]["tool_calls"][0]["args"] == {"city": "Paris"}
     assert len(recording.files) == 6, recording.files  # 2 asks, 2 tool loops of 2 requests
     assert checks.replay(FRAMEWORK, recording) == live
+
+
+def test_replays_on_another_machine_and_day(recording: checks.Recording) -> None:
+    """Another process, HOME, directory, time zone and locale, 550 days later: no preset."""
+    elsewhere = replay_elsewhere("test_langchain", recording.cassettes)
+    assert elsewhere["year"] > datetime.now().year  # faketime took
+    assert elsewhere["replayed"] == as_json(recording.live)
 
 
 @pytest.mark.parametrize("case", checks.FAULTS, ids=lambda c: c.name)

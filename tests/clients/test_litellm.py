@@ -12,6 +12,7 @@ own httpx client and reads the stream with its own SSE line parser
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -20,6 +21,7 @@ import framework_checks as checks
 import litellm
 import pytest
 import yaml
+from replay_elsewhere import as_json, replay_elsewhere
 from standin import StandIn
 
 # LiteLLM's own TypedDicts, built lazily on the first call, warn under pydantic.
@@ -173,6 +175,13 @@ def test_records_then_replays_with_the_upstream_gone(recording: checks.Recording
         assert loop[3]["content"] == "Done: Paris: 18°C and sunny"
     assert len(recording.files) == 6, recording.files
     assert checks.replay(FRAMEWORK, recording) == live
+
+
+def test_replays_on_another_machine_and_day(recording: checks.Recording) -> None:
+    """Another process, HOME, directory, time zone and locale, 550 days later: no preset."""
+    elsewhere = replay_elsewhere("test_litellm", recording.cassettes)
+    assert elsewhere["year"] > datetime.now().year  # faketime took
+    assert elsewhere["replayed"] == as_json(recording.live)
 
 
 @pytest.mark.parametrize("case", checks.FAULTS, ids=lambda c: c.name)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable
+from datetime import datetime
 from typing import Any
 
 import framework_checks as checks
@@ -29,6 +30,7 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.anthropic import AnthropicModel
 from pydantic_ai.providers.anthropic import AnthropicProvider
 from pydantic_ai.settings import ModelSettings
+from replay_elsewhere import as_json, replay_elsewhere
 
 #: A model pydantic-ai does not warn about (it warns for retired ones, and warnings fail tests).
 MODEL = "claude-sonnet-5-5"
@@ -146,6 +148,13 @@ def test_records_then_replays_with_the_upstream_gone(recording: checks.Recording
         assert loop[3][1] == [{"part_kind": "text", "content": "Done: Paris: 18°C and sunny"}]
     assert len(recording.files) == 6, recording.files
     assert checks.replay(FRAMEWORK, recording) == live
+
+
+def test_replays_on_another_machine_and_day(recording: checks.Recording) -> None:
+    """Another process, HOME, directory, time zone and locale, 550 days later: no preset."""
+    elsewhere = replay_elsewhere("test_pydantic_ai", recording.cassettes)
+    assert elsewhere["year"] > datetime.now().year  # faketime took
+    assert elsewhere["replayed"] == as_json(recording.live)
 
 
 @pytest.mark.parametrize("case", checks.FAULTS, ids=lambda c: c.name)
