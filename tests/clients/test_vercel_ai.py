@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +37,28 @@ JOBS: dict[str, dict[str, Any]] = {
     "generate-tools": {"call": "generate", "prompt": "Weather in Paris?", "tools": True},
     "stream-tools": {"call": "stream", "prompt": "Weather in Paris, streamed?", "tools": True},
 }
+#: Calls that give up while they are recorded: the upstream (x-standin-fault) is slower than
+#: their timeout, mid-stream and before the headers.
+LEAVING: dict[str, dict[str, Any]] = {
+    "stream-stall": {
+        "call": "stream",
+        "prompt": "Leave during a stall",
+        "timeout": {"chunkMs": 200},
+        "headers": {"x-standin-fault": "stall:after=5,ms=700"},
+    },
+    "generate-latency": {
+        "call": "generate",
+        "prompt": "Leave before the headers",
+        "timeout": 300,
+        "headers": {"x-standin-fault": "latency:ms=700"},
+    },
+}
+
+STREAM = JOBS["stream"]
+#: Each fault kind (vercel/faults.json): the job (one of JOBS, with ``options``), the spec sent
+#: as x-tapedeck-fault, and what the SDK shows (part of ``seen``; a quota's 429 message is
+#: written as after ``same_reading``).
+CASES: dict[str, dict[str, Any]] = json.loads((SCRIPTS / "faults.json").read_text())
 
 
 class Standin:
@@ -89,34 +112,32 @@ def at(base_url: str, **job: Any) -> dict[str, Any]:
     return {**job, "baseURL": f"{base_url}/v1"}
 
 
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory, node_bin: Path) -> Any:
-    """JOBS recorded in `once` mode through the stand-in, which is then stopped: the cassette
-    directory and what the SDK got live, by job."""
-    cassettes = tmp_path_factory.mktemp("vercel-cassettes")
-    standin = Standin(node_bin)
+START = re.compile(r"tapedeck \w+ mode on (?P<url>http://127\.0\.0\.1:\d+),")
+
+
+@contextmanager
+def serving(*args: str) -> Iterator[str]:
+    """``tapedeck serve ARGS --port 0`` in a process of its own; yields its base URL."""
+    command = [str(Path(sys.executable).parent / "tapedeck"), "serve", "--port", "0", *args]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAPEDECK_")}
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
-        with running(cassettes, mode=Mode.ONCE, upstream=standin.base_url) as server:
-            live = run_sdk(node_bin, *(at(server.base_url, **job) for job in JOBS.values()))
-        answered = len(standin.requests())
+        assert process.stderr is not None
+        lines = []
+        while not (found := START.search(line := process.stderr.readline())):
+            lines.append(line)
+            assert line, f"tapedeck serve did not start: {''.join(lines)}"
+        yield found["url"]
     finally:
-        standin.stop()
-    assert answered == 6  # one request each, two for each tool loop
-    return cassettes, dict(zip(JOBS, live, strict=True))
-
-
-def test_replay_gives_what_the_sdk_got_live(recorded: Any, node_bin: Path) -> None:
-    cassettes, live = recorded
-    assert len(list(cassettes.rglob("*.yaml"))) == 6
-    for name in ("generate-tools", "stream-tools"):
-        first, second = live[name]["steps"]
-        assert first["toolCalls"][0]["input"] == {"city": "Paris"}, name
-        assert first["toolResults"][0]["output"] == "18 degrees and sunny", name
-        assert second["text"] == "In Paris it is 18 degrees and sunny.", name
-    assert live["stream"]["text"] == "Hello from the stand-in: Say hello streamed"
-    with running(cassettes, mode=Mode.NONE) as server:
-        replayed = run_sdk(node_bin, *(at(server.base_url, **job) for job in JOBS.values()))
-    assert dict(zip(JOBS, replayed, strict=True)) == live
+        process.terminate()
+        process.communicate(timeout=10)
 
 
 def seen(outcome: dict[str, Any]) -> dict[str, Any]:
@@ -156,11 +177,36 @@ def same_reading(outcome: dict[str, Any]) -> str:
     return re.sub(r"This request would exceed [^\"]*", "<over a rate limit>", text)
 
 
-STREAM = JOBS["stream"]
-#: Each fault kind (vercel/faults.json): the job (one of JOBS, with ``options``), the spec sent
-#: as x-tapedeck-fault, and what the SDK shows (part of ``seen``; a quota's 429 message is
-#: written as after ``same_reading``).
-CASES: dict[str, dict[str, Any]] = json.loads((SCRIPTS / "faults.json").read_text())
+def subset(wanted: dict[str, Any], got: dict[str, Any]) -> dict[str, Any]:
+    """``got`` cut down to the keys ``wanted`` names, at every level."""
+    out: dict[str, Any] = {}
+    for key, value in wanted.items():
+        have = got.get(key)
+        out[key] = (
+            subset(value, have) if isinstance(value, dict) and isinstance(have, dict) else have
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory, node_bin: Path) -> Any:
+    """JOBS and LEAVING recorded in `once` mode through the stand-in, which is then stopped:
+    the cassette directory and what the SDK got live, by job."""
+    cassettes = tmp_path_factory.mktemp("vercel-cassettes")
+    standin = Standin(node_bin)
+    try:
+        with running(cassettes, mode=Mode.ONCE, upstream=standin.base_url) as server:
+            jobs = {**JOBS, **LEAVING}
+            live = run_sdk(node_bin, *(at(server.base_url, **job) for job in jobs.values()))
+            # The calls that gave up are recorded once the upstream has finished them.
+            deadline = time.monotonic() + 10
+            while len(list(cassettes.rglob("*.yaml"))) < 8 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        answered = len(standin.requests())
+    finally:
+        standin.stop()
+    assert answered == 8  # one request each, two for each tool loop
+    return cassettes, dict(zip(jobs, live, strict=True))
 
 
 @pytest.fixture(scope="module")
@@ -178,15 +224,34 @@ def standin(node_bin: Path) -> Iterator[Standin]:
     upstream.stop()
 
 
-def subset(wanted: dict[str, Any], got: dict[str, Any]) -> dict[str, Any]:
-    """``got`` cut down to the keys ``wanted`` names, at every level."""
-    out: dict[str, Any] = {}
-    for key, value in wanted.items():
-        have = got.get(key)
-        out[key] = (
-            subset(value, have) if isinstance(value, dict) and isinstance(have, dict) else have
-        )
-    return out
+def test_replay_gives_what_the_sdk_got_live(recorded: Any, node_bin: Path) -> None:
+    cassettes, live = recorded
+    for name in ("generate-tools", "stream-tools"):
+        first, second = live[name]["steps"]
+        assert first["toolCalls"][0]["input"] == {"city": "Paris"}, name
+        assert first["toolResults"][0]["output"] == "18 degrees and sunny", name
+        assert second["text"] == "In Paris it is 18 degrees and sunny.", name
+    assert live["stream"]["text"] == "Hello from the stand-in: Say hello streamed"
+    with running(cassettes, mode=Mode.NONE) as server:
+        replayed = run_sdk(node_bin, *(at(server.base_url, **job) for job in JOBS.values()))
+    assert dict(zip(JOBS, replayed, strict=True)) == {name: live[name] for name in JOBS}
+
+
+def test_a_call_that_gives_up_is_recorded_all_the_same(
+    recorded: Any, replaying: ServerThread, node_bin: Path
+) -> None:
+    """The SDK gave up on two answers while they were recorded (timeouts); tapedeck read them
+    to their end from the upstream, and replays them whole."""
+    cassettes, live = recorded
+    assert len(list(cassettes.rglob("*.yaml"))) == 8
+    assert seen(live["stream-stall"])["error"]["message"] == "Chunk timeout of 200ms exceeded"
+    assert seen(live["generate-latency"])["error"]["class"] == "DOMException"
+    patient = [
+        at(replaying.base_url, call=job["call"], prompt=job["prompt"]) for job in LEAVING.values()
+    ]
+    for job, outcome in zip(patient, run_sdk(node_bin, *patient), strict=True):
+        assert outcome["text"] == f"Hello from the stand-in: {job['prompt']}", outcome
+        assert outcome["finishReason"] == "stop"
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -223,34 +288,6 @@ def test_a_fault_of_the_server_reads_as_the_same_fault_of_a_request(
     assert seen(server_wide)["error"]["message"] == "Overloaded"
 
 
-START = re.compile(r"tapedeck \w+ mode on (?P<url>http://127\.0\.0\.1:\d+),")
-
-
-@contextmanager
-def serving(*args: str) -> Iterator[str]:
-    """``tapedeck serve ARGS --port 0`` in a process of its own; yields its base URL."""
-    command = [str(Path(sys.executable).parent / "tapedeck"), "serve", "--port", "0", *args]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAPEDECK_")}
-    process = subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert process.stderr is not None
-        lines = []
-        while not (found := START.search(line := process.stderr.readline())):
-            lines.append(line)
-            assert line, f"tapedeck serve did not start: {''.join(lines)}"
-        yield found["url"]
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
-
-
 def test_the_preset_lets_each_call_replay_what_the_other_recorded(
     recorded: Any, replaying: ServerThread, node_bin: Path
 ) -> None:
@@ -268,16 +305,8 @@ def test_the_preset_lets_each_call_replay_what_the_other_recorded(
         error = seen(outcome)["error"]
         assert (error["class"], error["status"], error["retryable"]) == ("APICallError", 404, False)
         assert f"tools[0].eager_input_streaming: {difference}" in error["message"]
-    with serving(
-        "--mode",
-        "none",
-        "--cassettes",
-        str(cassettes),
-        "--timing",
-        "instant",
-        "--preset",
-        "vercel-ai",
-    ) as url:
+    replay = ("--mode", "none", "--cassettes", str(cassettes), "--timing", "instant")
+    with serving(*replay, "--preset", "vercel-ai") as url:
         stream, generate = run_sdk(node_bin, *({**job, "baseURL": f"{url}/v1"} for job in crossed))
     assert stream["parts"][-1] == "finish"
     assert stream["streamErrors"] == []

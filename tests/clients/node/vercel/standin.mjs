@@ -16,7 +16,9 @@
 // The request header x-tapedeck-fault takes one fault in tapedeck's spec syntax
 // (docs/faults.md), and the stand-in does to its own answer what that fault describes, with
 // code of its own, not tapedeck's — the same request sent to tapedeck and to the stand-in
-// shows a client the same failure twice, once from each:
+// shows a client the same failure twice, once from each. x-standin-fault does the same and
+// passes through tapedeck (which keeps x-tapedeck-* headers to itself), for an upstream that
+// fails while tapedeck records:
 //   ping:every=N  error:after=N[,type=T][,message=M]  overloaded:after=N  disconnect:after=N
 //   truncate:after=N  status:code=C[,retry_after=S][,retry_after_ms=MS][,times=K]
 //   latency:ms=MS  stall:after=N,ms=MS  garble:after=N  quota:requests=L/Ws
@@ -208,7 +210,7 @@ async function stream(res, message, fault) {
 
 async function messages(req, res, raw) {
   const body = JSON.parse(raw);
-  const fault = parseFault(req.headers['x-tapedeck-fault']);
+  const fault = parseFault(req.headers['x-tapedeck-fault'] ?? req.headers['x-standin-fault']);
   received.push({ body, fault: fault?.spec ?? null });
   const refused = refusal(fault);
   if (refused) return errorJson(res, refused.code, refused.type, refused.message, refused.headers);
