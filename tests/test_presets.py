@@ -32,7 +32,7 @@ def test_every_shipped_preset_loads_and_explains_each_rule() -> None:
         preset = load(name)
         assert preset.description, name
         lines = (PRESETS / f"{name}.yaml").read_text().splitlines()
-        for rule in (*preset.normalize, *preset.ignore_body_fields):
+        for rule in (*preset.normalize, *preset.ignore_body_fields, *preset.ignore_headers):
             # The comment saying what a rule neutralises is on the lines just above it.
             above = [line.strip() for line in lines[max(0, rule.line - 4) : rule.line - 1]]
             assert any(line.startswith("#") for line in above), f"{name}.yaml:{rule.line}"
@@ -88,6 +88,73 @@ def test_a_presets_rules_add_to_the_users_and_the_users_miss_status_wins() -> No
         resolve(from_flags({"miss_status": "500"}))
 
 
+def test_a_presets_ignored_headers_leave_matching_whatever_match_headers_says() -> None:
+    given = resolve(from_flags({"presets": ["claude-code"], "match_headers": "anthropic-beta,x-a"}))
+    assert given.match_rules().headers == ("x-a",)
+    assert resolve().match_rules().headers == ("anthropic-beta",)
+
+
+def test_the_claude_code_preset_neutralises_where_and_when_claude_code_ran() -> None:
+    """Two main requests of Claude Code 2.1.337 as it sends them, from two folders, HOMEs,
+    days, git states and with two sessions (cut down to the parts that vary): equal under
+    the preset, different without it."""
+
+    def request(where: str, day: str, commit: str, session: str) -> dict[str, Any]:
+        git = (
+            "<system-reminder>\nAs you answer the user's questions, you can use the following "
+            "context:\n# gitStatus\nThis is the git status at the start of the conversation."
+            f"\n\nCurrent branch: main\n\nStatus:\n(clean)\n\nRecent commits:\n{commit}"
+            "\n\nClaude Code attached this context automatically; it isn't part of the user's "
+            "message.\n</system-reminder>"
+        )
+        environment = (
+            "# Environment\nYou have been invoked in the following environment: \n"
+            f" - Primary working directory: {where}/project\n - Is a git repository: true\n"
+            f" - Platform: linux\n - Shell: bash\n - OS Version: Linux 6.{day[-1]}.0\n\n"
+            f"Today's date is {day}."
+        )
+        memory = f"memory at `{where}/home/.claude/projects/-x-project/memory/`. This"
+        result = f"File does not exist. Note: your current working directory is {where}/project."
+        return {
+            "model": "claude-opus-5-5",
+            "max_tokens": 128000 if session.endswith("1") else 64000,
+            "system": [
+                {
+                    "type": "text",
+                    "text": f"x-anthropic-billing-header: cc_version=2.1.337.e{day[-1]}; "
+                    f"cc_entrypoint=sdk-{day[-1]};",
+                },
+                {"type": "text", "text": f"You have a persistent file-based {memory} directory"},
+            ],
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [{"type": "text", "text": git}, {"type": "text", "text": "say hi"}],
+                },
+                {"role": "system", "content": environment},
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": "t", "content": result}],
+                },
+            ],
+            "metadata": {"user_id": json.dumps({"session_id": session})},
+        }
+
+    one = request("/home/ann/work", "2026-12-07", "be1df54 first", "s-1")
+    two = request("/srv/ci/run 2", "2031-03-04", "9f00e1a second\nbe1df54 first", "s-2")
+    betas = [("anthropic-beta", "a,b"), ("anthropic-beta", "a")]
+
+    def key(settings: Any, body: dict[str, Any], beta: tuple[str, str]) -> str:
+        return settings.match_rules().shape("POST", "/v1/messages", [], [beta], body).key
+
+    preset = resolve(from_flags({"presets": ["claude-code"]}))
+    assert key(preset, one, betas[0]) == key(preset, two, betas[1])
+    assert key(resolve(), one, betas[0]) != key(resolve(), two, betas[0])
+    # What the preset leaves alone still counts: the user's words.
+    other = json.loads(json.dumps(two).replace("say hi", "say bye"))
+    assert key(preset, one, betas[0]) != key(preset, other, betas[0])
+
+
 def test_a_broken_preset_file_says_file_line_and_field() -> None:
     with pytest.raises(ValueError, match=r"^x.yaml:3: normalize: rule 0: pattern: "):
         parse("x", "x.yaml", "description: d\nnormalize:\n  - {path: a, pattern: '('}\n")
@@ -95,6 +162,10 @@ def test_a_broken_preset_file_says_file_line_and_field() -> None:
         parse("x", "x.yaml", "description: d\nignore: [a]\n")
     with pytest.raises(ValueError, match=r"^x.yaml:1: miss_status: expected 404"):
         parse("x", "x.yaml", "miss_status: 418\n")
+    with pytest.raises(ValueError, match=r"^x.yaml:1: ignore_headers: expected a list"):
+        parse("x", "x.yaml", "ignore_headers: anthropic-beta\n")
+    listed = parse("x", "x.yaml", "normalize:\n  - {path: [a, b.c], pattern: x}\n")
+    assert [str(r.value) for r in listed.normalize] == ["a: x -> ", "b.c: x -> "]
 
 
 @pytest.mark.parametrize(("options", "status"), [({}, 404), ({"presets": ("claude-code",)}, 400)])

@@ -6,15 +6,16 @@ that rewrite those values. A preset is those rules, written once, in
 ``tapedeck/config/presets/<name>.yaml`` (docs/clients.md#presets describes the format)::
 
     description: what the preset is for (one line)
-    normalize:          # rules as the normalize setting takes them
-      - {path: system.*.text, pattern: "...", replace: "<cwd>"}
+    normalize:          # rules as the normalize setting takes them; path may be a list
+      - {path: [system, messages], pattern: "...", replace: "<cwd>"}
     ignore_body_fields: [metadata.user_id]    # added to the setting's fields
+    ignore_headers: [anthropic-beta]          # left out of match_headers
     miss_status: 400                          # unless the user's settings say otherwise
 
 Settings name presets with ``presets`` (``--preset``, ``TAPEDECK_PRESETS``). Their rules
 combine with the user's own: normalize rules of the presets (in the order named) run before
-the user's, ignored fields are the union, and for ``miss_status`` the user's setting wins,
-else the last preset that sets it.
+the user's, what any of them ignores is ignored (fields and headers), and for
+``miss_status`` the user's setting wins, else the last preset that sets it.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from ..errors import YAMLSourceError
 
 #: The folder inside the package that holds the presets, one ``<name>.yaml`` each.
 FOLDER = "presets"
-_KEYS = ("description", "normalize", "ignore_body_fields", "miss_status")
+_KEYS = ("description", "normalize", "ignore_body_fields", "ignore_headers", "miss_status")
 #: What ``miss_status`` may be: the API's 404, or a 400 that every client shows as it is.
 MISS_STATUSES = (404, 400)
 
@@ -54,6 +55,8 @@ class Preset:
     description: str
     normalize: tuple[Rule, ...] = ()
     ignore_body_fields: tuple[Rule, ...] = ()
+    #: Headers left out of matching, whatever ``match_headers`` says.
+    ignore_headers: tuple[Rule, ...] = ()
     miss_status: Rule | None = None
 
     def where(self, rule: Rule) -> str:
@@ -110,7 +113,8 @@ def parse(name: str, file: str, text: str) -> Preset:
         file,
         description.strip(),
         _normalize(document, file),
-        _fields(document, file),
+        _fields(document, file, text),
+        _headers(document, file, text),
         _miss_status(document, file),
     )
 
@@ -123,14 +127,34 @@ def _normalize(document: LineDict, file: str) -> tuple[Rule, ...]:
     rules = []
     for i, item in enumerate(items):
         line = item.line if isinstance(item, LineDict) else document.line_of("normalize")
+        # A preset's rule may name several paths: one rule each, in the order given.
+        paths = item.get("path") if isinstance(item, LineDict) else None
+        each = [{**item, "path": p} for p in paths] if isinstance(paths, list) else [item]
         try:
-            rules.append(Rule(Normalize.parse(item), line))
+            rules += [Rule(Normalize.parse(one), line) for one in each]
         except ValueError as exc:
             raise ValueError(f"{file}:{line}: normalize: rule {i}: {exc}") from None
     return tuple(rules)
 
 
-def _fields(document: LineDict, file: str) -> tuple[Rule, ...]:
+def _item_lines(text: str, start: int, items: list[str]) -> list[int]:
+    """The line of each ``- item`` of a block list whose key is on line ``start`` (the key's
+    line for a flow list, ``[a, b]``), so that ``show --settings`` points at the item."""
+    lines = text.splitlines()
+    found, at = [], start
+    for item in items:
+        for number in range(at + 1, len(lines) + 1):
+            stripped = lines[number - 1].strip()
+            if stripped.startswith("-") and stripped[1:].strip().strip("'\"") == item:
+                at = number
+                break
+        else:
+            at = start
+        found.append(at)
+    return found
+
+
+def _fields(document: LineDict, file: str, text: str) -> tuple[Rule, ...]:
     items = document.get("ignore_body_fields", [])
     line = document.line_of("ignore_body_fields")
     where = f"{file}:{line}: ignore_body_fields"
@@ -140,7 +164,16 @@ def _fields(document: LineDict, file: str) -> tuple[Rule, ...]:
         MatchRules(ignore_body=tuple(items))
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None
-    return tuple(Rule(i, line) for i in items)
+    return tuple(Rule(i, n) for i, n in zip(items, _item_lines(text, line, items), strict=True))
+
+
+def _headers(document: LineDict, file: str, text: str) -> tuple[Rule, ...]:
+    items = document.get("ignore_headers", [])
+    line = document.line_of("ignore_headers")
+    if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
+        raise ValueError(f"{file}:{line}: ignore_headers: expected a list of header names")
+    lines = _item_lines(text, line, items)
+    return tuple(Rule(i.lower(), n) for i, n in zip(items, lines, strict=True))
 
 
 def _miss_status(document: LineDict, file: str) -> Rule | None:
@@ -184,17 +217,18 @@ def presets(value: Any) -> tuple[Preset, ...]:
 
 
 def combined(
-    presets: tuple[Preset, ...],
-    normalize: tuple[Normalize, ...],
-    ignore_body_fields: tuple[str, ...],
-) -> tuple[tuple[Normalize, ...], tuple[str, ...]]:
-    """The normalize rules and ignored fields of ``presets`` and the user's: the presets'
-    rules first, in the order they are named, then the user's; each field once."""
-    rules = [r.value for p in presets for r in p.normalize]
-    fields = [*ignore_body_fields]
+    presets: tuple[Preset, ...], settings: Any
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Normalize, ...]]:
+    """The matched headers, ignored body fields and normalize rules of ``presets`` and the
+    user's ``settings``: the headers the presets ignore left out, every field once, the
+    presets' normalize rules first (in the order the presets are named), then the user's."""
+    ignored = {r.value for p in presets for r in p.ignore_headers}
+    headers = tuple(h for h in settings.match_headers if h.lower() not in ignored)
+    fields = [*settings.ignore_body_fields]
     for preset in presets:
         fields += [r.value for r in preset.ignore_body_fields if r.value not in fields]
-    return (*rules, *normalize), tuple(fields)
+    rules = [r.value for p in presets for r in p.normalize]
+    return headers, tuple(fields), (*rules, *settings.normalize)
 
 
 def chosen_miss_status(presets: tuple[Preset, ...], given: int | None) -> int:

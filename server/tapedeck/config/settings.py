@@ -82,8 +82,8 @@ class Settings:
 
     def match_rules(self) -> MatchRules:
         """The rules requests are matched by: the presets' and the user's."""
-        normalize, ignored = combined(self.presets, self.normalize, self.ignore_body_fields)
-        return MatchRules(headers=self.match_headers, ignore_body=ignored, normalize=normalize)
+        headers, ignored, normalize = combined(self.presets, self)
+        return MatchRules(headers=headers, ignore_body=ignored, normalize=normalize)
 
     @property
     def miss_code(self) -> int:

@@ -40,7 +40,14 @@ def _where(sources: Mapping[str, str], key: str) -> str:
 def _matching(settings: Settings, sources: Mapping[str, str]) -> list[str]:
     presets = settings.presets
     lines = ["  match_headers:"]
-    lines += [f"    {h}  [{_where(sources, 'match_headers')}]" for h in settings.match_headers]
+    for header in settings.match_headers:
+        where = _where(sources, "match_headers")
+        left_out = [(p, r) for p in presets for r in p.ignore_headers if r.value == header]
+        if left_out:
+            preset, rule = left_out[0]
+            lines.append(f"    ({header}: left out)  [{where}; {preset.where(rule)}]")
+        else:
+            lines.append(f"    {header}  [{where}]")
     if not settings.match_headers:
         lines.append("    (none)")
     lines.append("  ignore_body_fields:")

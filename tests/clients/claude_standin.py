@@ -1,0 +1,119 @@
+"""A stand-in API that answers Claude Code (and the Agent SDKs, which run it) plausibly, and
+how to run Claude Code against a server, for tests/clients/test_claude_code*.py and
+test_agent_sdk*.py.
+
+The stand-in is :class:`standin.StandIn` (which fails as the API does, from the
+``x-tapedeck-fault`` header) with what it answers narrowed to what Claude Code can use:
+
+- a prompt that asks to "glob" (and no tool result yet) gets one ``Glob`` call, its
+  ``pattern`` ``"Paris"`` — a read-only tool that needs no permission and finds nothing, so
+  the next request carries its ``tool_result`` and gets ``Done: ...``;
+- everything else (the main request of "say hi", title or summary side requests) gets text:
+  the stand-in never calls Claude Code's other tools, which would start subagents.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from standin import StandIn
+
+#: The tool the stand-in calls when asked to glob, and the word that asks.
+TOOL = "Read"
+ASK_FOR_TOOL = "read"
+
+#: The environment every Claude Code run gets: no traffic but to the server, no update
+#: check, one retry at most and short timeouts so that a fault test ends quickly.
+QUIET = {
+    "ANTHROPIC_API_KEY": "dummy",
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "DISABLE_AUTOUPDATER": "1",
+    "DISABLE_TELEMETRY": "1",
+    "DISABLE_ERROR_REPORTING": "1",
+    "CLAUDE_CODE_MAX_RETRIES": "1",
+    "API_TIMEOUT_MS": "8000",
+    "NO_COLOR": "1",
+}
+
+
+def _last_user_text(body: Mapping[str, Any]) -> tuple[str, bool]:
+    """The user's words in the last user turn (its last text block: the ones before it are
+    Claude Code's reminders), and whether the turn carries a tool result."""
+    for message in reversed(body.get("messages") or []):
+        if message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            return content, False
+        blocks = [b for b in content or [] if isinstance(b, dict)]
+        texts = [str(b.get("text", "")) for b in blocks if b.get("type") == "text"]
+        return (texts[-1] if texts else ""), any(b.get("type") == "tool_result" for b in blocks)
+    return "", False
+
+
+class ClaudeStandIn(StandIn):
+    """:class:`StandIn`, answering Claude Code's requests as the module docstring says."""
+
+    async def _answer(
+        self, send: Any, body: dict[str, Any], serial: int, spec: str, seen: int
+    ) -> None:
+        text, has_result = _last_user_text(body)
+        tools = body.get("tools") or []
+        wanted = [t for t in tools if t.get("name") == TOOL]
+        if has_result or (ASK_FOR_TOOL in text.lower() and wanted):
+            shown = {**body, "tools": wanted}
+        else:
+            shown = {**body, "tools": [], "messages": [{"role": "user", "content": text}]}
+        await super()._answer(send, shown, serial, spec, seen)
+
+
+@dataclass
+class Place:
+    """Where Claude Code runs: its working directory (a git repository) and HOME."""
+
+    cwd: Path
+    home: Path
+
+
+def git_repo(path: Path, message: str = "first") -> Path:
+    """A git repository at ``path`` with one commit (created if needed)."""
+    path.mkdir(parents=True, exist_ok=True)
+    git = ["git", "-c", "user.email=dev@example.com", "-c", "user.name=Dev"]
+    if not (path / ".git").exists():
+        subprocess.run([*git, "init", "-q", "-b", "main"], cwd=path, check=True)
+    (path / "README.md").write_text(f"{message}\n")
+    subprocess.run([*git, "add", "README.md"], cwd=path, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", message], cwd=path, check=True)
+    return path
+
+
+def place(root: Path, name: str) -> Place:
+    """A fresh working directory (a git repository) and HOME under ``root``."""
+    home = root / name / "home"
+    home.mkdir(parents=True)
+    return Place(git_repo(root / name / "project"), home)
+
+
+def environment(
+    base_url: str,
+    where: Place,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of a Claude Code run against ``base_url``; ``headers`` are sent with
+    every request (``ANTHROPIC_CUSTOM_HEADERS``), e.g. ``x-tapedeck-fault``."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(where.home),
+        "ANTHROPIC_BASE_URL": base_url,
+        **QUIET,
+        **(extra or {}),
+    }
+    if headers:
+        env["ANTHROPIC_CUSTOM_HEADERS"] = "\n".join(f"{k}: {v}" for k, v in headers.items())
+    return env
