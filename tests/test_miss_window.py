@@ -202,3 +202,34 @@ def test_through_the_server(
     assert "srv" not in line
     assert "alpha" not in line
     assert "interactive" not in line
+
+
+def test_a_window_never_cuts_a_secret_in_the_journal(
+    make_server: MakeServer, tmp_path: Path
+) -> None:
+    # The recorded text holds what redact_patterns names, where the window would cut it
+    # (a hand-written cassette: a recording would have redacted it).
+    recorded = "x" * 100 + "R" + "y" * 32 + "acct-123456" + "z" * 50
+    asked = "x" * 100 + "Q" + "y" * 32 + "z" * 50
+    test_id = "tests/test_miss_window.py::secret"
+    with (
+        make_server(deck(tmp_path, recorded), redact_patterns=("acct-[0-9]{6}",)) as server,
+        sdk(server, default_headers={"x-tapedeck-test-id": test_id}) as client,
+    ):
+        with pytest.raises(anthropic.NotFoundError) as caught:
+            client.messages.create(
+                model="claude-sonnet-4-5",
+                max_tokens=64,
+                system=[{"type": "text", "text": "billing"}, {"type": "text", "text": asked}],
+                messages=[{"role": "user", "content": "hi"}],
+            )
+        (entry,) = httpx.get(
+            f"{server.base_url}/_tapedeck/journal", params={"test_id": test_id}, timeout=10
+        ).json()["entries"]
+    (difference,) = entry["miss"]["differences"]
+    assert difference["window"]["at"] == 100
+    assert difference["window"]["recorded"] == "R" + "y" * 32 + "[REDACT"
+    # Neither the journal nor the 404 holds a piece of it.
+    assert "acct-1" not in json.dumps(entry)
+    assert '"…xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxR' + "y" * 32 + '[REDACT…"' in caught.value.message
+    assert "acct-1" not in caught.value.message

@@ -12,9 +12,10 @@ The closest is the one with, in this order:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from itertools import islice
+from typing import Any
 
 from .clients import mismatch
 from .differences import Difference, compare, weight
@@ -30,12 +31,12 @@ DIFFERENCES_COUNTED = 200
 
 @dataclass(frozen=True, slots=True)
 class Closest:
-    """A miss explained: ``shown`` to the client (with values), ``logged`` without them;
-    the closest interaction, if there is one, and the first :data:`DIFFERENCES_KEPT` ways
-    the request differs from it."""
+    """A miss explained: :attr:`shown` to the client (with values), :attr:`logged` without
+    them; the closest interaction, if there is one, and the first :data:`DIFFERENCES_KEPT`
+    ways the request differs from it."""
 
-    shown: str
-    logged: str
+    #: ``closest is NAME (interaction I, FILE:LINE)``, or why there is none.
+    where: str
     entry: Entry | None = None
     differences: tuple[Difference, ...] = ()
     #: The client that sent the request, when known (:meth:`with_client`).
@@ -46,14 +47,38 @@ class Closest:
         """The client that recorded the closest interaction, when the cassette says."""
         return None if self.entry is None else self.entry.interaction.request.client
 
+    @property
+    def note(self) -> str:
+        """`` (recorded with A; this request is from B)`` when the clients differ, else ``""``."""
+        found = mismatch(self.recorded_client, self.client)
+        return "" if found is None else f" ({found})"
+
+    @property
+    def shown(self) -> str:
+        """Where, the first difference with its values, and the clients if they differ."""
+        first = f": {self.differences[0].shown()}" if self.differences else ""
+        return f"{self.where}{first}{self.note}"
+
+    @property
+    def logged(self) -> str:
+        """As :attr:`shown`, the values described rather than quoted."""
+        first = f": {self.differences[0].logged()}" if self.differences else ""
+        return f"{self.where}{first}{self.note}"
+
     def with_client(self, client: Client | None) -> Closest:
         """This explanation for a request sent by ``client``: when the closest interaction
-        was recorded by another client or release, both messages say so."""
-        note = mismatch(self.recorded_client, client)
-        if note is None:
-            return replace(self, client=client)
+        was recorded by another client or release, it says so."""
+        return replace(self, client=client)
+
+    def redacted(self, redact: Callable[[Any], Any]) -> Closest:
+        """This explanation with each value passed through ``redact`` first, so that a
+        window cut from a long text shows no part of a secret it would have cut."""
         return replace(
-            self, shown=f"{self.shown} ({note})", logged=f"{self.logged} ({note})", client=client
+            self,
+            differences=tuple(
+                Difference(d.field, redact(d.incoming), redact(d.recorded))
+                for d in self.differences
+            ),
         )
 
 
@@ -71,7 +96,7 @@ def rank(shape: RequestShape, entry: Entry) -> tuple[Rank, list[Difference]]:
 def closest(candidates: Sequence[Entry], shape: RequestShape, scope: str) -> Closest:
     """The candidate closest to ``shape`` (see the module's ranking), with its differences."""
     if not candidates:
-        return Closest(f"{scope} holds no interactions", f"{scope} holds no interactions")
+        return Closest(f"{scope} holds no interactions")
     best: tuple[Rank, Entry, list[Difference]] | None = None
     for entry in candidates:
         distance, found = rank(shape, entry)
@@ -83,8 +108,4 @@ def closest(candidates: Sequence[Entry], shape: RequestShape, scope: str) -> Clo
         f"closest is {entry.cassette.name} (interaction {entry.index}, "
         f"{entry.cassette.path}:{entry.interaction.line})"
     )
-    listed = tuple(found[:DIFFERENCES_KEPT])
-    if not listed:
-        return Closest(where, where, entry, listed)
-    first = listed[0]
-    return Closest(f"{where}: {first.shown()}", f"{where}: {first.logged()}", entry, listed)
+    return Closest(where, entry, tuple(found[:DIFFERENCES_KEPT]))

@@ -82,10 +82,11 @@ class Miss:
         """A miss explained by :meth:`CassetteLibrary.closest`."""
         entry = closest.entry
         if entry is None:
-            return cls(closest.shown, client=closest.client)
+            return cls(closest.where, client=closest.client)
         differences = []
-        for difference in closest.differences:
-            sides = {k: _small(v) for k, v in redactor.value(difference.sides()).items()}
+        # Windows are cut from the redacted values: a cut secret would not look like one.
+        for difference in closest.redacted(redactor.value).differences:
+            sides = {k: _small(v) for k, v in difference.sides().items()}
             window = difference.window()
             name = difference.field.removeprefix("header ")
             if difference.field.startswith("header ") and name in redactor.secret_headers:

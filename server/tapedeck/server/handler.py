@@ -220,7 +220,8 @@ class Handler:
         the log line names the field, not its values."""
         cassette = request.cassette if request.cassette in self.library.cassettes else None
         sender = identify(incoming.header_items, request.body)
-        closest = self.library.closest(request.shape, cassette).with_client(sender)
+        found = self.library.closest(request.shape, cassette).with_client(sender)
+        closest = found.redacted(self.redactor.value)
         exchange.text = f"miss: {closest.logged}"
         exchange.source = MISS
         exchange.miss = Miss.closest(closest, self.redactor)
