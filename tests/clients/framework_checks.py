@@ -43,8 +43,17 @@ def weather(stream: bool) -> str:
 #: How long the stand-in waits between a recorded stream's ``message_delta`` and its
 #: ``message_stop`` (a client that hangs up in between must not cost the recording).
 STOP_DELAY_S = 0.2
-#: The read timeout the fault cases give the framework (latency and stall exceed it).
+#: The read timeout the framework gets for the ``latency`` and ``stall`` cases (their waits
+#: exceed it); every other call gets :data:`ROOMY_TIMEOUT_S`, so that a loaded machine does not
+#: time out a replay.
 TIMEOUT_S = 0.5
+ROOMY_TIMEOUT_S = 20.0
+
+
+def timeout_for(fault: str | None) -> float:
+    """The read timeout a framework is given for a call with ``fault``."""
+    kind = (fault or "").partition(":")[0].strip()
+    return TIMEOUT_S if kind in ("latency", "stall") else ROOMY_TIMEOUT_S
 
 
 class Framework(Protocol):

@@ -38,7 +38,7 @@ class LangChain:
             api_key="test-key",
             max_tokens=256,
             max_retries=retries,
-            timeout=checks.TIMEOUT_S,
+            timeout=checks.timeout_for(fault),
             default_headers={"x-tapedeck-fault": fault} if fault else None,
         )
 

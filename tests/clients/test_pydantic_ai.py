@@ -47,7 +47,9 @@ class PydanticAI:
     def agent(
         self, base_url: str, fault: str | None = None, retries: int = 0, tools: bool = False
     ) -> Agent[None, str]:
-        settings = ModelSettings(max_tokens=256, timeout=checks.TIMEOUT_S, max_retries=retries)
+        settings = ModelSettings(
+            max_tokens=256, timeout=checks.timeout_for(fault), max_retries=retries
+        )
         if fault:
             settings["extra_headers"] = {"x-tapedeck-fault": fault}
         provider = AnthropicProvider(base_url=base_url, api_key="test-key")
