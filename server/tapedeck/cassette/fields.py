@@ -7,7 +7,11 @@ import math
 from typing import Any
 
 from ..errors import CassetteError
+from .model import Client
 from .yaml_source import BadValue, LineDict
+
+#: The fields of a request's ``client:`` (:func:`client`).
+CLIENT_KEYS = frozenset({"name", "release"})
 
 
 class Fields:
@@ -107,3 +111,12 @@ def as_json(f: Fields, key: str, value: Any) -> str:
         raise f.error(
             f.line_of(key), f"expected JSON data (mappings, lists, text, numbers), but {exc}", key
         ) from None
+
+
+def client(c: Fields) -> Client:
+    """A request's ``client: {name, release}``: who sent it (:mod:`.clients`)."""
+    name = c.require("name", "the client's name, e.g. claude-cli", (str,))
+    if not name.strip():
+        raise c.error(c.line_of("name"), "expected the client's name, got ''", "name")
+    release = c.get("release", "text, e.g. '2.1.337' (quote a release such as '1.10')", (str,))
+    return Client(name, release)

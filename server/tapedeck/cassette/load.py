@@ -18,13 +18,14 @@ from typing import Any
 from ..errors import CassetteError, YAMLSourceError
 from . import fast_yaml
 from .event_order import refusal
+from .fields import CLIENT_KEYS
 from .fields import Fields as _Fields
 from .fields import as_json as _json
+from .fields import client as _client
 from .fields import describe as _describe
 from .model import (
     FORMAT_VERSION,
     Cassette,
-    Client,
     Interaction,
     RecordedEvent,
     RecordedRequest,
@@ -37,7 +38,6 @@ from .yaml_source import BadValue, LineDict, load_yaml
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _TOP_KEYS = frozenset({"version", "description", "normalize", "interactions"})
 _REQUEST_KEYS = frozenset({"method", "path", "query", "headers", "body", "match", "client"})
-_CLIENT_KEYS = frozenset({"name", "release"})
 _RESPONSE_KEYS = frozenset(
     {"status", "headers", "time_to_headers_ms", "body", "text", "events", "end", "end_at_ms"}
 )
@@ -114,18 +114,8 @@ def _request(f: _Fields) -> RecordedRequest:
         headers=_headers(f, "headers"),
         body=f.mapping.get("body"),
         match=tuple(match) if match is not None else None,
-        client=_client(f) if f.has("client") else None,
+        client=_client(f.child("client", CLIENT_KEYS)) if f.has("client") else None,
     )
-
-
-def _client(f: _Fields) -> Client:
-    """``client: {name, release}``: who sent the request (:mod:`.clients`)."""
-    c = f.child("client", _CLIENT_KEYS)
-    name = c.require("name", "the client's name, e.g. claude-cli", (str,))
-    if not name.strip():
-        raise c.error(c.line_of("name"), "expected the client's name, got ''", "name")
-    release = c.get("release", "text, e.g. '2.1.337' (quote a release such as '1.10')", (str,))
-    return Client(name, release)
 
 
 def _plain_events(items: list[Any]) -> tuple[RecordedEvent, ...] | None:
