@@ -143,7 +143,8 @@ def serving(*args: str) -> Iterator[str]:
 def seen(outcome: dict[str, Any]) -> dict[str, Any]:
     """What a program using the SDK notices of an outcome: what was thrown (or, from
     streamText, emitted as an ``error`` part, or rejected by its promises), its class,
-    message and status, the retry decision, the HTTP attempts, the text and finish reason."""
+    message and status, the retry decision, the HTTP attempts, the text and finish reason, and
+    what streamText's promises reject with."""
     error = outcome.get("error") or next(iter(outcome.get("streamErrors") or []), None)
     error = error or outcome.get("finishError")
     where = "thrown" if outcome.get("error") else "part" if outcome.get("streamErrors") else None
@@ -153,6 +154,7 @@ def seen(outcome: dict[str, Any]) -> dict[str, Any]:
         "attempts": outcome["attempts"],
         "text": outcome.get("text"),
         "finish": outcome.get("finishReason"),
+        "rejects": (outcome.get("finishError") or {}).get("class"),
         "error": None,
     }
     if error is not None:
