@@ -40,7 +40,8 @@ CASSETTE = {"x-tapedeck-cassette": "hangs-up", "x-tapedeck-test-id": "leaves"}
 
 @pytest.fixture
 def late() -> Iterator[LateStopUpstream]:
-    with LateStopUpstream() as upstream:
+    upstream = LateStopUpstream()
+    with upstream:
         yield upstream
 
 
@@ -77,7 +78,7 @@ def replay_answer(make_server: MakeServer, root: Path, text: str) -> tuple[list[
     with make_server(root, mode=Mode.NONE) as s, sdk(s) as c:
         headers = {"x-tapedeck-cassette": "hangs-up"}
         with c.messages.stream(**ask(text), extra_headers=headers) as stream:
-            seen = [e.type for e in stream]
+            seen = [str(e.type) for e in stream]
             streamed = stream.get_final_text()
         whole = c.messages.create(**ask(text), extra_headers=headers)
     assert whole.content[0].type == "text"
@@ -189,16 +190,23 @@ def test_an_upstream_that_breaks_off_after_the_client_left_is_not_recorded(
     assert files(tmp_path) == []
 
 
+@pytest.mark.parametrize("fault", ["disconnect:after=50", "ping:interval=20"])
 def test_a_fault_that_never_acted_does_not_stop_the_recording(
-    tmp_path: Path, late: LateStopUpstream, make_server: MakeServer, tapedeck_log: LogLines
+    tmp_path: Path,
+    late: LateStopUpstream,
+    make_server: MakeServer,
+    tapedeck_log: LogLines,
+    fault: str,
 ) -> None:
     """A recording is taken before faults: a client that leaves before a fault acts gets
-    the upstream's answer recorded as if there had been no fault."""
+    the upstream's answer recorded as if there had been no fault. (Idle pings are sent while
+    the writer waits for the upstream: the client leaves in that wait.)"""
     text = "late and faulted"
-    headers = {**CASSETTE, "x-tapedeck-fault": "disconnect:after=50"}
+    headers = {**CASSETTE, "x-tapedeck-fault": fault}
     with proxy(make_server, tmp_path, "once", late) as s:
         tapedeck_log.only(s)
         hang_up_after(s, ask(text, stream=True), b"message_delta", headers)
+        assert tapedeck_log.wait_for(LEFT, timeout=0.3) == []  # still waiting for the end
         late.release.set()
         assert tapedeck_log.wait_for(LEFT), tapedeck_log.lines()
     assert tapedeck_log.matching(RECORDED)

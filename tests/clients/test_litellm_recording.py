@@ -35,7 +35,8 @@ CASSETTE = "litellm-hangs-up"
 
 @pytest.fixture
 def late() -> Iterator[LateStopUpstream]:
-    with LateStopUpstream(late_s=10.0) as upstream:
+    upstream = LateStopUpstream(late_s=10.0)
+    with upstream:
         yield upstream
 
 
