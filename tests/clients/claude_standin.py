@@ -117,3 +117,51 @@ def environment(
     if headers:
         env["ANTHROPIC_CUSTOM_HEADERS"] = "\n".join(f"{k}: {v}" for k, v in headers.items())
     return env
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What a Claude Code run showed: its exit status, standard output and error."""
+
+    status: int
+    out: str
+    err: str
+
+
+def libfaketime() -> Path:
+    """Debian's libfaketime (the ``faketime`` package; .ci/prereqs installs it), preloaded
+    directly: under the ``faketime`` command Claude Code's native binary fails to open the
+    wrapper's shared clock (``sem_open failed``)."""
+    found = sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))
+    if not found:
+        raise RuntimeError("faketime is missing: run .ci/prereqs --install (apt-get)")
+    return found[0]
+
+
+def elsewhere(command: list[str], days: int = 1550, host: str = "elsewhere") -> list[str]:
+    """``command`` run ``days`` days from now (libfaketime) and, where this user may make a
+    UTS namespace (root), under the host name ``host``.
+
+    Only the command itself gets the library (the shell that sets the host name does not),
+    and the clock is offset rather than started at a time: with ``FAKETIME=@...`` the
+    library shares its start between processes through a semaphore, which Claude Code's
+    helper processes fail to open once it exits."""
+    faked = ["env", f"LD_PRELOAD={libfaketime()}", f"FAKETIME=+{days}d", *command]
+    if os.geteuid() != 0 or not Path("/usr/bin/unshare").exists():
+        return faked
+    return ["unshare", "--uts", "sh", "-c", f'hostname {host} && exec "$@"', "sh", *faked]
+
+
+def run(command: list[str], env: Mapping[str, str], cwd: Path, timeout: float = 120) -> Shown:
+    """Run a Claude Code process (the CLI or an SDK's script) to its end."""
+    done = subprocess.run(
+        command,
+        cwd=cwd,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    return Shown(done.returncode, done.stdout.strip(), done.stderr.strip())
