@@ -82,7 +82,8 @@ class FaultCase:
     calls: int = 1
 
 
-#: Every fault kind of docs/faults.md; ``status`` as a 529 retried away and a 429 that stays.
+#: Every fault kind of docs/faults.md; ``status`` as a 529 retried away, a 429 and a 529 (on a
+#: stream) that stay.
 FAULTS = [
     FaultCase("ping", "ping:every=2", stream=True),
     FaultCase("error", "error:after=4,type=api_error,message=boom", stream=True),
@@ -91,6 +92,7 @@ FAULTS = [
     FaultCase("truncate", "truncate:after=5", stream=True),
     FaultCase("status-529", "status:code=529,retry_after_ms=1,times=1", stream=False, retries=2),
     FaultCase("status-429", "status:code=429,retry_after_ms=1", stream=False, retries=1),
+    FaultCase("status-529-stream", "status:code=529,retry_after_ms=1", stream=True, retries=1),
     FaultCase("latency", "latency:ms=1500", stream=False),
     FaultCase("stall", "stall:after=4,ms=1500", stream=True),
     FaultCase("garble", "garble:after=4", stream=True),
