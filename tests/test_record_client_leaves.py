@@ -261,11 +261,13 @@ def test_a_server_stopping_ends_a_drain_and_closes_the_upstream_request(
 # --- HEAD / -------------------------------------------------------------------------------------
 
 
-def test_head_slash_is_200_with_no_body(server: ServerThread) -> None:
-    """Claude Code's reachability probe; over a raw socket, so a body would show."""
+@pytest.mark.parametrize("path", ["/", "/api/hello"])
+def test_a_reachability_probe_is_200_with_no_body(server: ServerThread, path: str) -> None:
+    """``HEAD /``, and Claude Code's ``HEAD /api/hello``; over a raw socket, so that a body
+    would show."""
     host, port = server.base_url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(f"HEAD / HTTP/1.1\r\nhost: {host}:{port}\r\n\r\n".encode())
+        sock.sendall(f"HEAD {path} HTTP/1.1\r\nhost: {host}:{port}\r\n\r\n".encode())
         got = b""
         while b"\r\n\r\n" not in got:
             chunk = sock.recv(65536)
@@ -279,6 +281,8 @@ def test_head_slash_is_200_with_no_body(server: ServerThread) -> None:
     assert b"content-length: 0" in head.lower()
     assert rest == b""
     with httpx.Client(base_url=server.base_url) as h:
-        assert h.head("/").status_code == 200
-        assert h.get("/").status_code == 404  # only the probe is answered
+        assert h.head(path).status_code == 200
+        assert h.get(path).status_code == 404  # only the probe is answered
         assert h.head("/elsewhere").status_code == 404
+        # The Host check applies to it as to every request.
+        assert h.head(path, headers={"host": "evil.example"}).status_code == 403

@@ -3,9 +3,10 @@
 Every HTTP request first passes the checks of :mod:`tapedeck.server.access` (Host,
 Origin, JSON bodies, the admin token). ``/v1/`` requests then go straight to
 :class:`~tapedeck.server.handler.Handler` without Starlette's routing; everything else
-(admin endpoints, 404s, lifespan) goes through a small Starlette app, but for ``HEAD /``,
-which agent runtimes send to see that the server is there (Claude Code does at start-up):
-200, with no body. The upstream client is made when the app starts.
+(admin endpoints, 404s, lifespan) goes through a small Starlette app, but for the probes
+agent runtimes send to see that the server is there — ``HEAD /``, and Claude Code's
+``HEAD /api/hello`` at start-up —, answered 200 with no body. The upstream client is made
+when the app starts.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ from .admin import EXCEPTION_HANDLERS, ROUTES
 from .handler import Handler
 from .incoming import HEADERS, Incoming
 from .logs import RequestLog, log, log_request
+
+#: Paths a ``HEAD`` probe asks for: ``/``, and Claude Code's ``/api/hello`` (the API's own).
+PROBES = frozenset({"/", "/api/hello"})
 
 
 class Tapedeck:
@@ -75,14 +79,14 @@ class Tapedeck:
             send = with_cors(send, origin)
         if scope["path"].startswith("/v1/"):
             await self.handler(scope, receive, send)
-        elif scope["path"] == "/" and scope["method"] == "HEAD":
+        elif scope["method"] == "HEAD" and scope["path"] in PROBES:
             await self._here(scope, send)
         else:
             await self.admin(scope, receive, send)
 
     @staticmethod
     async def _here(scope: Scope, send: Send) -> None:
-        """Answer a reachability probe (``HEAD /``): 200, no body."""
+        """Answer a reachability probe (``HEAD`` of one of :data:`PROBES`): 200, no body."""
         started = time.perf_counter()
         headers = [(b"content-length", b"0")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
