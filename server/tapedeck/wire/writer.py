@@ -353,7 +353,6 @@ class Writer:
                 raise
             player.uncancel()
             if drain is not None:
-                watcher.cancel()
                 await drain.read_on()
             return True
         finally:
