@@ -36,6 +36,8 @@ pytestmark = pytest.mark.one_process
 LEFT = r"^POST /v1/messages 200 .*\(client went away\)$"
 RECORDED = r"^recorded into hangs-up \(1 interaction\)$"
 CASSETTE = {"x-tapedeck-cassette": "hangs-up", "x-tapedeck-test-id": "leaves"}
+#: How long a test lets tapedeck notice that the client hung up before the upstream ends.
+SETTLE_S = 0.3
 
 
 @pytest.fixture
@@ -101,7 +103,9 @@ def test_a_client_hanging_up_after_message_delta_still_gets_the_answer_recorded(
         tapedeck_log.only(s)
         got = hang_up_after(s, ask(text, stream=True), b"message_delta", CASSETTE)
         assert b"message_stop" not in got
-        late.release.set()  # message_stop comes after the client left
+        # tapedeck sees the client leave, and reads on: message_stop comes after that.
+        assert tapedeck_log.wait_for(LEFT, timeout=SETTLE_S) == []
+        late.release.set()
         assert tapedeck_log.wait_for(LEFT), tapedeck_log.lines()
         [seen] = late.requests()
         assert late.wait_ended(seen, timeout=5)
@@ -175,7 +179,7 @@ def test_an_upstream_that_breaks_off_after_the_client_left_is_not_recorded(
     tmp_path: Path, late: LateStopUpstream, make_server: MakeServer, tapedeck_log: LogLines
 ) -> None:
     """``drop``: four events, then the fake closes the connection mid-body."""
-    late.gap_s = 0.1  # the client is gone well before the drop
+    late.gap_s = 0.2  # the client is gone well before the drop
     with proxy(make_server, tmp_path, "new_episodes", late) as s:
         tapedeck_log.only(s)
         hang_up_after(s, ask("drop it", stream=True), b"message_start", CASSETTE)
@@ -206,7 +210,7 @@ def test_a_fault_that_never_acted_does_not_stop_the_recording(
     with proxy(make_server, tmp_path, "once", late) as s:
         tapedeck_log.only(s)
         hang_up_after(s, ask(text, stream=True), b"message_delta", headers)
-        assert tapedeck_log.wait_for(LEFT, timeout=0.3) == []  # still waiting for the end
+        assert tapedeck_log.wait_for(LEFT, timeout=SETTLE_S) == []  # still reading on
         late.release.set()
         assert tapedeck_log.wait_for(LEFT), tapedeck_log.lines()
     assert tapedeck_log.matching(RECORDED)

@@ -73,6 +73,8 @@ def test_a_stream_litellm_hangs_up_on_is_recorded_and_replays(
         assert late.delta_sent.is_set()
         [seen] = late.requests()
         assert "message_stop" not in seen.sent
+        # tapedeck sees LiteLLM leave, and reads on: message_stop comes after that.
+        assert tapedeck_log.wait_for(r"\(client went away\)$", timeout=0.3) == []
         late.release.set()
         assert tapedeck_log.wait_for(r"^POST /v1/messages 200 .*\(client went away\)$"), (
             tapedeck_log.lines()
