@@ -162,7 +162,7 @@ def run_case(
                 base_url, stream=case.stream, fault=case.spec, retries=case.retries, seen=seen
             )
     except Exception as exc:  # what the framework raises is what the test looks at
-        return Outcome(None, _error_name(exc), normalized(str(exc))[:300], "".join(seen), count())
+        return Outcome(None, _error_name(exc), normalized(str(exc)), "".join(seen), count())
     return Outcome(normalized(repr(answer)), None, None, "".join(seen), count())
 
 
@@ -208,6 +208,18 @@ def replay(framework: Framework, recording: Recording) -> dict[str, Any]:
             )
             got[f"tools-{kind}"] = framework.tool_loop(s.base_url, stream=stream)
     return got
+
+
+def miss(framework: Framework, recording: Recording, where: Path) -> Outcome:
+    """What ``framework`` shows for a miss: the question's recording, copied to ``where`` with
+    its question changed ("Hello there" to "Hello thar"), is the closest and does not match."""
+    for name in recording.files:
+        text = (recording.cassettes / name).read_text()
+        if "Hello there\n" in text:  # the question as a string or in a text block
+            (where / Path(name).name).write_text(text.replace("Hello there", "Hello thar"))
+    with serving(where, mode=Mode.NONE) as s:
+        case = FaultCase("miss", "", stream=False)
+        return run_case(framework, s.base_url, case, lambda: journal_count(s.base_url))
 
 
 def journal_count(base_url: str) -> int:

@@ -10,6 +10,7 @@ carries the fault.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import framework_checks as checks
@@ -87,6 +88,8 @@ def summary(message: BaseMessage) -> dict[str, Any]:
     return said
 
 
+#: What a miss (tapedeck's 404) is raised as.
+ERROR_ON_MISS = "langchain_anthropic.chat_models.AnthropicModelNotFoundError"
 FRAMEWORK = LangChain()
 
 
@@ -116,6 +119,14 @@ def test_replays_on_another_machine_and_day(recording: checks.Recording) -> None
     elsewhere = replay_elsewhere("test_langchain", recording.cassettes)
     assert elsewhere["year"] > datetime.now().year  # faketime took
     assert elsewhere["replayed"] == as_json(recording.live)
+
+
+def test_a_miss_shows_tapedecks_explanation(recording: checks.Recording, tmp_path: Path) -> None:
+    shown = checks.miss(FRAMEWORK, recording, tmp_path)
+    assert shown.error == ERROR_ON_MISS
+    assert shown.message is not None
+    assert "tapedeck: " in shown.message, shown.message
+    assert "Hello thar" in shown.message, shown.message  # the difference, quoted
 
 
 @pytest.mark.parametrize("case", checks.FAULTS, ids=lambda c: c.name)

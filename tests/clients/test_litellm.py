@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -128,6 +129,8 @@ def summary(response: Any) -> dict[str, Any]:
     }
 
 
+#: What a miss (tapedeck's 404) is raised as.
+ERROR_ON_MISS = "litellm.exceptions.NotFoundError"
 FRAMEWORK = LiteLLM()
 
 
@@ -182,6 +185,14 @@ def test_replays_on_another_machine_and_day(recording: checks.Recording) -> None
     elsewhere = replay_elsewhere("test_litellm", recording.cassettes)
     assert elsewhere["year"] > datetime.now().year  # faketime took
     assert elsewhere["replayed"] == as_json(recording.live)
+
+
+def test_a_miss_shows_tapedecks_explanation(recording: checks.Recording, tmp_path: Path) -> None:
+    shown = checks.miss(FRAMEWORK, recording, tmp_path)
+    assert shown.error == ERROR_ON_MISS
+    assert shown.message is not None
+    assert "tapedeck: " in shown.message, shown.message
+    assert "Hello thar" in shown.message, shown.message  # the difference, quoted
 
 
 @pytest.mark.parametrize("case", checks.FAULTS, ids=lambda c: c.name)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import framework_checks as checks
@@ -130,6 +131,8 @@ def summary(messages: list[ModelMessage]) -> list[Any]:
     return said
 
 
+#: What a miss (tapedeck's 404) is raised as.
+ERROR_ON_MISS = "pydantic_ai.exceptions.ModelNotFoundError"
 FRAMEWORK = PydanticAI()
 
 
@@ -157,6 +160,14 @@ def test_replays_on_another_machine_and_day(recording: checks.Recording) -> None
     elsewhere = replay_elsewhere("test_pydantic_ai", recording.cassettes)
     assert elsewhere["year"] > datetime.now().year  # faketime took
     assert elsewhere["replayed"] == as_json(recording.live)
+
+
+def test_a_miss_shows_tapedecks_explanation(recording: checks.Recording, tmp_path: Path) -> None:
+    shown = checks.miss(FRAMEWORK, recording, tmp_path)
+    assert shown.error == ERROR_ON_MISS
+    assert shown.message is not None
+    assert "tapedeck: " in shown.message, shown.message
+    assert "Hello thar" in shown.message, shown.message  # the difference, quoted
 
 
 @pytest.mark.parametrize("case", checks.FAULTS, ids=lambda c: c.name)
