@@ -79,8 +79,14 @@ STAINLESS_PY = [("x-stainless-lang", "python"), ("x-stainless-package-version", 
         pytest.param(  # the Vercel AI SDK's generateText (captured from ai 7.0.185)
             [("user-agent", "ai/7.0.185 ai-sdk-provider-utils/5.0.86 node.js/22")],
             None,
-            Client("ai", "7.0.185"),
-            id="vercel-ai-sdk",
+            Client("ai-sdk", "5.0.86"),
+            id="vercel-ai-sdk-generate",
+        ),
+        pytest.param(  # and its streamText: one install, one client
+            [("user-agent", "ai-sdk-anthropic/4.0.112 ai-sdk-provider-utils/5.0.86 node.js/22")],
+            None,
+            Client("ai-sdk", "5.0.86"),
+            id="vercel-ai-sdk-stream",
         ),
         pytest.param(
             [("user-agent", "ai-sdk/anthropic/4.0.112 runtime/node.js/22")],

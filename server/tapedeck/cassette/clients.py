@@ -4,16 +4,19 @@ A recording keeps it with each interaction (``client:`` in a cassette's request)
 says when the closest interaction was recorded by another client or release. The first of
 these that names a client wins:
 
-1. the first product of ``user-agent``: ``claude-cli/2.1.337 (external, cli)`` is
-   ``claude-cli 2.1.337``, ``ai/7.0.185 ai-sdk-provider-utils/5.0.86 node.js/22`` is
-   ``ai 7.0.185``, ``Anthropic/Python 0.86.0`` is ``anthropic-python 0.86.0`` — unless it
-   names only an HTTP library (``python-httpx``, ``node-fetch``, ...);
-2. Claude Code's billing block, the first block of its ``system``
+1. a product of ``user-agent`` that names its client wherever it stands: the Vercel AI
+   SDK's ``ai-sdk-provider-utils/5.0.86`` is ``ai-sdk 5.0.86`` (``generateText`` puts
+   ``ai/7.0.185`` first, ``streamText`` ``ai-sdk-anthropic/4.0.112``: one install, one
+   client);
+2. the first product of ``user-agent``: ``claude-cli/2.1.337 (external, cli)`` is
+   ``claude-cli 2.1.337``, ``Anthropic/Python 0.86.0`` is ``anthropic-python 0.86.0`` —
+   unless it names only an HTTP library (``python-httpx``, ``node-fetch``, ...);
+3. Claude Code's billing block, the first block of its ``system``
    (``x-anthropic-billing-header: cc_version=2.1.337.089; cc_entrypoint=cli;``):
    ``claude-cli 2.1.337`` (the fourth part of ``cc_version`` changes with the prompt);
-3. the Anthropic SDK's ``x-stainless-lang`` and ``x-stainless-package-version``:
+4. the Anthropic SDK's ``x-stainless-lang`` and ``x-stainless-package-version``:
    ``anthropic-python 0.86.0``, ``anthropic-js 0.128.0``;
-4. the HTTP library ``user-agent`` names.
+5. the HTTP library ``user-agent`` names.
 
 Names and releases are taken only when they are short and plain (letters, digits and
 ``.-_+/``), since they come from the client and reach the log.
@@ -55,6 +58,8 @@ HTTP_LIBRARIES = frozenset(
     }
 )
 _WANTED = ("user-agent", "x-stainless-lang", "x-stainless-package-version")
+#: ``user-agent`` products that name their client wherever they stand, and its name.
+FAMILIES = {"ai-sdk-provider-utils": "ai-sdk"}
 
 
 def identify(headers: Iterable[tuple[str, str]], body: Any = None) -> Client | None:
@@ -65,6 +70,9 @@ def identify(headers: Iterable[tuple[str, str]], body: Any = None) -> Client | N
         name = name.lower()
         if name in _WANTED:
             found[name] = value.strip()
+    family = _family(found.get("user-agent", ""))
+    if family is not None:
+        return family
     agent = from_user_agent(found.get("user-agent", ""))
     if agent is not None and agent.name.lower() not in HTTP_LIBRARIES:
         return agent
@@ -85,6 +93,15 @@ def from_user_agent(text: str) -> Client | None:
     if "/" in first and _RELEASE.fullmatch(following):  # Anthropic/Python 0.86.0
         return Client(first.replace("/", "-").lower(), following)
     return Client(first.rstrip("/"), None)
+
+
+def _family(text: str) -> Client | None:
+    for word in text.split():
+        name, _, release = word.partition("/")
+        client = FAMILIES.get(name.lower())
+        if client is not None and _RELEASE.fullmatch(release):
+            return Client(client, release)
+    return None
 
 
 def _from_stainless(lang: str | None, release: str | None) -> Client | None:
