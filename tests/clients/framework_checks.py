@@ -210,6 +210,28 @@ def replay(framework: Framework, recording: Recording) -> dict[str, Any]:
     return got
 
 
+#: The repository's docs/clients.md, whose fault table says what each client shows.
+CLIENTS_DOC = Path(__file__).resolve().parents[2] / "docs" / "clients.md"
+
+
+def documented(column: str, kind: str) -> str:
+    """The cell of docs/clients.md's fault table for fault ``kind`` and client ``column``."""
+    rows = [line for line in CLIENTS_DOC.read_text().splitlines() if line.startswith("| ")]
+    table = [[c.strip() for c in row.strip().strip("|").split("|")] for row in rows]
+    header = next(cells for cells in table if cells[0] == "fault")
+    row = next(cells for cells in table if cells[0] == f"`{kind}`")
+    return row[header.index(column)]
+
+
+def check_shown(column: str, case: FaultCase, shown: Outcome, error: str | None) -> None:
+    """``shown`` raised ``error`` (``None``: it answered), and the docs' cell for the case's
+    kind names that class (``status-429`` is the ``status`` row)."""
+    assert shown.error == error, shown.shown()
+    if error is not None:
+        cell = documented(column, case.name.split("-")[0])
+        assert error.rsplit(".", 1)[1] in cell, f"docs/clients.md, {column}: {cell}"
+
+
 def miss(framework: Framework, recording: Recording, where: Path) -> Outcome:
     """What ``framework`` shows for a miss: the question's recording, copied to ``where`` with
     its question changed ("Hello there" to "Hello thar"), is the closest and does not match."""

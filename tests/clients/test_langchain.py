@@ -90,6 +90,21 @@ def summary(message: BaseMessage) -> dict[str, Any]:
 
 #: What a miss (tapedeck's 404) is raised as.
 ERROR_ON_MISS = "langchain_anthropic.chat_models.AnthropicModelNotFoundError"
+#: What LangChain raises for each fault case (``None``: it answers), as docs/clients.md says.
+SHOWN = {
+    "ping": None,
+    "error": "anthropic.APIStatusError",
+    "overloaded": "anthropic.APIStatusError",
+    "disconnect": "langchain_anthropic.chat_models.AnthropicConnectionError",
+    "truncate": None,
+    "status-529": None,
+    "status-429": "langchain_anthropic.chat_models.AnthropicRateLimitError",
+    "status-529-stream": "langchain_anthropic.chat_models.AnthropicOverloadedError",
+    "latency": "langchain_anthropic.chat_models.AnthropicTimeoutError",
+    "stall": "langchain_anthropic.chat_models.AnthropicTimeoutError",
+    "garble": "json.decoder.JSONDecodeError",
+    "quota": "langchain_anthropic.chat_models.AnthropicRateLimitError",
+}
 FRAMEWORK = LangChain()
 
 
@@ -134,3 +149,4 @@ def test_fault(case: checks.FaultCase, recording: checks.Recording) -> None:
     replayed, direct = checks.compare_fault(FRAMEWORK, recording.cassettes, case)
     print(f"\n{case.name}: tapedeck {replayed.shown()}\n{case.name}: stand-in {direct.shown()}")
     assert replayed == direct
+    checks.check_shown("LangChain", case, replayed, SHOWN[case.name])

@@ -131,6 +131,21 @@ def summary(response: Any) -> dict[str, Any]:
 
 #: What a miss (tapedeck's 404) is raised as.
 ERROR_ON_MISS = "litellm.exceptions.NotFoundError"
+#: What LiteLLM raises for each fault case (``None``: it answers), as docs/clients.md says.
+SHOWN = {
+    "ping": None,
+    "error": "litellm.exceptions.MidStreamFallbackError",
+    "overloaded": "litellm.exceptions.MidStreamFallbackError",
+    "disconnect": "litellm.exceptions.MidStreamFallbackError",
+    "truncate": "litellm.exceptions.MidStreamFallbackError",
+    "status-529": None,
+    "status-429": "litellm.exceptions.RateLimitError",
+    "status-529-stream": "litellm.exceptions.InternalServerError",
+    "latency": "litellm.exceptions.Timeout",
+    "stall": "litellm.exceptions.MidStreamFallbackError",
+    "garble": "litellm.exceptions.MidStreamFallbackError",
+    "quota": "litellm.exceptions.RateLimitError",
+}
 FRAMEWORK = LiteLLM()
 
 
@@ -200,3 +215,4 @@ def test_fault(case: checks.FaultCase, recording: checks.Recording) -> None:
     replayed, direct = checks.compare_fault(FRAMEWORK, recording.cassettes, case)
     print(f"\n{case.name}: tapedeck {replayed.shown()}\n{case.name}: stand-in {direct.shown()}")
     assert replayed == direct
+    checks.check_shown("LiteLLM", case, replayed, SHOWN[case.name])

@@ -133,6 +133,21 @@ def summary(messages: list[ModelMessage]) -> list[Any]:
 
 #: What a miss (tapedeck's 404) is raised as.
 ERROR_ON_MISS = "pydantic_ai.exceptions.ModelNotFoundError"
+#: What pydantic-ai raises for each fault case (``None``: it answers), as docs/clients.md says.
+SHOWN = {
+    "ping": None,
+    "error": "pydantic_ai.exceptions.ModelServerError",
+    "overloaded": "pydantic_ai.exceptions.ModelOverloadedError",
+    "disconnect": "pydantic_ai.exceptions.ModelConnectionError",
+    "truncate": None,
+    "status-529": None,
+    "status-429": "pydantic_ai.exceptions.ModelRateLimitError",
+    "status-529-stream": "pydantic_ai.exceptions.ModelOverloadedError",
+    "latency": "pydantic_ai.exceptions.ModelTimeoutError",
+    "stall": "pydantic_ai.exceptions.ModelTimeoutError",
+    "garble": "pydantic_ai.exceptions.ModelAPIError",
+    "quota": "pydantic_ai.exceptions.ModelRateLimitError",
+}
 FRAMEWORK = PydanticAI()
 
 
@@ -175,3 +190,4 @@ def test_fault(case: checks.FaultCase, recording: checks.Recording) -> None:
     replayed, direct = checks.compare_fault(FRAMEWORK, recording.cassettes, case)
     print(f"\n{case.name}: tapedeck {replayed.shown()}\n{case.name}: stand-in {direct.shown()}")
     assert replayed == direct
+    checks.check_shown("pydantic-ai", case, replayed, SHOWN[case.name])
