@@ -28,6 +28,7 @@ from fake_upstream import ask, event_names
 from late_stop_upstream import LateStopUpstream
 from record_helpers import files, names, only_cassette, proxy
 from tapedeck.config import Mode
+from tapedeck.pytest_plugin.client import Tapedeck
 from tapedeck.server.runner import ServerThread
 
 pytestmark = pytest.mark.one_process
@@ -142,8 +143,11 @@ def test_a_json_answer_the_client_gave_up_on_before_the_headers_is_recorded(
             tapedeck_log.lines()
         )
         [seen] = late.requests()
+        # A failing test's report says so too (nothing reached the client: status "-").
+        report = Tapedeck(s, "leaves").summary()
     assert seen.outcome == "complete"
     assert tapedeck_log.matching(RECORDED)
+    assert report.startswith("POST /v1/messages - upstream, recorded into hangs-up"), report
     [interaction] = only_cassette(tmp_path)["interactions"]
     assert interaction["response"]["body"]["content"][0]["text"] == text
 
@@ -163,6 +167,8 @@ def test_an_upstream_that_does_not_finish_in_time_is_closed_and_not_recorded(
         assert late.wait_ended(seen, timeout=5), "the upstream request was left open"
         said = tapedeck_log.matching("^not recorded into hangs-up")
         metrics = httpx.get(f"{s.base_url}/metrics").text
+        report = Tapedeck(s, "leaves").summary()
+    assert report.startswith(f"POST /v1/messages 200 upstream, {said[0]}"), report
     assert 'tapedeck_recordings_total{result="unfinished"} 1.0' in metrics
     assert seen.outcome == "cancelled"  # tapedeck closed it
     assert seen.sent == ["message_start"]

@@ -259,7 +259,8 @@ class Tapedeck:
 
 def with_outcomes(entries: list[JournalEntry], outcomes: list[Outcome]) -> list[str]:
     """The entries' lines, each upstream answer's saying what the recorder did with it
-    (``outcomes``, oldest first: each goes to the first answer of its cassette and status).
+    (``outcomes``, oldest first: each goes to the first answer of its cassette and status,
+    or of its cassette for an answer the client left before it had a status).
     An answer it was never handed (the exchange broke off) was not recorded."""
     left = list(outcomes)
     lines = []
@@ -267,7 +268,13 @@ def with_outcomes(entries: list[JournalEntry], outcomes: list[Outcome]) -> list[
         line = entry.line()
         if entry.source == "upstream" and entry.cassette:
             said = f"upstream, recorded into {entry.cassette}"
-            match = (o for o in left if (o.cassette, o.status) == (entry.cassette, entry.status))
+            # No status: the client left before the headers, and the answer was read on.
+            status = entry.status
+            match = (
+                o
+                for o in left
+                if o.cassette == entry.cassette and (o.status == status or status is None)
+            )
             outcome = next(match, None)
             if outcome is not None:
                 left.remove(outcome)
