@@ -1,6 +1,6 @@
 """A stand-in API that answers Claude Code (and the Agent SDKs, which run it) plausibly, and
-how to run Claude Code against a server, for tests/clients/test_claude_code*.py and
-test_agent_sdk*.py.
+how to run Claude Code — the CLI or a program on either Agent SDK — in a place of its own,
+for tests/clients/test_claude_code.py and test_agent_sdk.py (through claude_checks.py).
 
 The stand-in is :class:`standin.StandIn` (which fails as the API does, from the
 ``x-tapedeck-fault`` header) with what it answers narrowed to what Claude Code can use:
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,18 +139,27 @@ def libfaketime() -> Path:
     return found[0]
 
 
-def elsewhere(command: list[str], days: int = 1550, host: str = "elsewhere") -> list[str]:
-    """``command`` run ``days`` days from now (libfaketime) and, where this user may make a
-    UTS namespace (root), under the host name ``host``.
+def another_day(days: int) -> dict[str, str]:
+    """Environment that puts a process's clock ``days`` days ahead (libfaketime).
 
-    Only the command itself gets the library (the shell that sets the host name does not),
-    and the clock is offset rather than started at a time: with ``FAKETIME=@...`` the
-    library shares its start between processes through a semaphore, which Claude Code's
-    helper processes fail to open once it exits."""
-    faked = ["env", f"LD_PRELOAD={libfaketime()}", f"FAKETIME=+{days}d", *command]
+    The clock is offset rather than started at a time (``FAKETIME=@...``), and only the
+    Claude Code process gets the library, never a process that starts it: libfaketime then
+    shares its clock with the children through a semaphore that Claude Code's native binary
+    fails to open (``sem_open failed``), and it exits."""
+    return {"LD_PRELOAD": str(libfaketime()), "FAKETIME": f"+{days}d"}
+
+
+#: The variable the Agent SDK programs pass on to the Claude Code they start (a JSON
+#: object of environment variables), so that only Claude Code runs on another day.
+CLI_ENV = "CLAUDE_CLI_ENV"
+
+
+def another_machine(command: list[str], host: str = "elsewhere") -> list[str]:
+    """``command`` under the host name ``host`` (a UTS namespace of its own), where this
+    user may make one (root); else ``command`` as it is."""
     if os.geteuid() != 0 or not Path("/usr/bin/unshare").exists():
-        return faked
-    return ["unshare", "--uts", "sh", "-c", f'hostname {host} && exec "$@"', "sh", *faked]
+        return command
+    return ["unshare", "--uts", "sh", "-c", f'hostname {host} && exec "$@"', "sh", *command]
 
 
 def run(command: list[str], env: Mapping[str, str], cwd: Path, timeout: float = 120) -> Shown:
@@ -165,3 +175,44 @@ def run(command: list[str], env: Mapping[str, str], cwd: Path, timeout: float = 
         check=False,
     )
     return Shown(done.returncode, done.stdout.strip(), done.stderr.strip())
+
+
+#: A Python program on the Agent SDK: asks its one argument in the working directory and
+#: prints the result's text (or the error), exiting 1 when the SDK reports an error. It
+#: passes the variables of $CLAUDE_CLI_ENV on to Claude Code.
+AGENT_SDK_PY = """
+import json, os, sys
+import anyio
+from claude_agent_sdk import ClaudeAgentOptions, ResultMessage, query
+
+async def main():
+    result = None
+    cli_env = json.loads(os.environ.get("CLAUDE_CLI_ENV") or "{}")
+    options = ClaudeAgentOptions(cwd=os.getcwd(), env=cli_env)
+    try:
+        async for message in query(prompt=sys.argv[1], options=options):
+            if isinstance(message, ResultMessage):
+                result = message
+    except Exception as exc:
+        print(f"{type(exc).__name__}: {exc}")
+        return 1
+    if result is None:
+        print("no result")
+        return 2
+    print(result.result or "")
+    return 1 if result.is_error else 0
+
+sys.exit(anyio.run(main))
+"""
+#: The clients that run Claude Code: the CLI, the Python and the TypeScript Agent SDK.
+KINDS = ("cli", "py", "ts")
+
+
+def command(kind: str, node_bin: Path, prompt: str) -> list[str]:
+    """How ``kind`` is asked ``prompt``: ``claude -p``, or a program on an Agent SDK."""
+    if kind == "cli":
+        return [str(node_bin / "claude"), "-p", prompt]
+    if kind == "py":
+        return [sys.executable, "-c", AGENT_SDK_PY, prompt]
+    script = node_bin.parent.parent / "agent_sdk.mjs"  # tests/clients/node/agent_sdk.mjs
+    return [str(node_bin / "node"), str(script), prompt]
