@@ -9,6 +9,7 @@ framework made of the answers, as plain data to compare.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,6 +49,18 @@ STOP_DELAY_S = 0.2
 #: time out a replay.
 TIMEOUT_S = 0.5
 ROOMY_TIMEOUT_S = 20.0
+
+
+def test_id_for(fault: str) -> str:
+    """The test id a call with ``fault`` is sent with (the spec, in letters and digits)."""
+    return "fault-" + hashlib.sha1(fault.encode()).hexdigest()[:12]
+
+
+def fault_headers(fault: str | None) -> dict[str, str]:
+    """The headers a framework sends for ``fault``: the spec, and a test id of its own."""
+    if not fault:
+        return {}
+    return {"x-tapedeck-fault": fault, "x-tapedeck-test-id": test_id_for(fault)}
 
 
 def timeout_for(fault: str | None) -> float:
@@ -248,20 +261,32 @@ def journal_count(base_url: str) -> int:
     return len(httpx.get(f"{base_url}/_tapedeck/journal").json()["entries"])
 
 
+@dataclass
+class Sides:
+    """tapedeck replaying a recording, and the stand-in, both up for a whole test module."""
+
+    deck: str
+    api: StandIn
+
+
 @contextmanager
-def both_sides(cassettes: Path) -> Iterator[tuple[str, Callable[[], int], str, Callable[[], int]]]:
-    """A fresh tapedeck replaying ``cassettes`` and a fresh stand-in, with how many requests
-    each has seen."""
+def both_sides(cassettes: Path) -> Iterator[Sides]:
+    """tapedeck replaying ``cassettes`` and a stand-in, until the block ends."""
     with serving(cassettes, mode=Mode.NONE) as s, StandIn() as api:
-        yield s.base_url, lambda: journal_count(s.base_url), api.base_url, lambda: len(api.bodies)
+        yield Sides(s.base_url, api)
 
 
-def compare_fault(
-    framework: Framework, cassettes: Path, case: FaultCase
-) -> tuple[Outcome, Outcome]:
+def compare_fault(framework: Framework, sides: Sides, case: FaultCase) -> tuple[Outcome, Outcome]:
     """What ``framework`` shows for ``case`` from tapedeck, and from the stand-in failing the
-    same way."""
-    with both_sides(cassettes) as (deck, deck_count, api, api_count):
-        replayed = run_case(framework, deck, case, deck_count)
-        direct = run_case(framework, api, case, api_count)
+    same way. Each case's spec is its own (:func:`fault_headers` makes it the test id), so that
+    the servers count its requests, ``times`` and quota apart from the other cases'."""
+    test_id = test_id_for(case.spec)
+
+    def deck_count() -> int:
+        journal = httpx.get(f"{sides.deck}/_tapedeck/journal", params={"test_id": test_id})
+        return len(journal.json()["entries"])
+
+    replayed = run_case(framework, sides.deck, case, deck_count)
+    api = sides.api
+    direct = run_case(framework, api.base_url, case, lambda: api.fault_requests[case.spec])
     return replayed, direct

@@ -193,7 +193,12 @@ class StandIn:
         self._sock.listen(64)
         self.base_url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
         config = uvicorn.Config(
-            self._app, log_config=None, access_log=False, lifespan="off", interface="asgi3"
+            self._app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            interface="asgi3",
+            timeout_graceful_shutdown=0.1,  # a latency or stall still waiting is cut short
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]})

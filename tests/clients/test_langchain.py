@@ -9,6 +9,7 @@ carries the fault.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ class LangChain:
             max_tokens=256,
             max_retries=retries,
             timeout=checks.timeout_for(fault),
-            default_headers={"x-tapedeck-fault": fault} if fault else None,
+            default_headers=checks.fault_headers(fault),
         )
 
     def _call(self, llm: Any, messages: Any, stream: bool, seen: list[str]) -> BaseMessage:
@@ -113,6 +114,12 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> checks.Recording:
     return checks.record(FRAMEWORK, tmp_path_factory.mktemp("langchain"))
 
 
+@pytest.fixture(scope="module")
+def sides(recording: checks.Recording) -> Iterator[checks.Sides]:
+    with checks.both_sides(recording.cassettes) as sides:
+        yield sides
+
+
 def test_records_then_replays_with_the_upstream_gone(recording: checks.Recording) -> None:
     live = recording.live
     assert live["ask-json"]["content"] == checks.answer(False)
@@ -145,8 +152,8 @@ def test_a_miss_shows_tapedecks_explanation(recording: checks.Recording, tmp_pat
 
 
 @pytest.mark.parametrize("case", checks.FAULTS, ids=lambda c: c.name)
-def test_fault(case: checks.FaultCase, recording: checks.Recording) -> None:
-    replayed, direct = checks.compare_fault(FRAMEWORK, recording.cassettes, case)
+def test_fault(case: checks.FaultCase, sides: checks.Sides) -> None:
+    replayed, direct = checks.compare_fault(FRAMEWORK, sides, case)
     print(f"\n{case.name}: tapedeck {replayed.shown()}\n{case.name}: stand-in {direct.shown()}")
     assert replayed == direct
     checks.check_shown("LangChain", case, replayed, SHOWN[case.name])

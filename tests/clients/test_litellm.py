@@ -12,6 +12,7 @@ own httpx client and reads the stream with its own SSE line parser
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,7 @@ class LiteLLM:
             stream=stream,
             timeout=checks.timeout_for(fault),
             num_retries=retries,
-            extra_headers={"x-tapedeck-fault": fault} if fault else None,
+            extra_headers=checks.fault_headers(fault),
             **extra,
         )
         if not stream:
@@ -182,6 +183,12 @@ def test_a_stream_it_hung_up_on_is_recorded(recording: checks.Recording) -> None
         assert names[-2:] == ["message_delta", "message_stop"]
 
 
+@pytest.fixture(scope="module")
+def sides(recording: checks.Recording) -> Iterator[checks.Sides]:
+    with checks.both_sides(recording.cassettes) as sides:
+        yield sides
+
+
 def test_records_then_replays_with_the_upstream_gone(recording: checks.Recording) -> None:
     live = recording.live
     assert live["ask-json"]["content"] == checks.answer(False)
@@ -211,8 +218,8 @@ def test_a_miss_shows_tapedecks_explanation(recording: checks.Recording, tmp_pat
 
 
 @pytest.mark.parametrize("case", checks.FAULTS, ids=lambda c: c.name)
-def test_fault(case: checks.FaultCase, recording: checks.Recording) -> None:
-    replayed, direct = checks.compare_fault(FRAMEWORK, recording.cassettes, case)
+def test_fault(case: checks.FaultCase, sides: checks.Sides) -> None:
+    replayed, direct = checks.compare_fault(FRAMEWORK, sides, case)
     print(f"\n{case.name}: tapedeck {replayed.shown()}\n{case.name}: stand-in {direct.shown()}")
     assert replayed == direct
     checks.check_shown("LiteLLM", case, replayed, SHOWN[case.name])

@@ -11,7 +11,7 @@ the SDK's SSE decoder and retries, an ``httpx2`` client of pydantic-ai's own);
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,7 @@ class PydanticAI:
             max_tokens=256, timeout=checks.timeout_for(fault), max_retries=retries
         )
         if fault:
-            settings["extra_headers"] = {"x-tapedeck-fault": fault}
+            settings["extra_headers"] = checks.fault_headers(fault)
         provider = AnthropicProvider(base_url=base_url, api_key="test-key")
         agent = Agent(AnthropicModel(MODEL, provider=provider), model_settings=settings)
         if tools:
@@ -156,6 +156,12 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> checks.Recording:
     return checks.record(FRAMEWORK, tmp_path_factory.mktemp("pydantic-ai"))
 
 
+@pytest.fixture(scope="module")
+def sides(recording: checks.Recording) -> Iterator[checks.Sides]:
+    with checks.both_sides(recording.cassettes) as sides:
+        yield sides
+
+
 def test_records_then_replays_with_the_upstream_gone(recording: checks.Recording) -> None:
     live = recording.live
     assert live["ask-json"][-1][1] == [{"part_kind": "text", "content": checks.answer(False)}]
@@ -186,8 +192,8 @@ def test_a_miss_shows_tapedecks_explanation(recording: checks.Recording, tmp_pat
 
 
 @pytest.mark.parametrize("case", checks.FAULTS, ids=lambda c: c.name)
-def test_fault(case: checks.FaultCase, recording: checks.Recording) -> None:
-    replayed, direct = checks.compare_fault(FRAMEWORK, recording.cassettes, case)
+def test_fault(case: checks.FaultCase, sides: checks.Sides) -> None:
+    replayed, direct = checks.compare_fault(FRAMEWORK, sides, case)
     print(f"\n{case.name}: tapedeck {replayed.shown()}\n{case.name}: stand-in {direct.shown()}")
     assert replayed == direct
     checks.check_shown("pydantic-ai", case, replayed, SHOWN[case.name])
