@@ -216,6 +216,8 @@ def test_show_settings_names_where_each_rule_came_from(tmp_path: Path) -> None:
     assert f"system.*.text: alpha -> beta  [{tmp_path / 'tapedeck.yaml'}:2: normalize]" in out
     assert "    system  [--ignore-body-fields]" in out
     assert "miss_status: 400  [preset claude-code (claude-code.yaml:" in out
+    assert f"  preset claude-code: {load('claude-code').description} (claude-code.yaml)" in out
+    assert "    (anthropic-beta: left out)  [default; preset claude-code (claude-code.yaml:" in out
     for rule in load("claude-code").normalize:
         assert f"    {rule.value}  [preset claude-code (claude-code.yaml:{rule.line})]" in out
     flagged = _tapedeck("show", "--settings", "--miss-status", "404", cwd=tmp_path)

@@ -27,6 +27,8 @@ def render(settings: Settings, sources: Mapping[str, str]) -> str:
     for key in shown:
         value = _value(key, getattr(settings, key))
         lines.append(f"  {key.ljust(width)}  {value}  [{_where(sources, key)}]")
+    for preset in settings.presets:
+        lines.append(f"  preset {preset.name}: {preset.description} ({preset.file})")
     lines.append("")
     lines.append("matching rules (presets' normalize rules run first, in the order named):")
     lines += _matching(settings, sources)
