@@ -162,6 +162,17 @@ def another_machine(command: list[str], host: str = "elsewhere") -> list[str]:
     return ["unshare", "--uts", "sh", "-c", f'hostname {host} && exec "$@"', "sh", *command]
 
 
+def sweep_faketime() -> None:
+    """Remove the semaphores and shared memory libfaketime leaves in /dev/shm, named after
+    processes that have ended: Claude Code exits without releasing them, and a later process
+    given the same pid would fail to create its own ("sem_open failed: File exists")."""
+    shm = Path("/dev/shm")
+    for leftover in [*shm.glob("sem.faketime_sem_*"), *shm.glob("faketime_shm_*")]:
+        pid = leftover.name.rsplit("_", 1)[-1]
+        if pid.isdigit() and not Path("/proc", pid).exists():
+            leftover.unlink(missing_ok=True)
+
+
 def run(command: list[str], env: Mapping[str, str], cwd: Path, timeout: float = 120) -> Shown:
     """Run a Claude Code process (the CLI or an SDK's script) to its end."""
     done = subprocess.run(
@@ -174,6 +185,8 @@ def run(command: list[str], env: Mapping[str, str], cwd: Path, timeout: float = 
         stdin=subprocess.DEVNULL,
         check=False,
     )
+    if "LD_PRELOAD" in " ".join(command) or CLI_ENV in env:
+        sweep_faketime()
     return Shown(done.returncode, done.stdout.strip(), done.stderr.strip())
 
 
