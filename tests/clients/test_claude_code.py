@@ -6,6 +6,8 @@ itself (docs/clients.md#claude-code-and-the-agent-sdks)."""
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -22,9 +24,13 @@ from claude_checks import (
     record,
     serving,
 )
-from claude_standin import place
+from claude_standin import ClaudeStandIn, place
 
 from tapedeck.config import Mode
+
+pytest_plugins = ["pytester"]
+#: The repository root (docs/).
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +72,31 @@ def test_each_fault_looks_to_claude_code_as_the_same_failure_of_the_api(
     recording: Recording, node_bin: Path, case: FaultCase
 ) -> None:
     check_fault(recording, node_bin, case)
+
+
+def test_the_pytest_recipe_of_the_docs_records_and_replays(
+    pytester: pytest.Pytester, node_bin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/clients.md's pytest example, recorded from the stand-in in ``once`` mode and
+    replayed in ``none`` mode with it gone, from other folders (pytester's run directories)."""
+    text = (ROOT / "docs" / "clients.md").read_text(encoding="utf-8")
+    (example,) = re.findall(r"```python\n(# tests/test_agent\.py\n.*?)```", text, re.S)
+    pytester.makefile(".ini", pytest="[pytest]\ntapedeck_presets = claude-code\n")
+    (pytester.path / "tests" / "cassettes").mkdir(parents=True)
+    (pytester.path / "tests" / "test_agent.py").write_text(example)
+    home = pytester.path / "home"
+    home.mkdir()
+    env = {"HOME": str(home), "PATH": f"{node_bin}:{os.environ['PATH']}"}
+    with ClaudeStandIn() as api:
+        for name, value in {**env, "TAPEDECK_UPSTREAM": api.base_url}.items():
+            monkeypatch.setenv(name, value)
+        recorded = pytester.runpytest_subprocess(
+            "-p", "no:cacheprovider", "--tapedeck-mode", "once", timeout=300
+        )
+        recorded.assert_outcomes(passed=2)
+        asked = len(api.bodies)
+    # The first test's stream; the second's stream, cut, asked again, cut, then asked
+    # without streaming (the fault spares that), which is recorded and then replayed.
+    assert asked == 4
+    replayed = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=300)
+    replayed.assert_outcomes(passed=2)
