@@ -160,11 +160,13 @@ def test_a_broken_preset_file_says_file_line_and_field() -> None:
         parse("x", "x.yaml", "description: d\nnormalize:\n  - {path: a, pattern: '('}\n")
     with pytest.raises(ValueError, match=r"^x.yaml:2: ignore: unknown key"):
         parse("x", "x.yaml", "description: d\nignore: [a]\n")
-    with pytest.raises(ValueError, match=r"^x.yaml:1: miss_status: expected 404"):
-        parse("x", "x.yaml", "miss_status: 418\n")
-    with pytest.raises(ValueError, match=r"^x.yaml:1: ignore_headers: expected a list"):
-        parse("x", "x.yaml", "ignore_headers: anthropic-beta\n")
-    listed = parse("x", "x.yaml", "normalize:\n  - {path: [a, b.c], pattern: x}\n")
+    with pytest.raises(ValueError, match=r"^x.yaml:2: miss_status: expected 404"):
+        parse("x", "x.yaml", "description: d\nmiss_status: 418\n")
+    with pytest.raises(ValueError, match=r"^x.yaml:2: ignore_headers: expected a list"):
+        parse("x", "x.yaml", "description: d\nignore_headers: anthropic-beta\n")
+    with pytest.raises(ValueError, match=r"^x.yaml:1: description: expected one line"):
+        parse("x", "x.yaml", "miss_status: 400\n")
+    listed = parse("x", "x.yaml", "description: d\nnormalize:\n  - {path: [a, b.c], pattern: x}\n")
     assert [str(r.value) for r in listed.normalize] == ["a: x -> ", "b.c: x -> "]
 
 

@@ -104,10 +104,10 @@ def parse(name: str, file: str, text: str) -> Preset:
                 f"{file}:{document.line_of(key)}: {key}: unknown key "
                 f"(a preset has {', '.join(_KEYS)})"
             )
-    description = document.get("description", "")
-    if not isinstance(description, str):
+    description = document.get("description")
+    if not isinstance(description, str) or not description.strip():
         line = document.line_of("description")
-        raise ValueError(f"{file}:{line}: description: expected text")
+        raise ValueError(f"{file}:{line}: description: expected one line saying what it is for")
     return Preset(
         name,
         file,
