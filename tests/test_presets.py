@@ -222,6 +222,12 @@ def test_show_settings_names_where_each_rule_came_from(tmp_path: Path) -> None:
     assert "    (anthropic-beta: left out)  [default; preset claude-code (claude-code.yaml:" in out
     for rule in load("claude-code").normalize:
         assert f"    {rule.value}  [preset claude-code (claude-code.yaml:{rule.line})]" in out
+    # The example in docs/clients.md#presets is this output.
+    documented = (ROOT / "docs" / "clients.md").read_text(encoding="utf-8")
+    shown_there = [line for line in documented.splitlines() if "[preset claude-code (" in line]
+    assert shown_there
+    for line in shown_there:
+        assert line in out.splitlines(), line
     flagged = _tapedeck("show", "--settings", "--miss-status", "404", cwd=tmp_path)
     assert "miss_status: 404  [--miss-status]" in flagged.stdout
     wrong = _tapedeck("show", "--settings", "--preset", "claude", cwd=tmp_path)
