@@ -265,3 +265,11 @@ def test_the_pytest_plugin_takes_presets_from_its_option_ini_and_fixture(
     pytester.makefile(".ini", pytest="[pytest]\n")
     fixture = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=60)
     assert "tapedeck_config['presets']: unknown preset 'nope'" in fixture.stdout.str()
+
+
+def test_settings_made_in_python_take_preset_names() -> None:
+    from tapedeck import Settings
+
+    assert Settings(presets=("claude-code",)).presets == (load("claude-code"),)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown preset 'nope'"):
+        Settings(presets=("nope",))  # type: ignore[arg-type]

@@ -26,6 +26,7 @@ from ..source.sequences import SequenceEnd
 from ..validation import Validate
 from .options import BY_KEY, DEFAULTS, OPTIONS, Mode
 from .presets import Preset, chosen_miss_status, combined
+from .presets import presets as load_presets
 from .suggest import did_you_mean, unknown_setting
 
 #: A ``before_record_request`` / ``before_record_response`` hook.
@@ -79,6 +80,10 @@ class Settings:
     journal_size: int = DEFAULTS["journal_size"]
     journal_body_limit: int = DEFAULTS["journal_body_limit"]
     metrics: bool = DEFAULTS["metrics"]
+
+    def __post_init__(self) -> None:
+        if any(isinstance(p, str) for p in self.presets):  # Settings(presets=["claude-code"])
+            object.__setattr__(self, "presets", load_presets(self.presets))
 
     def match_rules(self) -> MatchRules:
         """The rules requests are matched by: the presets' and the user's."""
