@@ -221,7 +221,8 @@ def test_decoding_what_encode_event_writes() -> None:
 @pytest.mark.parametrize("value", ["\u00b2", "\u0663", "1" * 5000, "-1", "1e3", " 7"])
 def test_a_retry_that_is_not_ascii_digits_is_ignored(value: str) -> None:
     (event,) = SSEDecoder().feed(f"retry: {value}\ndata: x\n\n".encode())
-    assert event.retry is None and event.data == "x"
+    assert event.retry is None
+    assert event.data == "x"
 
 
 _SSE_BYTES = st.lists(

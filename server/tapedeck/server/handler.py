@@ -187,9 +187,7 @@ class Handler:
         kept = body if len(body) <= self._body_limit else b""
         exchange.unparsed = unparsed(scope, self.recorder, kept)
 
-    def _judge(
-        self, request: Request, exchange: Exchange, hit: Hit | None, upstream: bool
-    ) -> None:
+    def _judge(self, request: Request, exchange: Exchange, hit: Hit | None, upstream: bool) -> None:
         """A request that breaks a rule of the API. With ``validate`` ``error`` it is refused
         unless the upstream is to judge it or a recording shows the API answered such a
         request (:func:`api_answered`); otherwise the log says so, once per request."""
