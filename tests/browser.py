@@ -62,3 +62,24 @@ def chromium(width: int = 1440, height: int = 1000) -> Iterator[Any]:
             yield context
         finally:
             context.close()
+
+
+@contextmanager
+def watched_page(timeout_ms: int = 10_000) -> Iterator[tuple[Any, list[str]]]:
+    """A page in Chromium and the errors it reports (console errors, page errors, failed
+    requests); skipped where Chromium is missing, except in CI, where that fails."""
+    import pytest
+
+    problem = missing()
+    if problem is not None:
+        if in_ci():
+            pytest.fail(f"the browser test must run in CI: {problem}")
+        pytest.skip(problem)
+    with chromium() as context:
+        opened = context.new_page()
+        opened.set_default_timeout(timeout_ms)
+        errors: list[str] = []
+        opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        opened.on("pageerror", lambda exc: errors.append(str(exc)))
+        opened.on("requestfailed", lambda r: errors.append(f"{r.url}: {r.failure}"))
+        yield opened, errors

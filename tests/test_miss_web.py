@@ -12,7 +12,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from browser import chromium, in_ci, missing
+from browser import watched_page
 from conftest import MakeServer, sdk
 from test_miss_window import prompt
 
@@ -21,18 +21,8 @@ TIMEOUT_MS = 10_000
 
 @pytest.fixture
 def page() -> Iterator[tuple[Any, list[str]]]:
-    problem = missing()
-    if problem is not None:
-        if in_ci():
-            pytest.fail(f"the browser test must run in CI: {problem}")
-        pytest.skip(problem)
-    with chromium() as context:
-        opened = context.new_page()
-        opened.set_default_timeout(TIMEOUT_MS)
-        errors: list[str] = []
-        opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        opened.on("pageerror", lambda exc: errors.append(str(exc)))
-        yield opened, errors
+    with watched_page(TIMEOUT_MS) as opened:
+        yield opened
 
 
 def body(system: str) -> dict[str, Any]:

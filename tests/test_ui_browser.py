@@ -15,7 +15,7 @@ import anthropic
 import httpx
 import pytest
 
-from browser import chromium, in_ci, missing
+from browser import watched_page
 from conftest import HELLO, MakeServer, sdk
 from tapedeck.server.runner import ServerThread
 
@@ -24,19 +24,8 @@ TIMEOUT_MS = 10_000
 
 @pytest.fixture
 def page() -> Iterator[tuple[Any, list[str]]]:
-    problem = missing()
-    if problem is not None:
-        if in_ci():
-            pytest.fail(f"the browser test must run in CI: {problem}")
-        pytest.skip(problem)
-    with chromium() as context:
-        opened = context.new_page()
-        opened.set_default_timeout(TIMEOUT_MS)
-        errors: list[str] = []
-        opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        opened.on("pageerror", lambda exc: errors.append(str(exc)))
-        opened.on("requestfailed", lambda r: errors.append(f"{r.url}: {r.failure}"))
-        yield opened, errors
+    with watched_page(TIMEOUT_MS) as opened:
+        yield opened
 
 
 def names_listed(page: Any) -> list[str]:

@@ -8,8 +8,6 @@ from __future__ import annotations
 import datetime
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,11 +26,10 @@ from claude_standin import (
     place,
     run,
 )
+from framework_checks import serving
 
-from tapedeck.config import Mode, Settings
+from tapedeck.config import Mode
 from tapedeck.config.presets import presets
-from tapedeck.server.runner import ServerThread
-from tapedeck.shaping.timing import Timing
 
 HI = "say hi"
 #: A tool loop: the stand-in calls Read("Paris"), which finds no file, then says so.
@@ -41,15 +38,6 @@ ANSWER = "Stand-in answer to: say hi"
 PRESET = presets("claude-code")
 #: How many days ahead the replays run (libfaketime).
 DAYS = 1550
-
-
-@contextmanager
-def serving(cassettes: Path, **settings: Any) -> Iterator[ServerThread]:
-    """tapedeck on a free port over ``cassettes``, instant timing."""
-    with ServerThread(
-        Settings(cassettes=cassettes, port=0, timing=Timing.parse("instant"), **settings)
-    ) as server:
-        yield server
 
 
 def ask(

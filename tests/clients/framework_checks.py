@@ -290,3 +290,38 @@ def compare_fault(framework: Framework, sides: Sides, case: FaultCase) -> tuple[
     api = sides.api
     direct = run_case(framework, api.base_url, case, lambda: api.fault_requests[case.spec])
     return replayed, direct
+
+
+# The checks every framework's test file runs the same way (each file names its framework).
+
+
+def check_replayed_elsewhere(module: str, recording: Recording) -> None:
+    """Another process, HOME, directory, time zone and locale, 550 days later: no preset."""
+    from datetime import datetime
+
+    from replay_elsewhere import as_json, replay_elsewhere
+
+    elsewhere = replay_elsewhere(module, recording.cassettes)
+    assert elsewhere["year"] > datetime.now().year  # faketime took
+    assert elsewhere["replayed"] == as_json(recording.live)
+
+
+def check_miss(framework: Framework, recording: Recording, where: Path, error: str) -> None:
+    """A miss reaches the program as ``error``, with tapedeck's explanation and the
+    difference quoted."""
+    shown = miss(framework, recording, where)
+    assert shown.error == error
+    assert shown.message is not None
+    assert "tapedeck: " in shown.message, shown.message
+    assert "Hello thar" in shown.message, shown.message  # the difference, quoted
+
+
+def check_fault(
+    framework: Framework, sides: Sides, case: FaultCase, column: str, error: str | None
+) -> None:
+    """The framework reads the fault from tapedeck as from the stand-in failing the same
+    way, and as docs/clients.md's ``column`` says."""
+    replayed, direct = compare_fault(framework, sides, case)
+    print(f"\n{case.name}: tapedeck {replayed.shown()}\n{case.name}: stand-in {direct.shown()}")
+    assert replayed == direct
+    check_shown(column, case, replayed, error)
