@@ -1,6 +1,8 @@
 """The ASGI application: ``/v1/`` to the handler, the rest to the admin app.
 
-Every HTTP request first passes the checks of :mod:`tapedeck.server.access` (Host,
+A cloud platform's request (Vertex, Foundry, ...) is first mapped onto the first-party
+one by its front door (:mod:`tapedeck.platforms`), and its answer back. Every HTTP
+request then passes the checks of :mod:`tapedeck.server.access` (Host,
 Origin, JSON bodies, the admin token). ``/v1/`` requests then go straight to
 :class:`~tapedeck.server.handler.Handler` without Starlette's routing; everything else
 (admin endpoints, 404s, lifespan) goes through a small Starlette app, but for the probes
@@ -29,6 +31,7 @@ from ..cassette.save import sweep_temporary
 from ..config import Mode, Settings
 from ..config.suggest import nearest_directory
 from ..errors import APIError, ConfigError
+from ..platforms import enter, find
 from ..record.recorder import Recorder
 from ..record.redact import Redactor
 from ..source.upstream import Upstream, UpstreamConfig
@@ -64,6 +67,10 @@ class Tapedeck:
         if scope["type"] != "http":
             await self.admin(scope, receive, send)
             return
+        route = find(scope["method"], scope["path"])
+        if route is not None:  # a platform's request, from here on a first-party one
+            limit = self.handler.settings.max_body_size
+            scope, receive, send = enter(route, scope, receive, send, limit)
         headers = scope[HEADERS] = dict(scope["headers"])
         try:
             origin = self.access.check(scope, headers)
