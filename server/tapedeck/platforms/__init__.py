@@ -29,13 +29,14 @@ Adding a platform:
 from __future__ import annotations
 
 from .anthropic_prefix import AnthropicPrefix
+from .bedrock import Bedrock
 from .door import Door, Reframe, Route, enter
 from .google_cloud import GoogleCloud
 from .vertex import Vertex
 
 #: Every front door, asked in order; the first whose ``route`` answers serves the request.
 #: (AWS — ``AnthropicAWS`` — sends the first-party paths and needs none.)
-DOORS: tuple[Door, ...] = (Vertex(), GoogleCloud(), AnthropicPrefix())
+DOORS: tuple[Door, ...] = (Vertex(), GoogleCloud(), AnthropicPrefix(), Bedrock())
 #: Every path prefix a door claims: anything else is not looked at further.
 PREFIXES = tuple(sorted({p for door in DOORS for p in door.prefixes}))
 

@@ -112,11 +112,30 @@ def enter(
         headers=headers,
     )
     inner[PLATFORM] = (route.platform, scope["path"])
-    return inner, _mapped_body(route, receive, limit), _reframed(route.reframe(), send)
+    return inner, _mapped_body(route, receive, limit, inner), _reframed(route.reframe(), send)
 
 
-def _mapped_body(route: Route, receive: Receive, limit: int) -> Receive:
+#: The app's dict of the request's headers in the scope (``server/incoming.py``'s ``HEADERS``).
+_HEADERS_DICT = "tapedeck.headers"
+
+
+def _late_headers(route: Route, scope: Scope, before: dict[str, str]) -> None:
+    """Put in ``scope`` the headers :meth:`Route.found` set from the body (Bedrock's
+    ``anthropic_beta``): the handler reads them only after the body."""
+    late = {k: v for k, v in route.headers.items() if before.get(k) != v}
+    if not late:
+        return
+    names = {k.encode() for k in late}
+    items = [(k.encode(), v.encode("latin-1")) for k, v in late.items()]
+    scope["headers"][:] = [(k, v) for k, v in scope["headers"] if k not in names] + items
+    made = scope.get(_HEADERS_DICT)
+    if isinstance(made, dict):
+        made.update(items)
+
+
+def _mapped_body(route: Route, receive: Receive, limit: int, scope: Scope) -> Receive:
     done = False
+    before = dict(route.headers)
 
     async def mapped() -> Message:
         nonlocal done
@@ -141,7 +160,9 @@ def _mapped_body(route: Route, receive: Receive, limit: int) -> Receive:
                 f"tapedeck: request body is {size} bytes; the limit is {limit} bytes "
                 "(setting max_body_size)",
             )
-        return {"type": "http.request", "body": route.body(b"".join(chunks)), "more_body": False}
+        body = route.body(b"".join(chunks))
+        _late_headers(route, scope, before)
+        return {"type": "http.request", "body": body, "more_body": False}
 
     return mapped
 
