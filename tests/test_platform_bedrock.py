@@ -286,3 +286,39 @@ def test_sigv4_credentials_never_reach_a_cassette_or_the_log(
             **{**ask("with betas"), "model": ARN}, betas=["beta-one", "beta-two"]
         )
     assert answer.content[0].type == "text"
+
+
+def test_latency_and_stall_time_out_as_first_party(server: ServerThread) -> None:
+    with bedrock(server, timeout=0.3) as c:
+        with pytest.raises(anthropic.APITimeoutError):
+            ask_hello(c, "latency:ms=5000", streamed=False)
+        with pytest.raises(anthropic.APITimeoutError):
+            ask_hello(c, "stall:after=2,ms=5000")
+
+
+def test_a_garbled_event_is_a_chunk_whose_json_is_cut(
+    server: ServerThread, client: anthropic.AnthropicBedrock
+) -> None:
+    response = httpx.post(
+        f"{server.base_url}{STREAM_PATH}",
+        json=BEDROCK_HELLO,
+        headers={"x-tapedeck-fault": "garble:after=1"},
+    )
+    carried = [
+        base64.b64decode(json.loads(p)["bytes"]).decode() for _, p in frames(response.content)
+    ]
+    assert carried[0] == first_party_events(server)[0]
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(carried[1])
+    with pytest.raises(json.JSONDecodeError):
+        ask_hello(client, "garble:after=1")
+
+
+def test_a_used_up_quota_is_a_throttling_exception(client: anthropic.AnthropicBedrock) -> None:
+    spec = f"quota:requests=1/60s,seed={id(client)}"
+    ask_hello(client, spec)
+    with pytest.raises(anthropic.RateLimitError) as raised:
+        ask_hello(client, spec)
+    response = raised.value.response
+    assert response.headers["x-amzn-errortype"] == "ThrottlingException"
+    assert "retry-after" in response.headers
