@@ -29,6 +29,10 @@ SECRET_HEADERS = frozenset(
         "cookie",
         "set-cookie",
         "anthropic-organization-id",
+        # The platforms' credentials (docs/platforms.md): Foundry's key, AWS's session
+        # token (SigV4's signature is ``authorization``; Google's bearer token too).
+        "api-key",
+        "x-amz-security-token",
     }
 )
 
