@@ -315,10 +315,10 @@ def test_a_garbled_event_is_a_chunk_whose_json_is_cut(
 
 
 def test_a_used_up_quota_is_a_throttling_exception(client: anthropic.AnthropicBedrock) -> None:
-    spec = f"quota:requests=1/60s,seed={id(client)}"
-    ask_hello(client, spec)
+    headers = {"x-tapedeck-fault": "quota:requests=1/60s", "x-tapedeck-test-id": "bedrock-quota"}
+    client.messages.create(**HELLO, extra_headers=headers)
     with pytest.raises(anthropic.RateLimitError) as raised:
-        ask_hello(client, spec)
+        client.messages.create(**HELLO, extra_headers=headers)
     response = raised.value.response
     assert response.headers["x-amzn-errortype"] == "ThrottlingException"
     assert "retry-after" in response.headers
