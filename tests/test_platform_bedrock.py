@@ -16,10 +16,11 @@ import httpx
 import pytest
 from botocore.eventstream import EventStreamBuffer
 
-from conftest import HELLO, MakeServer, sdk
+from conftest import CASSETTES, HELLO, MakeServer, sdk
 from fake_upstream import FakeUpstream, ask
 from record_helpers import files, proxy
 from tapedeck.server.runner import ServerThread
+from tapedeck.shaping.timing import Timing
 from tapedeck.wire.sse_decode import SSEDecoder
 
 MODEL = "claude-sonnet-4-5"
@@ -77,6 +78,11 @@ def ask_hello(client: anthropic.AnthropicBedrock, spec: str, streamed: bool = Tr
         stream.until_done()
 
 
+def ask_text(client: anthropic.AnthropicBedrock) -> str:
+    with client.messages.stream(**HELLO) as stream:
+        return stream.get_final_text()
+
+
 def cut_body(server: ServerThread, spec: str) -> bytes:
     """The bytes of a raw streamed request received before its connection was cut."""
     received = b""
@@ -113,6 +119,14 @@ def test_a_json_hello_replays(client: anthropic.AnthropicBedrock) -> None:
     message = raw.parse()
     assert message.content[0].type == "text"
     assert message.content[0].text == "Hello!"
+
+
+def test_a_stream_sent_on_its_recorded_timing_is_reframed_piece_by_piece(
+    make_server: MakeServer,
+) -> None:
+    with make_server(CASSETTES, timing=Timing.parse("recorded")) as s, bedrock(s) as c:
+        text = ask_text(c)
+    assert text == "Hello!"
 
 
 def test_each_event_is_a_chunk_carrying_the_first_party_events_json(
