@@ -2,9 +2,9 @@
 
 :func:`enter` takes the ASGI ``scope``, ``receive`` and ``send`` of a request a door
 claimed and gives back the first-party ones: the path (and ``raw_path``) the route names,
-the route's headers set, ``content-type: application/json`` kept as sent (the access
-checks still refuse anything else), and a ``receive`` that hands the handler the body
-:meth:`Route.body` made of the platform's. ``send`` passes the response through the
+the body :meth:`Route.body` made of the platform's, then the route's headers set (the
+body may decide them), ``content-type`` kept as sent (the access checks, which run after,
+still refuse anything but JSON). ``send`` passes the response through the
 route's :class:`Reframe`, if it has one. Nothing else of tapedeck knows platforms exist.
 """
 
@@ -95,76 +95,66 @@ class Door:
         raise NotImplementedError
 
 
-def enter(
+async def enter(
     route: Route, scope: Scope, receive: Receive, send: Send, limit: int
 ) -> tuple[Scope, Receive, Send]:
-    """The first-party ``scope``, ``receive`` and ``send`` for a request ``route`` maps;
-    ``limit`` is ``max_body_size`` (a larger body is refused 413 the handler's way)."""
+    """The first-party ``scope``, ``receive`` and ``send`` for a request ``route`` maps.
+
+    The body is read here, whole, as the handler would read it (a body over ``limit``,
+    ``max_body_size``, is refused 413 when the handler asks for it), because the headers
+    may depend on it (Vertex's ``anthropic_version``, Bedrock's ``anthropic_beta``)."""
+    body, size, ended = await _read(receive, limit)
+    if size <= limit:
+        body = route.body(body)
     drop = {k.encode() for k in route.headers}
     headers = [(k, v) for k, v in scope["headers"] if k not in drop]
     sent = {k for k, _ in headers}
-    added = {**{k: v for k, v in route.defaults.items() if k.encode() not in sent}, **route.headers}
+    added = {k: v for k, v in route.defaults.items() if k.encode() not in sent}
+    added.update(route.headers)
     headers += [(k.encode(), v.encode("latin-1")) for k, v in added.items()]
     inner = dict(scope)
-    inner.update(
-        path=route.path,
-        raw_path=route.path.encode(),
-        headers=headers,
-    )
+    inner.update(path=route.path, raw_path=route.path.encode(), headers=headers)
     inner[PLATFORM] = (route.platform, scope["path"])
-    return inner, _mapped_body(route, receive, limit, inner), _reframed(route.reframe(), send)
+    return inner, _replay(body, size, limit, ended, receive), _reframed(route.reframe(), send)
 
 
-#: The app's dict of the request's headers in the scope (``server/incoming.py``'s ``HEADERS``).
-_HEADERS_DICT = "tapedeck.headers"
+async def _read(receive: Receive, limit: int) -> tuple[bytes, int, Message | None]:
+    """The request's body (empty past ``limit``), its size, and the message that ended it
+    early (a client that left), if one did."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), size, message
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return (b"".join(chunks) if size <= limit else b""), size, None
 
 
-def _late_headers(route: Route, scope: Scope, before: dict[str, str]) -> None:
-    """Put in ``scope`` the headers :meth:`Route.found` set from the body (Bedrock's
-    ``anthropic_beta``): the handler reads them only after the body."""
-    late = {k: v for k, v in route.headers.items() if before.get(k) != v}
-    if not late:
-        return
-    names = {k.encode() for k in late}
-    items = [(k.encode(), v.encode("latin-1")) for k, v in late.items()]
-    scope["headers"][:] = [(k, v) for k, v in scope["headers"] if k not in names] + items
-    made = scope.get(_HEADERS_DICT)
-    if isinstance(made, dict):
-        made.update(items)
+def _replay(body: bytes, size: int, limit: int, ended: Message | None, receive: Receive) -> Receive:
+    """A ``receive`` that gives the mapped body once, then waits on the client's."""
+    given = False
 
-
-def _mapped_body(route: Route, receive: Receive, limit: int, scope: Scope) -> Receive:
-    done = False
-    before = dict(route.headers)
-
-    async def mapped() -> Message:
-        nonlocal done
-        if done:
-            return await receive()  # http.disconnect, once the body is read
-        done = True
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return message
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size <= limit:
-                chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+    async def replayed() -> Message:
+        nonlocal given
+        if given:
+            return await receive()  # http.disconnect, when the client goes
+        given = True
+        if ended is not None:
+            return ended
         if size > limit:
             raise APIError(
                 413,
                 f"tapedeck: request body is {size} bytes; the limit is {limit} bytes "
                 "(setting max_body_size)",
             )
-        body = route.body(b"".join(chunks))
-        _late_headers(route, scope, before)
         return {"type": "http.request", "body": body, "more_body": False}
 
-    return mapped
+    return replayed
 
 
 def _reframed(reframe: Reframe | None, send: Send) -> Send:

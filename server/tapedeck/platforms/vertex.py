@@ -5,8 +5,13 @@ models/{model}:rawPredict`` (``:streamRawPredict`` when streaming) and ``.../mod
 count-tokens:rawPredict``, where the base URL ends in ``/v1``
 (``https://{region}-aiplatform.googleapis.com/v1``) — so with or without ``/v1`` before
 ``/projects``. The body has no ``model`` (it is in the path; count-tokens keeps it in the
-body) and carries ``anthropic_version`` (``vertex-2023-10-16``); beta flags are the
-``anthropic-beta`` header, as first-party. Answers are first-party JSON and SSE.
+body) and carries ``anthropic_version`` — Vertex's documented ``vertex-2023-10-16``, or the
+first-party version the SDK would have sent as a header, which it leaves out (TypeScript
+removes the header; Python never sends it); beta flags are the ``anthropic-beta`` header,
+as first-party. Answers are first-party JSON and SSE.
+
+The first-party request gets ``anthropic-version`` from the body (``vertex-2023-10-16``
+being ``2023-06-01``) unless the client sent the header.
 """
 
 from __future__ import annotations
@@ -20,13 +25,21 @@ _PUBLISHER = "/publishers/anthropic/models/"
 _COUNT = "count-tokens"
 
 
+#: Vertex's own ``anthropic_version`` values, as the first-party versions they stand for.
+VERSIONS = {"vertex-2023-10-16": FIRST_PARTY_VERSION}
+
+
 @dataclass(slots=True)
 class VertexRoute(Route):
-    """A Vertex request: ``stream`` follows ``:streamRawPredict`` when the body has none."""
+    """A Vertex request: the version from the body; ``stream`` follows
+    ``:streamRawPredict`` when the body has none."""
 
     streamed: bool = False
 
     def found(self, body: dict[str, Any]) -> None:
+        version = body.get("anthropic_version")
+        if isinstance(version, str) and version:
+            self.defaults["anthropic-version"] = VERSIONS.get(version, version)
         if self.streamed and "stream" not in body:
             body["stream"] = True
 
@@ -49,7 +62,8 @@ class Vertex(Door):
         defaults = {"anthropic-version": FIRST_PARTY_VERSION}
         dropped = ("anthropic_version",)
         if model == _COUNT and specifier == "rawPredict":
-            return Route(self.name, "/v1/messages/count_tokens", None, {}, defaults, dropped)
+            path = "/v1/messages/count_tokens"
+            return VertexRoute(self.name, path, None, {}, defaults, dropped)
         if specifier not in ("rawPredict", "streamRawPredict"):
             return None
         streamed = specifier == "streamRawPredict"

@@ -70,7 +70,7 @@ class Tapedeck:
         route = find(scope["method"], scope["path"])
         if route is not None:  # a platform's request, from here on a first-party one
             limit = self.handler.settings.max_body_size
-            scope, receive, send = enter(route, scope, receive, send, limit)
+            scope, receive, send = await enter(route, scope, receive, send, limit)
         headers = scope[HEADERS] = dict(scope["headers"])
         try:
             origin = self.access.check(scope, headers)
