@@ -116,6 +116,11 @@ describe('AnthropicBedrock (TypeScript) through the Bedrock front door', () => {
     assert.ok(error instanceof APIConnectionTimeoutError, String(error));
   });
 
+  it('reads on after a stall, as first-party (this SDK never times out mid-body)', async () => {
+    const message = await streamed(client, 'stall:after=2,ms=200');
+    assert.equal(message.content[0].text, 'Hello!');
+  });
+
   it('sees a used-up quota as a ThrottlingException', async () => {
     const spec = 'quota:requests=1/60s';
     const headers = { 'x-tapedeck-fault': spec, 'x-tapedeck-test-id': 'ts-bedrock-quota' };
