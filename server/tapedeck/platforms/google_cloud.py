@@ -13,7 +13,8 @@ from __future__ import annotations
 from .door import Door, Route
 
 _INVOKE = "/invoke/v1/"
-_SCOPES = ("/workspaces/", "/claudeOrganization/")
+_WORKSPACE = "/workspaces/"
+_ORGANIZATION = "/claudeOrganization"
 
 
 class GoogleCloud(Door):
@@ -27,6 +28,8 @@ class GoogleCloud(Door):
         if at < 0:
             return None
         base = path[:at]
-        if "/locations/" not in base or not any(s in base for s in _SCOPES):
+        if "/locations/" not in base:
+            return None
+        if _WORKSPACE not in base and not base.endswith(_ORGANIZATION):
             return None
         return Route(self.name, path[at + len("/invoke") :])
