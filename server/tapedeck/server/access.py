@@ -15,6 +15,10 @@ make the browser treat the server as the page's own origin. So, before anything 
   ``authorization: Bearer ADMIN_TOKEN`` when ``admin_token`` is set (401 otherwise), and
   are off when the server listens beyond this machine without one (403).
 
+A cloud platform's request (Vertex, Foundry, ...) reaches these checks already mapped onto
+its first-party ``/v1/`` path by its front door (:mod:`tapedeck.platforms`), so it passes the
+same ones.
+
 The official SDKs send ``host: 127.0.0.1:PORT`` (or the name in their base URL) and
 ``content-type: application/json`` with every body, and no ``Origin``: they pass.
 """
