@@ -18,7 +18,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ..errors import APIError
 
-#: Where the platform and the path the client sent are kept in the scope, for the log.
+#: Where the platform and the path the client sent are kept in the (first-party) scope.
 PLATFORM = "tapedeck.platform"
 #: The ``anthropic-version`` a request gets when its platform names none in a header.
 FIRST_PARTY_VERSION = "2023-06-01"
