@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
 import pytest
 
@@ -162,3 +163,19 @@ def test_count_tokens_and_models_record_and_replay_through_platforms(
     with make_server(tmp_path) as replaying, sdk(replaying) as first_party:
         assert first_party.messages.count_tokens(**tokens("count these words")) == counted
         assert [m.id for m in first_party.models.list()] == listed
+
+
+def test_beta_flags_through_vertex_match_the_first_party_beta_request(
+    tmp_path: Path, fake: FakeUpstream, make_server: MakeServer
+) -> None:
+    vertex = next(p for p in PLATFORMS if p.name == "vertex")
+    betas = ["beta-one", "beta-two"]
+    with proxy(make_server, tmp_path, "once", fake) as s, vertex.client(s.base_url) as c:
+        made = c.beta.messages.create(**tokens("beta words"), max_tokens=64, betas=betas)
+    [seen] = fake.requests()
+    assert seen.headers["anthropic-beta"] == "beta-one,beta-two"
+    with make_server(tmp_path) as replaying, sdk(replaying) as first_party:
+        again = first_party.beta.messages.create(**tokens("beta words"), max_tokens=64, betas=betas)
+        assert again.content[0].text == made.content[0].text  # type: ignore[union-attr]
+        with pytest.raises(anthropic.NotFoundError, match="anthropic-beta"):
+            first_party.beta.messages.create(**tokens("beta words"), max_tokens=64)
