@@ -115,7 +115,7 @@ def error_of(text: str) -> CassetteError:
             "interactions[0].response: ",
             [
                 "unknown field 'delay_ms'",
-                "expected one of: body, end, end_at_ms, events, headers, status, text, "
+                "expected one of: binary, body, end, end_at_ms, events, headers, status, text, "
                 "time_to_headers_ms",
             ],
             id="unknown-response-field",
@@ -208,7 +208,7 @@ def error_of(text: str) -> CassetteError:
             edit(STREAM, "      events:\n", "      body: {a: 1}\n      events:\n"),
             17,
             "interactions[0].response: ",
-            ["one of 'body', 'text' or 'events'", "not both 'body' and 'events'"],
+            ["one of 'body', 'text', 'binary' or 'events'", "not both 'body' and 'events'"],
             id="body-and-events",
         ),
         pytest.param(

@@ -130,8 +130,8 @@ def test_schema_error_from_the_loader(tmp_path: Path) -> None:
         path,
         (
             18,
-            "interactions[0].response: unknown field 'delay' (expected one of: body, "
-            "end, end_at_ms, events, headers, status, text, time_to_headers_ms)",
+            "interactions[0].response: unknown field 'delay' (expected one of: binary, "
+            "body, end, end_at_ms, events, headers, status, text, time_to_headers_ms)",
         ),
     )
 

@@ -23,9 +23,11 @@ from typing import Any
 
 from ..errors import CassetteError
 from ..version import __version__
+from .blobs import uploads_in
 from .lazy_events import EventStore, LazyEvents, Stamp, stamp_of
 from .load import load_cassette
 from .model import (
+    Blob,
     Cassette,
     Client,
     Interaction,
@@ -200,6 +202,8 @@ def _entry(cassette: Cassette, stamp: Stamp) -> dict[str, Any]:
             )
         else:
             head.update(body=response.body, text=response.text)
+            if response.binary is not None:
+                head["binary"] = [response.binary.sha256, response.binary.size]
         interactions.append(
             {
                 "line": interaction.line,
@@ -239,7 +243,9 @@ def _cassette(entry: Mapping[str, Any], display: str, file: str, store: EventSto
         match = None if match is None else tuple(match)
         known = item.get("client")  # an older entry has none: its file could not have one
         client = None if known is None else Client(known[0], known[1])
-        request = RecordedRequest(method, path, _pairs(query), _pairs(headers), body, match, client)
+        request = RecordedRequest(
+            method, path, _pairs(query), _pairs(headers), body, match, client, uploads_in(body)
+        )
         head = item["response"]
         events = None
         if "count" in head:
@@ -256,6 +262,7 @@ def _cassette(entry: Mapping[str, Any], display: str, file: str, store: EventSto
             events=events,
             end=StreamEnd(head.get("end", "complete")),
             end_at_ms=head.get("end_at"),
+            binary=None if "binary" not in head else Blob(*head["binary"]),
         )
         interactions.append(Interaction(request, response, item["line"], item["at"]))
     return Cassette(

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import CassetteError, YAMLSourceError
 from . import fast_yaml
+from .blobs import is_sha256, uploads_in
 from .event_order import refusal
 from .fields import CLIENT_KEYS
 from .fields import Fields as _Fields
@@ -25,6 +26,7 @@ from .fields import client as _client
 from .fields import describe as _describe
 from .model import (
     FORMAT_VERSION,
+    Blob,
     Cassette,
     Interaction,
     RecordedEvent,
@@ -39,8 +41,19 @@ _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"
 _TOP_KEYS = frozenset({"version", "description", "normalize", "interactions"})
 _REQUEST_KEYS = frozenset({"method", "path", "query", "headers", "body", "match", "client"})
 _RESPONSE_KEYS = frozenset(
-    {"status", "headers", "time_to_headers_ms", "body", "text", "events", "end", "end_at_ms"}
+    {
+        "status",
+        "headers",
+        "time_to_headers_ms",
+        "body",
+        "text",
+        "binary",
+        "events",
+        "end",
+        "end_at_ms",
+    }
 )
+_BINARY_KEYS = frozenset({"sha256", "size"})
 _EVENT_KEYS = frozenset({"event", "data", "at_ms"})
 _INTERACTION_KEYS = frozenset({"request", "response", "recorded_at"})
 
@@ -115,6 +128,7 @@ def _request(f: _Fields) -> RecordedRequest:
         body=f.mapping.get("body"),
         match=tuple(match) if match is not None else None,
         client=_client(f.child("client", CLIENT_KEYS)) if f.has("client") else None,
+        uploads=uploads_in(f.mapping.get("body")),
     )
 
 
@@ -194,12 +208,12 @@ def _response(f: _Fields, plain: bool, order: bool) -> RecordedResponse:
             f"expected an HTTP status code from 100 to 599, got {status}",
             "status",
         )
-    bodies = [k for k in ("body", "text", "events") if f.has(k)]
+    bodies = [k for k in ("body", "text", "binary", "events") if f.has(k)]
     if len(bodies) > 1:
         raise f.error(
             f.line_of(bodies[1]),
-            f"a response has one of 'body', 'text' or 'events', not both {bodies[0]!r} "
-            f"and {bodies[1]!r}",
+            f"a response has one of 'body', 'text', 'binary' or 'events', not both "
+            f"{bodies[0]!r} and {bodies[1]!r}",
         )
     headers = _headers(f, "headers", sent=True)
     time_to_headers = f.number("time_to_headers_ms", 0.0) or 0.0
@@ -224,6 +238,7 @@ def _response(f: _Fields, plain: bool, order: bool) -> RecordedResponse:
     if f.has("end") or f.has("end_at_ms"):
         key = "end" if f.has("end") else "end_at_ms"
         raise f.error(f.line_of(key), f"{key!r} only applies to a response with 'events'", key)
+    binary = _binary(f.child("binary", _BINARY_KEYS)) if "binary" in bodies else None
     text = f.get("text", "the raw response body as a string", (str,))
     body = f.mapping.get("body")
     if "body" in bodies:
@@ -234,7 +249,21 @@ def _response(f: _Fields, plain: bool, order: bool) -> RecordedResponse:
         time_to_headers_ms=time_to_headers,
         body=body,
         text=text,
+        binary=binary,
     )
+
+
+def _binary(f: _Fields) -> Blob:
+    """``binary: {sha256, size}``: a body kept beside the cassette (:mod:`.blobs`)."""
+    sha256 = f.require("sha256", "the SHA-256 of the bytes, 64 lower-case hex digits", (str,))
+    if not is_sha256(sha256):
+        raise f.error(
+            f.line_of("sha256"), f"expected 64 lower-case hex digits, got {sha256!r}", "sha256"
+        )
+    size = f.require("size", "the number of bytes", (int,))
+    if size < 0:
+        raise f.error(f.line_of("size"), f"expected a number of bytes, got {size}", "size")
+    return Blob(sha256, size)
 
 
 def _recorded_at(f: _Fields) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .normalize import Normalize
@@ -57,6 +57,20 @@ class Client:
 
 
 @dataclass(frozen=True, slots=True)
+class Blob:
+    """Bytes kept beside a cassette rather than in it (an uploaded file, a binary download):
+    the file ``<cassette name>.files/<sha256>`` in the cassette directory (:mod:`.blobs`).
+
+    ``data`` holds the bytes of a fresh recording, until the recorder has written them; a
+    loaded cassette's blobs leave it ``None`` (:func:`.blobs.read_blob` reads them).
+    """
+
+    sha256: str
+    size: int
+    data: bytes | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class RecordedRequest:
     """The parts of a request that identify it, and the client that sent it."""
 
@@ -70,11 +84,15 @@ class RecordedRequest:
     match: tuple[str, ...] | None = None
     #: Who sent it (:mod:`.clients`), when a recording could tell; never part of matching.
     client: Client | None = None
+    #: The files a ``multipart/form-data`` request uploaded (``body`` describes the form:
+    #: :func:`.blobs.form_body`); their bytes are kept beside the cassette.
+    uploads: tuple[Blob, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class RecordedResponse:
-    """A recorded response: a JSON body, a raw text body, or an SSE event stream."""
+    """A recorded response: a JSON body, a raw text body, bytes kept beside the cassette
+    (``binary``), or an SSE event stream."""
 
     status: int
     headers: tuple[tuple[str, str], ...]
@@ -86,6 +104,7 @@ class RecordedResponse:
     events: Sequence[RecordedEvent] | None = None
     end: StreamEnd = StreamEnd.COMPLETE
     end_at_ms: float | None = None
+    binary: Blob | None = None
 
     @property
     def is_stream(self) -> bool:

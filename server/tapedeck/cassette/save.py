@@ -118,6 +118,8 @@ def _response(response: RecordedResponse) -> dict[str, Any]:
             out["end_at_ms"] = _ms(response.end_at_ms)
     elif response.text is not None:
         out["text"] = response.text
+    elif response.binary is not None:
+        out["binary"] = _Flow({"sha256": response.binary.sha256, "size": response.binary.size})
     elif response.body is not None:
         out["body"] = response.body
     return out
@@ -220,9 +222,9 @@ def sweep_temporary(root: Path) -> list[Path]:
     return removed
 
 
-def write_inside(root: Path, relative: str, text: str) -> None:
-    """Write ``text`` to ``root/relative`` as :func:`write_atomic` does, following no
-    symbolic link below ``root``.
+def write_inside(root: Path, relative: str, text: str | bytes) -> None:
+    """Write ``text`` (UTF-8 text, or bytes) to ``root/relative`` as :func:`write_atomic`
+    does, following no symbolic link below ``root``.
 
     Each folder on the way is opened relative to the one before it, refusing links, and
     made if missing; the file is created and renamed relative to its folder. A link swapped
@@ -249,7 +251,8 @@ def write_inside(root: Path, relative: str, text: str) -> None:
         os.close(fd)
 
 
-def _replace_in(folder: int, name: str, text: str) -> None:
+def _replace_in(folder: int, name: str, text: str | bytes) -> None:
+    data = text.encode("utf-8") if isinstance(text, str) else text
     try:
         found = os.stat(name, dir_fd=folder, follow_symlinks=False)
     except FileNotFoundError:
@@ -263,8 +266,8 @@ def _replace_in(folder: int, name: str, text: str) -> None:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     handle_fd = os.open(temporary, flags, 0o600, dir_fd=folder)
     try:
-        with os.fdopen(handle_fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(handle_fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())

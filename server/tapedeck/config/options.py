@@ -144,6 +144,15 @@ OPTIONS: tuple[Option, ...] = (
         shown="32MiB",
     ),
     Option(
+        "max_file_size",
+        values.size,
+        32 * 1024 * 1024,
+        "largest file in a multipart upload (larger: 413 request_too_large), and largest "
+        "binary response recorded beside a cassette",
+        "SIZE",
+        shown="32MiB",
+    ),
+    Option(
         "max_client_buffer",
         values.size,
         256 * 1024,

@@ -43,6 +43,7 @@ class Settings:
     port: int = DEFAULTS["port"]
     timing: Timing = DEFAULTS["timing"]
     max_body_size: int = DEFAULTS["max_body_size"]
+    max_file_size: int = DEFAULTS["max_file_size"]
     max_client_buffer: int = DEFAULTS["max_client_buffer"]
     write_timeout: float = DEFAULTS["write_timeout"]
     max_header_size: int = DEFAULTS["max_header_size"]

@@ -30,13 +30,15 @@ from typing import Any
 
 import anyio
 
+from ..cassette.blobs import blob_of, write_blob
 from ..cassette.clients import identify
 from ..cassette.library import CassetteLibrary
 from ..cassette.load import parse_cassette
 from ..cassette.matching import MatchRules
-from ..cassette.model import Interaction, RecordedRequest, RecordedResponse, StreamEnd
+from ..cassette.model import Blob, Interaction, RecordedRequest, RecordedResponse, StreamEnd
 from ..cassette.save import dump_cassette, write_inside
 from ..errors import RecordingError
+from .bodies import redact_bytes
 from .outcomes import KEPT_TEST_IDS, Outcome, Outcomes
 from .redact import Redactor
 
@@ -48,6 +50,8 @@ TRANSIENT = frozenset({408, 409, 429})
 #: Statuses that say the upstream refused the key: never kept.
 REFUSED = frozenset({401, 403})
 Hook = Callable[[Any], Any]
+#: The largest binary body recorded, unless the setting max_file_size says otherwise.
+MAX_FILE_SIZE = 32 * 1024 * 1024
 
 
 def headers_kept(
@@ -101,6 +105,7 @@ class Recorder:
         before_request: Hook | None = None,
         before_response: Hook | None = None,
         kept_test_ids: int = KEPT_TEST_IDS,
+        max_file_size: int = MAX_FILE_SIZE,
     ) -> None:
         self.library = library
         self.upstream = upstream
@@ -111,6 +116,8 @@ class Recorder:
         self.record_errors = record_errors
         self.before_request = before_request
         self.before_response = before_response
+        #: The largest binary body recorded (the setting max_file_size).
+        self.max_file_size = max_file_size
         #: Cassettes this run created: ``once`` keeps recording into them.
         self.created: set[str] = set()
         #: Requests (by cassette and key) already re-recorded in this run (``all``).
@@ -141,9 +148,11 @@ class Recorder:
         query: list[tuple[str, str]],
         headers: list[tuple[str, str]],
         body: Any,
+        uploads: tuple[Blob, ...] = (),
     ) -> RecordedRequest:
         """The request as a recording keeps it: the headers that matter, no secrets, and
-        the client that sent it (:mod:`tapedeck.cassette.clients`)."""
+        the client that sent it (:mod:`tapedeck.cassette.clients`); ``uploads`` are the
+        files of a form (:mod:`tapedeck.cassette.blobs`), their secrets already out."""
         redact = self.redactor
         body = redact.value(body)
         return RecordedRequest(
@@ -153,6 +162,7 @@ class Recorder:
             headers=headers_kept(headers, self.kept_headers, redact),
             body=body,
             client=identify(headers, body),
+            uploads=uploads,
         )
 
     def _key(self, request: RecordedRequest) -> str:
@@ -178,6 +188,15 @@ class Recorder:
             why = "a fault ended the stream early; a recording keeps only what the API sent whole"
             return self._not(test_id, name, status, why)
         worth = verdict(response)
+        binary = response.binary
+        if binary is not None and binary.size > self.max_file_size:
+            self.results["dropped"] += 1
+            why = (
+                f"its binary body is {binary.size} bytes; the largest kept beside a cassette "
+                f"is {self.max_file_size} bytes (setting max_file_size); nothing was written"
+            )
+            log.info("not recorded into %s: %s", name, why)
+            return self._not(test_id, name, status, why)
         if worth is Verdict.REFUSED:
             self.results["refused"] += 1
             why = (
@@ -251,6 +270,8 @@ class Recorder:
         request = replace(request, body=redact.value(request.body), path=redact.text(request.path))
         if response.events is not None:
             response = replace(response, events=redact.events(response.events))
+        elif response.binary is not None and response.binary.data is not None:
+            response = replace(response, binary=blob_of(redact_bytes(redact, response.binary.data)))
         else:
             response = replace(
                 response,
@@ -285,7 +306,15 @@ class Recorder:
             normalize=before.normalize if before is not None else (),
         )
         relative = f"{name}.yaml"
+        blobs = [
+            blob
+            for i in interactions
+            for blob in (*i.request.uploads, i.response.binary)
+            if blob is not None and blob.data is not None
+        ]
         try:
+            for blob in blobs:  # first: a cassette never names bytes that are not there
+                await anyio.to_thread.run_sync(write_blob, self.library.root, name, blob)
             await anyio.to_thread.run_sync(write_inside, self.library.root, relative, text)
         except (OSError, ValueError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)

@@ -23,7 +23,7 @@ from ..pipeline import Ending, Head, Plan, Step
 from ..source.upstream import UpstreamResponse
 from ..wire.errors import error_plan
 from ..wire.headers import DROPPED_HEADERS
-from ..wire.sse_decode import json_or_text
+from .bodies import whole_body
 from .redact import Redactor
 
 #: Hands a recording to the recorder: the response, the request's test id, and whether the
@@ -75,16 +75,16 @@ class Tap:
             for k, v in source.received
             if k not in DROPPED_HEADERS and not k.startswith("x-tapedeck-")
         )
-        if not source.head.stream:
-            text = source.payload.decode("utf-8", errors="replace")
-            data = json_or_text(text) if text.strip() else None
-            is_json = data is not None and not isinstance(data, str)
+        if not source.head.stream:  # JSON, text or bytes (:mod:`.bodies`)
+            kind = next((v for k, v in source.received if k == "content-type"), None)
+            body, text, binary = whole_body(source.payload, kind, redact)
             return RecordedResponse(
                 source.status,
                 headers,
                 source.time_to_headers_ms,
-                body=redact.value(data) if is_json else None,
-                text=None if is_json or not text else redact.text(text),
+                body=body,
+                text=text,
+                binary=binary,
             )
         start = source.headers_at
         events = redact.events(

@@ -10,7 +10,10 @@ make the browser treat the server as the page's own origin. So, before anything 
   ``same-site``) must come from an ``allowed_origins`` entry or from the server's own
   origin (403 otherwise); allowed origins get CORS headers and answered preflights;
 - a ``/v1/`` POST with a body must say ``content-type: application/json`` (400
-  ``invalid_request_error`` otherwise), so no page can send one without a preflight;
+  ``invalid_request_error`` otherwise), so no page can send one without a preflight; but
+  for ``multipart/form-data`` on the endpoints that take uploads (:data:`MULTIPART_PATHS`),
+  which a page could send as a form: those pass the ``Origin`` / ``Sec-Fetch-Site`` rules
+  above like every request, and nothing else may be multipart;
 - the admin endpoints (``/_tapedeck/*`` but ``/_tapedeck/health``) need
   ``authorization: Bearer ADMIN_TOKEN`` when ``admin_token`` is set (401 otherwise), and
   are off when the server listens beyond this machine without one (403).
@@ -65,8 +68,34 @@ def is_preflight(scope: Scope, headers: dict[bytes, bytes]) -> bool:
     return scope["method"] == "OPTIONS" and b"access-control-request-method" in headers
 
 
+#: The paths that take ``multipart/form-data`` uploads, as the SDKs send them (``*`` is one
+#: path segment): files, skills and their versions, organization plugins.
+MULTIPART_PATHS = (
+    ("v1", "files"),
+    ("v1", "skills"),
+    ("v1", "skills", "*", "versions"),
+    ("v1", "organizations", "plugins"),
+    ("v1", "organizations", "plugins", "*", "versions"),
+    ("v1", "organizations", "plugin_marketplaces", "validate_archive"),
+)
+
+
 def _json_content(value: bytes | None) -> bool:
     return value is not None and value.split(b";", 1)[0].strip().lower() == b"application/json"
+
+
+def takes_multipart(path: str) -> bool:
+    """Whether ``path`` is one of the endpoints that take ``multipart/form-data``."""
+    parts = tuple(path.strip("/").split("/"))
+    return any(
+        len(parts) == len(known) and all(k in ("*", p) for k, p in zip(known, parts, strict=True))
+        for known in MULTIPART_PATHS
+    )
+
+
+def _multipart_content(value: bytes | None) -> bool:
+    kind = b"" if value is None else value.split(b";", 1)[0].strip().lower()
+    return kind == b"multipart/form-data"
 
 
 class Access:
@@ -106,16 +135,18 @@ class Access:
         path: str = scope["path"]
         if path.startswith("/v1/"):
             if scope["method"] == "POST" and headers.get(b"content-type") != b"application/json":
-                self._json_body(headers)
+                self._json_body(headers, path)
         elif path.startswith(_ADMIN) and path != HEALTH:
             self._admin(headers)
         return origin
 
     @staticmethod
-    def _json_body(headers: dict[bytes, bytes]) -> None:
+    def _json_body(headers: dict[bytes, bytes], path: str) -> None:
         kind = headers.get(b"content-type")
         length = headers.get(b"content-length", b"0").strip()
         has_body = length not in (b"0", b"") or b"transfer-encoding" in headers
+        if has_body and _multipart_content(kind) and takes_multipart(path):
+            return
         if has_body and not _json_content(kind):
             got = "none" if kind is None else repr(kind.decode("latin-1"))
             raise APIError(

@@ -107,6 +107,7 @@ class Proxy:
                     incoming.query_items(),
                     incoming.header_items,
                     request.body,
+                    request.uploads,
                 )
                 source = Tap(
                     response, partial(self.recorder.save, name, recorded), self.recorder.redactor

@@ -17,18 +17,24 @@ import functools
 import json
 import math
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
+from ..cassette.blobs import form_body
 from ..cassette.library import CassetteLibrary
 from ..cassette.matching import RequestShape
+from ..cassette.model import Blob
 from ..cassette.threads import rebuilt
 from ..errors import APIError, FaultSpecError, SpecError, UnsafeNameError
-from ..record.recorder import KEPT_REQUEST_HEADERS, headers_kept
+from ..record.bodies import redact_bytes
+from ..record.recorder import KEPT_REQUEST_HEADERS, MAX_FILE_SIZE, headers_kept
 from ..record.redact import DEFAULT, Redactor
 from ..shaping.faults import Fault, over_limit, parse_faults
 from ..shaping.timing import Timing
 from ..source.conversations import Conversations
 from ..validation import Broken, Validate, check
+from ..wire import multipart
+from ..wire.multipart import is_multipart
 from .incoming import Incoming
 
 _JSON_TYPES = {
@@ -78,12 +84,18 @@ class Request:
     size: int = 0
     #: The rules of the API it breaks (:mod:`tapedeck.validation`), if checked.
     broken: tuple[Broken, ...] = ()
+    #: The files of a ``multipart/form-data`` body (``body`` describes the form), secrets
+    #: out, for a recording to keep beside its cassette (:mod:`tapedeck.cassette.blobs`).
+    uploads: tuple[Blob, ...] = ()
 
     def without_body(self) -> Request:
         """The same request with its body left out (the journal's ``journal_body_limit``),
         and its shape too: that holds the body again, and its key a copy of it as text."""
         return replace(
-            self, body=None, shape=RequestShape(self.method, self.path, self.query, (), None)
+            self,
+            body=None,
+            uploads=(),
+            shape=RequestShape(self.method, self.path, self.query, (), None),
         )
 
 
@@ -109,8 +121,11 @@ class RequestReader:
         redactor: Redactor = DEFAULT,
         kept_headers: frozenset[str] = frozenset(KEPT_REQUEST_HEADERS),
         validate: Validate = Validate.OFF,
+        max_file_size: int = MAX_FILE_SIZE,
     ) -> None:
         self.library = library
+        #: The largest file an upload may hold (the setting max_file_size).
+        self.max_file_size = max_file_size
         self.redactor = redactor
         #: The request headers a recording keeps (see :func:`headers_kept`).
         self.kept_headers = kept_headers
@@ -185,7 +200,13 @@ class RequestReader:
         # Recordings hold a placeholder where a secret was: match what they hold. The
         # body is decoded first, so an escaped or percent-encoded key is found too.
         redact = self.redactor
-        body = redact.value(_parse_body(incoming.body, path))
+        uploads: tuple[Blob, ...] = ()
+        kind = header(b"content-type")
+        if is_multipart(kind) and method == "POST":
+            body, uploads = self._form(incoming.body, kind or "")
+            body = redact.value(body)
+        else:
+            body = redact.value(_parse_body(incoming.body, path))
         query = [(k, redact.text(v)) for k, v in incoming.query_items()]
         path = redact.text(path)
         items = incoming.header_items
@@ -215,7 +236,23 @@ class RequestReader:
             headers_kept(items, self.kept_headers, redact),
             len(incoming.body),
             rules_broken,
+            uploads,
         )
+
+    def _form(self, raw: bytes, kind: str) -> tuple[dict[str, Any], tuple[Blob, ...]]:
+        """A ``multipart/form-data`` body as a recording keeps it, and its files."""
+        try:
+            parts = multipart.parse(raw, kind)
+        except ValueError as exc:
+            raise APIError(400, f"tapedeck: multipart/form-data body: {exc}") from None
+        for part in parts:
+            if part.filename is not None and len(part.data) > self.max_file_size:
+                raise APIError(
+                    413,
+                    f"tapedeck: the file {part.filename!r} is {len(part.data)} bytes; the "
+                    f"limit is {self.max_file_size} bytes (setting max_file_size)",
+                )
+        return form_body(parts, partial(redact_bytes, self.redactor))
 
     def _cassette(self, raw: str, header: str) -> str:
         """A cassette name from ``header``, checked to stay inside the cassette directory;

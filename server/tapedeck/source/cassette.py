@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..cassette.blobs import read_blob
 from ..cassette.indexed import Entry
 from ..cassette.model import RecordedResponse, StreamEnd
 from ..errors import APIError
@@ -58,14 +59,19 @@ class Rendered:
     parts: tuple[bytes, ...]
 
 
-def render(response: RecordedResponse, extra: Sequence[tuple[str, str]]) -> Rendered:
-    """``response`` rendered to wire bytes, with ``extra`` headers."""
+def render(
+    response: RecordedResponse, extra: Sequence[tuple[str, str]], binary: bytes = b""
+) -> Rendered:
+    """``response`` rendered to wire bytes, with ``extra`` headers; ``binary`` is the body
+    of a ``binary`` response (kept beside its cassette)."""
     if response.events is not None:
         parts = tuple(encode_event(e.event, e.data) for e in response.events)
         headers = response_headers(response.headers, stream=True, extra=extra)
         return Rendered(response, Head(response.status, headers, stream=True), parts)
     if response.text is not None:
         payload = response.text.encode()
+    elif response.binary is not None:
+        payload = binary
     elif response.body is not None:
         payload = json.dumps(response.body, ensure_ascii=False, separators=(",", ":")).encode()
     else:
@@ -74,7 +80,7 @@ def render(response: RecordedResponse, extra: Sequence[tuple[str, str]]) -> Rend
         response.headers,
         stream=False,
         length=len(payload),
-        json_body=response.text is None and bool(payload),
+        json_body=response.text is None and response.binary is None and bool(payload),
         extra=extra,
     )
     return Rendered(response, Head(response.status, headers, stream=False), (payload,))
@@ -180,7 +186,7 @@ class Served:
         ``timing`` and shaped by ``faults``; ``client`` says the URL the client used."""
         if self.rewrites:  # depends on the client's address: not kept
             response = with_results_url(self.response(stream), client.base_url)
-            fresh = render(response, cassette_headers(self.name))
+            fresh = render(response, cassette_headers(self.name), self._binary())
             return self._checked(_shaped(fresh, timing, faults), timing, faults)
         shape = self._streams[stream]
         last = self._last
@@ -191,7 +197,8 @@ class Served:
         if found is None:
             rendered = self.rendered.get(shape)
             if rendered is None:
-                rendered = render(self.response(stream), cassette_headers(self.name))
+                response = self.response(stream)
+                rendered = render(response, cassette_headers(self.name), self._binary())
                 self.rendered[shape] = rendered
             found = self._checked(_shaped(rendered, timing, faults), timing, faults)
             if len(self.plans) >= PLANS_PER_INTERACTION:
@@ -199,6 +206,15 @@ class Served:
             self.plans[key] = found
         self._last = (shape, timing, faults, found)
         return found
+
+    def _binary(self) -> bytes:
+        """The bytes of a ``binary`` response, read from beside its cassette (a
+        :class:`~tapedeck.errors.CassetteError` if they are missing or changed)."""
+        interaction = self.interaction
+        blob = interaction.response.binary
+        if blob is None:
+            return b""
+        return read_blob(self.where.rsplit(":", 1)[0], self.name, blob, interaction.line)
 
     def _checked(self, plan: Plan, timing: Timing, faults: tuple[Fault, ...]) -> Plan:
         """``plan``, or a 400 if it would wait longer than ``max_delay`` anywhere."""

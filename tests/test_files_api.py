@@ -1,0 +1,298 @@
+"""The Files API through tapedeck: multipart uploads and binary downloads, recorded and
+replayed; and endpoints tapedeck has no code for (text, bytes, a stream, GET and DELETE).
+
+The round trip — upload, list, metadata, download, a message citing the file — is recorded
+with the official SDK through :mod:`files_upstream` in mode ``once``, then replayed in
+``none`` with the stand-in gone: the same ids, the same bytes. The uploaded and downloaded
+bytes are kept beside the cassette (``<name>.files/<sha256>``), the YAML holds their hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import pytest
+import yaml
+
+from conftest import MakeServer, api_error, running, sdk
+from files_upstream import BETA, BINARY, FilesUpstream
+from tapedeck.cassette.load import parse_cassette
+from tapedeck.config import Mode
+from tapedeck.errors import CassetteError
+from tapedeck.server.runner import ServerThread
+
+#: A small PDF-ish document: not UTF-8.
+DOCUMENT = b"%PDF-1.4\n\xe2\xe3\xcf\xd3\n1 0 obj << >> endobj\n\x00\x01\x02 tail\n"
+CASSETTE = "files/round-trip"
+HEADERS = {"x-tapedeck-cassette": CASSETTE}
+
+
+def round_trip(client: anthropic.Anthropic, data: bytes) -> dict[str, Any]:
+    """Upload ``data``, list, read its metadata, download it, cite it in a message."""
+    uploaded = client.beta.files.upload(
+        file=("report.pdf", io.BytesIO(data), "application/pdf"), betas=[BETA]
+    )
+    listed = client.beta.files.list(betas=[BETA])
+    metadata = client.beta.files.retrieve_metadata(uploaded.id, betas=[BETA])
+    downloaded = client.beta.files.download(uploaded.id, betas=[BETA])
+    message = client.beta.messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=64,
+        betas=[BETA],
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What does it say?"},
+                    {"type": "document", "source": {"type": "file", "file_id": uploaded.id}},
+                ],
+            }
+        ],
+    )
+    return {
+        "id": uploaded.id,
+        "uploaded": uploaded.model_dump(),
+        "listed": [f.id for f in listed.data],
+        "metadata": metadata.model_dump(),
+        "content": downloaded.read(),
+        "content_type": downloaded.headers["content-type"],
+        "message": message.content[0].text,  # type: ignore[union-attr]
+    }
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """The round trip recorded in mode once through the stand-in (which is then gone)."""
+    root = tmp_path_factory.mktemp("files")
+    with FilesUpstream() as upstream:
+        settings = {"mode": Mode.ONCE, "upstream": upstream.base_url}
+        with running(root, **settings) as server, sdk(server, default_headers=HEADERS) as c:
+            seen = round_trip(c, DOCUMENT)
+        uploads = [s for s in upstream.seen if s.method == "POST" and s.path == "/v1/files"]
+        assert len(uploads) == 1
+        assert uploads[0].headers["content-type"].startswith("multipart/form-data; boundary=")
+        assert upstream.files[seen["id"]].data == DOCUMENT  # forwarded byte for byte
+    return root, seen
+
+
+def test_the_round_trip_records_through_the_sdk(recorded: tuple[Path, dict[str, Any]]) -> None:
+    _, seen = recorded
+    assert seen["id"] == "file_up_0001"
+    assert seen["listed"] == ["file_up_0001"]
+    assert seen["metadata"]["size_bytes"] == len(DOCUMENT)
+    assert seen["content"] == DOCUMENT
+    assert seen["content_type"] == "application/pdf"
+    assert seen["message"] == f"file_up_0001 holds {len(DOCUMENT)} bytes"
+
+
+def test_the_cassette_keeps_hashes_and_the_bytes_beside_it(
+    recorded: tuple[Path, dict[str, Any]],
+) -> None:
+    root, _ = recorded
+    digest = hashlib.sha256(DOCUMENT).hexdigest()
+    document = yaml.safe_load((root / f"{CASSETTE}.yaml").read_text())
+    upload = document["interactions"][0]
+    assert upload["request"]["path"] == "/v1/files"
+    assert upload["request"]["body"] == {
+        "multipart": [
+            {
+                "name": "file",
+                "filename": "report.pdf",
+                "content_type": "application/pdf",
+                "sha256": digest,
+                "size": len(DOCUMENT),
+            }
+        ]
+    }
+    download = document["interactions"][3]
+    assert download["request"]["path"] == "/v1/files/file_up_0001/content"
+    assert download["response"]["binary"] == {"sha256": digest, "size": len(DOCUMENT)}
+    assert download["response"]["headers"]["content-type"] == "application/pdf"
+    # Uploaded and downloaded bytes are the same content: one file, named by its hash.
+    kept = sorted(p.name for p in (root / f"{CASSETTE}.files").iterdir())
+    assert kept == [digest]
+    assert (root / f"{CASSETTE}.files" / digest).read_bytes() == DOCUMENT
+    assert b"%PDF" not in (root / f"{CASSETTE}.yaml").read_bytes()
+
+
+def test_the_round_trip_replays_with_the_upstream_gone(
+    recorded: tuple[Path, dict[str, Any]], make_server: MakeServer
+) -> None:
+    root, seen = recorded
+    with make_server(root) as server, sdk(server, default_headers=HEADERS) as c:
+        again = round_trip(c, DOCUMENT)
+        assert again == seen  # the recorded ids, the same bytes and content type
+        # Other bytes under the same name are another request: a miss.
+        with pytest.raises(anthropic.NotFoundError, match="no cassette matches POST /v1/files"):
+            c.beta.files.upload(
+                file=("report.pdf", io.BytesIO(DOCUMENT + b"!"), "application/pdf"), betas=[BETA]
+            )
+
+
+def test_a_missing_or_changed_file_beside_the_cassette_is_a_500_naming_it(
+    recorded: tuple[Path, dict[str, Any]], make_server: MakeServer, tmp_path: Path
+) -> None:
+    root, seen = recorded
+    copy = tmp_path / "files"
+    copy.mkdir()
+    (copy / "round-trip.yaml").write_bytes((root / f"{CASSETTE}.yaml").read_bytes())
+    folder = copy / "round-trip.files"
+    folder.mkdir()
+    digest = hashlib.sha256(DOCUMENT).hexdigest()
+    with make_server(tmp_path) as server, httpx.Client(base_url=server.base_url) as h:
+        url = f"/v1/files/{seen['id']}/content"
+        headers = {**HEADERS, "anthropic-beta": BETA}
+        message = api_error(h.get(url, headers=headers), 500, "api_error")
+        assert f"round-trip.files/{digest}" in message
+        (folder / digest).write_bytes(DOCUMENT + b"changed")
+        message = api_error(h.get(url, headers=headers), 500, "api_error")
+        assert "does not hold the bytes" in message
+
+
+# --- endpoints tapedeck has no code for ------------------------------------------------------
+
+
+def test_text_bytes_and_streams_of_any_endpoint_record_and_replay(
+    make_server: MakeServer, tmp_path: Path
+) -> None:
+    paths = ["/v1/echo/text", "/v1/echo/binary", "/v1/echo/stream"]
+    with FilesUpstream() as upstream:
+        settings = {"mode": Mode.ONCE, "upstream": upstream.base_url}
+        with make_server(tmp_path, **settings) as s, httpx.Client(base_url=s.base_url) as h:
+            first = {p: h.get(p, headers={"x-tapedeck-cassette": "echo"}) for p in paths}
+    assert first["/v1/echo/binary"].content == BINARY
+    document = yaml.safe_load((tmp_path / "echo.yaml").read_text())
+    kept = [i["response"] for i in document["interactions"]]
+    assert kept[0]["text"] == "plain text\r\nwith a line ending\n"
+    assert kept[1]["binary"]["sha256"] == hashlib.sha256(BINARY).hexdigest()
+    assert [e["data"] for e in kept[2]["events"]] == [{"n": 1}, {"n": 2}]
+    with make_server(tmp_path) as s, httpx.Client(base_url=s.base_url) as h:
+        for path in paths:
+            again = h.get(path, headers={"x-tapedeck-cassette": "echo"})
+            assert again.status_code == 200
+            assert again.content == first[path].content, path
+            kind = again.headers["content-type"]
+            assert kind == first[path].headers["content-type"], path
+
+
+def test_delete_records_and_replays(make_server: MakeServer, tmp_path: Path) -> None:
+    named = {"x-tapedeck-cassette": "deleted"}
+    with FilesUpstream() as upstream:
+        settings = {"mode": Mode.ONCE, "upstream": upstream.base_url}
+        with make_server(tmp_path, **settings) as s, sdk(s, default_headers=named) as c:
+            up = c.beta.files.upload(file=("a.txt", b"hello", "text/plain"), betas=[BETA])
+            gone = c.beta.files.delete(up.id, betas=[BETA])
+    with make_server(tmp_path) as s, sdk(s, default_headers=named) as c:
+        assert c.beta.files.upload(file=("a.txt", b"hello", "text/plain"), betas=[BETA]) == up
+        assert c.beta.files.delete(up.id, betas=[BETA]) == gone
+
+
+def test_a_key_in_uploaded_or_downloaded_bytes_never_reaches_disk(
+    make_server: MakeServer, tmp_path: Path
+) -> None:
+    secret = b"\x00\xff key=sk-ant-api03-FILELEAK-abc987_Zz; \xfe end"
+    named = {"x-tapedeck-cassette": "secret"}
+    with FilesUpstream() as upstream:
+        settings = {"mode": Mode.ONCE, "upstream": upstream.base_url}
+        with make_server(tmp_path, **settings) as s, sdk(s, default_headers=named) as c:
+            up = c.beta.files.upload(
+                file=("k.bin", secret, "application/octet-stream"), betas=[BETA]
+            )
+            assert c.beta.files.download(up.id, betas=[BETA]).read() == secret
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert b"FILELEAK" not in path.read_bytes(), path
+    kept = b"\x00\xff key=sk-ant-REDACTED; \xfe end"
+    assert (tmp_path / "secret.files" / hashlib.sha256(kept).hexdigest()).read_bytes() == kept
+    with make_server(tmp_path) as s, sdk(s, default_headers=named) as c:  # still matches
+        assert (
+            c.beta.files.upload(file=("k.bin", secret, "application/octet-stream"), betas=[BETA])
+            == up
+        )
+        assert c.beta.files.download(up.id, betas=[BETA]).read() == kept
+
+
+# --- what is refused -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    """A replaying server whose max_file_size is 1 KiB."""
+    with running(tmp_path_factory.mktemp("small"), max_file_size=1024) as server:
+        yield server
+
+
+def test_an_upload_over_max_file_size_gets_413(small: ServerThread) -> None:
+    with sdk(small) as c, pytest.raises(anthropic.APIStatusError) as caught:
+        c.beta.files.upload(file=("big.bin", b"x" * 1025, "application/octet-stream"))
+    assert caught.value.status_code == 413
+    assert caught.value.body["error"]["type"] == "request_too_large"  # type: ignore[index]
+    assert "setting max_file_size" in caught.value.message
+
+
+def test_multipart_to_messages_gets_400(small: ServerThread) -> None:
+    files = {"file": ("a.txt", b"hello", "text/plain")}
+    response = httpx.post(f"{small.base_url}/v1/messages", files=files)
+    assert "must be JSON" in api_error(response, 400, "invalid_request_error")
+
+
+def test_a_form_of_another_kind_is_refused_on_the_upload_endpoint(small: ServerThread) -> None:
+    response = httpx.post(f"{small.base_url}/v1/files", data={"file": "not a file part"})
+    assert "must be JSON" in api_error(response, 400, "invalid_request_error")
+
+
+def test_a_broken_multipart_body_gets_400(small: ServerThread) -> None:
+    headers = {"content-type": "multipart/form-data; boundary=XYZ"}
+    response = httpx.post(f"{small.base_url}/v1/files", content=b"--XYZ\r\nnope", headers=headers)
+    assert "multipart/form-data body" in api_error(response, 400, "invalid_request_error")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"}],
+    ids=["origin", "sec-fetch-site"],
+)
+def test_a_multipart_upload_from_a_web_page_is_refused(
+    small: ServerThread, headers: dict[str, str]
+) -> None:
+    files = {"file": ("a.txt", b"hello", "text/plain")}
+    response = httpx.post(f"{small.base_url}/v1/files", files=files, headers=headers)
+    assert "web page" in api_error(response, 403, "permission_error")
+
+
+# --- the cassette format ------------------------------------------------------------------
+
+BINARY_CASSETTE = """\
+version: 1
+interactions:
+- request: {method: GET, path: /v1/files/f/content}
+  response:
+    status: 200
+    binary: {sha256: %s, size: 3}
+"""
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("NOTHEX", "interactions[0].response.binary.sha256: expected 64 lower-case hex digits"),
+        ("a" * 64 + ", extra: 1", "interactions[0].response.binary: unknown field 'extra'"),
+    ],
+    ids=["sha256", "unknown-field"],
+)
+def test_a_bad_binary_field_names_file_line_and_field(value: str, problem: str) -> None:
+    with pytest.raises(CassetteError) as caught:
+        parse_cassette(BINARY_CASSETTE % value, "c.yaml", "c")
+    assert str(caught.value).startswith(f"c.yaml:6: {problem}"), str(caught.value)
+
+
+def test_binary_and_body_together_are_refused() -> None:
+    text = BINARY_CASSETTE % ("a" * 64) + "    body: {}\n"
+    with pytest.raises(CassetteError, match="one of 'body', 'text', 'binary' or 'events'"):
+        parse_cassette(text, "c.yaml", "c")
