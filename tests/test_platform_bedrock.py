@@ -78,6 +78,11 @@ def ask_hello(client: anthropic.AnthropicBedrock, spec: str, streamed: bool = Tr
         stream.until_done()
 
 
+def streamed_to_end(client: anthropic.AnthropicBedrock, ask: dict[str, Any]) -> None:
+    with client.messages.stream(**ask) as stream:
+        stream.until_done()
+
+
 def ask_text(client: anthropic.AnthropicBedrock) -> str:
     with client.messages.stream(**HELLO) as stream:
         return stream.get_final_text()
@@ -336,3 +341,17 @@ def test_a_used_up_quota_is_a_throttling_exception(client: anthropic.AnthropicBe
     response = raised.value.response
     assert response.headers["x-amzn-errortype"] == "ThrottlingException"
     assert "retry-after" in response.headers
+
+
+def test_the_shipped_error_cassettes_replay_as_bedrocks_errors(
+    client: anthropic.AnthropicBedrock,
+) -> None:
+    story = {**HELLO, "messages": [{"role": "user", "content": "Tell me a story"}]}
+    with pytest.raises(anthropic.APIStatusError) as in_stream:
+        streamed_to_end(client, story)
+    assert in_stream.value.type == "modelStreamErrorException"
+    assert in_stream.value.status_code == 200
+    haiku = {**HELLO, "messages": [{"role": "user", "content": "Write a haiku about autumn."}]}
+    with pytest.raises(anthropic.ServiceUnavailableError) as overloaded:
+        client.messages.create(**haiku)
+    assert overloaded.value.response.headers["x-amzn-errortype"] == "ServiceUnavailableException"
