@@ -16,7 +16,7 @@ import httpx
 import pytest
 from botocore.eventstream import EventStreamBuffer
 
-from conftest import CASSETTES, HELLO, MakeServer, sdk
+from conftest import CASSETTES, HELLO, LogLines, MakeServer, sdk
 from fake_upstream import FakeUpstream, ask
 from record_helpers import files, proxy
 from tapedeck.server.runner import ServerThread
@@ -78,8 +78,8 @@ def ask_hello(client: anthropic.AnthropicBedrock, spec: str, streamed: bool = Tr
         stream.until_done()
 
 
-def streamed_to_end(client: anthropic.AnthropicBedrock, ask: dict[str, Any]) -> None:
-    with client.messages.stream(**ask) as stream:
+def streamed_to_end(client: anthropic.AnthropicBedrock, request: dict[str, Any]) -> None:
+    with client.messages.stream(**request) as stream:
         stream.until_done()
 
 
@@ -269,9 +269,10 @@ def test_sigv4_credentials_never_reach_a_cassette_or_the_log(
     tmp_path: Path,
     fake: FakeUpstream,
     make_server: MakeServer,
-    caplog: pytest.LogCaptureFixture,
+    tapedeck_log: LogLines,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="tapedeck")
+    tapedeck_log.setLevel(logging.DEBUG)
+    logging.getLogger("tapedeck").setLevel(logging.DEBUG)
     with proxy(make_server, tmp_path, "record", fake) as s:
         client = anthropic.AnthropicBedrock(
             aws_access_key=AKID,
@@ -294,7 +295,8 @@ def test_sigv4_credentials_never_reach_a_cassette_or_the_log(
     assert seen[1].headers["anthropic-beta"] == "beta-two,beta-one"
     assert seen[0].headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=" + AKID)
     written = "".join(p.read_text(errors="replace") for p in files(tmp_path))
-    logged = "\n".join(r.getMessage() for r in caplog.records)
+    logged = "\n".join(tapedeck_log.lines())
+    assert "/v1/messages" in logged, logged
     assert len(files(tmp_path)) == 2
     for secret in (AKID, TOKEN, "AWS4-HMAC-SHA256", "Signature="):
         assert secret not in written
