@@ -29,9 +29,10 @@ VERTEX = "/v1/projects/p/locations/us-east5/publishers/anthropic/models"
         (
             "POST",
             f"{VERTEX}/claude-sonnet-4-5@20250929:streamRawPredict",
-            ("/v1/messages", "claude-sonnet-4-5@20250929"),
+            ("/v1/messages", "claude-sonnet-4-5-20250929"),
         ),
         ("POST", VERTEX.removeprefix("/v1") + "/m;x:rawPredict", ("/v1/messages", "m;x")),
+        ("POST", f"{VERTEX}/claude-x@latest:rawPredict", ("/v1/messages", "claude-x@latest")),
         ("POST", f"{VERTEX}/count-tokens:rawPredict", ("/v1/messages/count_tokens", None)),
         ("GET", "/anthropic/v1/models", ("/v1/models", None)),
         ("POST", "/anthropic/v1/messages/count_tokens", ("/v1/messages/count_tokens", None)),
@@ -179,3 +180,16 @@ def test_beta_flags_through_vertex_match_the_first_party_beta_request(
         assert again.content[0].text == made.content[0].text  # type: ignore[union-attr]
         with pytest.raises(anthropic.NotFoundError, match="anthropic-beta"):
             first_party.beta.messages.create(**tokens("beta words"), max_tokens=64)
+
+
+def test_a_dated_vertex_model_id_is_the_first_party_one(
+    tmp_path: Path, fake: FakeUpstream, make_server: MakeServer
+) -> None:
+    vertex = next(p for p in PLATFORMS if p.name == "vertex")
+    first_party_id = {"model": "claude-sonnet-4-5-20250929"}
+    with proxy(make_server, tmp_path, "once", fake) as s, sdk(s) as c:
+        made = c.messages.create(**(tokens("dated words") | first_party_id), max_tokens=64)
+    with make_server(tmp_path) as replaying, vertex.client(replaying.base_url) as c:
+        vertex_id = {"model": "claude-sonnet-4-5@20250929"}
+        again = c.messages.create(**(tokens("dated words") | vertex_id), max_tokens=64)
+    assert again.content == made.content

@@ -11,17 +11,29 @@ removes the header; Python never sends it); beta flags are the ``anthropic-beta`
 as first-party. Answers are first-party JSON and SSE.
 
 The first-party request gets ``anthropic-version`` from the body (``vertex-2023-10-16``
-being ``2023-06-01``) unless the client sent the header.
+being ``2023-06-01``) unless the client sent the header, and the model by its first-party
+id: Vertex's dated ids put ``@`` where the first party's put ``-``
+(``claude-sonnet-4-5@20250929`` is ``claude-sonnet-4-5-20250929``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from .door import FIRST_PARTY_VERSION, Door, Route
 
 _PUBLISHER = "/publishers/anthropic/models/"
+_DATED = re.compile(r"(.+)@(\d{8})")
+
+
+def first_party_model(model: str) -> str:
+    """The first-party id of a Vertex model id (``name@YYYYMMDD`` -> ``name-YYYYMMDD``)."""
+    dated = _DATED.fullmatch(model)
+    return f"{dated[1]}-{dated[2]}" if dated else model
+
+
 _COUNT = "count-tokens"
 
 
@@ -67,4 +79,5 @@ class Vertex(Door):
         if specifier not in ("rawPredict", "streamRawPredict"):
             return None
         streamed = specifier == "streamRawPredict"
+        model = first_party_model(model)
         return VertexRoute(self.name, "/v1/messages", model, {}, defaults, dropped, streamed)
