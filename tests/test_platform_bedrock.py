@@ -288,6 +288,7 @@ def test_sigv4_credentials_never_reach_a_cassette_or_the_log(
             client.beta.messages.create(
                 **{**ask("with betas"), "model": ARN}, betas=["beta-two", "beta-one"]
             )
+        journal = httpx.get(f"{s.base_url}/_tapedeck/journal").text
     seen = fake.requests()
     assert [r.path for r in seen] == ["/v1/messages", "/v1/messages"]
     assert seen[0].body == {**ask("signed"), "stream": True}
@@ -298,9 +299,11 @@ def test_sigv4_credentials_never_reach_a_cassette_or_the_log(
     logged = "\n".join(tapedeck_log.lines())
     assert "/v1/messages" in logged, logged
     assert len(files(tmp_path)) == 2
+    assert "beta-two" in journal  # the journal shows the requests' headers that matter
     for secret in (AKID, TOKEN, "AWS4-HMAC-SHA256", "Signature="):
         assert secret not in written
         assert secret not in logged
+        assert secret not in journal
     # the recording, made through Bedrock, answers the first-party client too
     with make_server(tmp_path) as s, sdk(s) as first_party:
         answer = first_party.beta.messages.create(
