@@ -5,6 +5,7 @@ credentials never reach a cassette or the log."""
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import logging
 from collections.abc import Iterator
@@ -15,10 +16,13 @@ import anthropic
 import httpx
 import pytest
 from botocore.eventstream import EventStreamBuffer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import CASSETTES, HELLO, LogLines, MakeServer, sdk
 from fake_upstream import FakeUpstream, ask
 from record_helpers import files, proxy
+from tapedeck.platforms.bedrock import BedrockRoute
 from tapedeck.server.runner import ServerThread
 from tapedeck.shaping.timing import Timing
 from tapedeck.wire.sse_decode import SSEDecoder
@@ -360,3 +364,25 @@ def test_the_shipped_error_cassettes_replay_as_bedrocks_errors(
     with pytest.raises(anthropic.ServiceUnavailableError) as overloaded:
         client.messages.create(**haiku)
     assert overloaded.value.response.headers["x-amzn-errortype"] == "ServiceUnavailableException"
+
+
+EVENTS = [
+    ("message_start", '{"type":"message_start"}'),
+    ("error", '{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}'),
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=200), max_size=6))
+def test_the_reframer_gives_the_same_messages_however_the_body_is_split(cuts: list[int]) -> None:
+    body = b"".join(f"event: {e}\ndata: {d}\n\n".encode() for e, d in EVENTS)
+    reframe = BedrockRoute(platform="bedrock", path="/v1/messages").reframe()
+    _status, headers = reframe.head(200, [(b"content-type", b"text/event-stream; charset=utf-8")])
+    assert (b"content-type", b"application/vnd.amazon.eventstream") in headers
+    points = sorted({min(c, len(body)) for c in cuts} | {0, len(body)})
+    pieces = [body[a:b] for a, b in itertools.pairwise(points)]
+    out = b"".join(reframe.body(p, i < len(pieces) - 1) for i, p in enumerate(pieces))
+    (_chunk_headers, chunk), (error_headers, error) = frames(out)
+    assert base64.b64decode(json.loads(chunk)["bytes"]).decode() == EVENTS[0][1]
+    assert error_headers[":exception-type"] == "modelStreamErrorException"
+    assert json.loads(error)["originalStatusCode"] == 529
