@@ -116,3 +116,32 @@ def test_faults_reach_it_as_they_reach_the_first_party_client(
         got = outcome(platform.messages(client), streamed)
     assert expected[0] != "ok"
     assert got == expected
+
+
+ASYNC_CLIENTS = {
+    "vertex": lambda base: anthropic.AsyncAnthropicVertex(
+        base_url=base, region="us-east5", project_id="p", access_token="dummy", max_retries=0
+    ),
+    "foundry": lambda base: anthropic.AsyncAnthropicFoundry(
+        base_url=base + "/anthropic/", api_key="dummy", max_retries=0
+    ),
+    "google-cloud": lambda base: anthropic.AsyncAnthropicGoogleCloud(
+        base_url=f"{base}/v1/projects/p/locations/global/workspaces/w/invoke",
+        project="p",
+        location="global",
+        workspace_id="w",
+        skip_auth=True,
+        max_retries=0,
+    ),
+}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("name", list(ASYNC_CLIENTS))
+async def test_the_async_clients_stream_too(served: ServerThread, name: str) -> None:
+    async with (
+        ASYNC_CLIENTS[name](served.base_url) as client,
+        client.messages.stream(**HELLO) as stream,
+    ):
+        text = await stream.get_final_text()
+    assert text == "Hello!"
