@@ -7,6 +7,8 @@
 - ``GET /v1/files`` lists them, ``GET /v1/files/{id}`` is one's metadata,
   ``GET /v1/files/{id}/content`` its bytes with its content type, ``DELETE /v1/files/{id}``
   deletes it;
+- ``POST /v1/skills`` takes a multipart skill (``display_name``, several ``files``) and
+  answers a skill naming each file and its size;
 - ``POST /v1/messages`` answers a message naming the file ids its ``document`` blocks cite,
   and their sizes (404 ``not_found_error`` for an unknown one);
 - ``GET /v1/echo/text`` answers ``text/plain``, ``GET /v1/echo/binary`` bytes that are not
@@ -120,6 +122,8 @@ class FilesUpstream:
             return 200, "text/event-stream", events
         if path == "/v1/messages" and method == "POST":
             return self._message(json.loads(body))
+        if path == "/v1/skills" and method == "POST":
+            return self._skill(headers.get("content-type", ""), body)
         if BETA not in headers.get("anthropic-beta", ""):
             return _error(400, "invalid_request_error", f"the files beta {BETA} is needed")
         parts = path.strip("/").split("/")  # v1 files [id [content]]
@@ -146,10 +150,27 @@ class FilesUpstream:
             )
         return _error(404, "not_found_error", f"no route {method} {path}")
 
+    def _skill(self, content_type: str, body: bytes) -> tuple[int, str, bytes]:
+        fields: dict[str, str] = {}
+        files: list[list[Any]] = []
+        for part in _parts(content_type, body):
+            data = part.get_payload(decode=True)
+            data = data if isinstance(data, bytes) else b""
+            if part.get_filename() is None:
+                fields[str(part.get_param("name", header="content-disposition"))] = data.decode()
+            else:
+                files.append([part.get_filename(), len(data)])
+        self.serial += 1
+        skill = {
+            "id": f"skill_up_{self.serial:04d}",
+            "type": "skill",
+            "display_name": fields.get("display_name"),
+            "files": files,
+        }
+        return 200, "application/json", json.dumps(skill).encode()
+
     def _upload(self, content_type: str, body: bytes) -> tuple[int, str, bytes]:
-        head = f"content-type: {content_type}\r\n\r\n".encode()
-        parsed = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
-        for part in parsed.iter_parts():
+        for part in _parts(content_type, body):
             if part.get_param("name", header="content-disposition") == "file":
                 self.serial += 1
                 data = part.get_payload(decode=True)
@@ -186,6 +207,13 @@ class FilesUpstream:
             "usage": {"input_tokens": 10, "output_tokens": 5},
         }
         return 200, "application/json", json.dumps(message).encode()
+
+
+def _parts(content_type: str, body: bytes) -> list[Any]:
+    """The parts of a multipart body, read by the standard library's email parser."""
+    head = f"content-type: {content_type}\r\n\r\n".encode()
+    parsed = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    return list(parsed.iter_parts())  # type: ignore[attr-defined]
 
 
 def _error(status: int, kind: str, message: str) -> tuple[int, str, bytes]:

@@ -22,7 +22,9 @@ import yaml
 
 from conftest import MakeServer, api_error, running, sdk
 from files_upstream import BETA, BINARY, FilesUpstream
-from tapedeck.cassette.load import parse_cassette
+from tapedeck.cassette.load import load_cassette, parse_cassette
+from tapedeck.cassette.save import sweep_temporary
+from tapedeck.cassette.summary import kind
 from tapedeck.config import Mode
 from tapedeck.errors import CassetteError
 from tapedeck.server.runner import ServerThread
@@ -296,3 +298,53 @@ def test_binary_and_body_together_are_refused() -> None:
     text = BINARY_CASSETTE % ("a" * 64) + "    body: {}\n"
     with pytest.raises(CassetteError, match="one of 'body', 'text', 'binary' or 'events'"):
         parse_cassette(text, "c.yaml", "c")
+
+
+def test_a_form_with_fields_and_several_files_records_and_replays(
+    make_server: MakeServer, tmp_path: Path
+) -> None:
+    named = {"x-tapedeck-cassette": "skills"}
+    files = [
+        ("my-skill/SKILL.md", b"---\nname: my-skill\n---\nDo it.\n", "text/markdown"),
+        ("my-skill/run.bin", BINARY, "application/octet-stream"),
+    ]
+    with FilesUpstream() as upstream:
+        settings = {"mode": Mode.ONCE, "upstream": upstream.base_url}
+        with make_server(tmp_path, **settings) as s, sdk(s, default_headers=named) as c:
+            made = c.beta.skills.create(display_name="Mine", files=files)
+    assert made.to_dict()["files"] == [[name, len(data)] for name, data, _ in files]
+    body = yaml.safe_load((tmp_path / "skills.yaml").read_text())["interactions"][0]["request"]
+    parts = body["body"]["multipart"]
+    assert parts[0] == {"name": "display_name", "value": "Mine"}
+    assert [p["filename"] for p in parts[1:]] == ["my-skill/SKILL.md", "my-skill/run.bin"]
+    assert [p["sha256"] for p in parts[1:]] == [hashlib.sha256(f[1]).hexdigest() for f in files]
+    kept = {p.name for p in (tmp_path / "skills.files").iterdir()}
+    assert kept == {hashlib.sha256(f[1]).hexdigest() for f in files}
+    with make_server(tmp_path) as s, sdk(s, default_headers=named) as c:
+        assert c.beta.skills.create(display_name="Mine", files=files) == made
+        with pytest.raises(anthropic.NotFoundError, match="no cassette matches"):
+            c.beta.skills.create(display_name="Yours", files=files)
+
+
+def test_a_file_a_killed_recording_left_beside_a_cassette_is_swept(tmp_path: Path) -> None:
+    folder = tmp_path / "files" / "a.files"
+    folder.mkdir(parents=True)
+    dead = folder / f".{'b' * 64}.999999999.0a1b2c.tmp"  # no such process
+    dead.write_bytes(b"half")
+    kept = folder / ("c" * 64)
+    kept.write_bytes(b"whole")
+    assert sweep_temporary(tmp_path) == [dead]
+    assert kept.exists()
+
+
+def test_a_binary_response_is_described_as_binary(recorded: tuple[Path, dict[str, Any]]) -> None:
+    root, _ = recorded
+    cassette = load_cassette(root / f"{CASSETTE}.yaml", CASSETTE)
+    assert [kind(i.response) for i in cassette.interactions] == [
+        "json",
+        "json",
+        "json",
+        "binary",
+        "json",
+    ]
+    assert cassette.interactions[0].request.uploads[0].size == len(DOCUMENT)

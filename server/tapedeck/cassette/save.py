@@ -194,7 +194,8 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-_TEMPORARY = re.compile(r"^\..+\.ya?ml\.(\d+)\.[^.]+\.tmp$")
+#: A cassette's temporary file, or that of a file kept beside one (named by its sha256).
+_TEMPORARY = re.compile(r"^\.(?:.+\.ya?ml|[0-9a-f]{64})\.(\d+)\.[^.]+\.tmp$")
 
 
 def _alive(pid: int) -> bool:

@@ -11,11 +11,13 @@ from .model import Interaction, RecordedResponse, StreamEnd
 
 
 def kind(response: RecordedResponse) -> str:
-    """``stream``, ``json``, ``text`` or ``empty``: what the response body is."""
+    """``stream``, ``json``, ``text``, ``binary`` or ``empty``: what the response body is."""
     if response.events is not None:
         return "stream"
     if response.text is not None:
         return "text"
+    if response.binary is not None:
+        return "binary"
     return "json" if response.body is not None else "empty"
 
 
