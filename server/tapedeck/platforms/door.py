@@ -43,7 +43,7 @@ class Reframe(Protocol):
 class Route:
     """What a door makes of one request: the first-party request it becomes."""
 
-    #: The door's name (``vertex``, ...), for the log and the journal.
+    #: The door's name (``vertex``, ...), kept in the scope with the client's path.
     platform: str
     #: The first-party path: ``/v1/messages``, ``/v1/messages/count_tokens``, ...
     path: str
