@@ -28,6 +28,7 @@ from tapedeck.cassette.summary import kind
 from tapedeck.config import Mode
 from tapedeck.errors import CassetteError
 from tapedeck.server.runner import ServerThread
+from tapedeck.tools.lint import lint_text
 
 #: A small PDF-ish document: not UTF-8.
 DOCUMENT = b"%PDF-1.4\n\xe2\xe3\xcf\xd3\n1 0 obj << >> endobj\n\x00\x01\x02 tail\n"
@@ -348,3 +349,20 @@ def test_a_binary_response_is_described_as_binary(recorded: tuple[Path, dict[str
         "json",
     ]
     assert cassette.interactions[0].request.uploads[0].size == len(DOCUMENT)
+
+
+def test_lint_names_a_binary_body_missing_beside_its_cassette(
+    recorded: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    root, _ = recorded
+    copy = tmp_path / "round-trip.yaml"
+    copy.write_bytes((root / f"{CASSETTE}.yaml").read_bytes())
+    digest = hashlib.sha256(DOCUMENT).hexdigest()
+    problems = lint_text(copy.read_text(), str(copy))
+    assert [p.message for p in problems] == [
+        f"interactions[3].response.binary: round-trip.files/{digest} is missing; copy the "
+        "cassette with its folder, or record it again"
+    ]
+    (tmp_path / "round-trip.files").mkdir()
+    (tmp_path / "round-trip.files" / digest).write_bytes(DOCUMENT)
+    assert lint_text(copy.read_text(), str(copy)) == []

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..errors import CassetteError
 from ..wire.multipart import Part
-from .model import Blob
+from .model import Blob, Interaction
 from .save import write_inside
 
 #: The key of a request body that describes a ``multipart/form-data`` form.
@@ -122,3 +122,22 @@ def read_blob(cassette_file: str, name: str, blob: Blob, line: int) -> bytes:
             cassette_file, line, f"binary: {path} does not hold the bytes whose sha256 it is named"
         )
     return data
+
+
+def missing(cassette_file: str, interactions: Sequence[Interaction]) -> list[tuple[int, str]]:
+    """``(line, problem)`` for each ``binary`` response of the cassette in ``cassette_file``
+    whose bytes are not beside it (what ``tapedeck lint`` reports)."""
+    path = Path(cassette_file)
+    folder = path.parent / f"{path.stem}{FOLDER_SUFFIX}"
+    found = []
+    for i, interaction in enumerate(interactions):
+        blob = interaction.response.binary
+        if blob is not None and not (folder / blob.sha256).is_file():
+            found.append(
+                (
+                    interaction.line,
+                    f"interactions[{i}].response.binary: {path.stem}{FOLDER_SUFFIX}/{blob.sha256} "
+                    "is missing; copy the cassette with its folder, or record it again",
+                )
+            )
+    return found

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..cassette.blobs import missing
 from ..cassette.event_order import check_stream
 from ..cassette.load import parse_cassette
 from ..cassette.model import Cassette
@@ -95,6 +96,8 @@ def lint_text(text: str, file: str, max_age: datetime.timedelta | None = None) -
     found: list[tuple[int, str]] = list(secrets_in_text(text))
     try:
         cassette = parse_cassette(text, file, name_of(Path(file), None))
+        if Path(file).is_file():  # the bytes of binary bodies, beside it
+            found += missing(file, cassette.interactions)
         if max_age is not None:
             found += stale(cassette, max_age)
     except CassetteError as exc:
