@@ -12,11 +12,12 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, it } from 'node:test';
 
-import Anthropic, { toFile } from '@anthropic-ai/sdk';
-
+import { SDK_PACKAGE } from './sdk.mjs';
 import { startTapedeck } from './servers.mjs';
 import { ROOT } from './table.mjs';
 
+// The SDK the suite runs with: @anthropic-ai/sdk, or the oldest supported (`npm run test:floor`).
+const { default: Anthropic, toFile } = await import(SDK_PACKAGE);
 const PYTHON = process.env.TAPEDECK_PYTHON ?? `${ROOT}.venv/bin/python`;
 const BETA = 'files-api-2025-04-14';
 const CASSETTE = 'files/ts-round-trip';
