@@ -29,6 +29,7 @@ from tapedeck.config import Mode
 from tapedeck.errors import CassetteError
 from tapedeck.server.runner import ServerThread
 from tapedeck.tools.lint import lint_text
+from tapedeck.wire import multipart
 
 #: A small PDF-ish document: not UTF-8.
 DOCUMENT = b"%PDF-1.4\n\xe2\xe3\xcf\xd3\n1 0 obj << >> endobj\n\x00\x01\x02 tail\n"
@@ -366,3 +367,38 @@ def test_lint_names_a_binary_body_missing_beside_its_cassette(
     (tmp_path / "round-trip.files").mkdir()
     (tmp_path / "round-trip.files" / digest).write_bytes(DOCUMENT)
     assert lint_text(copy.read_text(), str(copy)) == []
+
+
+# --- the multipart parser -------------------------------------------------------------------
+
+
+def test_multipart_parts_keep_their_bytes_whatever_they_hold() -> None:
+    tricky = b"line\r\n--XYZnot the end\r\n--XY\r\n\r\n\x00"
+    body = (
+        b"preamble\r\n--XYZ\r\n"
+        b'content-disposition: form-data; name="file"; filename="a \\"b\\".bin"\r\n'
+        b"content-type: application/octet-stream\r\n\r\n" + tricky + b"\r\n--XYZ\r\n"
+        b"Content-Disposition: form-data; name=note\r\n\r\n"
+        b"hi\r\n--XYZ--\r\nepilogue"
+    )
+    parts = multipart.parse(body, 'multipart/form-data; boundary="XYZ"')
+    assert parts == [
+        multipart.Part("file", 'a "b".bin', "application/octet-stream", tricky),
+        multipart.Part("note", None, None, b"hi"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "kind", "problem"),
+    [
+        (b"--B\r\n\r\nx\r\n--B--", "multipart/form-data", "without a boundary"),
+        (b"--B\r\ncontent-disposition: form-data; name=a\r\n\r\nx", "b=B", "before its closing"),
+        (b"--B\r\ncontent-type: text/plain\r\n\r\nx\r\n--B--", "b=B", "no content-disposition"),
+        (b"--B\r\ncontent-disposition: form-data\r\n\r\nx\r\n--B--", "b=B", "has no name"),
+        (b"nothing", "b=B", "does not start with the boundary"),
+    ],
+)
+def test_a_broken_multipart_body_says_what_is_wrong(body: bytes, kind: str, problem: str) -> None:
+    content_type = kind.replace("b=B", "multipart/form-data; boundary=B")
+    with pytest.raises(ValueError, match=problem):
+        multipart.parse(body, content_type)

@@ -62,11 +62,22 @@ def parse(body: bytes, content_type: str) -> list[Part]:
             return parts
         if body[at : at + 2] != b"\r\n":
             raise ValueError("a boundary is not followed by a line break")
-        end = body.find(b"\r\n" + delimiter, at + 2)
-        if end < 0:
-            raise ValueError("the body ends before its closing boundary")
+        end = _next(body, b"\r\n" + delimiter, at + 2)
         parts.append(_part(body[at + 2 : end]))
         at = end + 2 + len(delimiter)
+
+
+def _next(body: bytes, delimiter: bytes, start: int) -> int:
+    """Where the next delimiter line is: the delimiter followed by ``--`` or a line break
+    (the same bytes followed by anything else are data)."""
+    while True:
+        end = body.find(delimiter, start)
+        if end < 0:
+            raise ValueError("the body ends before its closing boundary")
+        after = body[end + len(delimiter) : end + len(delimiter) + 2]
+        if after in (b"--", b"\r\n"):
+            return end
+        start = end + 1
 
 
 def _part(raw: bytes) -> Part:
