@@ -23,10 +23,12 @@ import yaml
 from conftest import MakeServer, api_error, running, sdk
 from files_upstream import BETA, BINARY, FilesUpstream
 from tapedeck.cassette.load import load_cassette, parse_cassette
+from tapedeck.cassette.model import Blob
 from tapedeck.cassette.save import sweep_temporary
 from tapedeck.cassette.summary import kind
-from tapedeck.config import Mode
+from tapedeck.config import Mode, Settings
 from tapedeck.errors import CassetteError
+from tapedeck.server.app import load_library
 from tapedeck.server.runner import ServerThread
 from tapedeck.tools.lint import lint_text
 from tapedeck.wire import multipart
@@ -402,3 +404,19 @@ def test_a_broken_multipart_body_says_what_is_wrong(body: bytes, kind: str, prob
     content_type = kind.replace("b=B", "multipart/form-data; boundary=B")
     with pytest.raises(ValueError, match=problem):
         multipart.parse(body, content_type)
+
+
+def test_the_library_index_keeps_binary_bodies_and_uploads(
+    recorded: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    root, _ = recorded
+    cache = tmp_path / "cache"
+    fresh = load_library(Settings(cassettes=root, index_cache=cache))
+    assert list(cache.iterdir())  # written, and read by the next start
+    cached = load_library(Settings(cassettes=root, index_cache=cache))
+    for library in (fresh, cached):
+        interactions = library.cassettes[CASSETTE].interactions
+        assert interactions[3].response.binary == Blob(
+            hashlib.sha256(DOCUMENT).hexdigest(), len(DOCUMENT)
+        )
+        assert [b.size for b in interactions[0].request.uploads] == [len(DOCUMENT)]
