@@ -17,6 +17,7 @@
     ├── UpstreamError ·········· the upstream API cannot be reached or did not answer
     ├── RecordingError ········· a recording could not be written; names the cassette
     ├── StreamError ············ an ``error`` event inside a recorded event stream
+    ├── EventStreamError ······· bytes that are no AWS event-stream message (Bedrock framing)
     ├── APIError ··············· answered to the client in the API's own error shape
     └── StreamCut ·············· not an error: drop the connection mid-body, on purpose
 
@@ -34,6 +35,7 @@ __all__ = [
     "BindError",
     "CassetteError",
     "ConfigError",
+    "EventStreamError",
     "FaultSpecError",
     "LibraryError",
     "PortInUse",
@@ -169,6 +171,11 @@ ERROR_TYPES: dict[int, str] = {
 def error_type_for(status: int) -> str:
     """The API's ``error.type`` for an HTTP status (unlisted 4xx/5xx fall back by class)."""
     return ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
+
+
+class EventStreamError(TapedeckError):
+    """Bytes that are not an AWS event-stream message (a bad length, CRC or header): the
+    decoder stops there and keeps the reason (:mod:`tapedeck.wire.eventstream`)."""
 
 
 class APIError(TapedeckError):

@@ -23,6 +23,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import EventStreamError
+
 PRELUDE_LENGTH = 12
 #: The format's own limits (botocore's ``_MAX_HEADERS_LENGTH`` and ``_MAX_PAYLOAD_LENGTH``).
 MAX_HEADERS_LENGTH = 128 * 1024
@@ -111,10 +113,6 @@ def chunk_event(message: Message) -> bytes | None:
         return None
 
 
-class _Invalid(Exception):
-    pass
-
-
 def _decode_headers(raw: bytes) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     at = 0
@@ -123,7 +121,7 @@ def _decode_headers(raw: bytes) -> dict[str, Any]:
         name = raw[at + 1 : at + 1 + name_length]
         at += 1 + name_length
         if len(name) != name_length or at >= len(raw):
-            raise _Invalid("a header runs past the headers")
+            raise EventStreamError("a header runs past the headers")
         kind = raw[at]
         at += 1
         value: Any
@@ -131,29 +129,29 @@ def _decode_headers(raw: bytes) -> dict[str, Any]:
             value = kind == 0
         elif kind in (_STRING, _BYTES):
             if at + 2 > len(raw):
-                raise _Invalid("a header runs past the headers")
+                raise EventStreamError("a header runs past the headers")
             (length,) = struct.unpack_from("!H", raw, at)
             value = raw[at + 2 : at + 2 + length]
             at += 2 + length
             if len(value) != length:
-                raise _Invalid("a header runs past the headers")
+                raise EventStreamError("a header runs past the headers")
             if kind == _STRING:
                 try:
                     value = value.decode()
                 except UnicodeDecodeError:
-                    raise _Invalid("a string header is not UTF-8") from None
+                    raise EventStreamError("a string header is not UTF-8") from None
         elif kind in _FIXED_SIZES or kind == _UUID:
             size = 16 if kind == _UUID else _FIXED_SIZES[kind]
             value = raw[at : at + size]
             at += size
             if len(value) != size:
-                raise _Invalid("a header runs past the headers")
+                raise EventStreamError("a header runs past the headers")
         else:
-            raise _Invalid(f"unknown header value type {kind}")
+            raise EventStreamError(f"unknown header value type {kind}")
         try:
             headers[name.decode()] = value
         except UnicodeDecodeError:
-            raise _Invalid("a header name is not UTF-8") from None
+            raise EventStreamError("a header name is not UTF-8") from None
     return headers
 
 
@@ -185,7 +183,7 @@ class EventStreamDecoder:
         while len(self._buffer) >= PRELUDE_LENGTH:
             try:
                 message = self._next()
-            except _Invalid as invalid:
+            except EventStreamError as invalid:
                 self.error = str(invalid)
                 self._buffer.clear()
                 break
@@ -198,20 +196,20 @@ class EventStreamDecoder:
         buffer = self._buffer
         total, headers_length, prelude_crc = struct.unpack_from("!III", buffer)
         if _crc(bytes(buffer[:8])) != prelude_crc:
-            raise _Invalid("the prelude's CRC does not match")
+            raise EventStreamError("the prelude's CRC does not match")
         if headers_length > self._max_headers:
-            raise _Invalid(f"headers of {headers_length} bytes, over {self._max_headers}")
+            raise EventStreamError(f"headers of {headers_length} bytes, over {self._max_headers}")
         payload_length = total - headers_length - PRELUDE_LENGTH - 4
         if payload_length < 0:
-            raise _Invalid(f"a total length of {total} cannot hold its headers")
+            raise EventStreamError(f"a total length of {total} cannot hold its headers")
         if payload_length > self._max_payload:
-            raise _Invalid(f"a payload of {payload_length} bytes, over {self._max_payload}")
+            raise EventStreamError(f"a payload of {payload_length} bytes, over {self._max_payload}")
         if len(buffer) < total:
             return None
         frame = bytes(buffer[:total])
         (message_crc,) = struct.unpack_from("!I", frame, total - 4)
         if _crc(frame[: total - 4]) != message_crc:
-            raise _Invalid("the message's CRC does not match")
+            raise EventStreamError("the message's CRC does not match")
         headers_end = PRELUDE_LENGTH + headers_length
         headers = _decode_headers(frame[PRELUDE_LENGTH:headers_end])
         del buffer[:total]
