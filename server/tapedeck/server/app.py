@@ -217,6 +217,7 @@ def create_app(
         before_request=settings.before_record_request,
         before_response=settings.before_record_response,
         kept_test_ids=settings.max_test_ids,
+        max_file_size=settings.max_file_size,
     )
     handler = Handler(settings, library, upstream, recorder)
     admin.state.handler = handler

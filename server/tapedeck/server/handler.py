@@ -80,7 +80,6 @@ class Handler:
             validate=settings.validate,
             max_file_size=settings.max_file_size,
         )
-        recorder.max_file_size = settings.max_file_size
         self._refuses = settings.validate is Validate.ERROR
         self.mode = settings.mode
         self._replay_only = settings.mode is Mode.NONE
