@@ -50,7 +50,6 @@ class Writer:
     """
 
     __slots__ = (
-        "_conn",
         "_drain",
         "_interval",
         "_last",
@@ -90,8 +89,7 @@ class Writer:
         self._meter: ByteMeter | None = None
         self._drain: Drain | None = None
         state = scope.get("state")
-        self._conn = conn = state.get(CONNECTION) if state else None
-        self._outlet = Outlet(send, conn)
+        self._outlet = Outlet(send, state.get(CONNECTION) if state else None)
 
     @property
     def too_slow(self) -> str:
@@ -207,7 +205,8 @@ class Writer:
         a piece of the client's buffer at once: a writer waiting on a slow client must not
         hold a join of everything that fell due meanwhile)."""
         i, count = 0, len(steps)
-        most = self._conn.piece if self._conn is not None else 1 << 62
+        conn = self._outlet.conn
+        most = conn.piece if conn is not None else 1 << 62
         while i < count:
             if not await self._until(steps[i].at):
                 return False
