@@ -398,3 +398,27 @@ def test_a_body_left_out_is_not_kept_in_its_shape_either() -> None:
     assert kept.shape.body is None
     assert len(kept.shape.key) < 200
     assert (kept.method, kept.path, kept.test_id) == ("POST", "/v1/messages", "t")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"a": "\xed\xa0\x80"}', b'{"a": "\xff"}', b"\xff\xfe{}"],
+    ids=["surrogate", "ff", "bom"],
+)
+def test_a_body_that_is_not_utf8_leaves_the_journal_readable(
+    make_server: MakeServer, raw: bytes
+) -> None:
+    """A refused body that is not UTF-8 is not kept as JSON (json.loads of bytes would read
+    an encoded surrogate into a string no JSON writer can encode); the journal, its live
+    stream's source, still answers."""
+    with make_server() as s:
+        refused = httpx.post(
+            f"{s.base_url}/v1/messages",
+            content=raw,
+            headers={"content-type": "application/json", "x-tapedeck-test-id": "bad-utf8"},
+            timeout=10,
+        )
+        assert refused.status_code == 400, refused.text
+        (entry,) = entries(s, "bad-utf8")
+    assert entry["status"] == 400
+    assert "body" not in entry["request"]

@@ -222,7 +222,9 @@ def unparsed(scope: Scope, recorder: Recorder, body: bytes) -> tuple[str, Record
     test_id = next((v for k, v in reversed(headers) if k.lower() == TEST_ID), "")
     query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
     try:
-        parsed = json.loads(body) if body.strip() else None
+        # Decoded strictly first: json.loads of bytes would let UTF-8-encoded surrogates
+        # through (surrogatepass), and the journal could then not be written as JSON.
+        parsed = json.loads(body.decode("utf-8")) if body.strip() else None
     except (ValueError, RecursionError):  # not JSON: what was wrong is in the error
         parsed = None
     return test_id, recorder.request(scope["method"], scope["path"], query, headers, parsed)
