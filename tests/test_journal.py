@@ -262,6 +262,33 @@ def test_large_bodies_are_left_out(make_server: MakeServer) -> None:
     assert small["request"]["body"] == HELLO
 
 
+def test_the_journal_holds_at_most_journal_max_bytes(make_server: MakeServer) -> None:
+    """Past ``journal_max_bytes`` the oldest bodies are left out first (each noted as for
+    ``journal_body_limit``), and only then do the oldest entries drop out."""
+    bodies = [{**HELLO, "system": f"{n} " + "x" * 60_000} for n in range(8)]
+    with make_server(journal_max_bytes=1 << 20) as s, client(s, "bytes") as c:
+        for body in bodies:  # each a miss whose body counts about 240 kB
+            with pytest.raises(anthropic.NotFoundError):
+                c.messages.create(**body)
+        kept = entries(s, "bytes")
+    assert len(kept) == 8  # the entries stay; the bodies of the oldest went
+    with_body = [e["request"]["body"] for e in kept if "body" in e["request"]]
+    assert 2 <= len(with_body) <= 4
+    assert with_body == bodies[-len(with_body) :]
+    for entry in kept[: -len(with_body)]:
+        assert "body" not in entry["request"]
+        assert entry["request"]["body_omitted"] > 60_000
+        assert entry["miss"]["differences"][0]["field"] == "system"  # still explained
+
+    with make_server(journal_max_bytes=64 * 1024) as s, client(s, "many") as c:
+        for _ in range(100):
+            c.messages.create(**HELLO)
+        kept = entries(s, "many")
+    assert 10 <= len(kept) < 40  # about 2.4 kB each, the newest kept
+    assert kept[-1]["id"] == 100
+    assert [e["id"] for e in kept] == list(range(101 - len(kept), 101))
+
+
 def test_a_client_that_leaves(make_server: MakeServer, deck_dir: Path) -> None:
     with make_server(deck_dir, timing=Timing.parse("recorded")) as s:
         with (

@@ -64,6 +64,7 @@ KNOWN = ", ".join(
         "state_ttl",
         "journal_size",
         "journal_body_limit",
+        "journal_max_bytes",
         "metrics",
     ]
 )
@@ -139,6 +140,7 @@ def test_every_option_has_a_flag_and_an_env_var() -> None:
         ("state_ttl", "--state-ttl", "TAPEDECK_STATE_TTL"),
         ("journal_size", "--journal-size", "TAPEDECK_JOURNAL_SIZE"),
         ("journal_body_limit", "--journal-body-limit", "TAPEDECK_JOURNAL_BODY_LIMIT"),
+        ("journal_max_bytes", "--journal-max-bytes", "TAPEDECK_JOURNAL_MAX_BYTES"),
         ("metrics", "--metrics", "TAPEDECK_METRICS"),
     ]
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..per_test import MAX_TEST_IDS
 from ..shaping.timing import Timing
+from ..source.platform_form import UpstreamForm
 from ..source.sequences import SequenceEnd
 from ..validation import Validate
 from . import presets, values
@@ -246,6 +247,15 @@ OPTIONS: tuple[Option, ...] = (
         "NAME",
     ),
     Option(
+        "upstream_form",
+        values.choice(UpstreamForm),
+        UpstreamForm.AUTO,
+        "how a platform client's request (Bedrock, Vertex, Foundry, ...) goes upstream: auto "
+        "(as the client sent it when the upstream is a platform's host, else first-party), "
+        "first-party, or platform (always as sent; see docs/platforms.md)",
+        "auto|first-party|platform",
+    ),
+    Option(
         "upstream_timeout",
         values.seconds,
         600.0,
@@ -428,6 +438,15 @@ OPTIONS: tuple[Option, ...] = (
         "largest request body a journal entry keeps; a larger one is left out (its size is noted)",
         "SIZE",
         shown="256KiB",
+    ),
+    Option(
+        "journal_max_bytes",
+        values.size,
+        32 * 1024 * 1024,
+        "bytes the request journal may hold in all (a kept body counts four times its size); "
+        "past it, request bodies are left out oldest first, then the oldest entries drop out",
+        "SIZE",
+        shown="32MiB",
     ),
     Option(
         "metrics",

@@ -113,8 +113,11 @@ class Exchange:
     upstream: float | None = None
     #: The body's size in bytes when it was too large to keep (``journal_body_limit``).
     omitted: int | None = None
-    #: For a request that could not be read: its test id, and what a recording keeps.
-    unparsed: tuple[str, RecordedRequest] | None = None
+    #: For a request that could not be read: its test id, what a recording keeps, and the
+    #: size of the body it keeps.
+    unparsed: tuple[str, RecordedRequest, int] | None = None
+    #: Set by the journal: the bytes the entry counts for (``journal_max_bytes``).
+    kept: int = 0
 
     def close(self, writer: Writer, cut: bool, duration: float) -> None:
         """Take the writer's counts once the response is over."""
@@ -215,7 +218,7 @@ class Exchange:
         }
 
 
-def unparsed(scope: Scope, recorder: Recorder, body: bytes) -> tuple[str, RecordedRequest]:
+def unparsed(scope: Scope, recorder: Recorder, body: bytes) -> tuple[str, RecordedRequest, int]:
     """The test id of a request that tapedeck refused, and what a recording would keep of
     it: its body too if that is JSON (a bad header is refused before the body is read)."""
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
@@ -227,7 +230,8 @@ def unparsed(scope: Scope, recorder: Recorder, body: bytes) -> tuple[str, Record
         parsed = json.loads(body.decode("utf-8")) if body.strip() else None
     except (ValueError, RecursionError):  # not JSON: what was wrong is in the error
         parsed = None
-    return test_id, recorder.request(scope["method"], scope["path"], query, headers, parsed)
+    kept = recorder.request(scope["method"], scope["path"], query, headers, parsed)
+    return test_id, kept, len(body) if parsed is not None else 0
 
 
 #: ``time.time()`` minus ``time.perf_counter()``: when a request arrived, on the wall clock.

@@ -7,7 +7,11 @@
   (``event: entry``, ``id:`` the entry's id), scoped the same way; ``?since=N`` (or the
   ``Last-Event-ID`` a reconnecting ``EventSource`` sends) first sends the kept entries after N.
 
-Adding an entry is an append to a bounded deque; entries become JSON only when read.
+Adding an entry is an append to a deque; entries become JSON only when read. The journal
+holds at most ``journal_size`` entries and ``journal_max_bytes`` bytes (each entry counted by
+:func:`entry_cost`): past the bytes, request bodies are left out, oldest first, then the
+oldest entries go. An entry that leaves the journal leaves its body behind, so a live
+reader's backlog holds bodies only while the journal does.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, Protocol
 
 from sse_starlette import EventSourceResponse
@@ -29,6 +34,34 @@ from .exchange import Exchange
 
 #: Seconds between the checks a live stream makes for the server stopping.
 _POLL_S = 0.5
+#: The bytes all kept entries may count for unless told otherwise (``journal_max_bytes``).
+MAX_BYTES = 32 * 1024 * 1024
+#: What an entry costs besides its body, its miss and its error: the exchange, the request
+#: without its body, its shape and key (measured with tracemalloc: about 2 kB).
+ENTRY_BYTES = 2048
+#: A kept body counts this many times its size: the parsed body, the shape's normalized
+#: copy and its key as text (as the request cache counts it, ``server/request.py``).
+BODY_FACTOR = 4
+
+
+def body_cost(exchange: Exchange) -> int:
+    """The bytes an entry's request body counts for (0 when it is not kept)."""
+    request = exchange.request
+    if request is not None:
+        return BODY_FACTOR * request.size if exchange.omitted is None and request.body else 0
+    if exchange.unparsed is not None and exchange.unparsed[1].body is not None:
+        return BODY_FACTOR * exchange.unparsed[2]
+    return 0
+
+
+def entry_cost(exchange: Exchange) -> int:
+    """The bytes an entry counts for: :data:`ENTRY_BYTES`, its body, its miss, its error."""
+    cost = ENTRY_BYTES + body_cost(exchange)
+    if exchange.miss is not None:
+        cost += exchange.miss.size
+    if exchange.error is not None:
+        cost += len(exchange.error[1])
+    return cost
 
 
 class Entry(Protocol):
@@ -83,11 +116,16 @@ class Watcher:
 class Journal:
     """The last ``size`` exchanges, oldest first. Use from the server's event loop."""
 
-    def __init__(self, size: int, body_limit: int) -> None:
+    def __init__(self, size: int, body_limit: int, max_bytes: int = MAX_BYTES) -> None:
         self.size = size
         #: Larger request bodies are not kept (``journal_body_limit``).
         self.body_limit = body_limit
-        self.entries: deque[Exchange] = deque(maxlen=size)
+        #: What all kept entries may count for (``journal_max_bytes``), and what they do.
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.entries: deque[Exchange] = deque()
+        #: The kept entries that still hold their request body, oldest first.
+        self._bodies: deque[Exchange] = deque()
         self._ids = itertools.count(1)
         self._watchers: list[Watcher] = []
         #: Set when the server stops: live streams end.
@@ -96,7 +134,13 @@ class Journal:
     def add(self, exchange: Exchange) -> None:
         exchange.id = next(self._ids)
         self.trim(exchange)
+        exchange.kept = entry_cost(exchange)
         self.entries.append(exchange)
+        self.bytes += exchange.kept
+        if body_cost(exchange):
+            self._bodies.append(exchange)
+        if len(self.entries) > self.size or self.bytes > self.max_bytes:
+            self._make_room()
         if self._watchers:
             for watcher in self._watchers:
                 watcher.put(exchange)
@@ -108,6 +152,39 @@ class Journal:
             exchange.request = request.without_body()
             exchange.omitted = request.size
 
+    def _make_room(self) -> None:
+        """Past ``size`` entries the oldest go; past ``max_bytes``, bodies are left out
+        oldest first, then the oldest entries go (the newest one always stays)."""
+        entries, bodies = self.entries, self._bodies
+        while len(entries) > self.size:
+            self._drop(entries.popleft())
+        while self.bytes > self.max_bytes and bodies:
+            self._leave_out(bodies.popleft())
+        while self.bytes > self.max_bytes and len(entries) > 1:
+            self._drop(entries.popleft())
+
+    def _leave_out(self, exchange: Exchange) -> None:
+        """Forget an entry's request body (its size is noted, as for ``body_limit``)."""
+        cost = body_cost(exchange)
+        if not cost:
+            return  # already left out (or the entry is gone)
+        request, unparsed = exchange.request, exchange.unparsed
+        if request is not None:
+            exchange.request = request.without_body()
+            exchange.omitted = request.size
+        elif unparsed is not None:
+            exchange.unparsed = (unparsed[0], replace(unparsed[1], body=None), unparsed[2])
+            exchange.omitted = unparsed[2]
+        exchange.kept -= cost
+        self.bytes -= cost
+
+    def _drop(self, exchange: Exchange) -> None:
+        """An entry leaves the journal: a live reader still to send it gets it without
+        its body, so that what readers hold stays within the journal's bytes."""
+        self._leave_out(exchange)
+        self.bytes -= exchange.kept
+        exchange.kept = 0
+
     def select(self, test_id: str | None = None, since: int = 0) -> Sequence[Entry]:
         """The kept entries of ``test_id`` (every test's for ``None``) after id ``since``."""
         return [
@@ -117,12 +194,15 @@ class Journal:
     def clear(self, test_id: str | None = None) -> int:
         """Forget the entries of ``test_id`` (all for ``None``); return how many went."""
         before = len(self.entries)
-        if test_id is None:
-            self.entries.clear()
-        else:
-            kept = [e for e in self.entries if e.test_id != test_id]
-            self.entries.clear()
-            self.entries.extend(kept)
+        kept = [] if test_id is None else [e for e in self.entries if e.test_id != test_id]
+        for exchange in self.entries:
+            if test_id is None or exchange.test_id == test_id:
+                self._drop(exchange)
+        self.entries.clear()
+        self.entries.extend(kept)
+        bodies = [e for e in self._bodies if body_cost(e)]  # those dropped hold none
+        self._bodies.clear()
+        self._bodies.extend(bodies)
         return before - len(self.entries)
 
     @contextmanager

@@ -23,6 +23,7 @@ class Miss:
         "interaction",
         "reason",
         "recorded_client",
+        "size",
         "where",
     )
 
@@ -43,6 +44,8 @@ class Miss:
         self.differences = differences
         self.client = client
         self.recorded_client = recorded_client
+        #: About the bytes it holds (the journal counts them, ``journal_max_bytes``).
+        self.size = _MISS_BYTES + sum(_size(d) for d in differences)
 
     @classmethod
     def closest(cls, closest: Closest, redactor: Redactor) -> Miss:
@@ -89,6 +92,23 @@ class Miss:
             "client": _client(self.client),
             "recorded_client": _client(self.recorded_client),
         }
+
+
+#: What a miss holds besides its differences' texts: names, the client, the object.
+_MISS_BYTES = 512
+
+
+def _size(difference: dict[str, Any]) -> int:
+    """About the bytes a difference holds: its texts, and its values as JSON (each at most
+    :data:`DIFFERENCE_VALUE_LIMIT` characters)."""
+    size = 256 + len(difference["field"]) + len(difference["shown"])
+    for side in ("incoming", "recorded"):
+        if side in difference:
+            size += len(json.dumps(difference[side], ensure_ascii=False, default=str))
+    window = difference.get("window")
+    if window is not None:
+        size += sum(len(v) for v in window.values() if isinstance(v, str))
+    return size
 
 
 def _client(client: Client | None) -> dict[str, str | None] | None:

@@ -98,7 +98,9 @@ class Handler:
                 settings.state_ttl,
             )
         elif settings.journal_size:
-            self.journal = Journal(settings.journal_size, settings.journal_body_limit)
+            self.journal = Journal(
+                settings.journal_size, settings.journal_body_limit, settings.journal_max_bytes
+            )
         self.metrics = Metrics(library, recorder.results) if settings.metrics else None
         self._body_limit = settings.journal_body_limit
 
