@@ -21,6 +21,7 @@ from conformance_sdk import CUT, raises_like
 from conftest import LogLines, MakeServer, sdk
 from fake_upstream import FakeUpstream, ask, event_names
 from record_helpers import files, only_cassette, proxy, raw_post
+from reliability.bad_upstreams import AFTER_REQUEST, NO_SUCH_HOST, BadUpstream
 from tapedeck.server.runner import ServerThread
 from tapedeck.shaping.timing import Timing
 
@@ -122,7 +123,7 @@ def test_unreachable_upstream_is_a_502_api_error_naming_it(
     assert files(tmp_path) == []
 
 
-def test_upstream_timeout_is_a_502_and_closes_the_upstream_request(
+def test_upstream_timeout_is_a_504_and_closes_the_upstream_request(
     tmp_path: Path, fake: FakeUpstream, make_server: MakeServer
 ) -> None:
     with proxy(make_server, tmp_path, "record", fake, upstream_timeout=0.3) as s:
@@ -131,12 +132,93 @@ def test_upstream_timeout_is_a_502_and_closes_the_upstream_request(
         elapsed = time.perf_counter() - started
         [seen] = fake.requests()
         assert fake.wait_ended(seen, timeout=1.0)
-    assert response.status_code == 502
-    assert response.json()["error"]["type"] == "api_error"
-    assert fake.base_url in response.json()["error"]["message"]
+    assert response.status_code == 504
+    error = response.json()["error"]
+    assert error["type"] == "timeout_error"
+    assert error["message"] == (
+        f"tapedeck: upstream {fake.base_url} unreachable: no answer within 0.3 s (upstream_timeout)"
+    )
     assert 0.25 < elapsed < 2.0
     assert seen.outcome == "cancelled"
     assert files(tmp_path) == []
+
+
+#: (upstream, status, the reason the message gives): every way the upstream fails before
+#: its headers (:mod:`reliability.bad_upstreams`), as the client is told it.
+FAILURES = [
+    ("refused", 502, "connection refused"),
+    ("dns", 502, "its host name does not resolve ("),
+    ("plain", 502, "TLS handshake failed: it does not speak TLS (is the upstream URL http://"),
+    ("self_signed", 502, "TLS handshake failed: its certificate is not trusted (self-signed"),
+    ("silent", 504, "no answer within 0.3 s (upstream_timeout)"),
+    ("close", 502, "it closed the connection without answering"),
+    ("reset", 502, "the connection was reset"),
+]
+
+
+@pytest.mark.parametrize("mode", ["record", "passthrough"])
+@pytest.mark.parametrize(("upstream", "status", "reason"), FAILURES, ids=[f[0] for f in FAILURES])
+def test_each_upstream_failure_is_an_api_error_naming_the_upstream_and_why(
+    tmp_path: Path,
+    make_server: MakeServer,
+    tapedeck_log: LogLines,
+    mode: str,
+    upstream: str,
+    status: int,
+    reason: str,
+) -> None:
+    """The SDK gets the API's error (a status it retries, as it would the API's own); the
+    log has one line for each request, with the reason and no traceback; nothing is written.
+    A password in the upstream's URL is in neither."""
+    bad = None
+    if upstream == "refused":
+        url, shown = f"http://me:hunter2@127.0.0.1:{closed_port()}", "http://127.0.0.1:"
+    elif upstream == "dns":
+        url = shown = f"https://{NO_SUCH_HOST}"
+    else:
+        bad = BadUpstream("mixed" if upstream in AFTER_REQUEST else upstream)
+        url = shown = bad.base_url
+    try:
+        with proxy(make_server, tmp_path, mode, url, upstream_timeout=0.3) as s:
+            tapedeck_log.only(s)
+            for stream in (False, True):
+                with sdk(s) as c, pytest.raises(anthropic.APIStatusError) as caught:
+                    c.with_options(max_retries=0).messages.create(
+                        **ask(f"fail:{upstream} now"), stream=stream
+                    )
+                assert caught.value.status_code == status
+                body = caught.value.body
+                assert isinstance(body, dict)
+                assert body["error"]["type"] == ("timeout_error" if status == 504 else "api_error")
+                message = body["error"]["message"]
+                assert message.startswith(f"tapedeck: upstream {shown}")
+                assert reason in message
+                assert "hunter2" not in message
+    finally:
+        if bad is not None:
+            bad.close()
+    said = [line for line in tapedeck_log.lines() if "unreachable" in line]
+    assert len(said) == 2, said
+    assert all(reason in line and "hunter2" not in line for line in said), said
+    assert not [line for line in tapedeck_log.lines() if "Traceback" in line]
+    assert files(tmp_path) == []
+
+
+def test_a_reset_mid_stream_cuts_the_client_after_what_was_passed_on_and_writes_nothing(
+    tmp_path: Path, make_server: MakeServer, tapedeck_log: LogLines
+) -> None:
+    """The upstream sends message_start and content_block_start, then resets the
+    connection: the client has those two events, then the cut the API's own reset would
+    give it; without record_errors, the cut stream is not recorded, and the log says so."""
+    with BadUpstream("reset_mid") as bad, proxy(make_server, tmp_path, "record", bad.base_url) as s:
+        tapedeck_log.only(s)
+        live: list[str] = []
+        with sdk(s) as c, raises_like(CUT):
+            stream = c.with_options(max_retries=0).messages.create(**ask("cut me"), stream=True)
+            read_until_error(stream, live)
+    assert live == ["message_start", "content_block_start"]
+    assert files(tmp_path) == []
+    assert tapedeck_log.wait_for("not recorded into .*: the upstream answered a stream it cut")
 
 
 def read_until_error(stream: Any, into: list[str]) -> None:

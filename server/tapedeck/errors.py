@@ -123,7 +123,12 @@ class PortInUse(BindError):
 
 
 class UpstreamError(TapedeckError):
-    """The upstream could not be reached or did not answer; the message names it."""
+    """The upstream could not be reached or did not answer; the message names it and says
+    why. ``status`` is what the client is answered: 502, or 504 when it timed out."""
+
+    def __init__(self, message: str, status: int = 502) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class RecordingError(TapedeckError):

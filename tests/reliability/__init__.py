@@ -21,5 +21,8 @@ fuzz_cassettes     hypothesis-mutated cassettes through the loader, lint and the
 kill               kill -9 during concurrent recordings: no half-written or lost cassette
 secrets            every record path, keys in headers, bodies and the query
                    (``secrets_scan.py``): no key in a file, a file name or the log
+upstream_failures  the upstream refusing, unresolvable, without TLS or trust, silent, closing or
+                   resetting (``bad_upstreams.py``): an API error naming it, one log line,
+                   no traceback, nothing written
 ================== ==========================================================================
 """

@@ -27,6 +27,7 @@ from . import (
     slow_readers,
     soak,
     streams,
+    upstream_failures,
 )
 from .outcome import Outcome, table
 
@@ -40,6 +41,7 @@ SCENARIOS = {
     "fuzz_cassettes": fuzz_cassettes.run,
     "kill": kill.run,
     "secrets": secrets_scan.run,
+    "upstream_failures": upstream_failures.run,
 }
 COMPARED = ("findings", "slow_readers", "test_ids")
 

@@ -14,6 +14,7 @@ from reliability import (
     slow_readers,
     soak,
     streams,
+    upstream_failures,
 )
 from reliability.outcome import Outcome, table
 
@@ -63,6 +64,11 @@ def test_mutated_cassettes_give_file_line_errors_never_a_traceback() -> None:
 
 def test_kill_9_during_recordings_leaves_whole_cassettes_only() -> None:
     outcome = kill.run(full=False)
+    assert passed(outcome), outcome.failures
+
+
+def test_an_upstream_failing_is_an_api_error_a_log_line_and_nothing_written() -> None:
+    outcome = upstream_failures.run(full=False)
     assert passed(outcome), outcome.failures
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from functools import partial
 
-from ..errors import UpstreamError
+from ..errors import UpstreamError, error_type_for
 from ..observe.exchange import ERROR, FAULT, UPSTREAM, Exchange
 from ..pipeline import LiveSource, Plan
 from ..record.outcomes import Outcome
@@ -94,10 +94,11 @@ class Proxy:
             except UpstreamError as exc:
                 if admission is not None:  # nothing was generated: the estimate goes back
                     self.gate.limits.settle(admission, reserved, NOTHING)
-                exchange.text = f"502: {exc}"
+                kind = error_type_for(exc.status)
+                exchange.text = f"{kind}: {exc}"
                 exchange.source = ERROR
-                exchange.error = ("api_error", self.recorder.redactor.text(f"tapedeck: {exc}"))
-                return error_plan(502, f"tapedeck: {exc}", "api_error")
+                exchange.error = (kind, self.recorder.redactor.text(f"tapedeck: {exc}"))
+                return error_plan(exc.status, f"tapedeck: {exc}", kind)
             opened.append(response)
             source: LiveSource = response
             if name is not None:

@@ -23,6 +23,7 @@ from ..wire.headers import HOP_BY_HOP, response_headers
 from ..wire.sse import encode_event
 from ..wire.sse_decode import SSEDecoder, json_or_text
 from .batches import rewrite_results_url
+from .upstream_failures import unreachable
 
 #: Request headers not forwarded: hop-by-hop, recomputed by the HTTP client, or tapedeck's.
 _NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "accept-encoding"}
@@ -143,8 +144,8 @@ class Upstream:
         return answer
 
     def _unreachable(self, exc: httpx.HTTPError) -> UpstreamError:
-        reason = str(exc) or type(exc).__name__
-        return UpstreamError(f"upstream {self.config.base_url} unreachable: {reason}")
+        c = self.config
+        return unreachable(c.base_url, exc, c.connect_timeout, c.read_timeout)
 
 
 class _Sent:
