@@ -15,6 +15,7 @@ from typing import Any
 
 from ..per_test import MAX_TEST_IDS
 from ..shaping.timing import Timing
+from ..source.platform_form import UpstreamForm
 from ..source.sequences import SequenceEnd
 from ..validation import Validate
 from . import presets, values
@@ -244,6 +245,15 @@ OPTIONS: tuple[Option, ...] = (
         "send upstream the API key from this environment variable instead of the "
         "client's own auth headers (so clients can use a dummy key)",
         "NAME",
+    ),
+    Option(
+        "upstream_form",
+        values.choice(UpstreamForm),
+        UpstreamForm.AUTO,
+        "how a platform client's request (Bedrock, Vertex, Foundry, ...) goes upstream: auto "
+        "(as the client sent it when the upstream is a platform's host, else first-party), "
+        "first-party, or platform (always as sent; see docs/platforms.md)",
+        "auto|first-party|platform",
     ),
     Option(
         "upstream_timeout",

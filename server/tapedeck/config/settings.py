@@ -22,6 +22,7 @@ from ..cassette.yaml_source import LineDict, load_yaml
 from ..errors import ConfigError, YAMLSourceError
 from ..shaping.faults import Fault, over_limit
 from ..shaping.timing import Timing
+from ..source.platform_form import UpstreamForm
 from ..source.sequences import SequenceEnd
 from ..validation import Validate
 from .options import BY_KEY, DEFAULTS, OPTIONS, Mode
@@ -55,6 +56,7 @@ class Settings:
     faults: tuple[Fault, ...] = DEFAULTS["faults"]
     upstream: str = DEFAULTS["upstream"]
     upstream_api_key_env: str | None = DEFAULTS["upstream_api_key_env"]
+    upstream_form: UpstreamForm = DEFAULTS["upstream_form"]
     upstream_timeout: float = DEFAULTS["upstream_timeout"]
     record_drain_timeout: float = DEFAULTS["record_drain_timeout"]
     allowed_hosts: tuple[str, ...] = DEFAULTS["allowed_hosts"]

@@ -5,7 +5,9 @@ claimed and gives back the first-party ones: the path (and ``raw_path``) the rou
 the body :meth:`Route.body` made of the platform's, then the route's headers set (the
 body may decide them), ``content-type`` kept as sent (the access checks, which run after,
 still refuse anything but JSON). ``send`` passes the response through the
-route's :class:`Reframe`, if it has one. Nothing else of tapedeck knows platforms exist.
+route's :class:`Reframe`, if it has one. The client's own request is kept in the scope
+(:data:`PLATFORM_REQUEST`), for sending it upstream in the platform's form
+(:mod:`tapedeck.platforms.forwarding`). Nothing else of tapedeck knows platforms exist.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from ..errors import APIError
 
 #: Where the platform and the path the client sent are kept in the (first-party) scope.
 PLATFORM = "tapedeck.platform"
+#: Where the client's own request (a :class:`PlatformRequest`) is kept in the scope.
+PLATFORM_REQUEST = "tapedeck.platform_request"
 #: The ``anthropic-version`` a request gets when its platform names none in a header.
 FIRST_PARTY_VERSION = "2023-06-01"
 
@@ -81,6 +85,18 @@ class Route:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class PlatformRequest:
+    """The request as the platform client sent it, before its door mapped it."""
+
+    route: Route
+    #: The path as sent, percent-encoding kept (SigV4 signs it; ARNs hold ``%2F``).
+    raw_path: bytes
+    query_string: bytes
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: bytes
+
+
 class Door:
     """One platform's front door (see the package's docs for adding one)."""
 
@@ -104,6 +120,7 @@ async def enter(
     ``max_body_size``, is refused 413 when the handler asks for it), because the headers
     may depend on it (Vertex's ``anthropic_version``, Bedrock's ``anthropic_beta``)."""
     body, size, ended = await _read(receive, limit)
+    original = body
     if size <= limit:
         body = route.body(body)
     drop = {k.encode() for k in route.headers}
@@ -115,6 +132,11 @@ async def enter(
     inner = dict(scope)
     inner.update(path=route.path, raw_path=route.path.encode(), headers=headers)
     inner[PLATFORM] = (route.platform, scope["path"])
+    raw_path = scope.get("raw_path") or scope["path"].encode()
+    query = scope.get("query_string", b"")
+    inner[PLATFORM_REQUEST] = PlatformRequest(
+        route, raw_path, query, tuple(scope["headers"]), original
+    )
     return inner, _replay(body, size, limit, ended, receive), _reframed(route.reframe(), send)
 
 

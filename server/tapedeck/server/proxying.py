@@ -5,6 +5,10 @@ A request that is recorded does not depend on its client reading to the end: if 
 leaves, the upstream's answer is read on (for ``record_drain_timeout``) and recorded if the
 upstream finishes it. One that is not recorded is cancelled upstream as soon as the client
 leaves.
+
+A platform client's request goes upstream in its platform's form when ``upstream_form``
+says so (:mod:`tapedeck.platforms.forwarding`); it is recorded, and answered, as the
+first-party request its front door made of it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from functools import partial
 from ..errors import UpstreamError, error_type_for
 from ..observe.exchange import ERROR, FAULT, UPSTREAM, Exchange
 from ..pipeline import LiveSource, Plan
+from ..platforms.door import PLATFORM_REQUEST, PlatformRequest
+from ..platforms.forwarding import platform_send
+from ..platforms.sigv4 import Resigner
 from ..record.outcomes import Outcome
 from ..record.recorder import Recorder
 from ..record.tap import Tap
@@ -40,6 +47,8 @@ class Proxy:
         self.gate = gate
         self.upstream = upstream
         self.recorder = recorder
+        #: Re-signs SigV4 requests sent in a platform's form (credentials found once).
+        self.resigner = Resigner()
 
     async def __call__(
         self,
@@ -76,15 +85,7 @@ class Proxy:
             extra.append(("x-tapedeck-cassette", name))
         if fired:
             extra.append(fault_header(fired))
-        forward = Forward(
-            incoming.method,
-            incoming.path,
-            incoming.query_string.decode("latin-1"),
-            incoming.header_items,
-            incoming.body,
-            writer.started,
-            incoming.base_url if incoming.path.startswith(BATCHES) else None,
-        )
+        forward = self._forward(incoming, writer.started)
         opened: list[UpstreamResponse] = []
         metered: list[Metered] = []
 
@@ -134,6 +135,33 @@ class Proxy:
                 await response.aclose()
             if shaper is not None:
                 exchange.acted = shaper.where()
+
+    def _forward(self, incoming: Incoming, started: float) -> Forward:
+        """The request to send upstream: the first-party one, or the platform client's own
+        (``upstream_form``)."""
+        original: PlatformRequest | None = incoming.scope.get(PLATFORM_REQUEST)
+        authorization = incoming.header(b"authorization")
+        platform = platform_send(original, authorization, self.upstream.config, self.resigner)
+        if platform is not None and original is not None:
+            return Forward(
+                incoming.method,
+                original.raw_path.decode("latin-1"),
+                original.query_string.decode("latin-1"),
+                [(k.decode("latin-1"), v.decode("latin-1")) for k, v in original.headers],
+                original.body,
+                started,
+                platform=platform,
+            )
+        return Forward(
+            incoming.method,
+            incoming.path,
+            incoming.query_string.decode("latin-1"),
+            incoming.header_items,
+            incoming.body,
+            started,
+            incoming.base_url if incoming.path.startswith(BATCHES) else None,
+            platform,
+        )
 
     def _unfinished(self, name: str, test_id: str, status: int, gave_up: str) -> None:
         """Say (one log line, and the test's outcomes) that a recording was given up: the

@@ -5,6 +5,12 @@ run must not pay for it inside its timed window), sends each request. Its transp
 replaced (``httpx.MockTransport`` in tests). A streamed answer is decoded event by event as
 the bytes arrive; each event becomes a :class:`~tapedeck.pipeline.Step` at its arrival
 time. A JSON answer is read whole before anything is passed on.
+
+A request may go upstream in a cloud platform's own form (``upstream_form``): its
+:class:`Forward` then carries a :class:`PlatformForward`, which sets the platform's
+credential on the request as sent (re-signing it, for SigV4) and gives an
+:class:`Answer` that reads the platform's answer back as the first-party one — what the
+recording tap and the rest of tapedeck see. :mod:`tapedeck.platforms` implements both.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from ..wire.headers import HOP_BY_HOP, response_headers
 from ..wire.sse import encode_event
 from ..wire.sse_decode import SSEDecoder, json_or_text
 from .batches import rewrite_results_url
+from .platform_form import Answer, PlatformForward, UpstreamForm
 from .upstream_failures import unreachable
 
 #: Request headers not forwarded: hop-by-hop, recomputed by the HTTP client, or tapedeck's.
@@ -42,6 +49,8 @@ class UpstreamConfig:
     #: When recording: seconds the answer is read on after the client left
     #: (``record_drain_timeout``); a request not recorded stops at once.
     drain_timeout: float = 60.0
+    #: The form platform clients' requests go upstream in (``upstream_form``).
+    form: UpstreamForm = UpstreamForm.AUTO
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +66,9 @@ class Forward:
     started: float
     #: Where the client reached tapedeck, for ``results_url`` of batches (or ``None``).
     results_base: str | None = None
+    #: Set when the request goes in a platform's own form (then ``path``, ``query``,
+    #: ``headers`` and ``body`` are the client's, ``path`` still percent-encoded).
+    platform: PlatformForward | None = None
 
 
 class Upstream:
@@ -98,9 +110,12 @@ class Upstream:
             await self._client.aclose()
             self._client = None
 
-    def forward_headers(self, headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-        """The client's headers as sent upstream."""
-        key = self.config.api_key
+    def forward_headers(
+        self, headers: Iterable[tuple[str, str]], own_key: bool = True
+    ) -> list[tuple[str, str]]:
+        """The client's headers as sent upstream (with ``own_key``, the configured key in
+        place of the client's)."""
+        key = self.config.api_key if own_key else None
         out = [
             (k, v)
             for k, v in ((k.lower(), v) for k, v in headers)
@@ -123,13 +138,19 @@ class Upstream:
         q = forward.query
         url = httpx.URL(forward.path, query=q.encode("latin-1")) if q else httpx.URL(forward.path)
         sent = _Sent(time.perf_counter())
+        platform = forward.platform
         request = client.build_request(
             forward.method,
             url,
-            headers=self.forward_headers(forward.headers),
+            headers=self.forward_headers(forward.headers, own_key=platform is None),
             content=forward.body,
             extensions={"trace": sent.trace},
         )
+        if platform is not None:  # its credential is for the request as it will be sent
+            sent_headers = [(k, v) for k, v in request.headers.items() if k != "connection"]
+            method, target = forward.method, str(request.url)
+            signed = await platform.credential(method, target, sent_headers, forward.body)
+            request.headers = httpx.Headers(signed)
         try:
             response = await client.send(request, stream=True)
         except httpx.HTTPError as exc:
@@ -180,7 +201,11 @@ class UpstreamResponse:
         self.status = response.status_code
         #: The headers as received (lower-case names).
         self.received = [(k.lower(), v) for k, v in response.headers.multi_items()]
-        stream = response.headers.get("content-type", "").startswith("text/event-stream")
+        self._answer = forward.platform.answer() if forward.platform is not None else None
+        if self._answer is not None:  # from here on, the first-party answer
+            self.status, self.received = self._answer.head(self.status, self.received)
+        kind = next((v for k, v in self.received if k == "content-type"), "")
+        stream = kind.startswith("text/event-stream")
         self._extra = list(extra)
         self.head = Head(self.status, self._headers(stream), stream)
         self.ending = Ending.COMPLETE
@@ -203,6 +228,8 @@ class UpstreamResponse:
     async def read_whole(self) -> None:
         """Read a JSON (non-stream) answer whole."""
         self.payload = await self.response.aread()
+        if self._answer is not None:
+            self.payload = self._answer.whole(self.payload)
         base = self.forward.results_base
         self._body = rewrite_results_url(self.payload, base) if base else self.payload
         self.head = Head(self.status, self._headers(False, len(self._body)), False)
@@ -212,6 +239,10 @@ class UpstreamResponse:
         """The events each chunk of the body completes, at their arrival time."""
         if not self.head.stream:
             yield [Step(0.0, self._body)]
+            return
+        if self._answer is not None:
+            async for steps in self._platform_batches(self._answer):
+                yield steps
             return
         decoder = SSEDecoder()
         started = self.forward.started
@@ -224,6 +255,25 @@ class UpstreamResponse:
                     steps.append(Step(at, encode_event(decoded.event, data), decoded.event, data))
                 if steps:
                     yield steps
+        except httpx.HTTPError:
+            self.ending = Ending.CUT
+        self.end_at = time.perf_counter() - started
+
+    async def _platform_batches(self, answer: Answer) -> AsyncIterator[Sequence[Step]]:
+        """:meth:`batches` of a platform's stream, read back by ``answer``."""
+        started = self.forward.started
+        try:
+            async for chunk in self.response.aiter_bytes():
+                at = time.perf_counter() - started
+                steps = []
+                for event, text in answer.events(chunk):
+                    data = json_or_text(text)
+                    steps.append(Step(at, encode_event(event, data), event, data))
+                if steps:
+                    yield steps
+                if answer.error is not None:  # the rest cannot be read: a cut stream
+                    self.ending = Ending.CUT
+                    break
         except httpx.HTTPError:
             self.ending = Ending.CUT
         self.end_at = time.perf_counter() - started
