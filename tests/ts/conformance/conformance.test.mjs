@@ -1,6 +1,7 @@
-// The conformance table (tests/conformance/cases.json) through the official TypeScript SDK,
-// against the real tapedeck server: the same cases the Python suite (tests/test_conformance.py)
-// runs through the Python SDK. Every case with the release package.json pins as
+// The conformance table (tests/conformance/cases.json) through the official TypeScript SDK's
+// first-party client, against the real tapedeck server: the same cases the Python suite
+// (tests/test_conformance.py) runs through the Python SDK (platforms.test.mjs runs them through
+// the platform clients). Every case with the release package.json pins as
 // @anthropic-ai/sdk (`npm test`); with CONFORMANCE_SMOKE=1, the `smoke` cases only (with the
 // oldest supported release: `npm run test:floor`, see sdk.mjs).
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { run, SDK_PACKAGE, VERSION } from './sdk.mjs';
 import { startFakeUpstream, startTapedeck } from './servers.mjs';
-import { load, pretty, problems, ROOT } from './table.mjs';
+import { check, load, ROOT, sameAcrossServers } from './table.mjs';
 
 const SMOKE = Boolean(process.env.CONFORMANCE_SMOKE);
 const chosen = (cases) => cases.filter((kase) => kase.smoke || !SMOKE);
@@ -21,13 +22,6 @@ const roundTrip = chosen(table.roundTrip);
 // A stalled body never times out in this SDK: a step that hangs fails here instead.
 const CASE_TIMEOUT_MS = 30_000;
 
-function check(kase, outcomes, baseURL) {
-  kase.steps.forEach((step, n) => {
-    const found = problems(step.expect, outcomes[n], baseURL);
-    const where = kase.steps.length > 1 ? `${kase.id} step ${n + 1} (${step.call})` : kase.id;
-    assert.deepEqual(found, [], `${where}: ${found.join('; ')}\n  the SDK showed: ${pretty(outcomes[n])}`);
-  });
-}
 
 it(`${SDK_PACKAGE} ${VERSION} is the release package.json pins`, () => {
   const pinned = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -75,16 +69,6 @@ describe('recorded through tapedeck from the stand-in upstream, then replayed', 
     await replayer?.stop();
     if (directory) rmSync(directory, { recursive: true, force: true });
   });
-
-  // Without what two servers giving the same answer may differ in: the headers (dates, and where
-  // the answer came from; `expect` checks those that matter) and how long the call took. The
-  // server's address is `{base_url}`, its host:port `{host}`.
-  const sameAcrossServers = (outcomes, baseURL) =>
-    JSON.parse(
-      JSON.stringify(outcomes.map(({ headers, took_ms: took, ...rest }) => rest))
-        .replaceAll(baseURL, '{base_url}')
-        .replaceAll(new URL(baseURL).host, '{host}'),
-    );
 
   for (const kase of roundTrip) {
     it(kase.id, { timeout: CASE_TIMEOUT_MS }, async () => {

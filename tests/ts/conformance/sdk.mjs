@@ -2,7 +2,8 @@
 // the same outcome fields as the Python suite's tests/conformance_sdk.py.
 //
 // The SDK is the package CONFORMANCE_SDK names (default @anthropic-ai/sdk): package.json also
-// installs the oldest supported release under an alias, for `npm run test:floor`.
+// installs the oldest supported release under an alias, for `npm run test:floor`. A platform's
+// client (platforms.mjs) is made by the `make` its caller passes instead.
 
 export const SDK_PACKAGE = process.env.CONFORMANCE_SDK || '@anthropic-ai/sdk';
 const { default: Anthropic } = await import(SDK_PACKAGE);
@@ -71,13 +72,67 @@ function tapped(body, wire) {
   }));
 }
 
-function clientFor(baseURL, kase, step, count) {
+/**
+ * The body of an AWS event stream (Bedrock's framing), with the type of the first-party event
+ * each `chunk` message carries noted in `wire`, and `error` for an `exception` message: the
+ * events the SDK's decoder turns into SSE. A message is a prelude (total length, headers length,
+ * its CRC), headers (name, type 7 string values here), the payload and a CRC.
+ */
+function tappedEventStream(body, wire) {
+  let pending = new Uint8Array(0);
+  const text = new TextDecoder();
+  const note = (message) => {
+    const view = new DataView(message.buffer, message.byteOffset, message.byteLength);
+    const headersEnd = 12 + view.getUint32(4);
+    const headers = {};
+    for (let at = 12; at < headersEnd;) {
+      const nameLength = message[at];
+      const name = text.decode(message.subarray(at + 1, at + 1 + nameLength));
+      at += 1 + nameLength;
+      if (message[at] !== 7) return; // only string headers are expected; anything else is not noted
+      const valueLength = view.getUint16(at + 1);
+      headers[name] = text.decode(message.subarray(at + 3, at + 3 + valueLength));
+      at += 3 + valueLength;
+    }
+    if (headers[':message-type'] !== 'event') {
+      wire.push('error');
+      return;
+    }
+    try {
+      const { bytes } = JSON.parse(text.decode(message.subarray(headersEnd, message.length - 4)));
+      wire.push(JSON.parse(Buffer.from(bytes, 'base64').toString('utf8')).type ?? '?');
+    } catch {
+      wire.push('?'); // a garbled chunk: the SDK fails on it
+    }
+  };
+  return body.pipeThrough(new TransformStream({
+    transform(chunk, controller) {
+      const joined = new Uint8Array(pending.length + chunk.length);
+      joined.set(pending);
+      joined.set(chunk, pending.length);
+      let at = 0;
+      while (joined.length - at >= 4) {
+        const total = new DataView(joined.buffer, at).getUint32(0);
+        if (joined.length - at < total) break;
+        note(joined.subarray(at, at + total));
+        at += total;
+      }
+      pending = joined.slice(at);
+      controller.enqueue(chunk);
+    },
+  }));
+}
+
+/** The first-party client of the SDK package this suite runs. */
+export function firstParty(baseURL, options) {
+  return new Anthropic({ baseURL, apiKey: 'tapedeck-conformance', ...options });
+}
+
+function clientFor(baseURL, kase, step, count, make) {
   const headers = { 'x-tapedeck-test-id': kase.testId };
   if (step.fault !== null && step.faultScope === 'request') headers['x-tapedeck-fault'] = step.fault;
   if (step.timing !== null) headers['x-tapedeck-timing'] = step.timing;
-  return new Anthropic({
-    baseURL,
-    apiKey: 'tapedeck-conformance',
+  return make(baseURL, {
     maxRetries: step.client.max_retries ?? 0,
     timeout: step.client.timeout_ms ?? DEFAULT_TIMEOUT_MS,
     defaultHeaders: headers,
@@ -85,11 +140,16 @@ function clientFor(baseURL, kase, step, count) {
     fetch: async (url, init) => {
       count.requests += 1;
       const response = await fetch(url, init);
-      if (response.ok && response.body && response.headers.get('content-type')?.startsWith('text/event-stream')) {
-        // The SDK reads an event stream through `body` only; the rest of the response is as sent.
-        Object.defineProperty(response, 'body', { value: tapped(response.body, count.wire) });
-      }
-      return response;
+      const type = response.headers.get('content-type') ?? '';
+      const tap = type.startsWith('text/event-stream') ? tapped
+        : type.startsWith('application/vnd.amazon.eventstream') ? tappedEventStream : null;
+      if (!response.ok || !response.body || !tap) return response;
+      // The same response with its body read through the tap. A new Response, not the old one's
+      // `body` replaced: the platform clients' middleware refuses a response whose body was read.
+      const { status, statusText, headers } = response;
+      const wrapped = new Response(tap(response.body, count.wire), { status, statusText, headers });
+      Object.defineProperty(wrapped, 'url', { value: response.url });
+      return wrapped;
     },
   });
 }
@@ -147,8 +207,9 @@ async function call(client, step, out) {
   }
 }
 
-/** Make `step`'s call against tapedeck at `baseURL`; what the SDK showed. */
-export async function perform(baseURL, kase, step) {
+/** Make `step`'s call against tapedeck at `baseURL` with the client `make` makes; what the SDK
+ * showed. */
+export async function perform(baseURL, kase, step, make = firstParty) {
   const count = { requests: 0, wire: [] };
   const out = { events: null, message: null, text: null, result: null, headers: null };
   let error = null;
@@ -158,7 +219,7 @@ export async function perform(baseURL, kase, step) {
   }
   const started = performance.now();
   try {
-    await call(clientFor(baseURL, kase, step, count), step, out);
+    await call(clientFor(baseURL, kase, step, count, make), step, out);
   } catch (caught) {
     error = caught;
   }
@@ -181,8 +242,9 @@ async function admin(baseURL, kase, method, path, body) {
   if (!response.ok) throw new Error(`${method} /_tapedeck/${path}: ${response.status} ${await response.text()}`);
 }
 
-/** Every step of `kase`, in order, with the case's test id; their outcomes. */
-export async function run(baseURL, kase) {
+/** Every step of `kase`, in order, with the case's test id and the client `make` makes (the
+ * first-party one unless given); their outcomes. */
+export async function run(baseURL, kase, make = firstParty) {
   // Rewind the case's sequences and fault counters, so a rerun starts clean.
   await admin(baseURL, kase, 'POST', 'reset');
   const scoped = [...new Set(kase.steps.filter((s) => s.faultScope === 'test').map((s) => s.fault))];
@@ -190,7 +252,7 @@ export async function run(baseURL, kase) {
   for (const spec of scoped) await admin(baseURL, kase, 'PUT', 'faults', { faults: spec });
   try {
     const outcomes = [];
-    for (const step of kase.steps) outcomes.push(await perform(baseURL, kase, step));
+    for (const step of kase.steps) outcomes.push(await perform(baseURL, kase, step, make));
     return outcomes;
   } finally {
     if (scoped.length) await admin(baseURL, kase, 'DELETE', 'faults');

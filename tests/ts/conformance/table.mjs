@@ -1,15 +1,22 @@
 // The conformance table (tests/conformance/cases.json), read with the same rules as the Python
 // suite's tests/conformance_table.py: a case is one step or a list of `steps` that inherit the
-// case's fields; what this SDK must show is `expect` with the `typescript` entry laid over it (an
-// object, or a list of objects of which those whose `releases` range holds the installed
-// release, or that have none, are laid over in order); an outcome matches when every expected
-// key matches, and a call not expected to fail must not.
+// case's fields; it runs through every platform client that has its calls, or those its
+// `platforms` names; what this SDK's client for a platform must show is `expect` with the
+// `typescript` key, the platform's (`bedrock`) and `typescript:<platform>` laid over it in that
+// order (each an object, or a list of objects of which those whose `releases` range holds the
+// installed release, or that have none, are laid over in order); an outcome matches when every
+// expected key matches, and a call not expected to fail must not.
+import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const TABLE = `${ROOT}tests/conformance/cases.json`;
 export const SDK = 'typescript';
+const SDKS = ['python', 'typescript'];
+/** The platform clients a case runs through (tests/conformance/README.md, "Platforms"). */
+export const FIRST_PARTY = 'anthropic';
+export const PLATFORMS = [FIRST_PARTY, 'bedrock', 'vertex', 'google_cloud', 'foundry', 'mantle', 'aws'];
 
 const CALLS = new Set([
   'stream', 'raw', 'create', 'count_tokens', 'models.list', 'models.retrieve',
@@ -19,13 +26,26 @@ const EXPECT_KEYS = new Set([
   'error', 'status', 'error_type', 'error_message', 'cause', 'events', 'message', 'text', 'result',
   'retries', 'headers', 'wire', 'took_ms',
 ]);
+const MESSAGES = ['stream', 'raw', 'create'];
+/** The calls each platform's client has (both SDKs): a case with any other call skips it. */
+const PLATFORM_CALLS = {
+  anthropic: CALLS,
+  bedrock: new Set(MESSAGES),
+  vertex: new Set([...MESSAGES, 'count_tokens']),
+  google_cloud: CALLS,
+  foundry: new Set([...MESSAGES, 'count_tokens']),
+  mantle: new Set([...MESSAGES, 'count_tokens']),
+  aws: CALLS,
+};
 // An SDK's entry may also say which releases it is for.
 const RELEASES = 'releases';
+// The keys laid over `expect`: per SDK, per platform, per SDK on a platform.
+const LAYER_KEYS = new Set([...SDKS, ...PLATFORMS, ...SDKS.flatMap((sdk) => PLATFORMS.map((p) => `${sdk}:${p}`))]);
 const STEP_KEYS = new Set([
   'call', 'request', 'fault', 'fault_scope', 'timing', 'client', 'signal_timeout_ms',
-  'advance_clock_s', 'expect', 'python', 'typescript',
+  'advance_clock_s', 'expect', ...LAYER_KEYS,
 ]);
-const CASE_KEYS = new Set(['id', 'why', 'smoke', 'sdks', 'steps', ...STEP_KEYS]);
+const CASE_KEYS = new Set(['id', 'why', 'smoke', 'sdks', 'platforms', 'steps', ...STEP_KEYS]);
 
 function unknownKeys(object, known) {
   return Object.keys(object).filter((key) => !known.has(key));
@@ -94,11 +114,12 @@ export function forRelease(name, spec, release) {
   return found;
 }
 
-function makeStep(name, raw, requests, release) {
+function makeStep(name, raw, requests, release, platform) {
   if (unknownKeys(raw, STEP_KEYS).length) fail(`${name}: unknown step keys ${unknownKeys(raw, STEP_KEYS)}`);
   if (!CALLS.has(raw.call)) fail(`${name}: call ${raw.call} is not one of ${[...CALLS]}`);
-  for (const sdk of ['python', 'typescript']) layers(name, raw[sdk]); // every SDK's, not only this one's
-  const expect = { ...(raw.expect ?? {}), ...forRelease(name, raw[SDK], release) };
+  for (const key of LAYER_KEYS) layers(name, raw[key]); // every layer, not only this client's
+  const expect = { ...(raw.expect ?? {}) };
+  for (const layer of [SDK, platform, `${SDK}:${platform}`]) Object.assign(expect, forRelease(name, raw[layer], release));
   if (unknownKeys(expect, EXPECT_KEYS).length) fail(`${name}: unknown expectations ${unknownKeys(expect, EXPECT_KEYS)}`);
   const request = raw.request ?? {};
   return {
@@ -114,27 +135,42 @@ function makeStep(name, raw, requests, release) {
   };
 }
 
-function makeCase(raw, requests, release) {
+function makeCase(raw, requests, release, platform) {
   const name = raw.id ?? '?';
   if (unknownKeys(raw, CASE_KEYS).length) fail(`${name}: unknown keys ${unknownKeys(raw, CASE_KEYS)}`);
   const base = Object.fromEntries(Object.entries(raw).filter(([key]) => STEP_KEYS.has(key)));
-  const steps = (raw.steps ?? [{}]).map((step) => makeStep(name, { ...base, ...step }, requests, release));
+  const merged = (raw.steps ?? [{}]).map((step) => ({ ...base, ...step }));
+  const platforms = raw.platforms ?? PLATFORMS.filter((p) => merged.every((step) => PLATFORM_CALLS[p].has(step.call)));
+  const wrong = platforms.filter((p) => !PLATFORMS.includes(p));
+  if (wrong.length) fail(`${name}: platforms ${wrong} are not among ${PLATFORMS}`);
+  for (const step of merged) {
+    const stray = Object.keys(step)
+      .filter((key) => LAYER_KEYS.has(key) && !SDKS.includes(key))
+      .map((key) => key.split(':').at(-1))
+      .filter((p) => !platforms.includes(p));
+    if (stray.length) fail(`${name}: expectations for ${[...new Set(stray)]}, where the case does not run`);
+  }
+  const steps = merged.map((step) => makeStep(name, step, requests, release, platform));
   return {
     id: name,
     steps,
     smoke: Boolean(raw.smoke),
-    sdks: raw.sdks ?? ['python', 'typescript'],
+    sdks: raw.sdks ?? SDKS,
+    platforms,
     // The x-tapedeck-test-id of the case's requests: the same in both suites.
     testId: `conformance/${name}`,
   };
 }
 
-/** The replay cases and the record → replay cases this SDK runs, as its release `release` must
- * see them. */
-export function load(release) {
+/** The replay cases and the record → replay cases this SDK's client for `platform` runs, as
+ * release `release` must see them. */
+export function load(release, platform = FIRST_PARTY) {
+  if (!PLATFORMS.includes(platform)) fail(`${platform} is not one of ${PLATFORMS}`);
   const table = JSON.parse(readFileSync(TABLE, 'utf8'));
   const mine = (cases) =>
-    cases.map((raw) => makeCase(raw, table.requests, release)).filter((kase) => kase.sdks.includes(SDK));
+    cases
+      .map((raw) => makeCase(raw, table.requests, release, platform))
+      .filter((kase) => kase.sdks.includes(SDK) && kase.platforms.includes(platform));
   return { replay: mine(table.cases), roundTrip: mine(table.round_trip) };
 }
 
@@ -222,4 +258,24 @@ export function pretty(outcome) {
     ),
   );
   return JSON.stringify(shown).slice(0, 1500);
+}
+
+/** Assert that every step's outcome in `outcomes` shows what the step expects. */
+export function check(kase, outcomes, baseURL, client = 'the SDK') {
+  kase.steps.forEach((step, n) => {
+    const found = problems(step.expect, outcomes[n], baseURL);
+    const where = kase.steps.length > 1 ? `${kase.id} step ${n + 1} (${step.call})` : kase.id;
+    assert.deepEqual(found, [], `${where}: ${found.join('; ')}\n  ${client} showed: ${pretty(outcomes[n])}`);
+  });
+}
+
+/** Outcomes without what two servers giving the same answer may differ in: the headers (dates,
+ * and where the answer came from; `expect` checks those that matter) and how long the call took.
+ * The server's address is `{base_url}`, its host:port `{host}`. */
+export function sameAcrossServers(outcomes, baseURL) {
+  return JSON.parse(
+    JSON.stringify(outcomes.map(({ headers, took_ms: took, ...rest }) => rest))
+      .replaceAll(baseURL, '{base_url}')
+      .replaceAll(new URL(baseURL).host, '{host}'),
+  );
 }
