@@ -24,5 +24,7 @@ secrets            every record path, keys in headers, bodies and the query
 upstream_failures  the upstream refusing, unresolvable, without TLS or trust, silent, closing or
                    resetting (``bad_upstreams.py``): an API error naming it, one log line,
                    no traceback, nothing written
+disk_failures      recording onto a full disk (a file size limit) and a read-only directory, as
+                   root too: every client answered whole, one log line each, no file left
 ================== ==========================================================================
 """

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from . import (
+    disk_failures,
     findings,
     fuzz_cassettes,
     fuzz_requests,
@@ -26,6 +27,7 @@ from . import (
     secrets_scan,
     slow_readers,
     soak,
+    state_store,
     streams,
     upstream_failures,
 )
@@ -41,7 +43,9 @@ SCENARIOS = {
     "fuzz_cassettes": fuzz_cassettes.run,
     "kill": kill.run,
     "secrets": secrets_scan.run,
+    "state_store": state_store.run,
     "upstream_failures": upstream_failures.run,
+    "disk_failures": disk_failures.run,
 }
 COMPARED = ("findings", "slow_readers", "test_ids")
 

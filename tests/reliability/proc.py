@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 START = re.compile(r" on http://(?P<host>[^ ,]+):(?P<port>\d+), ")
@@ -65,8 +66,17 @@ class OtherLoad:
 class Server:
     """``tapedeck serve ARGS`` on a free port; stop it with :meth:`stop` or :meth:`kill`."""
 
-    def __init__(self, args: list[str], src: Path | None = None, cwd: Path | None = None) -> None:
-        self._start([sys.executable, "-m", "tapedeck", "serve", "--port", "0", *args], src, cwd)
+    def __init__(
+        self,
+        args: list[str],
+        src: Path | None = None,
+        cwd: Path | None = None,
+        preexec: Callable[[], None] | None = None,
+    ) -> None:
+        """``preexec``: run in the child before tapedeck starts (a limit, a capability
+        dropped)."""
+        argv = [sys.executable, "-m", "tapedeck", "serve", "--port", "0", *args]
+        self._start(argv, src, cwd, preexec)
 
     @classmethod
     def command(cls, argv: list[str], src: Path | None = None) -> Server:
@@ -75,7 +85,13 @@ class Server:
         server._start(argv, src, None)
         return server
 
-    def _start(self, argv: list[str], src: Path | None, cwd: Path | None) -> None:
+    def _start(
+        self,
+        argv: list[str],
+        src: Path | None,
+        cwd: Path | None,
+        preexec: Callable[[], None] | None = None,
+    ) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TAPEDECK_")}
         if src is not None:
             env["PYTHONPATH"] = str(src)
@@ -88,6 +104,7 @@ class Server:
             errors="replace",
             env=env,
             cwd=cwd,
+            preexec_fn=preexec,
         )
         self.lines: list[str] = []
         self._done = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reliability import (
+    disk_failures,
     findings,
     fuzz_cassettes,
     fuzz_requests,
@@ -13,6 +14,7 @@ from reliability import (
     secrets_scan,
     slow_readers,
     soak,
+    state_store,
     streams,
     upstream_failures,
 )
@@ -69,6 +71,16 @@ def test_kill_9_during_recordings_leaves_whole_cassettes_only() -> None:
 
 def test_an_upstream_failing_is_an_api_error_a_log_line_and_nothing_written() -> None:
     outcome = upstream_failures.run(full=False)
+    assert passed(outcome), outcome.failures
+
+
+def test_a_full_or_read_only_disk_costs_the_recording_never_the_answer() -> None:
+    outcome = disk_failures.run(full=False)
+    assert passed(outcome), outcome.failures
+
+
+def test_the_state_store_going_and_coming_back_is_a_503_and_two_log_lines() -> None:
+    outcome = state_store.run(full=False)
     assert passed(outcome), outcome.failures
 
 

@@ -16,12 +16,15 @@
 - Writes to one cassette are serialized and atomic, relative to the cassette directory
   without following links; the library learns the new cassette before the client has the
   end of the response, so the next request can replay it.
+- A disk that refuses a write (full, read-only, not writable) costs the recording, never the
+  client's answer: one log line names the cassette and the reason, and the outcome says it.
 """
 
 from __future__ import annotations
 
 import datetime
 import enum
+import errno
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -52,6 +55,14 @@ REFUSED = frozenset({401, 403})
 Hook = Callable[[Any], Any]
 #: The largest binary body recorded, unless the setting max_file_size says otherwise.
 MAX_FILE_SIZE = 32 * 1024 * 1024
+#: Failures of the disk rather than of the cassette's name — full, over a quota or the
+#: file size limit, read-only, not writable by tapedeck, failing: the upstream's answer is
+#: good, so the client is given it (JSON too), and the log and outcomes say what was lost.
+#: Any other failure (a name too long, a file where a folder should be, a link swapped in)
+#: answers a JSON request with a 500 naming the cassette: its name can never be written.
+DISK_ERRORS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+)
 
 
 def headers_kept(
@@ -239,6 +250,15 @@ class Recorder:
             created = name not in self.library.cassettes
             try:
                 await self._write(name, interactions)
+            except _DiskRefused as exc:  # the answer is good: the client keeps it
+                self.results["failed"] += 1
+                why = (
+                    f"the file could not be written: {exc.reason}; nothing was written (a "
+                    "cassette already there is left as it was), and the client was given its "
+                    "answer"
+                )
+                log.error("not recorded into %s: %s", name, why)
+                return self._not(test_id, name, status, why)
             except RecordingError as exc:
                 self.results["failed"] += 1
                 self._not(test_id, name, status, f"the file could not be written: {exc.reason}")
@@ -317,7 +337,9 @@ class Recorder:
                 await anyio.to_thread.run_sync(write_blob, self.library.root, name, blob)
             await anyio.to_thread.run_sync(write_inside, self.library.root, relative, text)
         except (OSError, ValueError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
+            reason = _reason(exc)
+            if isinstance(exc, OSError) and exc.errno in DISK_ERRORS:
+                raise _DiskRefused(reason) from None
             raise RecordingError(name, reason) from None
         if name not in self.library.cassettes:
             self.created.add(name)
@@ -334,6 +356,23 @@ class Recorder:
             name,
             why,
         )
+
+
+class _DiskRefused(Exception):
+    """The disk refused a write (:data:`DISK_ERRORS`); ``reason`` says how."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _reason(exc: OSError | ValueError) -> str:
+    """``No space left on device (ENOSPC)``: what the system said, and its errno's name."""
+    if not isinstance(exc, OSError) or exc.errno is None:
+        return str(exc)
+    name = errno.errorcode.get(exc.errno, "")
+    said = exc.strerror or str(exc)
+    return f"{said} ({name})" if name else said
 
 
 def _what(response: RecordedResponse) -> str:
