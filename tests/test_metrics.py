@@ -205,3 +205,37 @@ def test_an_exchange_waiting_to_be_counted_is_not_kept() -> None:
     (sample,) = families["tapedeck_requests"].samples
     assert sample.labels["path"] == "/v1/messages"
     assert sample.value == 1
+
+
+def _observe(metrics: Metrics, method: str, path: str, status: int = 404) -> None:
+    exchange = Exchange()
+    exchange.method = method
+    exchange.request = _Request(path)  # type: ignore[assignment]
+    exchange.source = "miss"
+    writer = _Writer()
+    writer.status = status
+    exchange.close(writer, False, 0.001)  # type: ignore[arg-type]
+    metrics.observe(exchange)
+
+
+def test_rows_are_few_and_small_whatever_the_paths_and_methods() -> None:
+    """Every label a path can make (each segment a known word or an id), long paths and
+    made-up methods: the rows stay within twice ``max_rows`` plus one per method, status and
+    source, and none holds a long path."""
+    metrics = Metrics(CassetteLibrary(Path("."), [], MatchRules()), Counter(), max_rows=64)
+    words = ["messages", "batches", "results", "models", "files", "content", "x"]
+    for i in range(3000):
+        segments = [words[(i // 7**k) % 7] for k in range(5)]
+        _observe(metrics, f"M{i % 50}" if i % 3 else "GET", "/v1/" + "/".join(segments))
+        _observe(metrics, "POST", "/v1/messages/" + "y" * 100_000 + str(i))
+    metrics.count()
+    assert len(metrics.rows) <= 2 * 64 + 8
+    assert max(len(path) + len(method) for method, path, _, _ in metrics.rows) < 300
+    families: dict[str, Any] = {f.name: f for f in metrics.collect()}
+    counted = sum(s.value for s in families["tapedeck_requests"].samples)
+    assert counted == 6000
+    assert {s.labels["method"] for s in families["tapedeck_requests"].samples} <= {
+        "GET",
+        "POST",
+        "OTHER",
+    }

@@ -66,6 +66,7 @@ KNOWN = ", ".join(
         "journal_body_limit",
         "journal_max_bytes",
         "metrics",
+        "metrics_max_rows",
     ]
 )
 
@@ -142,6 +143,7 @@ def test_every_option_has_a_flag_and_an_env_var() -> None:
         ("journal_body_limit", "--journal-body-limit", "TAPEDECK_JOURNAL_BODY_LIMIT"),
         ("journal_max_bytes", "--journal-max-bytes", "TAPEDECK_JOURNAL_MAX_BYTES"),
         ("metrics", "--metrics", "TAPEDECK_METRICS"),
+        ("metrics_max_rows", "--metrics-max-rows", "TAPEDECK_METRICS_MAX_ROWS"),
     ]
 
 

@@ -457,6 +457,15 @@ OPTIONS: tuple[Option, ...] = (
         shown="on",
         switch=True,
     ),
+    Option(
+        "metrics_max_rows",
+        values.count,
+        1024,
+        "request counters kept by their request's own path (a few hundred bytes each); past "
+        "them a new path is counted by its label, and past twice as many under {other}",
+        "N",
+        shown="1024",
+    ),
 )
 #: Each option by its key.
 BY_KEY = {o.key: o for o in OPTIONS}

@@ -84,6 +84,7 @@ class Settings:
     journal_body_limit: int = DEFAULTS["journal_body_limit"]
     journal_max_bytes: int = DEFAULTS["journal_max_bytes"]
     metrics: bool = DEFAULTS["metrics"]
+    metrics_max_rows: int = DEFAULTS["metrics_max_rows"]
 
     def __post_init__(self) -> None:
         if any(isinstance(p, str) for p in self.presets):  # Settings(presets=["claude-code"])

@@ -27,7 +27,7 @@ from starlette.responses import Response
 
 from ..cassette.library import CassetteLibrary
 from ..errors import APIError
-from ..shaping.faults import Fault
+from ..shaping.faults import FaultKind
 from .exchange import Exchange
 
 #: Upper bounds, in seconds, of the buckets of ``tapedeck_response_duration_seconds``.
@@ -45,10 +45,16 @@ PATH_WORDS = frozenset(
 #: Finished exchanges counted together (see :meth:`Metrics.observe`).
 BATCH = 256
 #: What one finished exchange counts for: method, path, status, source, seconds, events
-#: sent, the faults that fired, seconds upstream.
-Counted = tuple[str, str, int, str, float, int, tuple[Fault, ...], float | None]
-#: Distinct request keys counted by their path (any more are counted by their label).
-_PATHS_KEPT = 1024
+#: sent, the kinds of the faults that fired, seconds upstream.
+Counted = tuple[str, str, int, str, float, int, tuple[FaultKind, ...], float | None]
+#: Rows counted by their request's own path unless told otherwise (``metrics_max_rows``);
+#: past them a new path is counted by its label, and past twice as many rows by ``{other}``.
+MAX_ROWS = 1024
+#: A longer path (or method) is kept by its label from the start: a row holds a few
+#: hundred bytes whatever the request.
+_PATH_CHARS = 256
+#: Methods kept by name; any other is counted as ``OTHER``.
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 
 class Histogram:
@@ -84,13 +90,18 @@ def path_label(path: str) -> str:
 class Metrics(Collector):
     """tapedeck's counters, histograms and gauges, made into metric families when scraped."""
 
-    def __init__(self, library: CassetteLibrary, recordings: Counter[str]) -> None:
+    def __init__(
+        self, library: CassetteLibrary, recordings: Counter[str], max_rows: int = MAX_ROWS
+    ) -> None:
         self.library = library
+        #: Rows kept by their request's path (``metrics_max_rows``).
+        self.max_rows = max_rows
         #: Recordings by result (the recorder counts them).
         self.recordings = recordings
         #: Per (method, path, status, source): ``[requests, seconds, bucket counts...]``,
         #: the buckets those of :data:`RESPONSE_BUCKETS` and +Inf. Paths become labels when
-        #: scraped; past :data:`_PATHS_KEPT` keys, new ones are kept by label.
+        #: scraped; past ``max_rows`` keys, new ones are kept by label, and past twice as
+        #: many by ``{other}`` (so at most ``2 * max_rows`` plus one per status and source).
         self.rows: dict[tuple[str, str, int, str], list[float]] = {}
         self.faults: Counter[str] = Counter()
         #: Event-stream requests (``"stream": true``) being answered now.
@@ -111,16 +122,20 @@ class Metrics(Collector):
         three times as much. Only the counted values are kept, never the exchange: its
         request body may be megabytes."""
         request = exchange.request
+        path = request.path if request is not None else exchange.path
+        if len(path) > _PATH_CHARS:
+            path = path_label(path)
+        faults = exchange.faults
         pending = self.pending
         pending.append(
             (
                 exchange.method,
-                request.path if request is not None else exchange.path,
+                path,
                 exchange.status,
                 exchange.source,
                 exchange.duration,
                 exchange.events,
-                exchange.faults,
+                tuple(f.kind for f in faults) if faults else (),
                 exchange.upstream,
             )
         )
@@ -140,7 +155,7 @@ class Metrics(Collector):
             row[2 + bisect_left(RESPONSE_BUCKETS, duration)] += 1
             events += sent
             if faults:
-                self.faults.update(str(f.kind) for f in faults)
+                self.faults.update(map(str, faults))
             if upstream is not None:
                 self.upstream.observe(upstream)
         self.events += events
@@ -148,8 +163,13 @@ class Metrics(Collector):
 
     def _row(self, key: tuple[str, str, int, str]) -> list[float]:
         method, path, status, source = key
-        if len(self.rows) >= _PATHS_KEPT:  # ever new paths (ids) must not grow the server
-            key = (method, path_label(path), status, source)
+        if method not in _METHODS:
+            method = "OTHER"
+        rows = len(self.rows)
+        if rows >= self.max_rows or key[0] is not method:
+            # Ever new paths (ids) must not grow the server: by label, then all as one.
+            label = path_label(path) if rows < 2 * self.max_rows else "{other}"
+            key = (method, label, status, source)
             found = self.rows.get(key)
             if found is not None:
                 return found

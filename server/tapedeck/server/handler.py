@@ -101,7 +101,11 @@ class Handler:
             self.journal = Journal(
                 settings.journal_size, settings.journal_body_limit, settings.journal_max_bytes
             )
-        self.metrics = Metrics(library, recorder.results) if settings.metrics else None
+        self.metrics = (
+            Metrics(library, recorder.results, settings.metrics_max_rows)
+            if settings.metrics
+            else None
+        )
         self._body_limit = settings.journal_body_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
