@@ -11,7 +11,7 @@ NPM      ?= npm
 TS_STAMP := $(TS)/node_modules/.package-lock.json
 TS_ENV   := TAPEDECK_BIN=$(CURDIR)/$(BIN)/tapedeck TAPEDECK_PYTHON=$(CURDIR)/$(BIN)/python
 
-.PHONY: run test prereqs lint typecheck pytest ts ts-table ts-floor ts-example sdk-range clients lock drift wheel bench bench-peers ui-screenshot reliability clean
+.PHONY: run test prereqs lint typecheck pytest ts ts-table ts-floor ts-example sdk-range clients lock drift floors wheel bench bench-peers ui-screenshot reliability clean
 
 # The development environment comes from uv.lock (exact versions, with hashes); uv itself is
 # pinned in the lock's dev group and bootstrapped into the venv by pip. Bytecode is compiled
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml uv.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(UV) --version 2>/dev/null | grep -q '^uv $(UV_VERSION) ' || \
 	  $(BIN)/python -m pip install --quiet --disable-pip-version-check 'uv==$(UV_VERSION)'
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --quiet --compile-bytecode \
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --all-extras --quiet --compile-bytecode \
 	  --python $(BIN)/python
 	touch $(STAMP)
 
@@ -85,7 +85,7 @@ $(TS_STAMP): $(TS)/package.json $(TS)/package-lock.json | prereqs
 # The smoke cases of the conformance table against the oldest supported anthropic release
 # (the full table runs against the newest, in .venv, with the rest of the suite).
 $(FLOOR)/.installed: pyproject.toml uv.lock $(STAMP)
-	UV_PROJECT_ENVIRONMENT=$(FLOOR) $(UV) sync --locked --quiet --compile-bytecode \
+	UV_PROJECT_ENVIRONMENT=$(FLOOR) $(UV) sync --locked --all-extras --quiet --compile-bytecode \
 	  --no-default-groups --group floor --python $(PYTHON)
 	touch $@
 
@@ -100,7 +100,7 @@ sdk-range: $(FLOOR)/.installed
 CLIENTS      := .venv-clients
 CLIENTS_NODE := tests/clients/node
 $(CLIENTS)/.installed: pyproject.toml uv.lock $(STAMP)
-	UV_PROJECT_ENVIRONMENT=$(CLIENTS) $(UV) sync --locked --quiet --compile-bytecode \
+	UV_PROJECT_ENVIRONMENT=$(CLIENTS) $(UV) sync --locked --all-extras --quiet --compile-bytecode \
 	  --no-default-groups --group clients --python $(PYTHON)
 	touch $@
 
@@ -125,6 +125,11 @@ lock: $(STAMP)
 # Not part of make test: run it before bumping the locks.
 drift:
 	$(PYTHON) .ci/drift.py
+
+# The other end of every range: each dependency and extra at the oldest release
+# pyproject.toml allows, and the tests that reach them (make drift runs it too).
+floors: $(STAMP)
+	$(PYTHON) .ci/floors.py
 
 # A wheel to install elsewhere (the distribution is not on the package index yet).
 wheel: $(STAMP)

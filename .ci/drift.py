@@ -5,6 +5,9 @@ upgraded (``uv lock --upgrade``: every package to its newest release within pypr
 ranges, mypy, ruff and ``anthropic`` included), and every Node package of ``tests/ts`` moves
 to its newest release (the oldest-SDK alias excepted: it is the floor on purpose). Then
 ``make -k test`` runs there, and the report says which versions moved and what broke.
+A ceiling in pyproject.toml (``uvicorn<0.56``: code that subclasses a package's internals)
+is lifted in the copy first, so the releases past it are tried before the ceiling moves.
+Then ``.ci/floors.py`` runs the floors: the other end of every range.
 Nothing in this tree changes; the report is written to ``build/drift/report.md``.
 
 Usage: python3 .ci/drift.py [--keep]   (--keep leaves the copy for a closer look)
@@ -53,6 +56,14 @@ def copy_tree(dest: Path) -> None:
         if source.is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)
+
+
+def lift_ceilings(pyproject: Path) -> list[str]:
+    """Drop the upper bounds of ``[project]`` dependencies in ``pyproject``; return them."""
+    text = pyproject.read_text()
+    lifted = re.findall(r'^\s*"([A-Za-z0-9_.-]+)[^"]*?,(<[0-9.]+)', text, re.M)
+    pyproject.write_text(re.sub(r'^(\s*"[A-Za-z0-9_.-]+[^"]*?),<[0-9.]+', r"\1", text, flags=re.M))
+    return [f"{name}{bound}" for name, bound in lifted]
 
 
 def python_versions(lock: Path) -> dict[str, str]:
@@ -153,6 +164,9 @@ def main() -> int:
     started = time.monotonic()
     try:
         copy_tree(tree)
+        ceilings = lift_ceilings(tree / "pyproject.toml")
+        if ceilings:
+            print("ceilings lifted for this run:", ", ".join(ceilings), flush=True)
         py_before = python_versions(tree / "uv.lock")
         node_before = node_versions(tree / TS)
         uv = ROOT / ".venv" / "bin" / "uv"
@@ -173,6 +187,15 @@ def main() -> int:
                 check=False,
                 env={k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"},
             ).returncode
+        floors_log = work / "floors.log"
+        with floors_log.open("w") as out:
+            floors = subprocess.run(
+                [sys.executable, str(ROOT / ".ci" / "floors.py")],
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=False,
+            ).returncode
         text = report(
             changes(py_before, python_versions(tree / "uv.lock")),
             changes(node_before, node_versions(tree / TS)),
@@ -180,12 +203,18 @@ def main() -> int:
             status,
             time.monotonic() - started,
         )
+        text += (
+            f"\n## Floors (the oldest release of every dependency: .ci/floors.py)\n\n"
+            f"**{'passed' if floors == 0 else 'failed'}**; ceilings lifted for the newest run: "
+            f"{', '.join(f'`{c}`' for c in ceilings) or 'none'}. Log: floors.log.\n"
+        )
         REPORT.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(floors_log, REPORT.parent / "floors.log")
         REPORT.write_text(text)
         shutil.copy2(log, REPORT.parent / "make-test.log")
         print(text)
         print(f"report: {REPORT.relative_to(ROOT)}; the log beside it: make-test.log")
-        return 0 if status == 0 else 1
+        return 0 if status == 0 and floors == 0 else 1
     finally:
         if args.keep:
             print(f"kept: {work}")
