@@ -4,11 +4,12 @@
 // calls the client has), each expecting `expect` with the `typescript`, `<platform>` and
 // `typescript:<platform>` keys laid over it. conformance.test.mjs runs the first-party client.
 //
-// The platforms run side by side, each its cases in order: the replay cases share one tapedeck,
-// and a case's runs on two platforms never overlap (they share its test id, hence its counters,
-// seeded draws, quota clock and test-scoped faults). Each platform records its round trips
-// through a tapedeck and a stand-in upstream of its own (the stand-in's `flaky` answers 529 only
-// the first time it sees a text), then replays them.
+// The platforms run side by side, each its cases in order, starting at different places in the
+// table. The replay cases share one tapedeck; a case's runs on two platforms never overlap
+// (they share its test id, hence its counters, seeded draws, quota clock and test-scoped faults).
+// Meanwhile, one platform after another records its round trips through a tapedeck in front of
+// a stand-in upstream of its own (the stand-in's `flaky` answers 529 only the first time it sees
+// a text), each case into a cassette named for the platform; one more tapedeck replays them all.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,76 +25,99 @@ const SMOKE = Boolean(process.env.CONFORMANCE_SMOKE);
 const chosen = (cases) => cases.filter((kase) => kase.smoke || !SMOKE);
 // A stalled body never times out in this SDK: a step that hangs fails here instead.
 const CASE_TIMEOUT_MS = 30_000;
+// How long a round-trip case may wait for every platform's recordings, on top of its own time.
+const RECORDINGS_TIMEOUT_MS = 120_000;
 // The platform clients are built on the @anthropic-ai/sdk package.json pins: a run for another
 // release of it (`npm run test:floor`) has nothing to try on them.
 const skip = SDK_PACKAGE !== '@anthropic-ai/sdk' && `the platform clients run on @anthropic-ai/sdk ${VERSION}, not ${SDK_PACKAGE}`;
 
-// Each test id's runs, one after another: the last one's promise.
+const PLATFORMS = Object.entries(PLATFORM_CLIENTS).map(([name, make], n, all) => {
+  const { replay, roundTrip } = load(VERSION, name);
+  const cases = chosen(replay);
+  // Each platform starts its replay cases at its own place in the table, so that the platforms
+  // seldom wait for one another's run of a case.
+  const start = Math.floor((n * cases.length) / all.length);
+  return { name, make, replay: [...cases.slice(start), ...cases.slice(0, start)], roundTrip: chosen(roundTrip) };
+});
+
+// Each key's runs, one after another: the last one's promise.
 const running = new Map();
-function exclusive(testId, work) {
-  const previous = running.get(testId) ?? Promise.resolve();
+function exclusive(key, work) {
+  const previous = running.get(key) ?? Promise.resolve();
   const done = previous.then(work);
-  running.set(testId, done.catch(() => {}));
+  running.set(key, done.catch(() => {}));
   return done;
+}
+
+/** The header that records, and replays, `platform`'s run of `kase` in a cassette of its own. */
+const ownCassette = (platform, kase) => ({ 'x-tapedeck-test-cassette': `${platform}/${kase.id}` });
+
+/**
+ * Record every platform's round trips into `directory`, one platform after another, each
+ * through a recording tapedeck in front of a new stand-in that is stopped before the next
+ * starts. Resolves with platform -> { url, outcomes: case id -> outcomes }.
+ */
+async function recordRoundTrips(directory) {
+  const recorded = new Map();
+  for (const { name, make, roundTrip } of PLATFORMS) {
+    if (!roundTrip.length) continue;
+    const fake = await startFakeUpstream();
+    try {
+      // The round trip records failures too (a 529 then a 200, an in-stream error, a drop).
+      const recorder = await startTapedeck({ cassettes: directory, mode: 'all', upstream: fake.baseURL, recordErrors: true });
+      try {
+        const outcomes = new Map();
+        for (const kase of roundTrip) outcomes.set(kase.id, await run(recorder.baseURL, kase, make, ownCassette(name, kase)));
+        recorded.set(name, { url: recorder.baseURL, outcomes });
+      } finally {
+        await recorder.stop();
+      }
+    } finally {
+      await fake.stop(); // replay must not need it
+    }
+  }
+  return recorded;
 }
 
 describe('the table through the platform clients', { concurrency: true, skip }, () => {
   let server;
+  let directory;
+  let recordings; // a promise: what every platform recorded, and the tapedeck replaying it
   before(async () => {
+    directory = mkdtempSync(join(tmpdir(), 'tapedeck-conformance-platforms-'));
+    recordings = recordRoundTrips(directory).then(async (recorded) => ({
+      recorded, replayer: await startTapedeck({ cassettes: directory }),
+    }));
+    recordings.catch(() => {}); // reported by the round-trip cases that await it
     server = await startTapedeck({ cassettes: `${ROOT}cassettes` });
   });
-  after(() => server?.stop());
+  after(async () => {
+    await server?.stop();
+    await recordings?.then(({ replayer }) => replayer.stop(), () => {});
+    if (directory) rmSync(directory, { recursive: true, force: true });
+  });
 
-  for (const [platform, make] of Object.entries(PLATFORM_CLIENTS)) {
-    const { replay, roundTrip } = load(VERSION, platform);
-    const client = `the ${platform} client`;
+  for (const { name, make, replay, roundTrip } of PLATFORMS) {
+    const client = `the ${name} client`;
 
-    describe(platform, { concurrency: 1 }, () => {
-      for (const kase of chosen(replay)) {
+    describe(name, { concurrency: 1 }, () => {
+      for (const kase of replay) {
         it(kase.id, { timeout: CASE_TIMEOUT_MS }, async () => {
           check(kase, await exclusive(kase.testId, () => run(server.baseURL, kase, make)), server.baseURL, client);
         });
       }
 
-      describe(`${platform}: recorded through tapedeck from the stand-in upstream, then replayed`, () => {
-        const recorded = new Map();
-        let directory;
-        let recordingURL;
-        let replayer;
-
-        before(async () => {
-          directory = mkdtempSync(join(tmpdir(), `tapedeck-conformance-${platform}-`));
-          const fake = await startFakeUpstream();
-          try {
-            const recorder = await startTapedeck({
-              cassettes: directory, mode: 'all', upstream: fake.baseURL, recordErrors: true,
-            });
-            try {
-              recordingURL = recorder.baseURL;
-              for (const kase of chosen(roundTrip)) recorded.set(kase.id, await run(recorder.baseURL, kase, make));
-            } finally {
-              await recorder.stop();
-            }
-          } finally {
-            await fake.stop(); // replay must not need it
-          }
-          replayer = await startTapedeck({ cassettes: directory });
+      for (const kase of roundTrip) {
+        it(`${kase.id} (recorded through tapedeck from the stand-in upstream, then replayed)`, { timeout: CASE_TIMEOUT_MS + RECORDINGS_TIMEOUT_MS }, async () => {
+          const { recorded, replayer } = await recordings;
+          const { url, outcomes } = recorded.get(name);
+          const live = outcomes.get(kase.id);
+          check(kase, live, url, client);
+          const replayed = await exclusive(`replayer ${kase.testId}`, () => run(replayer.baseURL, kase, make, ownCassette(name, kase)));
+          check(kase, replayed, replayer.baseURL, client);
+          assert.deepEqual(sameAcrossServers(replayed, replayer.baseURL), sameAcrossServers(live, url));
         });
-        after(async () => {
-          await replayer?.stop();
-          if (directory) rmSync(directory, { recursive: true, force: true });
-        });
-
-        for (const kase of chosen(roundTrip)) {
-          it(kase.id, { timeout: CASE_TIMEOUT_MS }, async () => {
-            const live = recorded.get(kase.id);
-            check(kase, live, recordingURL, client);
-            const replayed = await run(replayer.baseURL, kase, make);
-            check(kase, replayed, replayer.baseURL, client);
-            assert.deepEqual(sameAcrossServers(replayed, replayer.baseURL), sameAcrossServers(live, recordingURL));
-          });
-        }
-      });
+      }
     });
   }
 });

@@ -128,8 +128,8 @@ export function firstParty(baseURL, options) {
   return new Anthropic({ baseURL, apiKey: 'tapedeck-conformance', ...options });
 }
 
-function clientFor(baseURL, kase, step, count, make) {
-  const headers = { 'x-tapedeck-test-id': kase.testId };
+function clientFor(baseURL, kase, step, count, make, extraHeaders) {
+  const headers = { ...extraHeaders, 'x-tapedeck-test-id': kase.testId };
   if (step.fault !== null && step.faultScope === 'request') headers['x-tapedeck-fault'] = step.fault;
   if (step.timing !== null) headers['x-tapedeck-timing'] = step.timing;
   return make(baseURL, {
@@ -207,9 +207,9 @@ async function call(client, step, out) {
   }
 }
 
-/** Make `step`'s call against tapedeck at `baseURL` with the client `make` makes; what the SDK
- * showed. */
-export async function perform(baseURL, kase, step, make = firstParty) {
+/** Make `step`'s call against tapedeck at `baseURL` with the client `make` makes, sending
+ * `extraHeaders` too; what the SDK showed. */
+export async function perform(baseURL, kase, step, make = firstParty, extraHeaders = {}) {
   const count = { requests: 0, wire: [] };
   const out = { events: null, message: null, text: null, result: null, headers: null };
   let error = null;
@@ -219,7 +219,7 @@ export async function perform(baseURL, kase, step, make = firstParty) {
   }
   const started = performance.now();
   try {
-    await call(clientFor(baseURL, kase, step, count, make), step, out);
+    await call(clientFor(baseURL, kase, step, count, make, extraHeaders), step, out);
   } catch (caught) {
     error = caught;
   }
@@ -243,8 +243,8 @@ async function admin(baseURL, kase, method, path, body) {
 }
 
 /** Every step of `kase`, in order, with the case's test id and the client `make` makes (the
- * first-party one unless given); their outcomes. */
-export async function run(baseURL, kase, make = firstParty) {
+ * first-party one unless given), sending `extraHeaders` too; their outcomes. */
+export async function run(baseURL, kase, make = firstParty, extraHeaders = {}) {
   // Rewind the case's sequences and fault counters, so a rerun starts clean.
   await admin(baseURL, kase, 'POST', 'reset');
   const scoped = [...new Set(kase.steps.filter((s) => s.faultScope === 'test').map((s) => s.fault))];
@@ -252,7 +252,7 @@ export async function run(baseURL, kase, make = firstParty) {
   for (const spec of scoped) await admin(baseURL, kase, 'PUT', 'faults', { faults: spec });
   try {
     const outcomes = [];
-    for (const step of kase.steps) outcomes.push(await perform(baseURL, kase, step, make));
+    for (const step of kase.steps) outcomes.push(await perform(baseURL, kase, step, make, extraHeaders));
     return outcomes;
   } finally {
     if (scoped.length) await admin(baseURL, kase, 'DELETE', 'faults');
