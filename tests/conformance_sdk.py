@@ -2,7 +2,9 @@
 
 It uses only the SDK's public API and the HTTP library under it (``httpx2`` for 2.x, ``httpx``
 before, found from ``anthropic.DefaultHttpxClient``), so it runs against every release the
-project supports: the newest in ``.venv`` and the floor in ``.venv-floor``.
+project supports: the newest in ``.venv`` and the floor in ``.venv-floor``. A step is made
+with the client of the platform it runs on (``anthropic.Anthropic``, ``AnthropicBedrock``,
+``AnthropicVertex``, ... — tests/platform_clients.py), pointed at tapedeck as its users would.
 
 :func:`raises_like` gives other tests the table's word on what the installed SDK raises for a
 cut stream (:data:`CUT`) or a stall (:data:`STALL`).
@@ -11,9 +13,11 @@ cut stream (:data:`CUT`) or a stall (:data:`STALL`).
 from __future__ import annotations
 
 import builtins
+import functools
 import importlib
 import json
 import re
+import ssl
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +27,10 @@ import anthropic
 import httpx
 import pytest
 
-from conformance_table import Case, Step, expectation
+from conformance_table import FIRST_PARTY, Case, Step, expectation
+from platform_clients import TABLE_CLIENTS
+from tapedeck.wire.eventstream import CONTENT_TYPE as EVENTSTREAM
+from tapedeck.wire.eventstream import EventStreamDecoder, chunk_event
 
 #: How long any step may wait for a read unless its case says otherwise: a hang fails fast.
 DEFAULT_TIMEOUT_S = 10.0
@@ -80,6 +87,26 @@ class WireTap:
                     self.events.append(line[6:].strip().decode())
 
 
+class EventStreamTap(WireTap):
+    """A :class:`WireTap` for a Bedrock stream: the ``type`` of the first-party event each
+    ``chunk`` carries (``error`` for an ``exception`` message), garbled chunks as ``?``."""
+
+    def __init__(self, tap: WireTap) -> None:
+        self.events = tap.events
+        self._decoder = EventStreamDecoder()
+
+    def feed(self, chunk: bytes) -> None:
+        for message in self._decoder.feed(chunk):
+            if message.headers.get(":message-type") == "exception":
+                self.events.append("error")
+                continue
+            event = chunk_event(message)
+            try:
+                self.events.append(str(json.loads(event or b"")["type"]))
+            except (ValueError, KeyError, TypeError):
+                self.events.append("?")
+
+
 class _TappedStream(TRANSPORT.SyncByteStream):
     def __init__(self, stream: Any, tap: WireTap) -> None:
         self._stream = stream
@@ -94,17 +121,33 @@ class _TappedStream(TRANSPORT.SyncByteStream):
         self._stream.close()
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every client (tapedeck is plain HTTP; making a context reads the
+    CA bundle, which took most of a step's time)."""
+    return ssl.create_default_context()
+
+
+@functools.cache
+def _admin() -> httpx.Client:
+    """The client of tapedeck's admin API, made once for the same reason."""
+    return httpx.Client(verify=_tls())
+
+
 class _TappedTransport(TRANSPORT.BaseTransport):
     """The SDK's usual transport, with a :class:`WireTap` on every event stream."""
 
     def __init__(self, tap: WireTap) -> None:
-        self._transport = TRANSPORT.HTTPTransport()
+        self._transport = TRANSPORT.HTTPTransport(verify=_tls())
         self._tap = tap
 
     def handle_request(self, request: Any) -> Any:
         response = self._transport.handle_request(request)
-        if response.headers.get("content-type", "").startswith("text/event-stream"):
+        content_type = response.headers.get("content-type", "")
+        if content_type.startswith("text/event-stream"):
             response.stream = _TappedStream(response.stream, self._tap)
+        elif content_type.startswith(EVENTSTREAM):
+            response.stream = _TappedStream(response.stream, EventStreamTap(self._tap))
         return response
 
     def close(self) -> None:
@@ -147,17 +190,23 @@ def outcome_of(exc: BaseException | None) -> dict[str, Any]:
 
 
 def client_for(
-    base_url: str, case: Case, step: Step, count: list[int], tap: WireTap
-) -> anthropic.Anthropic:
+    base_url: str, case: Case, step: Step, count: list[int], tap: WireTap, platform: str
+) -> Any:
+    """``platform``'s client for ``step``, counting the requests it sends into ``count``."""
     headers = {"x-tapedeck-test-id": case.test_id}
     if step.fault is not None and step.fault_scope == "request":
         headers["x-tapedeck-fault"] = step.fault
     if step.timing is not None:
         headers["x-tapedeck-timing"] = step.timing
     timeout_ms = step.client.get("timeout_ms")
-    return anthropic.Anthropic(
-        base_url=base_url,
-        api_key="tapedeck-conformance",
+    if platform == FIRST_PARTY:
+        make: Any = anthropic.Anthropic
+        base_url_and_key: dict[str, Any] = {"base_url": base_url, "api_key": "tapedeck-conformance"}
+    else:
+        make = TABLE_CLIENTS[platform].make
+        base_url_and_key = {"base": base_url}
+    return make(
+        **base_url_and_key,
         max_retries=step.client.get("max_retries", 0),
         timeout=timeout_ms / 1000 if timeout_ms is not None else DEFAULT_TIMEOUT_S,
         default_headers=headers,
@@ -168,8 +217,9 @@ def client_for(
     )
 
 
-def perform(base_url: str, case: Case, step: Step) -> dict[str, Any]:
-    """Make ``step``'s call against tapedeck at ``base_url``; what the SDK showed."""
+def perform(base_url: str, case: Case, step: Step, platform: str = FIRST_PARTY) -> dict[str, Any]:
+    """Make ``step``'s call with ``platform``'s client against tapedeck at ``base_url``;
+    what the SDK showed."""
     count: list[int] = []
     tap = WireTap()
     out: dict[str, Any] = {
@@ -182,10 +232,12 @@ def perform(base_url: str, case: Case, step: Step) -> dict[str, Any]:
     error: BaseException | None = None
     if step.advance_clock_s is not None:
         advance_clock(base_url, case, step.advance_clock_s)
-    with client_for(base_url, case, step, count, tap) as client:
+    messages_of = TABLE_CLIENTS[platform].messages if platform != FIRST_PARTY else None
+    with client_for(base_url, case, step, count, tap, platform) as client:
+        messages = messages_of(client) if messages_of else client.messages
         started = time.perf_counter()
         try:
-            _call(client, step, out)
+            _call(client, messages, step, out)
         except Exception as exc:  # the table says which exception, if any
             error = exc
         took = time.perf_counter() - started
@@ -197,35 +249,35 @@ def perform(base_url: str, case: Case, step: Step) -> dict[str, Any]:
     return out
 
 
-def _call(client: anthropic.Anthropic, step: Step, out: dict[str, Any]) -> None:
+def _call(client: Any, messages: Any, step: Step, out: dict[str, Any]) -> None:
     body = step.body
     if step.call == "stream":
-        with client.messages.stream(**body) as stream:
+        with messages.stream(**body) as stream:
             out["message"] = plain(stream.get_final_message())
             out["text"] = stream.get_final_text()
     elif step.call == "raw":
         out["events"] = events = []
-        with client.messages.create(**body, stream=True) as raw:
+        with messages.create(**body, stream=True) as raw:
             for event in raw:
                 events.append(event.type)
     elif step.call == "create":
-        raw_response = client.messages.with_raw_response.create(**body)
+        raw_response = messages.with_raw_response.create(**body)
         out["headers"] = dict(raw_response.headers)
         out["message"] = plain(raw_response.parse())
     elif step.call == "count_tokens":
-        out["result"] = plain(client.messages.count_tokens(**body))
+        out["result"] = plain(messages.count_tokens(**body))
     elif step.call == "models.list":
         out["result"] = plain(client.models.list(**body))
     elif step.call == "models.retrieve":
         out["result"] = plain(client.models.retrieve(body["model_id"]))
     elif step.call == "batches.create":
-        out["result"] = plain(client.messages.batches.create(**body))
+        out["result"] = plain(messages.batches.create(**body))
     elif step.call == "batches.retrieve":
-        out["result"] = plain(client.messages.batches.retrieve(body["batch_id"]))
+        out["result"] = plain(messages.batches.retrieve(body["batch_id"]))
     elif step.call == "batches.list":
-        out["result"] = plain(client.messages.batches.list(**body))
+        out["result"] = plain(messages.batches.list(**body))
     elif step.call == "batches.results":
-        out["result"] = plain(list(client.messages.batches.results(body["batch_id"])))
+        out["result"] = plain(list(messages.batches.results(body["batch_id"])))
     else:  # pragma: no cover - conformance_table checks the call names
         raise AssertionError(step.call)
 
@@ -233,14 +285,14 @@ def _call(client: anthropic.Anthropic, step: Step, out: dict[str, Any]) -> None:
 def reset(base_url: str, case: Case) -> None:
     """Rewind the case's sequences and fault counters, so a rerun starts clean."""
     headers = {"x-tapedeck-test-id": case.test_id}
-    httpx.post(f"{base_url}/_tapedeck/reset", headers=headers).raise_for_status()
+    _admin().post(f"{base_url}/_tapedeck/reset", headers=headers).raise_for_status()
 
 
 def advance_clock(base_url: str, case: Case, seconds: float) -> None:
     """Stop the case's clock and move it ``seconds`` ahead (``POST /_tapedeck/clock``)."""
     headers = {"x-tapedeck-test-id": case.test_id}
     url = f"{base_url}/_tapedeck/clock"
-    httpx.post(url, json={"advance_s": seconds}, headers=headers).raise_for_status()
+    _admin().post(url, json={"advance_s": seconds}, headers=headers).raise_for_status()
 
 
 def set_test_faults(base_url: str, case: Case, spec: str | None) -> None:
@@ -248,20 +300,21 @@ def set_test_faults(base_url: str, case: Case, spec: str | None) -> None:
     headers = {"x-tapedeck-test-id": case.test_id}
     url = f"{base_url}/_tapedeck/faults"
     if spec is None:
-        httpx.delete(url, headers=headers).raise_for_status()
+        _admin().delete(url, headers=headers).raise_for_status()
     else:
-        httpx.put(url, json={"faults": spec}, headers=headers).raise_for_status()
+        _admin().put(url, json={"faults": spec}, headers=headers).raise_for_status()
 
 
-def run(base_url: str, case: Case) -> list[dict[str, Any]]:
-    """Every step of ``case``, in order, with the case's test id; their outcomes."""
+def run(base_url: str, case: Case, platform: str = FIRST_PARTY) -> list[dict[str, Any]]:
+    """Every step of ``case``, in order, with the case's test id, made with ``platform``'s
+    client; their outcomes."""
     reset(base_url, case)
     scoped = {s.fault for s in case.steps if s.fault_scope == "test"}
     assert len(scoped) <= 1, f"{case.id}: one test-scoped fault spec per case"
     for spec in scoped:
         set_test_faults(base_url, case, spec)
     try:
-        return [perform(base_url, case, step) for step in case.steps]
+        return [perform(base_url, case, step, platform) for step in case.steps]
     finally:
         if scoped:
             set_test_faults(base_url, case, None)

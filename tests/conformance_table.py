@@ -1,12 +1,14 @@
 """The conformance table (tests/conformance/cases.json), read the same way by both SDK suites.
 
 The TypeScript suite (tests/ts/conformance/table.mjs) reads the same file with the same rules:
-a case is one step or a list of ``steps`` that inherit the case's fields; what an SDK must show
-is ``expect`` with that SDK's own keys (``python``, ``typescript``) laid over it — an object,
-or a list of objects of which those whose ``releases`` range holds the installed release (or
-that have none) are laid over in order; an outcome matches when every expected key matches,
-and a call that is not expected to fail must not. tests/conformance/README.md describes every
-field.
+a case is one step or a list of ``steps`` that inherit the case's fields; it runs through every
+platform client (``anthropic``, ``bedrock``, ``vertex``, ...) that has its calls, or those its
+``platforms`` names; what an SDK's client for a platform must show is ``expect`` with the SDK's
+key (``python``), the platform's (``vertex``) and the SDK's on the platform
+(``python:vertex``) laid over it in that order — each an object, or a list of objects of which
+those whose ``releases`` range holds the installed release (or that have none) are laid over in
+order; an outcome matches when every expected key matches, and a call that is not expected to
+fail must not. tests/conformance/README.md describes every field.
 """
 
 from __future__ import annotations
@@ -19,6 +21,21 @@ from typing import Any
 
 TABLE = Path(__file__).resolve().parent / "conformance" / "cases.json"
 SDK = "python"
+SDKS = ("python", "typescript")
+#: The platform clients a case runs through (tests/conformance/README.md, "Platforms").
+FIRST_PARTY = "anthropic"
+PLATFORMS = (FIRST_PARTY, "bedrock", "vertex", "google_cloud", "foundry", "mantle", "aws")
+_MESSAGES = {"stream", "raw", "create"}
+#: The calls each platform's client has (both SDKs): a case with any other call skips it.
+PLATFORM_CALLS: dict[str, set[str]] = {
+    "anthropic": set(),  # filled in below: every call
+    "bedrock": _MESSAGES,
+    "vertex": _MESSAGES | {"count_tokens"},
+    "google_cloud": set(),
+    "foundry": _MESSAGES | {"count_tokens"},
+    "mantle": _MESSAGES | {"count_tokens"},
+    "aws": set(),
+}
 #: The calls a step can make, and the keys an expectation can hold.
 CALLS = {
     "stream",
@@ -47,6 +64,8 @@ EXPECT_KEYS = {
     "wire",
     "took_ms",
 }
+for _all in ("anthropic", "google_cloud", "aws"):
+    PLATFORM_CALLS[_all] = set(CALLS)
 #: An SDK's entry may also say which releases it is for.
 RELEASES = "releases"
 STEP_KEYS = {
@@ -59,10 +78,11 @@ STEP_KEYS = {
     "signal_timeout_ms",
     "advance_clock_s",
     "expect",
-    "python",
-    "typescript",
 }
-CASE_KEYS = {"id", "why", "smoke", "sdks", "steps", *STEP_KEYS}
+#: The keys laid over ``expect``: per SDK, per platform, per SDK on a platform.
+LAYER_KEYS = {*SDKS, *PLATFORMS, *(f"{sdk}:{platform}" for sdk in SDKS for platform in PLATFORMS)}
+STEP_KEYS |= LAYER_KEYS
+CASE_KEYS = {"id", "why", "smoke", "sdks", "platforms", "steps", *STEP_KEYS}
 
 
 @dataclass(frozen=True)
@@ -86,6 +106,8 @@ class Case:
     steps: list[Step]
     smoke: bool
     sdks: list[str]
+    #: The platforms the case runs on (its ``platforms``, or all whose client has its calls).
+    platforms: list[str] = field(default_factory=lambda: list(PLATFORMS))
 
     @property
     def test_id(self) -> str:
@@ -93,44 +115,72 @@ class Case:
         return f"conformance/{self.id}"
 
 
-def load(release: str, sdk: str = SDK) -> tuple[list[Case], list[Case]]:
-    """The replay cases and the record → replay cases, as release ``release`` of ``sdk``
-    must see them."""
+def load(
+    release: str, sdk: str = SDK, platform: str = FIRST_PARTY
+) -> tuple[list[Case], list[Case]]:
+    """The replay cases and the record → replay cases, as release ``release`` of ``sdk``'s
+    client for ``platform`` must see them (every case: :attr:`Case.platforms` says where
+    each runs)."""
+    assert platform in PLATFORMS, f"{platform!r} is not one of {PLATFORMS}"
     table = json.loads(TABLE.read_text(encoding="utf-8"))
     requests = table["requests"]
     return (
-        [_case(c, requests, sdk, release) for c in table["cases"]],
-        [_case(c, requests, sdk, release) for c in table["round_trip"]],
+        [_case(c, requests, sdk, release, platform) for c in table["cases"]],
+        [_case(c, requests, sdk, release, platform) for c in table["round_trip"]],
     )
 
 
-def expectation(case_id: str, release: str, sdk: str = SDK, step: int = 0) -> dict[str, Any]:
+def expectation(
+    case_id: str, release: str, sdk: str = SDK, step: int = 0, platform: str = FIRST_PARTY
+) -> dict[str, Any]:
     """What the table says release ``release`` of ``sdk`` shows in step ``step`` of case
     ``case_id``: how other tests learn what the installed SDK raises (for a cut stream, a
     stall, ...) without naming a class that a new release may change."""
-    replay, round_trip = load(release, sdk)
+    replay, round_trip = load(release, sdk, platform)
     for case in (*replay, *round_trip):
         if case.id == case_id:
             return case.steps[step].expect
     raise KeyError(f"no case {case_id!r} in {TABLE}")
 
 
-def _case(raw: dict[str, Any], requests: dict[str, Any], sdk: str, release: str) -> Case:
+def _case(
+    raw: dict[str, Any], requests: dict[str, Any], sdk: str, release: str, platform: str
+) -> Case:
     name = raw.get("id", "?")
     unknown = set(raw) - CASE_KEYS
     assert not unknown, f"{name}: unknown keys {sorted(unknown)}"
     base = {k: v for k, v in raw.items() if k in STEP_KEYS}
-    steps = [_step(name, {**base, **s}, requests, sdk, release) for s in raw.get("steps") or [{}]]
-    return Case(name, steps, bool(raw.get("smoke")), raw.get("sdks", ["python", "typescript"]))
+    merged = [{**base, **s} for s in raw.get("steps") or [{}]]
+    calls = {s.get("call") for s in merged}
+    platforms = raw.get("platforms")
+    if platforms is None:
+        platforms = [p for p in PLATFORMS if calls <= PLATFORM_CALLS[p]]
+    wrong = set(platforms) - set(PLATFORMS)
+    assert not wrong, f"{name}: platforms {sorted(wrong)} are not among {PLATFORMS}"
+    for s in merged:
+        keyed = {k.rpartition(":")[2] for k in s if k in LAYER_KEYS and k not in SDKS}
+        stray = keyed - set(platforms)
+        assert not stray, f"{name}: expectations for {sorted(stray)}, where the case does not run"
+    steps = [_step(name, s, requests, sdk, release, platform) for s in merged]
+    return Case(name, steps, bool(raw.get("smoke")), raw.get("sdks", list(SDKS)), platforms)
 
 
-def _step(name: str, raw: dict[str, Any], requests: dict[str, Any], sdk: str, release: str) -> Step:
+def _step(
+    name: str,
+    raw: dict[str, Any],
+    requests: dict[str, Any],
+    sdk: str,
+    release: str,
+    platform: str,
+) -> Step:
     unknown = set(raw) - STEP_KEYS
     assert not unknown, f"{name}: unknown step keys {sorted(unknown)}"
     assert raw.get("call") in CALLS, f"{name}: call {raw.get('call')!r} is not one of {CALLS}"
-    for other in ("python", "typescript"):  # every SDK's entries, not only this one's
-        _layers(name, raw.get(other))
-    expect = {**raw.get("expect", {}), **for_release(name, raw.get(sdk), release)}
+    for key in LAYER_KEYS:  # every layer, not only this SDK's and platform's
+        _layers(name, raw.get(key))
+    expect = dict(raw.get("expect", {}))
+    for layer in (sdk, platform, f"{sdk}:{platform}"):
+        expect.update(for_release(name, raw.get(layer), release))
     unknown = set(expect) - EXPECT_KEYS
     assert not unknown, f"{name}: unknown expectations {sorted(unknown)}"
     request = raw.get("request", {})

@@ -89,6 +89,10 @@ def _aws(base: str, **kw: Any) -> Any:
     return anthropic.AnthropicAWS(base_url=base, workspace_id="wrk", **_AWS, **kw)
 
 
+def _bedrock(base: str, **kw: Any) -> Any:
+    return anthropic.AnthropicBedrock(base_url=base, **_AWS, **kw)
+
+
 PLATFORMS = [
     Platform("vertex", _vertex("")),
     Platform("vertex-v1", _vertex("/v1")),
@@ -98,3 +102,25 @@ PLATFORMS = [
     Platform("mantle-key", _mantle_key, beta_only=True),
     Platform("aws-sigv4", _aws),
 ]
+
+#: The client the conformance table runs each platform through (tests/conformance/README.md,
+#: "Platforms"), by the table's platform name: Vertex with the ``/v1`` its default base URL
+#: ends in, Mantle and AWS signing with SigV4.
+TABLE_CLIENTS = {
+    "bedrock": Platform("bedrock", _bedrock),
+    "vertex": PLATFORMS[1],
+    "google_cloud": PLATFORMS[2],
+    "foundry": PLATFORMS[3],
+    "mantle": PLATFORMS[4],
+    "aws": PLATFORMS[6],
+}
+#: The class of each platform's client, and the first ``anthropic`` release known to have
+#: it: an older release (the floor, 0.53, has only Bedrock and Vertex) skips the platform.
+CLASSES = {
+    "bedrock": "AnthropicBedrock",
+    "vertex": "AnthropicVertex",
+    "google_cloud": "AnthropicGoogleCloud",
+    "foundry": "AnthropicFoundry",
+    "mantle": "AnthropicBedrockMantle",
+    "aws": "AnthropicAWS",
+}
