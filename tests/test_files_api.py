@@ -20,7 +20,7 @@ import httpx
 import pytest
 import yaml
 
-from conftest import MakeServer, api_error, running, sdk
+from conftest import LogLines, MakeServer, api_error, running, sdk
 from files_upstream import BETA, BINARY, FilesUpstream
 from tapedeck.cassette.load import load_cassette, parse_cassette
 from tapedeck.cassette.model import Blob
@@ -28,6 +28,7 @@ from tapedeck.cassette.save import sweep_temporary
 from tapedeck.cassette.summary import kind
 from tapedeck.config import Mode, Settings
 from tapedeck.errors import CassetteError
+from tapedeck.observe.entries import JournalEntry, PlatformCall
 from tapedeck.server.app import load_library
 from tapedeck.server.runner import ServerThread
 from tapedeck.tools.lint import lint_text
@@ -139,6 +140,34 @@ def test_the_round_trip_replays_with_the_upstream_gone(
             c.beta.files.upload(
                 file=("report.pdf", io.BytesIO(DOCUMENT + b"!"), "application/pdf"), betas=[BETA]
             )
+
+
+def test_the_round_trip_replays_through_foundry_and_its_log_names_the_platform(
+    recorded: tuple[Path, dict[str, Any]],
+    make_server: MakeServer,
+    tapedeck_log: LogLines,
+) -> None:
+    """Multipart and binary bodies under a platform's prefix (``/anthropic/v1/files``) are
+    the first-party ones: the first-party recording answers the Foundry client."""
+    root, seen = recorded
+    with make_server(root) as server:
+        tapedeck_log.only(server)
+        foundry = anthropic.AnthropicFoundry(
+            base_url=server.base_url + "/anthropic/",
+            api_key="foundry-test-key",
+            default_headers=HEADERS,
+            max_retries=0,
+        )
+        with foundry:
+            again = round_trip(foundry, DOCUMENT)  # type: ignore[arg-type]
+        assert again == seen
+        upload = httpx.get(f"{server.base_url}/_tapedeck/journal").json()["entries"][0]
+    assert upload["path"] == "/v1/files"
+    assert upload["platform"] == {"name": "anthropic-prefix", "path": "/anthropic/v1/files"}
+    assert JournalEntry.from_json(upload).platform == PlatformCall(
+        "anthropic-prefix", "/anthropic/v1/files"
+    )
+    tapedeck_log.wait_for(r"POST /anthropic/v1/files \(anthropic-prefix: /v1/files\) 200")
 
 
 def test_a_missing_or_changed_file_beside_the_cassette_is_a_500_naming_it(

@@ -47,6 +47,15 @@ class BrokenRule:
 
 
 @dataclass(frozen=True, slots=True)
+class PlatformCall:
+    """A platform client's request (docs/platforms.md): the front door that took it and
+    the path the client sent."""
+
+    name: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
 class SentRequest:
     """The request as a recording keeps it: no key, no auth header."""
 
@@ -155,6 +164,9 @@ class JournalEntry:
     broken: tuple[BrokenRule, ...]
     upstream_ms: float | None
     request: SentRequest
+    #: A platform client's request: its platform (``bedrock``, ``vertex``, ...) and the path
+    #: it sent (``request.path`` is the first-party one it was served as); ``None`` otherwise.
+    platform: PlatformCall | None = None
 
     @property
     def body(self) -> Any:
@@ -219,6 +231,7 @@ class JournalEntry:
                 request.get("body"),
                 request.get("body_omitted"),
             ),
+            platform=PlatformCall(**data["platform"]) if data.get("platform") else None,
         )
 
     def line(self) -> str:

@@ -118,6 +118,9 @@ class Exchange:
     unparsed: tuple[str, RecordedRequest, int] | None = None
     #: Set by the journal: the bytes the entry counts for (``journal_max_bytes``).
     kept: int = 0
+    #: For a platform client's request (docs/platforms.md): the platform's front door and
+    #: the path the client sent, before it was mapped onto the first-party one.
+    platform: tuple[str, str] | None = None
 
     def close(self, writer: Writer, cut: bool, duration: float) -> None:
         """Take the writer's counts once the response is over."""
@@ -215,6 +218,9 @@ class Exchange:
             else [],
             "upstream_ms": round(self.upstream * 1000, 3) if self.upstream is not None else None,
             "request": mapping,
+            "platform": (
+                {"name": self.platform[0], "path": self.platform[1]} if self.platform else None
+            ),
         }
 
 

@@ -44,7 +44,7 @@ from ..wire.writer import Writer
 from .gate import Gate
 from .incoming import Incoming
 from .limits import REQUEST_ONLY, Limits, as_text
-from .logs import info, log, log_request
+from .logs import called, info, log, log_request
 from .modes import RECORD_HINT, decide
 from .proxying import Proxy
 from .request import Request, RequestReader
@@ -114,6 +114,7 @@ class Handler:
         exchange = Exchange()
         exchange.started = started
         exchange.method = scope["method"]
+        exchange.platform = called(scope)
         metrics = self.metrics
         streaming = False
         cut = False

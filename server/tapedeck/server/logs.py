@@ -17,6 +17,7 @@ from typing import TextIO
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import StreamCut
+from ..platforms.door import PLATFORM
 from ..record.redact import redact_text
 
 log = logging.getLogger("tapedeck")
@@ -149,7 +150,16 @@ def log_request(
         ending = " (client went away)" if left else " (connection cut as recorded)" if cut else ""
     ms = (time.perf_counter() - started) * 1000
     seen = shown(path if path is not None else redact_text(scope["path"]))
+    platform = called(scope)
+    if platform is not None:  # the path the client sent, then what it was served as
+        seen = f"{shown(platform[1])} ({platform[0]}: {seen})"
     info(_LINE, scope["method"], seen, status or "-", shown(said) or "-", ms, ending)
+
+
+def called(scope: Scope) -> tuple[str, str] | None:
+    """For a platform client's request: its platform and the path it sent (redacted)."""
+    platform: tuple[str, str] | None = scope.get(PLATFORM)
+    return None if platform is None else (platform[0], redact_text(platform[1]))
 
 
 def shown(text: str) -> str:
