@@ -4,8 +4,8 @@ full scenarios and print the table; exit status 1 if any failed.
     python -m reliability [--short] [--only NAME ...] [--before SRC]
 
 ``--before SRC`` also measures the scenarios that compare versions (``findings``,
-``slow_readers``, ``test_ids``) with tapedeck imported from SRC (e.g. the ``server/`` of an
-older checkout).
+``slow_readers``, ``test_ids``, ``memory``) with tapedeck imported from SRC (e.g. the
+``server/`` of an older checkout).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from . import (
     fuzz_requests,
     kill,
     many_ids,
+    memory,
     secrets_scan,
     slow_readers,
     soak,
@@ -46,8 +47,9 @@ SCENARIOS = {
     "state_store": state_store.run,
     "upstream_failures": upstream_failures.run,
     "disk_failures": disk_failures.run,
+    "memory": memory.run,
 }
-COMPARED = ("findings", "slow_readers", "test_ids")
+COMPARED = ("findings", "slow_readers", "test_ids", "memory")
 
 
 def main() -> int:

@@ -11,6 +11,7 @@ from reliability import (
     fuzz_requests,
     kill,
     many_ids,
+    memory,
     secrets_scan,
     slow_readers,
     soak,
@@ -81,6 +82,11 @@ def test_a_full_or_read_only_disk_costs_the_recording_never_the_answer() -> None
 
 def test_the_state_store_going_and_coming_back_is_a_503_and_two_log_lines() -> None:
     outcome = state_store.run(full=False)
+    assert passed(outcome), outcome.failures
+
+
+def test_distinct_megabyte_requests_keep_memory_within_the_byte_bounds() -> None:
+    outcome = memory.run(full=False)
     assert passed(outcome), outcome.failures
 
 

@@ -55,8 +55,13 @@ def body_cost(exchange: Exchange) -> int:
 
 
 def entry_cost(exchange: Exchange) -> int:
-    """The bytes an entry counts for: :data:`ENTRY_BYTES`, its body, its miss, its error."""
-    cost = ENTRY_BYTES + body_cost(exchange)
+    """The bytes an entry counts for: :data:`ENTRY_BYTES`, its body, its test id, path,
+    query and kept headers (up to ``max_header_size`` each), its miss, its error."""
+    cost = ENTRY_BYTES + body_cost(exchange) + len(exchange.test_id) + len(exchange.path)
+    request = exchange.request
+    if request is not None:
+        for name, value in (*request.query, *request.headers):
+            cost += len(name) + len(value)
     if exchange.miss is not None:
         cost += exchange.miss.size
     if exchange.error is not None:
@@ -205,6 +210,14 @@ class Journal:
         self._bodies.extend(bodies)
         return before - len(self.entries)
 
+    async def read(self, test_id: str | None = None, since: int = 0) -> Sequence[Entry]:
+        """:meth:`select`, awaited (a shared journal reads Redis)."""
+        return self.select(test_id, since)
+
+    async def forget(self, test_id: str | None = None) -> int:
+        """:meth:`clear`, awaited (a shared journal writes Redis)."""
+        return self.clear(test_id)
+
     @contextmanager
     def watch(self, test_id: str | None, since: int | None) -> Iterator[Watcher]:
         """A :class:`Watcher` of new entries (first the kept ones after ``since``)."""
@@ -243,8 +256,8 @@ async def journal_admin(request: Request) -> Response:
     journal = journal_of(request)
     test_id, since = _scope(request)
     if request.method == "DELETE":
-        return JSONResponse({"status": "ok", "cleared": journal.clear(test_id)})
-    entries = [e.as_json() for e in journal.select(test_id, since or 0)]
+        return JSONResponse({"status": "ok", "cleared": await journal.forget(test_id)})
+    entries = [e.as_json() for e in await journal.read(test_id, since or 0)]
     return JSONResponse({"entries": entries})
 
 

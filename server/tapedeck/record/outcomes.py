@@ -3,7 +3,9 @@ why — for the pytest plugin's report lines and its end-of-run list of cassette
 
 The recorder adds one :class:`Outcome` per answer it was handed, under the test id the
 request carried (``x-tapedeck-test-id``; ``""`` without one). Kept in memory, a bounded
-number of test ids (the oldest go first), so a long run does not grow it without end.
+number of test ids (the oldest go first) and :data:`PER_TEST_ID` outcomes per test id on
+average (the oldest test ids' go first; one test id alone keeps its newest), so a long run
+does not grow it without end.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from dataclasses import dataclass
 
 #: How many test ids' outcomes are kept by default (the server passes its ``max_test_ids``).
 KEPT_TEST_IDS = 10_000
+#: Outcomes kept in all: this many times the test ids kept (a few hundred bytes each). The
+#: cassettes offered answers but never written are kept as many.
+PER_TEST_ID = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +50,9 @@ class Outcomes:
 
     def __init__(self, kept: int = KEPT_TEST_IDS) -> None:
         self.kept = kept
+        #: Outcomes kept in all, and how many there are.
+        self.most = PER_TEST_ID * kept
+        self._count = 0
         self._by_test: OrderedDict[str, list[Outcome]] = OrderedDict()
         #: Cassette name -> its last outcome that wrote it; and whether the run created it.
         self._written: dict[str, tuple[Outcome, bool]] = {}
@@ -57,15 +65,24 @@ class Outcomes:
             found = self._by_test.pop(test_id, [])
             found.append(outcome)
             self._by_test[test_id] = found
-            while len(self._by_test) > self.kept:
-                self._by_test.popitem(last=False)
+            self._count += 1
+            while len(self._by_test) > self.kept or (
+                self._count > self.most and len(self._by_test) > 1
+            ):
+                self._count -= len(self._by_test.popitem(last=False)[1])
+            if self._count > self.most:  # one test id alone: its oldest go
+                del found[: self._count - self.most]
+                self._count = self.most
             name = outcome.cassette
             if outcome.written:
                 created = outcome.new or (name in self._written and self._written[name][1])
                 self._written[name] = (outcome, created)
                 self._not_written.pop(name, None)
             elif name not in self._written:
+                self._not_written.pop(name, None)  # the newest last
                 self._not_written[name] = outcome
+                if len(self._not_written) > self.most:
+                    del self._not_written[next(iter(self._not_written))]
 
     def of(self, test_id: str) -> list[Outcome]:
         """The outcomes of the requests with ``test_id``, oldest first."""
@@ -75,7 +92,7 @@ class Outcomes:
     def forget(self, test_id: str) -> None:
         """Drop ``test_id``'s outcomes (a test that runs again starts with none)."""
         with self._lock:
-            self._by_test.pop(test_id, None)
+            self._count -= len(self._by_test.pop(test_id, ()))
 
     def written(self) -> list[tuple[Outcome, bool]]:
         """For each cassette written in the run (by name), its last write, and whether the
