@@ -6,7 +6,8 @@ its request carries a key, and what the upstream answers (with a key in it, or n
 real server records through an ``httpx.MockTransport`` upstream; then every file under the
 cassette directory (its text, and its text with percent-escapes and ``\\uXXXX`` escapes
 decoded, and every recorded event's text joined up), every file name and every log line
-is searched for the key's distinctive part. A new case is one more row.
+is searched for the key's distinctive part. A new case is one more row. The platform rows
+(:mod:`.platform_secrets`) record through a platform in its own form, with its credential.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ import yaml
 from tapedeck.config import Mode, Settings
 from tapedeck.server.runner import ServerThread
 from tapedeck.shaping.timing import Timing
+from tapedeck.source.platform_form import UpstreamForm
 
-from . import cassettes
+from . import cassettes, platform_secrets
 from .outcome import Outcome
 
 
@@ -39,7 +41,8 @@ class Row:
 
     name: str
     mode: str = "all"
-    #: ``x-api-key`` or ``bearer``.
+    #: ``x-api-key``, ``bearer``, or a platform's credential
+    #: (:data:`~.platform_secrets.PLATFORM_AUTH`: then the request is that platform's).
     auth: str = "x-api-key"
     #: Where the request carries the key besides its auth header: see :func:`_request`.
     request: str = ""
@@ -68,6 +71,12 @@ ROWS: tuple[Row, ...] = (
     Row("percent-encoded key in the path", request="path-percent", reply="json"),
     Row("key split across stream deltas", reply="stream-split"),
     Row("escaped key inside a tool's partial JSON", reply="stream-escaped"),
+    Row("Bedrock SigV4 re-signed, streamed (event stream)", auth="bedrock-sigv4"),
+    Row("Bedrock SigV4 re-signed, JSON answer", auth="bedrock-sigv4", reply="json"),
+    Row("Bedrock API key (bearer)", auth="bedrock-key"),
+    Row("Mantle SigV4 re-signed", auth="mantle-sigv4", reply="json"),
+    Row("Vertex Google bearer token, streamed", auth="google-bearer"),
+    Row("Foundry api-key", auth="foundry-key"),
 )
 
 
@@ -83,6 +92,10 @@ def _escaped(text: str) -> str:
 
 def _request(row: Row, key: str) -> tuple[str, str, dict[str, str], bytes]:
     """``(method, path, headers, body)`` of the client's request for ``row``."""
+    if row.auth in platform_secrets.PLATFORM_AUTH:
+        core = key.removeprefix("sk-ant-api03-")
+        stream = row.reply.startswith("stream")
+        return "POST", *platform_secrets.request(row.auth, core, stream)
     auth = {"x-api-key": key} if row.auth == "x-api-key" else {"authorization": f"Bearer {key}"}
     headers = {**auth, "anthropic-version": "2023-06-01", "content-type": "application/json"}
     body: dict[str, Any] = cassettes.ask(
@@ -226,19 +239,28 @@ def scan(root: Path, lines: list[str], core: str) -> list[str]:
 def check_row(n: int, row: Row) -> tuple[int, list[str]]:
     """Record ``row``; return the status the client got and where the key leaked."""
     key, core = key_for(n)
+    platform = row.auth in platform_secrets.PLATFORM_AUTH
     handler = _Lines()
     loggers = [logging.getLogger(name) for name in ("tapedeck", "uvicorn", "uvicorn.error")]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         settings = Settings(
-            cassettes=root, port=0, mode=Mode(row.mode), timing=Timing.parse("instant")
+            cassettes=root,
+            port=0,
+            mode=Mode(row.mode),
+            timing=Timing.parse("instant"),
+            upstream_form=UpstreamForm.PLATFORM if platform else UpstreamForm.AUTO,
         )
+        upstream = platform_secrets.reply(row.auth, core) if platform else _reply(row, key)
         for logger in loggers:
             logger.addHandler(handler)
         level = loggers[0].level
         loggers[0].setLevel(logging.INFO)
         try:
-            with ServerThread(settings, transport=httpx.MockTransport(_reply(row, key))) as server:
+            with (
+                platform_secrets.aws_environment(core),
+                ServerThread(settings, transport=httpx.MockTransport(upstream)) as server,
+            ):
                 method, path, headers, body = _request(row, key)
                 with httpx.Client(base_url=server.base_url, timeout=10) as http:
                     response = http.request(method, path, headers=headers, content=body)
