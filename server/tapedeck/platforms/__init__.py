@@ -21,7 +21,12 @@ Adding a platform:
    makes a new one per request): it gets the status and headers, then every piece of the
    first-party body (SSE or JSON, as the writer sends it, with ``more``), and returns what
    the client gets. Faults need nothing more: they act on the first-party response first.
-3. The door in :data:`DOORS` (order matters only if two could claim one path), its secret
+3. For recording through the platform (``upstream_form``,
+   :mod:`tapedeck.platforms.forwarding`): its hosts in ``PLATFORM_HOSTS``, and, if its
+   answers are not first-party, an :class:`~tapedeck.source.platform_form.Answer` that reads
+   them back as first-party (``PlatformSend.answer``; Bedrock's is
+   :mod:`tapedeck.platforms.bedrock_answer`).
+4. The door in :data:`DOORS` (order matters only if two could claim one path), its secret
    headers in ``record/redact.py``'s ``SECRET_HEADERS``, a test file
    ``tests/test_platforms_<name>.py`` and a section in ``docs/platforms.md``.
 """
