@@ -249,7 +249,7 @@ def test_a_server_stopping_ends_a_drain_and_closes_the_upstream_request(
     tapedeck_log: LogLines,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with proxy(make_server, tmp_path, "once", late) as s:  # the bound: 60 s
+    with proxy(make_server, tmp_path, "once", late, record_shutdown_timeout=0.5) as s:
         tapedeck_log.only(s)
         hang_up_after(s, ask("hang in there", stream=True), b"message_start", CASSETTE)
         assert tapedeck_log.wait_for(LEFT, timeout=0.5) == []  # it is reading on
@@ -260,7 +260,8 @@ def test_a_server_stopping_ends_a_drain_and_closes_the_upstream_request(
     assert seen.outcome == "cancelled"
     assert tapedeck_log.matching("^not recorded into hangs-up") == [
         "not recorded into hangs-up: the client left and the upstream had not finished its "
-        "answer before the server stopped; its request was closed and nothing was written"
+        "answer 0.5 s after the server was told to stop (record_shutdown_timeout); its request "
+        "was closed and nothing was written"
     ]
     assert tapedeck_log.matching(LEFT)
     # Ended by tapedeck, not by uvicorn cancelling what its graceful shutdown left running.

@@ -26,5 +26,7 @@ upstream_failures  the upstream refusing, unresolvable, without TLS or trust, si
                    no traceback, nothing written
 disk_failures      recording onto a full disk (a file size limit) and a read-only directory, as
                    root too: every client answered whole, one log line each, no file left
+sigterm            SIGTERM with recordings in flight: finished and written whole within
+                   record_shutdown_timeout, abandoned past it with one log line each
 ================== ==========================================================================
 """

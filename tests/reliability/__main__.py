@@ -26,6 +26,7 @@ from . import (
     many_ids,
     memory,
     secrets_scan,
+    sigterm,
     slow_readers,
     soak,
     state_store,
@@ -47,6 +48,7 @@ SCENARIOS = {
     "state_store": state_store.run,
     "upstream_failures": upstream_failures.run,
     "disk_failures": disk_failures.run,
+    "sigterm": sigterm.run,
     "memory": memory.run,
 }
 COMPARED = ("findings", "slow_readers", "test_ids", "memory")

@@ -13,6 +13,7 @@ from reliability import (
     many_ids,
     memory,
     secrets_scan,
+    sigterm,
     slow_readers,
     soak,
     state_store,
@@ -77,6 +78,11 @@ def test_an_upstream_failing_is_an_api_error_a_log_line_and_nothing_written() ->
 
 def test_a_full_or_read_only_disk_costs_the_recording_never_the_answer() -> None:
     outcome = disk_failures.run(full=False)
+    assert passed(outcome), outcome.failures
+
+
+def test_sigterm_lets_recordings_in_flight_finish_within_the_bound() -> None:
+    outcome = sigterm.run(full=False)
     assert passed(outcome), outcome.failures
 
 

@@ -274,6 +274,16 @@ OPTIONS: tuple[Option, ...] = (
         shown="60",
     ),
     Option(
+        "record_shutdown_timeout",
+        values.seconds,
+        10.0,
+        "in the modes that record: once the server is told to stop (SIGTERM, Ctrl-C), how long "
+        "answers being recorded may take to finish and be written; past it they are abandoned, "
+        "one log line each, and nothing is written",
+        "SECONDS",
+        shown="10",
+    ),
+    Option(
         "allowed_hosts",
         values.lower_names,
         (),

@@ -59,6 +59,7 @@ class Settings:
     upstream_form: UpstreamForm = DEFAULTS["upstream_form"]
     upstream_timeout: float = DEFAULTS["upstream_timeout"]
     record_drain_timeout: float = DEFAULTS["record_drain_timeout"]
+    record_shutdown_timeout: float = DEFAULTS["record_shutdown_timeout"]
     allowed_hosts: tuple[str, ...] = DEFAULTS["allowed_hosts"]
     allowed_origins: tuple[str, ...] = DEFAULTS["allowed_origins"]
     #: Never shown: not in ``repr()``, not in any message.

@@ -190,6 +190,7 @@ def create_app(
         _upstream_key(settings),
         read_timeout=settings.upstream_timeout,
         drain_timeout=settings.record_drain_timeout,
+        stop_timeout=settings.record_shutdown_timeout,
         form=settings.upstream_form,
     )
     upstream = Upstream(config, transport)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from functools import partial
 
-from ..errors import UpstreamError, error_type_for
+from ..errors import StreamCut, UpstreamError, error_type_for
 from ..observe.exchange import ERROR, FAULT, UPSTREAM, Exchange
 from ..pipeline import LiveSource, Plan
 from ..platforms.door import PLATFORM_REQUEST, PlatformRequest
@@ -121,12 +121,16 @@ class Proxy:
 
         shaper = Shaper(fired) if fired else None
         drain = None
-        if name is not None:  # recorded: read on if the client leaves
-            drain = Drain(self.upstream.config.drain_timeout, self.upstream.stopping)
+        if name is not None:  # recorded: read on if the client leaves, bounded at a stop
+            config = self.upstream.config
+            drain = Drain(config.drain_timeout, self.upstream.stopping, config.stop_timeout)
         try:
-            await writer.live(open_source, shaper, drain)
+            if drain is None:
+                await writer.live(open_source, shaper, drain)
+            else:
+                await drain.bounded(writer.live(open_source, shaper, drain))
             if name is not None and writer.gave_up:  # the status the journal has for it
-                self._unfinished(name, request.test_id, writer.status, writer.gave_up)
+                await self._unfinished(name, request.test_id, writer, writer.gave_up)
         finally:
             for source in metered:  # an answer cut short is charged what it had used
                 source.settle()
@@ -163,19 +167,29 @@ class Proxy:
             platform,
         )
 
-    def _unfinished(self, name: str, test_id: str, status: int, gave_up: str) -> None:
+    async def _unfinished(self, name: str, test_id: str, writer: Writer, gave_up: str) -> None:
         """Say (one log line, and the test's outcomes) that a recording was given up: the
-        client left and the upstream did not finish within ``record_drain_timeout``, or
-        before the server stopped."""
+        client left and the upstream did not finish within ``record_drain_timeout``, or the
+        server was told to stop and it did not finish within ``record_shutdown_timeout``.
+        A client still there is then cut, or answered 503 if it had nothing yet."""
+        config = self.upstream.config
         if gave_up == STOPPED:
-            when = "before the server stopped"
+            when = f"{config.stop_timeout:g} s after the server was told to stop"
+            bound = "record_shutdown_timeout"
         else:
-            when = f"{self.upstream.config.drain_timeout:g} s later (record_drain_timeout)"
+            when, bound = f"{config.drain_timeout:g} s later", "record_drain_timeout"
+        who = "the client left and " if writer.client_left else ""
         why = (
-            f"the client left and the upstream had not finished its answer {when}; its "
-            "request was closed and nothing was written"
+            f"{who}the upstream had not finished its answer {when} ({bound}); its request was "
+            "closed and nothing was written"
         )
-        outcome = Outcome(name, status, False, why)
+        outcome = Outcome(name, writer.status, False, why)
         self.recorder.outcomes.add(test_id, outcome)
         self.recorder.results["unfinished"] += 1
         log.info("%s", outcome.text)
+        if writer.client_left:
+            return
+        if writer.status:  # mid-stream: cut, as a server going away would
+            raise StreamCut("the server stopped before the upstream finished")
+        said = f"the server is stopping, and the upstream had not answered {when} ({bound})"
+        await writer.plan(error_plan(503, f"tapedeck: {said}", "api_error"))

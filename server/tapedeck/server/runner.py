@@ -8,6 +8,7 @@ address (``--port 0`` picks a free port) and a port already in use is a one-line
 from __future__ import annotations
 
 import errno
+import math
 import os
 import socket
 import threading
@@ -98,8 +99,24 @@ def uvicorn_config(
         # tapedeck never looks at client addresses: no X-Forwarded-* rewriting needed.
         proxy_headers=False,
         lifespan="on",
-        timeout_graceful_shutdown=2,
+        timeout_graceful_shutdown=graceful_shutdown(settings),
     )
+
+
+#: How long a stopping server waits for the responses in flight, recordings aside.
+GRACEFUL_S = 2
+#: What uvicorn waits past record_shutdown_timeout: time for the recordings abandoned then
+#: to be cut and logged (:mod:`tapedeck.wire.drain`) before uvicorn cancels what is left.
+ABANDON_S = 1
+
+
+def graceful_shutdown(settings: Settings) -> int:
+    """Seconds uvicorn waits, once told to stop, for the responses in flight to end: in the
+    modes that record, long enough for answers being recorded to finish and be written
+    (``record_shutdown_timeout``), or be abandoned; otherwise :data:`GRACEFUL_S`."""
+    if not settings.mode.records:
+        return GRACEFUL_S
+    return max(GRACEFUL_S, math.ceil(settings.record_shutdown_timeout) + ABANDON_S)
 
 
 def run(settings: Settings) -> None:
@@ -138,13 +155,22 @@ def run(settings: Settings) -> None:
 
 class _Server(uvicorn.Server):
     """uvicorn's server, ending the live journal streams when told to stop (SIGTERM,
-    Ctrl-C): otherwise it would wait its graceful-shutdown timeout for them."""
+    Ctrl-C): otherwise it would wait its graceful-shutdown timeout for them. Answers being
+    recorded get ``record_shutdown_timeout`` to finish (:func:`graceful_shutdown`)."""
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         app = self.config.app
         if isinstance(app, Tapedeck):
             app.close()
         super().handle_exit(sig, frame)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        # uvicorn then raises the signal it was stopped with again, which ends the process
+        # before logging's own flush at exit: the last lines (what became of the recordings
+        # in flight) would be lost.
+        for handler in log.handlers:
+            handler.flush()
 
 
 def check_workers(settings: Settings) -> None:

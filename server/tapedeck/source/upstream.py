@@ -29,6 +29,7 @@ from ..wire.headers import HOP_BY_HOP, response_headers
 from ..wire.sse import encode_event
 from ..wire.sse_decode import SSEDecoder, json_or_text
 from .batches import rewrite_results_url
+from .upstream_failures import unreachable
 from .platform_form import Answer, PlatformForward, UpstreamForm
 from .upstream_failures import unreachable
 
@@ -49,6 +50,9 @@ class UpstreamConfig:
     #: When recording: seconds the answer is read on after the client left
     #: (``record_drain_timeout``); a request not recorded stops at once.
     drain_timeout: float = 60.0
+    #: Once the server is stopping: seconds an answer being recorded may still take
+    #: (``record_shutdown_timeout``).
+    stop_timeout: float = 10.0
     #: The form platform clients' requests go upstream in (``upstream_form``).
     form: UpstreamForm = UpstreamForm.AUTO
 

@@ -11,6 +11,12 @@ then hands the upstream's answer to the recorder, which judges it as any other.
 For that, each await on the source (opening it, its next batch, telling it it is over) runs
 in a task of its own while the writer waits on it (:meth:`Drain.guard`): the client leaving
 cancels the writer, never the read in progress, and :meth:`Drain.read_on` takes it over.
+
+Once the server is told to stop, an answer being recorded — its client still reading or
+gone — gets :attr:`Drain.stop_seconds` more (``record_shutdown_timeout``) to finish and be
+written; then it is abandoned (:attr:`Drain.gave_up` is :data:`STOPPED`): :meth:`Drain.bounded`
+cancels the writer of a client still there, and the caller cuts or answers it. uvicorn's own
+graceful shutdown waits a little longer than that (:mod:`tapedeck.server.runner`).
 """
 
 from __future__ import annotations
@@ -22,23 +28,41 @@ from typing import Any, TypeVar
 from ..pipeline import LiveSource, Plan, Step
 
 T = TypeVar("T")
-#: Once the server is stopping, how much longer a source is read on: less than uvicorn's
-#: graceful shutdown (2 s, :mod:`tapedeck.server.runner`), which then cancels what is left.
-STOP_GRACE_S = 1.0
+#: Once the server is stopping, how much longer a source is read on, unless the setting
+#: record_shutdown_timeout says otherwise.
+STOP_GRACE_S = 10.0
 #: Why a source was not read to its end (:attr:`Drain.gave_up`).
 TIMED_OUT = "timed out"
 STOPPED = "server stopped"
 
 
 class Drain:
-    """A live source's reading, kept going for ``seconds`` once its client has left, or
-    :data:`STOP_GRACE_S` after ``stopping`` is set."""
+    """A live source's reading, kept going for ``seconds`` once its client has left, and
+    for no more than ``stop_seconds`` after ``stopping`` is set."""
 
-    __slots__ = ("batches", "gave_up", "pending", "seconds", "source", "stopping", "told")
+    __slots__ = (
+        "batches",
+        "gave_up",
+        "pending",
+        "reading_on",
+        "seconds",
+        "source",
+        "stop_seconds",
+        "stopping",
+        "told",
+    )
 
-    def __init__(self, seconds: float, stopping: asyncio.Event | None = None) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        stopping: asyncio.Event | None = None,
+        stop_seconds: float = STOP_GRACE_S,
+    ) -> None:
         self.seconds = seconds
         self.stopping = stopping
+        self.stop_seconds = stop_seconds
+        #: The client left: :meth:`read_on` has the source (and keeps its own bounds).
+        self.reading_on = False
         #: The source once open, and its batches once asked for.
         self.source: LiveSource | None = None
         self.batches: AsyncIterator[Sequence[Step]] | None = None
@@ -81,10 +105,44 @@ class Drain:
         if self.pending is not None and not self.pending.done():
             self.pending.cancel()
 
+    async def bounded(self, work: Awaitable[None]) -> None:
+        """Await ``work`` (the writer sending the source); once the server is stopping and
+        :attr:`stop_seconds` have passed, cancel it — unless the source is already over (its
+        recording being written) or its client left (:meth:`read_on` has its own bound) —
+        and set :attr:`gave_up` to :data:`STOPPED`. The source's request is closed by the
+        writer's cancellation (:meth:`stop`)."""
+        stopping = self.stopping
+        if stopping is None:
+            await work
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        fired = False
+
+        async def stop_timer() -> None:
+            nonlocal fired
+            await stopping.wait()
+            await asyncio.sleep(self.stop_seconds)
+            if not self.told and not self.reading_on:
+                fired = True
+                task.cancel()
+
+        timer = asyncio.ensure_future(stop_timer())
+        try:
+            await work
+        except asyncio.CancelledError:
+            if not fired:
+                raise
+            task.uncancel()
+            self.gave_up = STOPPED
+        finally:
+            timer.cancel()
+
     async def read_on(self) -> None:
         """After the client left: finish the await in progress, read the rest of the source
         and tell it it was passed on whole; if it has not ended in time, stop reading it and
         tell it nothing (:attr:`gave_up`)."""
+        self.reading_on = True
         if self.told:  # it is over already: only wait for the source to finish with it
             if self.pending is not None:
                 await self.pending
@@ -128,7 +186,7 @@ class Drain:
                 return ""
             if stop is None or stop not in done:
                 return TIMED_OUT
-            left = min(deadline - loop.time(), STOP_GRACE_S)
+            left = min(deadline - loop.time(), self.stop_seconds)
             done, _ = await asyncio.wait({reading}, timeout=max(left, 0.0))
             if done:
                 return ""
