@@ -29,7 +29,6 @@ from ..wire.headers import HOP_BY_HOP, response_headers
 from ..wire.sse import encode_event
 from ..wire.sse_decode import SSEDecoder, json_or_text
 from .batches import rewrite_results_url
-from .upstream_failures import unreachable
 from .platform_form import Answer, PlatformForward, UpstreamForm
 from .upstream_failures import unreachable
 
