@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -262,3 +263,15 @@ def _foundry(body: Any, ok: bool) -> Answer:
 
 
 logging.getLogger("botocore").setLevel(logging.WARNING)
+
+
+def main() -> None:
+    """Serve the stand-in on a free port until standard input closes (the TypeScript tests
+    start it so)."""
+    with PlatformStandIn() as standin:
+        print(f"platform stand-in on {standin.base_url}", flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()

@@ -72,14 +72,22 @@ async function waitForHealth(baseURL) {
  * `tapedeck serve --port 0 --timing instant ...`: resolves once it answers its health check.
  * Returns `{ baseURL, health, stop }`.
  */
-export async function startTapedeck({ cassettes, mode = 'none', upstream, timing = 'instant', recordErrors = false }) {
-  const args = ['serve', '--port', '0', '--mode', mode, '--timing', timing, '--cassettes', cassettes];
+export async function startTapedeck({ cassettes, mode = 'none', upstream, timing = 'instant', recordErrors = false, extra = [] }) {
+  const args = ['serve', '--port', '0', '--mode', mode, '--timing', timing, '--cassettes', cassettes, ...extra];
   if (upstream) args.push('--upstream', upstream);
   if (recordErrors) args.push('--record-errors', 'true');
   // The start line: "10:21:27 tapedeck none mode on http://127.0.0.1:PORT, 6 cassettes ..."
   const { child, url } = await startProcess(TAPEDECK, args, 'stderr', / mode on (http:\/\/[^\s,]+)/, 'tapedeck');
   const health = await waitForHealth(url);
   return { baseURL: url, health, stop: () => stopProcess(child) };
+}
+
+/** The platforms' stand-in endpoints (tests/platform_standins.py), checking credentials. */
+export async function startPlatformStandIn() {
+  const { child, url } = await startProcess(
+    PYTHON, ['tests/platform_standins.py'], 'stdout', /^platform stand-in on (http:\/\/\S+)$/, 'the platform stand-in',
+  );
+  return { baseURL: url, stop: () => stopProcess(child) };
 }
 
 /** The Python suite's stand-in upstream API; it exits when its standard input closes. */
