@@ -20,3 +20,30 @@ def test_recording_outcomes_are_bounded_in_all() -> None:
     assert outcomes.of("one") == []
     assert len(outcomes.not_written()) == 10 * PER_TEST_ID
     assert len(outcomes.written()) == 5_000  # one per cassette written: files on disk
+
+
+def test_fault_counters_quota_buckets_and_clocks_are_bounded() -> None:
+    """A test id whose requests each send a new fault spec, and ever new test ids under a
+    quota or with their own clocks: each keeps at most its bound."""
+    from tapedeck.shaping.fault_book import COUNTERS_KEPT, FaultBook
+    from tapedeck.shaping.faults import parse_faults
+
+    book = FaultBook(limit=50)
+    for n in range(2_000):
+        (fault,) = parse_faults(f"error:after={n},times=3,p=0.5,seed=7")
+        book.fire((fault,), "one", streaming=True)
+    state = book._tests.get("one")
+    assert state is not None
+    assert len(state.counts) == COUNTERS_KEPT
+    assert state.seeded is not None and len(state.seeded) <= COUNTERS_KEPT
+
+    (quota,) = parse_faults("quota:requests=2/60s")
+    for n in range(2_000):
+        book.quotas.buckets(quota, f"t{n}", 0.0)
+        book.clocks.advance(f"t{n}", 1.0)
+    assert len(book.quotas._buckets) == 50
+    assert len(book.clocks.scoped) == 50
+    # The most recently used stay: a bucket used again is not the next to go.
+    first = book.quotas.buckets(quota, "t1950", 0.0)
+    book.quotas.buckets(quota, "new", 0.0)
+    assert book.quotas.buckets(quota, "t1950", 0.0) is first

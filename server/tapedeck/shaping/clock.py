@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import time
 
+from ..per_test import MAX_TEST_IDS
+
 _EPOCH_AT_START = time.time()
 _MONOTONIC_AT_START = time.monotonic()
 
@@ -44,8 +46,10 @@ class Clock:
 class Clocks:
     """The server's clock and the clocks of the test ids that have their own."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_TEST_IDS) -> None:
         self.server = Clock()
+        #: The test ids' own clocks: the ``limit`` set most recently (``max_test_ids``).
+        self.limit = limit
         self.scoped: dict[str, Clock] = {}
 
     def clock(self, test_id: str | None) -> Clock:
@@ -63,6 +67,9 @@ class Clocks:
         current = self.clock(test_id).now()
         clock = Clock(current + seconds)
         if test_id:
+            self.scoped.pop(test_id, None)
+            if len(self.scoped) >= self.limit:
+                del self.scoped[next(iter(self.scoped))]
             self.scoped[test_id] = clock
         else:
             self.server = clock

@@ -27,6 +27,9 @@ from .quota import Quotas
 log = logging.getLogger("tapedeck")
 #: Fault lists whose result is kept (requests may each send a new ``x-tapedeck-fault``).
 _ALWAYS_KEPT = 256
+#: ``times`` counters and seeded draws kept per test id (its requests may each send a new
+#: ``x-tapedeck-fault``): past them the oldest is forgotten and starts afresh if used again.
+COUNTERS_KEPT = 256
 
 
 @dataclass(slots=True)
@@ -54,8 +57,8 @@ class FaultBook:
         #: worked out once (and the same tuple handed out, which later caches key on).
         self._always: dict[tuple[tuple[Fault, ...], bool], tuple[Fault, ...]] = {}
         #: The buckets of quota faults, and the clocks they run on.
-        self.quotas = Quotas()
-        self.clocks = Clocks()
+        self.quotas = Quotas(limit)
+        self.clocks = Clocks(limit)
 
     def active(self, test_id: str) -> tuple[Fault, ...]:
         """The faults for a request with this test id (``""`` for none)."""
@@ -139,10 +142,13 @@ class FaultBook:
         if fault.times is None and fault.p >= 1:
             return True  # nothing to count or draw
         state = self._tests.setdefault(test_id, _TestFaults)
-        count = state.counts.get(fault, 0)
+        counts = state.counts
+        count = counts.get(fault, 0)
         if fault.times is not None and count >= fault.times:
             return False
-        state.counts[fault] = count + 1
+        if not count and len(counts) >= COUNTERS_KEPT:
+            del counts[next(iter(counts))]
+        counts[fault] = count + 1
         return fault.p >= 1 or self._random(state, test_id, fault).random() < fault.p
 
     def __len__(self) -> int:
@@ -156,5 +162,7 @@ class FaultBook:
             state.seeded = {}
         rng = state.seeded.get(fault)
         if rng is None:
+            if len(state.seeded) >= COUNTERS_KEPT:
+                del state.seeded[next(iter(state.seeded))]
             rng = state.seeded[fault] = random.Random(f"{fault.seed}\x00{test_id}\x00{fault.text}")
         return rng

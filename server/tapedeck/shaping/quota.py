@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..per_test import MAX_TEST_IDS
 from ..wire.ratelimit import Standing
 from .faults import QUOTA_LIMITS, Fault
 from .rates import Bucket, Rate, retry_after
@@ -97,18 +98,24 @@ def limits(fault: Fault) -> list[tuple[str, Rate]]:
 
 
 class Quotas:
-    """The buckets of every quota in use, per test id. Use from one event loop."""
+    """The buckets of every quota in use, per test id: those of the ``limit`` pairs of test
+    id and quota used most recently (``max_test_ids``; the least recently used go, to start
+    full if used again). Use from one event loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_TEST_IDS) -> None:
+        self.limit = limit
         self._buckets: dict[tuple[str, Fault], Buckets] = {}
 
     def buckets(self, fault: Fault, test_id: str, now: float) -> Buckets:
         """The test id's buckets for ``fault``, by limit, made full on first use."""
         key = (test_id, fault)
-        found = self._buckets.get(key)
+        kept = self._buckets
+        found = kept.pop(key, None)  # back in last: the most recently used
         if found is None:
             found = tuple((name, Bucket(rate, now)) for name, rate in limits(fault))
-            self._buckets[key] = found
+            if len(kept) >= self.limit:
+                del kept[next(iter(kept))]
+        kept[key] = found
         return found
 
     def admit(
