@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import pytest
 
 from conftest import CASSETTES, HELLO, sdk
 from tapedeck.record.redact import url_shown
-from worker_server import RedisServer, WorkerServer, free_port
+from worker_server import HeldProxy, RedisServer, WorkerServer, free_port
 
 
 @pytest.fixture(scope="module")
@@ -210,3 +211,79 @@ def test_the_journal_holds_every_workers_requests(redis_server: RedisServer) -> 
                 r = h.get("/_tapedeck/journal", params={"test_id": "j"})
                 entries = r.json()["entries"]
             assert [e["id"] for e in entries] == list(range(1, 41))
+
+
+def test_a_request_waiting_for_redis_does_not_hold_up_the_others(
+    redis_server: RedisServer,
+) -> None:
+    """With Redis's replies held back, a request that needs the store waits for them, and
+    one that needs nothing stored is answered meanwhile by the same process: the wait does
+    not block its event loop. (With the synchronous client the second one waited too, and
+    the first ended in a 500 when its socket timed out.)"""
+    proxy = HeldProxy(redis_server.port)
+    settings: dict[str, Any] = {"cassettes": CASSETTES, "timing": "instant"}
+    try:
+        with (
+            WorkerServer(redis_server, 1, state_url=proxy.url, **settings) as s,
+            ThreadPoolExecutor(1) as pool,
+        ):
+            proxy.hold()
+            needs_store = pool.submit(
+                httpx.post,
+                s.base_url + "/v1/messages",
+                json=HELLO,
+                headers={"x-tapedeck-test-id": "held"},
+                timeout=60,
+            )
+            for _ in range(1000):  # until its call reached Redis and the reply is held
+                if proxy.waiting:
+                    break
+                time.sleep(0.01)
+            assert proxy.waiting, "the request made no call to Redis"
+            own = httpx.post(
+                s.base_url + "/v1/messages",
+                json=HELLO,
+                headers={"x-tapedeck-fault": "none"},  # needs nothing from the store
+                timeout=30,
+            )
+            assert own.status_code == 200
+            assert not needs_store.done(), "the first request did not wait for Redis"
+            proxy.release()
+            assert needs_store.result(timeout=60).status_code == 200
+    finally:
+        proxy.close()
+
+
+#: A ``redis`` package that cannot be imported, first on the path: tapedeck as installed
+#: without the ``workers`` extra.
+_NO_REDIS = 'raise ImportError("No module named redis (hidden by the test)")\n'
+
+
+def test_without_the_redis_client_tapedeck_serves_and_state_names_the_extra(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "redis").mkdir()
+    (tmp_path / "redis" / "__init__.py").write_text(_NO_REDIS)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    url = f"redis://:pw-secret@127.0.0.1:{free_port()}/0"
+    for args in (["--workers", "2", "--state", url], ["--state", url]):
+        cmd = [sys.executable, "-m", "tapedeck", "serve", "--port", "0", "--cassettes"]
+        done = subprocess.run(
+            [*cmd, str(CASSETTES), *args], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 2
+        assert done.stderr.strip().splitlines() == [
+            "tapedeck: error: state: --state redis://:***@127.0.0.1:"
+            f"{url.rsplit(':', 1)[1]} needs the Redis client, which is not installed: pip "
+            "install 'tapedeck-mock[workers]' (or --state memory, one process only)"
+        ]
+    script = (
+        "import sys, httpx, tapedeck\n"
+        f"with tapedeck.serve(cassettes={str(CASSETTES)!r}, timing='instant') as s:\n"
+        "    r = httpx.post(s.base_url + '/v1/messages', json=" + repr(HELLO) + ")\n"
+        "    print(r.status_code, 'redis' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.split() == ["200", "False"], done.stderr

@@ -10,6 +10,7 @@ port of the test run; every server start begins with an empty database.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -105,11 +106,18 @@ def flags(settings: dict[str, Any]) -> list[str]:
 class WorkerServer:
     """``tapedeck serve --workers N`` with Redis state, stopped on exit."""
 
-    def __init__(self, redis_server: RedisServer, workers: int, **settings: Any) -> None:
+    def __init__(
+        self,
+        redis_server: RedisServer,
+        workers: int,
+        state_url: str | None = None,
+        **settings: Any,
+    ) -> None:
         self.redis = redis_server
         self.workers = workers
+        state = state_url or redis_server.url  # another address of it, e.g. a proxy's
         self.cmd = [sys.executable, "-m", "tapedeck", "serve", "--host", "127.0.0.1"]
-        self.cmd += ["--port", "0", "--workers", str(workers), "--state", redis_server.url]
+        self.cmd += ["--port", "0", "--workers", str(workers), "--state", state]
         self.cmd += flags(settings)
         self.base_url = ""
         self.output: list[str] = []
@@ -185,3 +193,63 @@ class WorkerServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class HeldProxy:
+    """A TCP proxy in front of ``port`` whose answers (server to client) can be held back:
+    while :meth:`hold` is in force, a client's command reaches Redis but its reply waits
+    until :meth:`release`. Shows whether a server waits for Redis without blocking."""
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._open = threading.Event()
+        self._open.set()
+        #: Replies waiting for :meth:`release` (bytes).
+        self.waiting = 0
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, name="held-proxy", daemon=True).start()
+
+    def hold(self) -> None:
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            with self._lock:
+                self._sockets += [client, upstream]
+            threading.Thread(target=self._pipe, args=(client, upstream, False), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, True), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, held: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if held and not self._open.is_set():
+                    with self._lock:
+                        self.waiting += len(data)
+                    self._open.wait()
+                    with self._lock:
+                        self.waiting -= len(data)
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self.release()
+        self.listener.close()
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()

@@ -49,7 +49,7 @@ def _handler(request: Request) -> Handler:
 
 async def faults_admin(request: Request) -> Response:
     """``GET``/``PUT``/``DELETE /_tapedeck/faults``, scoped by ``x-tapedeck-test-id``."""
-    book = _handler(request).faults
+    gate = _handler(request).gate
     test_id = request.headers.get("x-tapedeck-test-id") or None
     if request.method == "PUT":
         incoming = await Incoming.read(request.scope, request.receive, _ADMIN_BODY_LIMIT)
@@ -66,10 +66,10 @@ async def faults_admin(request: Request) -> Response:
         problem = over_limit(faults, _handler(request).settings.max_delay)
         if problem:
             raise APIError(400, f"tapedeck: {problem}")
-        book.put(faults, test_id)
+        await gate.put(faults, test_id)
     elif request.method == "DELETE":
-        book.clear(test_id)
-    current = book.active(test_id or "")
+        await gate.clear(test_id)
+    current = await gate.listed(test_id or "")
     return JSONResponse(
         {"status": "ok", "scope": test_id or "server", "faults": listed(current) or "none"}
     )
@@ -126,7 +126,8 @@ def _clock_state(clock: Clock, test_id: str | None) -> dict[str, object]:
 
 
 async def health(request: Request) -> Response:
-    """``GET /_tapedeck/health``: liveness, mode and how many cassettes are loaded."""
+    """``GET /_tapedeck/health``: liveness, mode and how many cassettes are loaded; with
+    ``--state redis://...``, 503 and the reason while the state store does not answer."""
     handler = _handler(request)
     body: dict[str, object] = {
         "status": "ok",
@@ -135,6 +136,11 @@ async def health(request: Request) -> Response:
     }
     if workers.number:  # which of the --workers answered
         body["worker"] = workers.number
+    store = handler.store
+    if store is not None and await store.check() is not None:
+        body["status"] = "unavailable"
+        body["reason"] = store.unavailable().message
+        return JSONResponse(body, status_code=503)
     return JSONResponse(body)
 
 
@@ -143,8 +149,8 @@ async def reset(request: Request) -> Response:
     back on the wall clock (only one test id's, if the header is set)."""
     handler = _handler(request)
     test_id = request.headers.get("x-tapedeck-test-id")
-    rewound = handler.sequences.reset(test_id)
-    handler.faults.rewind(test_id)
+    rewound = await handler.sequences.reset(test_id)
+    await handler.gate.rewind(test_id)
     handler.faults.clocks.reset(test_id)
     return JSONResponse({"status": "ok", "rewound": rewound})
 

@@ -67,6 +67,8 @@ class Handler:
         self.cassettes = CassetteSource(settings.max_delay)
         state = per_test_state(settings)
         self.sequences, self.faults = state.sequences, state.faults
+        #: The Redis server holding them (``--state redis://...``), else ``None``.
+        self.store = state.store
         self.gate = Gate(self.faults, Limits(self.faults))
         self.limits = self.gate.limits
         self._proxy = Proxy(self.gate, upstream, recorder)
@@ -85,14 +87,13 @@ class Handler:
         self._replay_only = settings.mode is Mode.NONE
         #: The request journal and the metrics (``None`` when turned off).
         self.journal: Journal | None = None
-        if settings.journal_size and state.client is not None:  # every worker's requests
+        if settings.journal_size and state.store is not None:  # every worker's requests
             # Imported here: the Redis client costs half a second to import, and only
             # `--state redis://...` needs it.
             from ..observe.shared_journal import SharedJournal
 
             self.journal = SharedJournal(
-                state.client,
-                settings.state,
+                state.store,
                 settings.journal_size,
                 settings.journal_body_limit,
                 settings.state_ttl,
@@ -135,13 +136,13 @@ class Handler:
                     self._judge(request, exchange, found, upstream=False)
                 if found is None:
                     raise self._miss(request, incoming, RECORD_HINT, exchange)
-                await writer.plan(self._replay(request, incoming, found, exchange))
+                await writer.plan(await self._replay(request, incoming, found, exchange))
                 return
             decision = decide(self.mode, self.library, self.recorder, request)
             if request.broken:
                 self._judge(request, exchange, decision.hit, decision.upstream)
             if decision.hit is not None:
-                await writer.plan(self._replay(request, incoming, decision.hit, exchange))
+                await writer.plan(await self._replay(request, incoming, decision.hit, exchange))
             elif decision.upstream:
                 await self._proxy(request, incoming, decision.record_to, writer, exchange)
             else:
@@ -237,10 +238,12 @@ class Handler:
             f"{hint}",
         )
 
-    def _replay(self, request: Request, incoming: Incoming, found: Hit, exchange: Exchange) -> Plan:
+    async def _replay(
+        self, request: Request, incoming: Incoming, found: Hit, exchange: Exchange
+    ) -> Plan:
         name = found.cassette.name
         entries = found.entries
-        index = self.sequences.peek(request.test_id, name, found.key, len(entries))
+        index = await self.sequences.peek(request.test_id, name, found.key, len(entries))
         exchange.cassette = name
         if index is None:
             exchange.text = f"{name} (sequence used up)"
@@ -257,14 +260,16 @@ class Handler:
         exchange.interaction = entry.index
         what = name if len(entries) == 1 else f"{name}#{entry.index}"
         exchange.source = SYNTHESIZED if served.converted[request.stream] else CASSETTE
-        active = self.gate.active(request)
+        active = await self.gate.active(request)
         instead = [("x-tapedeck-source", "fault"), ("x-tapedeck-cassette", name)]
         cost = served.usage(request.stream) if active else REQUEST_ONLY
         admission, refused = self.gate.admit(request, active, cost, instead, what, exchange)
         if refused is not None:  # the recorded answer is still due: the sequence stays
             exchange.source = FAULT
             return refused
-        fired = self.gate.fire(request, active, served.is_stream(request.stream), what, exchange)
+        fired = await self.gate.fire(
+            request, active, served.is_stream(request.stream), what, exchange
+        )
         status = replacement(fired) if fired else None
         if status is not None:  # the recorded answer is still due: the sequence stays
             exchange.source = FAULT
@@ -273,7 +278,7 @@ class Handler:
             return status_plan(status, fired, instead)
         timing = request.timing or self.settings.timing
         plan = served.plan(request.stream, timing, fired, incoming)  # may refuse: no advance
-        self.sequences.advance(request.test_id, name, found.key, len(entries))
+        await self.sequences.advance(request.test_id, name, found.key, len(entries))
         if fired:
             exchange.acted = plan.acted
         if admission is not None:

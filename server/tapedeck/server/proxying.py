@@ -18,7 +18,7 @@ from functools import partial
 
 from ..errors import StreamCut, UpstreamError, error_type_for
 from ..observe.exchange import ERROR, FAULT, UPSTREAM, Exchange
-from ..pipeline import LiveSource, Plan
+from ..pipeline import Ending, LiveSource, Plan
 from ..platforms.door import PLATFORM_REQUEST, PlatformRequest
 from ..platforms.forwarding import platform_send
 from ..platforms.sigv4 import Resigner
@@ -60,7 +60,7 @@ class Proxy:
     ) -> None:
         """Answer ``request`` through the upstream (recording it to cassette ``name``, if
         given), after the quotas and faults that apply to it."""
-        active = self.gate.active(request)
+        active = await self.gate.active(request)
         instead = [("x-tapedeck-source", "fault")]
         what = f"upstream ({name or 'not recorded'})"
         exchange.cassette = name
@@ -69,7 +69,7 @@ class Proxy:
             exchange.source = FAULT
             await writer.plan(refused)
             return
-        fired = self.gate.fire(request, active, request.stream, what, exchange)
+        fired = await self.gate.fire(request, active, request.stream, what, exchange)
         status = replacement(fired)
         # A request answered upstream takes its max_tokens from the output tokens until its
         # answer says what it used; one a status fault answers takes the request alone.
@@ -136,6 +136,8 @@ class Proxy:
                 source.settle()
             for response in opened:
                 exchange.upstream = response.duration
+                if response.ending is Ending.CUT:  # said on the request's log line
+                    exchange.text = f"{exchange.text}; the upstream broke off its answer"
                 await response.aclose()
             if shaper is not None:
                 exchange.acted = shaper.where()

@@ -1,4 +1,6 @@
-"""The connection to the Redis server that holds shared per-test state, and its key layout.
+"""The Redis server that holds shared per-test state: its key layout, the check made before
+serving, and :class:`Store` — each worker's asynchronous client, and what a request gets
+while the server is unreachable.
 
 Keys (all under ``tapedeck:``, each expiring ``state_ttl`` seconds after its last change):
 
@@ -7,17 +9,31 @@ Keys (all under ``tapedeck:``, each expiring ``state_ttl`` seconds after its las
   list); a change is announced on the channel ``tapedeck:faults-changed``;
 - ``tapedeck:counts:<test id>`` — a hash: fault spec → requests counted against ``times``;
 - ``tapedeck:draws:<test id>`` — a hash: fault spec → draws made by a seeded ``p``;
-- ``tapedeck:seq:<test id>`` — a hash: cassette and request key → the next position.
+- ``tapedeck:seq:<test id>`` — a hash: cassette and request key → the next position;
+- ``tapedeck:kept`` — set when tapedeck first uses the database, never expiring: a
+  connection that finds it gone knows the server lost what it kept (restarted without
+  persistence, or flushed).
+
+Redis is an optional dependency (the ``workers`` extra): it is imported only when the
+``state`` setting names a Redis server.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import logging
+import multiprocessing
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import redis
-
-from ..errors import ConfigError
+from ..errors import APIError, ConfigError
 from ..record.redact import redact_text, url_shown
+
+if TYPE_CHECKING:
+    import redis.asyncio
+    from redis.asyncio.connection import Connection
+    from redis.commands.core import AsyncScript
 
 PREFIX = "tapedeck:"
 #: Where a change to a fault list is announced (the message is the test id, or
@@ -25,6 +41,21 @@ PREFIX = "tapedeck:"
 CHANGED = PREFIX + "faults-changed"
 #: The "test id" of the server-wide list set through the admin API.
 SERVER = "\x00server"
+#: Present while the server keeps what tapedeck wrote (see the module's docstring).
+KEPT = PREFIX + "kept"
+#: What installs the Redis client.
+EXTRA = "pip install 'tapedeck-mock[workers]'"
+#: While the server is unreachable, a worker tries it again at most this often (seconds);
+#: requests in between are answered 503 at once.
+RETRY_S = 0.5
+#: What a restart without persistence loses (the log line says so when it is detected).
+LOST = (
+    "sequence positions, fault times counters and seeded draws, fault lists set through "
+    "/_tapedeck/faults and the shared journal start afresh"
+)
+
+log = logging.getLogger("tapedeck")
+T = TypeVar("T")
 
 
 def faults_key(test_id: str) -> str:
@@ -43,23 +74,170 @@ def sequence_key(test_id: str) -> str:
     return f"{PREFIX}seq:{test_id}"
 
 
-def connect(url: str) -> redis.Redis:
-    """A client of the Redis server at ``url``, checked to answer; :class:`ConfigError`
-    (naming the server, never its password) if it does not."""
+def require_redis(url: str) -> None:
+    """:class:`ConfigError` naming the extra to install unless the Redis client imports."""
     try:
-        client: redis.Redis = redis.Redis.from_url(
+        import redis
+        import redis.asyncio  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            f"state: --state {url_shown(url)} needs the Redis client, which is not installed: "
+            f"{EXTRA} (or --state memory, one process only)"
+        ) from None
+
+
+def _reason(exc: BaseException, url: str) -> str:
+    """Why a call to the server failed, on one line and without a secret."""
+    text = " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
+    return redact_text(text).replace(url, url_shown(url))
+
+
+def check(url: str) -> None:
+    """Check, before serving, that the Redis server at ``url`` answers (and mark its
+    database as kept); :class:`ConfigError` (naming the server, never its password) if not.
+    Synchronous: nothing is served yet."""
+    require_redis(url)
+    import redis
+
+    try:
+        client = redis.Redis.from_url(
             url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5
         )
-        client.ping()
-    except (redis.RedisError, ValueError) as exc:
-        reason = redact_text(str(exc)).replace(url, url_shown(url))
+        with client:
+            client.set(KEPT, "1", nx=True)
+    except (redis.RedisError, OSError, ValueError) as exc:
         raise ConfigError(
-            f"state: cannot use the Redis server at {url_shown(url)}: {reason}; start it, or give "
-            "--state memory (one process only)"
+            f"state: cannot use the Redis server at {url_shown(url)}: {_reason(exc, url)}; "
+            "start it, or give --state memory (one process only)"
         ) from None
-    return client
 
 
-def script(client: redis.Redis, source: str) -> Any:
-    """A Lua script registered with ``client`` (run atomically by Redis)."""
-    return client.register_script(source)
+class Store:
+    """The Redis server at ``url`` as this process reaches it: one asynchronous client per
+    event loop (made on first use, so a forked worker makes its own), and its health.
+
+    Every call goes through :meth:`run`: a call that fails raises the API-shaped 503 that
+    names the server and the reason, and the first failure (across every forked worker)
+    logs one line, as does the first success after it. While it is down, a worker tries
+    the server at most every :data:`RETRY_S` seconds and answers 503 at once in between.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.shown = url_shown(url)
+        #: Why the last call of this process failed; ``None`` once one succeeded.
+        self.reason: str | None = None
+        self._failed_at = 0.0
+        self._client: redis.asyncio.Redis | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._scripts: list[AsyncScript] = []
+        # Shared by the forked workers, so that the outage is logged once, not per worker.
+        self._down = multiprocessing.RawValue("b", 0)
+        self._flip = multiprocessing.Lock()
+
+    def client(self) -> redis.asyncio.Redis:
+        """This event loop's client (made on first use)."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            import redis.asyncio
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
+
+            # One retry at once: a pooled connection the server closed (a restart) is
+            # replaced; a server that is gone fails fast.
+            self._client = redis.asyncio.Redis.from_url(
+                self.url,
+                decode_responses=True,
+                socket_timeout=5,
+                socket_connect_timeout=5,
+                retry=Retry(NoBackoff(), 1),
+                redis_connect_func=self._connected,
+            )
+            self._loop = loop
+        return self._client
+
+    def script(self, source: str) -> Callable[[list[str], list[Any]], Awaitable[Any]]:
+        """A Lua script run atomically by the server: ``await run(keys, args)``."""
+        import redis.asyncio
+        from redis.commands.core import AsyncScript
+
+        # Registered against a client never connected; each call passes the loop's client.
+        registered = AsyncScript(redis.asyncio.Redis(), source)
+
+        async def call(keys: list[str], args: list[Any]) -> Any:
+            return await self.run(lambda client: registered(keys, args, client))
+
+        return call
+
+    async def run(self, call: Callable[[redis.asyncio.Redis], Awaitable[T]]) -> T:
+        """``call`` with this loop's client; the 503 (:class:`APIError`) if it fails."""
+        if self.reason is not None and time.monotonic() - self._failed_at < RETRY_S:
+            raise self.unavailable()
+        import redis
+
+        try:
+            result = await call(self.client())
+        except (redis.RedisError, OSError) as exc:
+            raise self.failed(exc) from None
+        if self.reason is not None or self._down.value:
+            self.recovered()
+        return result
+
+    async def check(self) -> str | None:
+        """Ask the server now (for health): ``None`` if it answers, else why not."""
+        self.reason = None  # health always asks, whatever the last request found
+        try:
+            await self.run(lambda client: client.ping())
+        except APIError:
+            return self.reason
+        return None
+
+    def unavailable(self) -> APIError:
+        """The 503 a request that needs the server gets while it is unreachable."""
+        return APIError(503, f"tapedeck: state store {self.shown} {self.reason}", "api_error")
+
+    def failed(self, exc: BaseException) -> APIError:
+        """Note that a call failed with ``exc`` (logged once for all workers); the 503."""
+        import redis
+
+        gone = isinstance(exc, redis.ConnectionError | redis.TimeoutError | OSError)
+        self.reason = f"{'unreachable' if gone else 'failed'}: {_reason(exc, self.url)}"
+        self._failed_at = time.monotonic()
+        if self._set_down(1):
+            log.warning(
+                "tapedeck: state store %s %s; requests that need it are answered 503 until "
+                "it is back",
+                self.shown,
+                self.reason,
+            )
+        return self.unavailable()
+
+    def recovered(self) -> None:
+        """Note that a call succeeded (logged once for all workers if it was down)."""
+        self.reason = None
+        if self._set_down(0):
+            log.warning("tapedeck: state store %s is back", self.shown)
+
+    def _set_down(self, down: int) -> bool:
+        """Set the shared flag; whether this process changed it (and is to say so)."""
+        if self._down.value == down:
+            return False
+        with self._flip:
+            if self._down.value == down:
+                return False
+            self._down.value = down
+            return True
+
+    async def _connected(self, connection: Connection) -> None:
+        """Each new connection: the usual hand-shake, then whether the server still keeps
+        what tapedeck wrote (:data:`KEPT`; ``SET NX``: exactly one connection, of every
+        worker, sees it gone and says so)."""
+        await connection.on_connect()
+        await connection.send_command("SET", KEPT, "1", "NX")
+        if await connection.read_response() is not None:
+            log.warning(
+                "tapedeck: state store %s lost what it kept (restarted without persistence, "
+                "or flushed): %s",
+                self.shown,
+                LOST,
+            )
