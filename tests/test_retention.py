@@ -3,6 +3,9 @@ within its bound whatever the input (docs/architecture.md, "What is kept")."""
 
 from __future__ import annotations
 
+import httpx
+
+from conftest import HELLO, MakeServer
 from tapedeck.record.outcomes import PER_TEST_ID, Outcome, Outcomes
 
 
@@ -35,7 +38,8 @@ def test_fault_counters_quota_buckets_and_clocks_are_bounded() -> None:
     state = book._tests.get("one")
     assert state is not None
     assert len(state.counts) == COUNTERS_KEPT
-    assert state.seeded is not None and len(state.seeded) <= COUNTERS_KEPT
+    assert state.seeded is not None
+    assert len(state.seeded) <= COUNTERS_KEPT
 
     (quota,) = parse_faults("quota:requests=2/60s")
     for n in range(2_000):
@@ -47,3 +51,14 @@ def test_fault_counters_quota_buckets_and_clocks_are_bounded() -> None:
     first = book.quotas.buckets(quota, "t1950", 0.0)
     book.quotas.buckets(quota, "new", 0.0)
     assert book.quotas.buckets(quota, "t1950", 0.0) is first
+
+
+def test_the_request_cache_holds_at_most_request_cache_bytes(make_server: MakeServer) -> None:
+    with make_server(request_cache_bytes=64 * 1024) as s:
+        reader = s.server.config.app.handler.reader
+        for n in range(40):
+            body = {**HELLO, "system": f"{n} " + "x" * 4000}
+            httpx.post(f"{s.base_url}/v1/messages", json=body, timeout=10)
+        assert reader.budget == 64 * 1024
+        assert 0 < reader.size <= 64 * 1024
+        assert len(reader._seen) < 40

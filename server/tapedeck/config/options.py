@@ -459,6 +459,16 @@ OPTIONS: tuple[Option, ...] = (
         shown="32MiB",
     ),
     Option(
+        "request_cache_bytes",
+        values.size,
+        4 * 1024 * 1024,
+        "bytes of requests kept parsed by their bytes, so a request sent again is not parsed "
+        "again (each counts four times its body and 2 kB; a body over 256 KiB is never kept); "
+        "the oldest go first",
+        "SIZE",
+        shown="4MiB",
+    ),
+    Option(
         "metrics",
         values.boolean,
         True,

@@ -81,6 +81,7 @@ class Handler:
             kept_headers=recorder.kept_headers,
             validate=settings.validate,
             max_file_size=settings.max_file_size,
+            budget=settings.request_cache_bytes,
         )
         self._refuses = settings.validate is Validate.ERROR
         self.mode = settings.mode
