@@ -57,6 +57,9 @@ _PARSED_KEPT = 256
 #: change is announced at once; this bound is for lists that expired (``state_ttl``).
 _KNOWN_KEPT = 10_000
 _KNOWN_FOR = 1.0
+#: Seeded streams a worker keeps (a dropped one is made again, and fast-forwarded to the
+#: draw Redis numbered: the same numbers either way).
+_STREAMS_KEPT = 1_000
 
 
 class SharedFaultBook:
@@ -240,6 +243,8 @@ class SharedFaultBook:
         while made < number:
             value = stream.random()
             made += 1
+        if key not in self._streams and len(self._streams) >= _STREAMS_KEPT:
+            self._streams.clear()
         self._streams[key] = (stream, made)
         return value
 
