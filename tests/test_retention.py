@@ -7,6 +7,7 @@ import httpx
 
 from conftest import HELLO, MakeServer
 from tapedeck.record.outcomes import PER_TEST_ID, Outcome, Outcomes
+from tapedeck.server.app import Tapedeck
 
 
 def test_recording_outcomes_are_bounded_in_all() -> None:
@@ -55,7 +56,9 @@ def test_fault_counters_quota_buckets_and_clocks_are_bounded() -> None:
 
 def test_the_request_cache_holds_at_most_request_cache_bytes(make_server: MakeServer) -> None:
     with make_server(request_cache_bytes=64 * 1024) as s:
-        reader = s.server.config.app.handler.reader
+        app = s.server.config.app
+        assert isinstance(app, Tapedeck)
+        reader = app.handler.reader
         for n in range(40):
             body = {**HELLO, "system": f"{n} " + "x" * 4000}
             httpx.post(f"{s.base_url}/v1/messages", json=body, timeout=10)
