@@ -7,6 +7,9 @@ and the interaction lines the fast path finds without the reference loader."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,9 @@ from hypothesis import strategies as st
 
 from conftest import CASSETTES
 from tapedeck.cassette import fast_yaml
+from tapedeck.cassette.index import LibraryIndex, _entry
+from tapedeck.cassette.lazy_events import EventStore
+from tapedeck.cassette.library import CassetteLibrary
 from tapedeck.cassette.load import load_cassette, parse_cassette
 from tapedeck.cassette.yaml_source import load_yaml
 from tapedeck.errors import YAMLSourceError
@@ -172,3 +178,49 @@ def test_a_tab_outside_quotes_goes_the_reference_way() -> None:
 @pytest.mark.parametrize("brk", ["\x85", "\u2028", "\u2029", "\x1b"])
 def test_yaml_1_1_line_breaks_and_control_characters_go_the_reference_way(brk: str) -> None:
     assert not fast_yaml.trusted(f'description: "a{brk}b"\nversion: 1\n')
+
+
+_WITHOUT_YAML_RS = """
+import json, sys
+sys.modules["yaml_rs"] = None  # import yaml_rs now raises ImportError, as when not installed
+from pathlib import Path
+from tapedeck.cassette import fast_yaml
+from tapedeck.cassette.index import LibraryIndex, _entry
+from tapedeck.cassette.lazy_events import EventStore
+from tapedeck.cassette.library import CassetteLibrary
+from tapedeck.cassette.index import LibraryIndex, _entry
+from tapedeck.cassette.lazy_events import EventStore
+from tapedeck.cassette.library import CassetteLibrary
+from tapedeck.cassette.load import load_cassette
+assert not fast_yaml.AVAILABLE
+root = Path(sys.argv[1])
+out = {}
+for path in sorted(root.rglob("*.yaml")):
+    out[str(path)] = _entry(load_cassette(path, "x"), (0, 0))
+library = CassetteLibrary.load(root, index=LibraryIndex(root, None, EventStore()))
+out["served"] = sorted(library.cassettes)
+print(json.dumps(out, sort_keys=True))
+"""
+
+
+def test_without_yaml_rs_every_cassette_reads_the_same(tmp_path: Path) -> None:
+    """``yaml-rs`` is an optional extra (``tapedeck-mock[fast-yaml]``): without it every
+    cassette is read by the reference loader, and reads the same — whole, and as start-up
+    reads it (in a process where ``import yaml_rs`` fails)."""
+    assert fast_yaml.AVAILABLE  # this side is the fast one
+    src = Path(fast_yaml.__file__).parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_YAML_RS, str(CASSETTES)],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    slow = json.loads(done.stdout)
+    for path in sorted(CASSETTES.rglob("*.yaml")):
+        fast = json.loads(json.dumps(_entry(load_cassette(path, "x"), (0, 0)), sort_keys=True))
+        assert slow[str(path)] == fast, path
+    library = CassetteLibrary.load(CASSETTES, index=LibraryIndex(CASSETTES, None, EventStore()))
+    assert slow["served"] == sorted(library.cassettes)

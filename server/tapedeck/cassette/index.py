@@ -25,7 +25,7 @@ from ..errors import CassetteError
 from ..version import __version__
 from .blobs import uploads_in
 from .lazy_events import EventStore, LazyEvents, Stamp, stamp_of
-from .load import load_cassette
+from .load import parse_cassette, read_text
 from .model import (
     Blob,
     Cassette,
@@ -37,13 +37,14 @@ from .model import (
     StreamEnd,
 )
 from .normalize import Normalize
+from .skeleton import parse_start
 
 log = logging.getLogger("tapedeck")
 
 #: Bumped whenever an entry's layout, or what loading a file checks, changes: an older
 #: cache is then ignored (its entries vouch for files checked by the older rules; 3: the
-#: event order an SDK can assemble).
-FORMAT = 3
+#: event order an SDK can assemble; 4: a stream's middle events checked on first use).
+FORMAT = 4
 #: Files to parse per worker process before it pays to start one (a process costs about
 #: as much as parsing a few hundred cassettes).
 PARALLEL_FROM = 400
@@ -55,11 +56,28 @@ def _parse_file(job: tuple[str, str, str]) -> Any:
     path = Path(file)
     try:
         stamp = stamp_of(path)
-        return _entry(load_cassette(path, name, display), stamp)
+        text = read_text(path, display)
+        started = parse_start(text, display, name)
+        if started is not None:
+            cassette, counts = started
+            # A reply that thinks needs its signatures now (validation compares them):
+            # only the whole stream has them.
+            if not any(_thinks(cassette.interactions[i].request) for i in counts):
+                return _entry(cassette, stamp, counts)
+        return _entry(parse_cassette(text, display, name, order=True), stamp)
     except CassetteError as exc:
         return exc
     except OSError as exc:
         return CassetteError(display, 0, f"cannot read: {exc.strerror}")
+
+
+def _cores() -> int:
+    """The CPUs this process may run on (``taskset`` or a container may allow fewer than
+    the machine has)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS and Windows have no affinity call
+        return os.cpu_count() or 1
 
 
 def default_cache_dir(env: Mapping[str, str] = os.environ) -> Path:
@@ -80,14 +98,22 @@ class LibraryIndex:
         self._entries: dict[str, Any] = {}
         self._parsed: dict[Path, Any] = {}
         self._prepared: set[Path] = set()
+        #: The files :meth:`prepare` found valid entries for (one ``stat`` each is enough).
+        self._checked: dict[Path, tuple[str, Any]] = {}
         #: How many cassettes were parsed (not found in the cache) by this load.
         self.parsed = 0
 
     def prepare(self, files: Sequence[tuple[Path, str, str]]) -> None:
         """Parse, ahead of :meth:`cassette`, the files the cache has no valid entry for: in
         worker processes when there are many (:data:`PARALLEL_FROM`) and cores to spare."""
-        missing = [f for f in files if self._valid(*f)[1] is None]
-        workers = min(os.cpu_count() or 1, len(missing) // PARALLEL_FROM)
+        missing = []
+        for f in files:
+            key, entry = self._valid(*f)
+            if entry is None:
+                missing.append(f)
+            else:
+                self._checked[f[0]] = key, entry
+        workers = min(_cores(), len(missing) // PARALLEL_FROM)
         if workers < 2:
             return
         context = multiprocessing.get_context("spawn")
@@ -103,7 +129,8 @@ class LibraryIndex:
 
     def cassette(self, path: Path, name: str, display: str) -> Cassette:
         """The cassette at ``path``, lazy; parsed only when the cache has no valid entry."""
-        key, entry = self._valid(path, name, display)
+        checked = self._checked.pop(path, None)
+        key, entry = checked if checked is not None else self._valid(path, name, display)
         if entry is None:
             result = self._parsed.pop(path, None) or _parse_file((str(path), name, display))
             if isinstance(result, CassetteError):
@@ -180,9 +207,13 @@ def _thinks(request: RecordedRequest) -> bool:
     return isinstance(thinking, dict) and thinking.get("type") != "disabled"
 
 
-def _entry(cassette: Cassette, stamp: Stamp) -> dict[str, Any]:
+def _entry(
+    cassette: Cassette, stamp: Stamp, counts: Mapping[int, int] | None = None
+) -> dict[str, Any]:
+    """The index entry of ``cassette``; ``counts``: the event count of each interaction
+    whose stream start-up read only the first and last events of (:mod:`.skeleton`)."""
     interactions = []
-    for interaction in cassette.interactions:
+    for i, interaction in enumerate(cassette.interactions):
         request, response = interaction.request, interaction.response
         head: dict[str, Any] = {
             "status": response.status,
@@ -193,7 +224,7 @@ def _entry(cassette: Cassette, stamp: Stamp) -> dict[str, Any]:
             events = response.events
             first, last = (events[0], events[-1]) if events else (None, None)
             head.update(
-                count=len(events),
+                count=len(events) if counts is None else counts.get(i, len(events)),
                 first=None if first is None else [first.event, first.data, first.at_ms],
                 last=None if last is None else [last.event, last.data, last.at_ms],
                 end=response.end.value,
@@ -252,7 +283,9 @@ def _cassette(entry: Mapping[str, Any], display: str, file: str, store: EventSto
             first = None if head["first"] is None else RecordedEvent(*head["first"])
             last = None if head["last"] is None else RecordedEvent(*head["last"])
             thinking = tuple((s, t) for s, t in head["thinking"])
-            events = LazyEvents(store, file, stamp, i, head["count"], (first, last), thinking)
+            events = LazyEvents(
+                store, file, stamp, i, head["count"], (first, last), thinking, item["line"]
+            )
         response = RecordedResponse(
             status=head["status"],
             headers=_pairs(head["headers"]),

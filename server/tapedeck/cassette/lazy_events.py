@@ -117,7 +117,17 @@ class LazyEvents(Sequence[RecordedEvent]):
     with their text, found when the library was loaded.
     """
 
-    __slots__ = ("ends", "file", "interaction", "length", "signatures", "stamp", "store")
+    __slots__ = (
+        "checked",
+        "ends",
+        "file",
+        "interaction",
+        "length",
+        "line",
+        "signatures",
+        "stamp",
+        "store",
+    )
 
     def __init__(
         self,
@@ -128,6 +138,7 @@ class LazyEvents(Sequence[RecordedEvent]):
         length: int,
         ends: tuple[RecordedEvent | None, RecordedEvent | None],
         signatures: tuple[tuple[str, str], ...] = (),
+        line: int = 0,
     ) -> None:
         self.store = store
         self.file = file
@@ -137,9 +148,27 @@ class LazyEvents(Sequence[RecordedEvent]):
         #: The first and last events: what a reply's id and a listing's duration need.
         self.ends = ends
         self.signatures = signatures
+        #: The interaction's line in its file (for errors).
+        self.line = line
+        #: Whether the events read agreed with what the index says of them.
+        self.checked = False
 
     def _events(self) -> tuple[RecordedEvent, ...]:
-        return self.store.events(self.file, self.stamp, self.interaction)
+        events = self.store.events(self.file, self.stamp, self.interaction)
+        if not self.checked:
+            first, last = self.ends
+            if len(events) != self.length or (
+                events and (events[0] != first or events[-1] != last)
+            ):
+                raise CassetteError(
+                    self.file,
+                    self.line,
+                    f"response.events: the whole file holds {len(events)} events where "
+                    f"start-up read {self.length}, or other first or last ones; restart "
+                    "tapedeck (and if that does not help, report the file's layout)",
+                )
+            self.checked = True
+        return events
 
     def __len__(self) -> int:
         return self.length

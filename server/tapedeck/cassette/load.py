@@ -104,14 +104,16 @@ def _query(f: _Fields) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def _request(f: _Fields) -> RecordedRequest:
+def _request(f: _Fields, plain: bool) -> RecordedRequest:
+    """The request in ``f``; ``plain``: the fast loader read it, and so made sure its
+    values are JSON data."""
     method = f.require("method", "an HTTP method such as POST", (str,)).upper()
     if method not in _METHODS:
         raise f.error(f.line_of("method"), f"unknown HTTP method {method!r}", "method")
     path = f.require("path", "a path such as /v1/messages", (str,))
     if not path.startswith("/"):
         raise f.error(f.line_of("path"), f"expected a path starting with '/', got {path!r}", "path")
-    if f.has("body"):
+    if f.has("body") and not plain:
         _json(f, "body", f.mapping["body"])
     match = f.get("match", "a list of body field names, e.g. [messages, system]", (list,))
     if match is not None and (not match or not all(isinstance(m, str) and m for m in match)):
@@ -241,7 +243,7 @@ def _response(f: _Fields, plain: bool, order: bool) -> RecordedResponse:
     binary = _binary(f.child("binary", _BINARY_KEYS)) if "binary" in bodies else None
     text = f.get("text", "the raw response body as a string", (str,))
     body = f.mapping.get("body")
-    if "body" in bodies:
+    if "body" in bodies and not plain:
         _json(f, "body", body)
     return RecordedResponse(
         status=status,
@@ -298,17 +300,17 @@ def parse_cassette(text: str, file: str, name: str, *, order: bool = False) -> C
         lines = fast_yaml.interaction_lines(text, len(document["interactions"]))
         if lines is not None:
             try:
-                return _cassette(document, file, name, lines, len(text.encode()), order)
+                return cassette_from(document, file, name, lines, len(text.encode()), order)
             except CassetteError:
                 pass  # said again below, with its line
     try:
         document = load_yaml(text)
     except YAMLSourceError as exc:
         raise CassetteError(file, exc.line, exc.message) from None
-    return _cassette(document, file, name, None, len(text.encode()), order)
+    return cassette_from(document, file, name, None, len(text.encode()), order)
 
 
-def _cassette(
+def cassette_from(
     document: Any, file: str, name: str, lines: list[int] | None, size: int, order: bool
 ) -> Cassette:
     """The cassette ``document`` holds; ``lines`` are its interactions' lines when the
@@ -340,7 +342,7 @@ def _cassette(
         for key in ("request", "response"):
             if not f.has(key):
                 raise f.error(f.line, f"missing field {key!r}")
-        request = _request(f.child("request", _REQUEST_KEYS))
+        request = _request(f.child("request", _REQUEST_KEYS), lines is not None)
         response = _response(f.child("response", _RESPONSE_KEYS), lines is not None, order)
         interactions.append(Interaction(request, response, f.line, _recorded_at(f)))
     return Cassette(
@@ -365,19 +367,23 @@ def _normalize(top: _Fields) -> tuple[Normalize, ...]:
     return tuple(rules)
 
 
-def load_cassette(path: Path, name: str, display: str | None = None) -> Cassette:
-    """Read and parse one cassette file, as ``serve`` does: a stream an SDK cannot assemble
-    is refused too (:mod:`.event_order`)."""
-    file = display or str(path)
+def read_text(path: Path, file: str) -> str:
+    """The UTF-8 text of cassette ``path`` (``file`` in errors)."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise CassetteError(file, 0, f"cannot read: {exc.strerror}") from None
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise CassetteError(
             file, line, f"not UTF-8 text ({exc.reason}); save it as UTF-8"
         ) from None
-    return parse_cassette(text, file, name, order=True)
+
+
+def load_cassette(path: Path, name: str, display: str | None = None) -> Cassette:
+    """Read and parse one cassette file, as ``serve`` does: a stream an SDK cannot assemble
+    is refused too (:mod:`.event_order`)."""
+    file = display or str(path)
+    return parse_cassette(read_text(path, file), file, name, order=True)
