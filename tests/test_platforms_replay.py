@@ -145,3 +145,60 @@ async def test_the_async_clients_stream_too(served: ServerThread, name: str) -> 
     ):
         text = await stream.get_final_text()
     assert text == "Hello!"
+
+
+def call(messages: Any, streamed: bool) -> None:
+    if streamed:
+        with messages.stream(**HELLO) as stream:
+            stream.get_final_message()
+    else:
+        messages.create(**HELLO)
+
+
+GOOGLE_ERRORS = [
+    ("status:code=401", anthropic.AuthenticationError, "UNAUTHENTICATED", "Authentication error"),
+    ("status:code=403", anthropic.PermissionDeniedError, "PERMISSION_DENIED", "Permission error"),
+    ("status:code=429", anthropic.RateLimitError, "RESOURCE_EXHAUSTED", "Rate limited"),
+    (
+        "quota:input_tokens=10/60s",
+        anthropic.RateLimitError,
+        "RESOURCE_EXHAUSTED",
+        "rate limit of 10",
+    ),
+]
+
+
+@pytest.mark.parametrize(("fault", "raised", "code", "message"), GOOGLE_ERRORS)
+@pytest.mark.parametrize("streamed", [False, True], ids=["json", "stream"])
+def test_vertex_answers_401_403_and_429_as_googles_front_end(
+    served: ServerThread,
+    fault: str,
+    raised: type[Exception],
+    code: str,
+    message: str,
+    streamed: bool,
+) -> None:
+    """Google authenticates, checks IAM and enforces quotas before Claude sees a Vertex
+    request: those errors are Google's (docs/platforms.md, "Faults on Vertex")."""
+    vertex = next(p for p in PLATFORMS if p.name == "vertex-v1")
+    with vertex.client(served.base_url, fault=fault) as client, pytest.raises(raised) as caught:
+        call(client.messages, streamed)
+    error = caught.value
+    status = {"UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "RESOURCE_EXHAUSTED": 429}[code]
+    body = error.body  # type: ignore[attr-defined]
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == status
+    assert body["error"]["status"] == code
+    assert message in body["error"]["message"]
+    assert error.response.headers["content-type"] == "application/json; charset=UTF-8"  # type: ignore[attr-defined]
+
+
+def test_vertex_passes_claudes_own_errors_through(served: ServerThread) -> None:
+    """A 529 (Claude overloaded) is Claude's error, which Vertex passes on as it is."""
+    vertex = next(p for p in PLATFORMS if p.name == "vertex-v1")
+    with (
+        vertex.client(served.base_url, fault="status:code=529") as client,
+        pytest.raises(anthropic.OverloadedError) as caught,
+    ):
+        client.messages.create(**HELLO)
+    assert caught.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]

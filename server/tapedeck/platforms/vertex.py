@@ -8,7 +8,9 @@ count-tokens:rawPredict``, where the base URL ends in ``/v1``
 body) and carries ``anthropic_version`` — Vertex's documented ``vertex-2023-10-16``, or the
 first-party version the SDK would have sent as a header, which it leaves out (TypeScript
 removes the header; Python never sends it); beta flags are the ``anthropic-beta`` header,
-as first-party. Answers are first-party JSON and SSE.
+as first-party. Answers are first-party JSON and SSE, and errors the first party's, but for
+the 401, 403 and 429 that Google's front end answers in Google's error shape
+(:mod:`tapedeck.platforms.google_errors`).
 
 The first-party request gets ``anthropic-version`` from the body (``vertex-2023-10-16``
 being ``2023-06-01``) unless the client sent the header, and the model by its first-party
@@ -22,7 +24,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .door import FIRST_PARTY_VERSION, Door, Route
+from .door import FIRST_PARTY_VERSION, Door, Reframe, Route
+from .google_errors import VERTEX_STATUSES, GoogleErrors
 
 _PUBLISHER = "/publishers/anthropic/models/"
 _DATED = re.compile(r"(.+)@(\d{8})")
@@ -54,6 +57,11 @@ class VertexRoute(Route):
             self.defaults["anthropic-version"] = VERSIONS.get(version, version)
         if self.streamed and "stream" not in body:
             body["stream"] = True
+
+    def reframe(self) -> Reframe | None:
+        """401, 403 and 429 in Google's error shape (Vertex's own front end answers them);
+        everything else as the first-party API sent it."""
+        return GoogleErrors(VERTEX_STATUSES)
 
 
 class Vertex(Door):
