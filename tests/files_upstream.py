@@ -120,6 +120,12 @@ class FilesUpstream:
         if path == "/v1/echo/stream":
             events = b'event: tick\ndata: {"n": 1}\n\nevent: tick\ndata: {"n": 2}\n\n'
             return 200, "text/event-stream", events
+        if path.startswith("/v1/echo/") and path.endswith("/uploads") and method == "POST":
+            sizes = [
+                len(part.get_payload(decode=True))
+                for part in _parts(headers.get("content-type", ""), body)
+            ]
+            return 200, "application/json", json.dumps({"sizes": sizes}).encode()
         if path == "/v1/messages" and method == "POST":
             return self._message(json.loads(body))
         if path == "/v1/skills" and method == "POST":

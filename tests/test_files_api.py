@@ -27,7 +27,8 @@ from tapedeck.cassette.model import Blob
 from tapedeck.cassette.save import sweep_temporary
 from tapedeck.cassette.summary import kind
 from tapedeck.config import Mode, Settings
-from tapedeck.errors import CassetteError
+from tapedeck.config.settings import from_keywords, resolve
+from tapedeck.errors import CassetteError, ConfigError
 from tapedeck.observe.entries import JournalEntry, PlatformCall
 from tapedeck.server.app import load_library
 from tapedeck.server.runner import ServerThread
@@ -299,6 +300,39 @@ def test_a_multipart_upload_from_a_web_page_is_refused(
     files = {"file": ("a.txt", b"hello", "text/plain")}
     response = httpx.post(f"{small.base_url}/v1/files", files=files, headers=headers)
     assert "web page" in api_error(response, 403, "permission_error")
+
+
+def test_an_upload_endpoint_newer_than_tapedeck_is_one_setting_away(
+    make_server: MakeServer, tmp_path: Path
+) -> None:
+    """An upload path tapedeck does not know is refused as multipart, until it is named in
+    ``upload_paths``: then it records and replays like the files endpoint."""
+    files = {"file": ("a.bin", BINARY, "application/octet-stream")}
+    path, cassette = "/v1/echo/w1/uploads", {"x-tapedeck-cassette": "new-upload"}
+    with FilesUpstream() as upstream:
+        settings: dict[str, Any] = {"mode": Mode.ONCE, "upstream": upstream.base_url}
+        with make_server(tmp_path, **settings) as s:
+            refused = httpx.post(s.base_url + path, files=files, headers=cassette)
+        assert "must be JSON" in api_error(refused, 400, "invalid_request_error")
+        settings["upload_paths"] = ("/v1/echo/*/uploads",)
+        with make_server(tmp_path, **settings) as s:
+            first = httpx.post(s.base_url + path, files=files, headers=cassette)
+        assert first.status_code == 200, first.text
+        assert first.json() == {"sizes": [len(BINARY)]}
+    with make_server(tmp_path, upload_paths=("/v1/echo/*/uploads",)) as s:
+        again = httpx.post(s.base_url + path, files=files, headers=cassette)
+    assert again.status_code == 200, again.text
+    assert again.json() == first.json()
+    assert list((tmp_path / "new-upload.files").iterdir())  # the bytes, beside the cassette
+
+
+@pytest.mark.parametrize(
+    ("paths", "problem"),
+    [("v1/x", "expected API paths"), ("/v1/a*/b", "one whole path segment"), ("/v1//x", "")],
+)
+def test_a_bad_upload_path_is_refused_with_what_is_expected(paths: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=f"upload_paths.*{problem}"):
+        resolve(from_keywords({"upload_paths": paths}))
 
 
 # --- the cassette format ------------------------------------------------------------------

@@ -300,6 +300,14 @@ OPTIONS: tuple[Option, ...] = (
         "ORIGINS",
     ),
     Option(
+        "upload_paths",
+        values.upload_paths,
+        (),
+        "more API paths that take multipart/form-data uploads (an upload endpoint newer than "
+        "this release), besides files, skills and plugins; '*' is one path segment",
+        "PATHS",
+    ),
+    Option(
         "admin_token",
         values.secret,
         None,

@@ -63,6 +63,7 @@ class Settings:
     allowed_hosts: tuple[str, ...] = DEFAULTS["allowed_hosts"]
     allowed_origins: tuple[str, ...] = DEFAULTS["allowed_origins"]
     #: Never shown: not in ``repr()``, not in any message.
+    upload_paths: tuple[str, ...] = DEFAULTS["upload_paths"]
     admin_token: str | None = field(default=DEFAULTS["admin_token"], repr=False)
     redact_headers: tuple[str, ...] = DEFAULTS["redact_headers"]
     record_errors: bool = DEFAULTS["record_errors"]

@@ -181,6 +181,18 @@ def origins(value: Any) -> tuple[str, ...]:
     return tuple(o.rstrip("/").lower() for o in found)
 
 
+def upload_paths(value: Any) -> tuple[str, ...]:
+    found = names(value)
+    for path in found:
+        parts = path.strip("/").split("/")
+        if not path.startswith("/v1/") or "" in parts or any("*" in p and p != "*" for p in parts):
+            raise ValueError(
+                f"expected API paths such as /v1/widgets or /v1/widgets/*/versions ('*' is "
+                f"one whole path segment), got {path!r}"
+            )
+    return found
+
+
 def secret(value: Any) -> str:
     # The value itself never appears in a message.
     if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value.strip()):

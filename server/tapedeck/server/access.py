@@ -84,12 +84,13 @@ def _json_content(value: bytes | None) -> bool:
     return value is not None and value.split(b";", 1)[0].strip().lower() == b"application/json"
 
 
-def takes_multipart(path: str) -> bool:
-    """Whether ``path`` is one of the endpoints that take ``multipart/form-data``."""
+def takes_multipart(path: str, more: Sequence[tuple[str, ...]] = ()) -> bool:
+    """Whether ``path`` is one of the endpoints that take ``multipart/form-data``: one of
+    :data:`MULTIPART_PATHS` or of ``more`` (the setting ``upload_paths``, split)."""
     parts = tuple(path.strip("/").split("/"))
     return any(
         len(parts) == len(known) and all(k in ("*", p) for k, p in zip(known, parts, strict=True))
-        for known in MULTIPART_PATHS
+        for known in (*MULTIPART_PATHS, *more)
     )
 
 
@@ -107,7 +108,10 @@ class Access:
         allowed_hosts: Sequence[str] = (),
         allowed_origins: Sequence[str] = (),
         admin_token: str | None = None,
+        upload_paths: Sequence[str] = (),
     ) -> None:
+        #: ``upload_paths``: more endpoints that take multipart uploads, split into segments.
+        self.uploads = tuple(tuple(p.strip("/").split("/")) for p in upload_paths)
         self.any_host = "*" in allowed_hosts
         self.hosts = (
             LOOPBACK_NAMES | {host.lower().strip("[]")} | {h.lower() for h in allowed_hosts}
@@ -135,17 +139,19 @@ class Access:
         path: str = scope["path"]
         if path.startswith("/v1/"):
             if scope["method"] == "POST" and headers.get(b"content-type") != b"application/json":
-                self._json_body(headers, path)
+                self._json_body(headers, path, self.uploads)
         elif path.startswith(_ADMIN) and path != HEALTH:
             self._admin(headers)
         return origin
 
     @staticmethod
-    def _json_body(headers: dict[bytes, bytes], path: str) -> None:
+    def _json_body(
+        headers: dict[bytes, bytes], path: str, uploads: Sequence[tuple[str, ...]]
+    ) -> None:
         kind = headers.get(b"content-type")
         length = headers.get(b"content-length", b"0").strip()
         has_body = length not in (b"0", b"") or b"transfer-encoding" in headers
-        if has_body and _multipart_content(kind) and takes_multipart(path):
+        if has_body and _multipart_content(kind) and takes_multipart(path, uploads):
             return
         if has_body and not _json_content(kind):
             got = "none" if kind is None else repr(kind.decode("latin-1"))

@@ -224,6 +224,10 @@ def create_app(
     handler = Handler(settings, library, upstream, recorder)
     admin.state.handler = handler
     access = Access(
-        settings.host, settings.allowed_hosts, settings.allowed_origins, settings.admin_token
+        settings.host,
+        settings.allowed_hosts,
+        settings.allowed_origins,
+        settings.admin_token,
+        settings.upload_paths,
     )
     return Tapedeck(handler, admin, access)
