@@ -6,6 +6,7 @@ credential reaches the cassette directory, its file names, the log or the journa
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,8 +66,13 @@ def _interactions(root: Path) -> list[dict[str, Any]]:
 
 
 def test_bedrock_sigv4_is_signed_again_and_recorded_first_party(
-    tmp_path: Path, standin: PlatformStandIn, make_server: MakeServer, tapedeck_log: LogLines
+    tmp_path: Path,
+    standin: PlatformStandIn,
+    make_server: MakeServer,
+    tapedeck_log: LogLines,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="botocore")  # its signer logs what it signs
     standin.seen.clear()
     cassettes = tmp_path / "cassettes"
     with proxy(make_server, cassettes, "once", standin.base_url, upstream_form="platform") as s:
@@ -92,6 +98,8 @@ def test_bedrock_sigv4_is_signed_again_and_recorded_first_party(
     assert "invocationMetrics" not in stream_text
     assert "x-amzn" not in json.dumps(recorded)
     assert _leaks(cassettes, "\n".join(tapedeck_log.lines()), journal) == []
+    # The SDK's own signing logs the client's keys; tapedeck's must log none of its own.
+    assert [v for v in UPSTREAM_AWS.values() if v in caplog.text] == []
     with make_server(cassettes) as replaying:  # no upstream: the recording answers
         with sdk(replaying) as first_party:
             again = first_party.messages.create(**ask("through bedrock whole"))

@@ -11,6 +11,9 @@ The service is the client's (its signature's credential scope: ``bedrock``,
 ``bedrock-mantle``, ``aws-external-anthropic``), ``bedrock`` if it names none; the region
 the upstream host's, else the client's.
 
+botocore's signer logs the canonical request (the session token in it) and the signature
+at ``DEBUG``; those lines are dropped while tapedeck signs, whatever the logging set-up.
+
 botocore is the optional extra ``tapedeck-mock[aws]``: without it a signed request is
 answered 502 naming the extra, and nothing is recorded.
 """
@@ -18,6 +21,8 @@ answered 502 naming the extra, and nothing is recorded.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import logging
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +39,17 @@ _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_r
 #: ``bedrock-runtime.us-east-1.amazonaws.com``, ``bedrock-mantle.eu-west-1.api.aws``, ...
 _REGION = re.compile(r"^[a-z0-9-]+\.([a-z]{2}(?:-gov)?-[a-z]+-\d)\.(?:amazonaws\.com|api\.aws)$")
 DEFAULT_SERVICE = "bedrock"
+_SIGNING = contextvars.ContextVar("tapedeck_sigv4_signing", default=False)
+
+
+class _WhileSigning(logging.Filter):
+    """Drops botocore's signer's log records while tapedeck signs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _SIGNING.get()
+
+
+_QUIET = _WhileSigning()
 
 
 def is_signed(authorization: str | None) -> bool:
@@ -88,7 +104,14 @@ class Resigner:
             )
         kept = {k: v for k, v in headers if k.lower() not in SIGNATURE_HEADERS}
         request = AWSRequest(method=method, url=url, headers=kept, data=body)
-        SigV4Auth(frozen, service, region).add_auth(request)
+        signer_log = logging.getLogger("botocore.auth")
+        if _QUIET not in signer_log.filters:
+            signer_log.addFilter(_QUIET)
+        signing = _SIGNING.set(True)
+        try:
+            SigV4Auth(frozen, service, region).add_auth(request)
+        finally:
+            _SIGNING.reset(signing)
         return [(k.lower(), v) for k, v in request.headers.items()]
 
     async def _frozen(self, host: str) -> Any:
