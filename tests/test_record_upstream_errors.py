@@ -150,6 +150,7 @@ FAILURES = [
     ("dns", 502, "its host name does not resolve ("),
     ("plain", 502, "TLS handshake failed: it does not speak TLS (is the upstream URL http://"),
     ("self_signed", 502, "TLS handshake failed: its certificate is not trusted (self-signed"),
+    ("backlog", 504, "no connection within 0.3 s (upstream_connect_timeout)"),
     ("silent", 504, "no answer within 0.3 s (upstream_timeout)"),
     ("close", 502, "it closed the connection without answering"),
     ("reset", 502, "the connection was reset"),
@@ -179,7 +180,8 @@ def test_each_upstream_failure_is_an_api_error_naming_the_upstream_and_why(
         bad = BadUpstream("mixed" if upstream in AFTER_REQUEST else upstream)
         url = shown = bad.base_url
     try:
-        with proxy(make_server, tmp_path, mode, url, upstream_timeout=0.3) as s:
+        timeouts = {"upstream_timeout": 0.3, "upstream_connect_timeout": 0.3}
+        with proxy(make_server, tmp_path, mode, url, **timeouts) as s:
             tapedeck_log.only(s)
             for stream in (False, True):
                 with sdk(s) as c, pytest.raises(anthropic.APIStatusError) as caught:
@@ -219,6 +221,7 @@ def test_a_reset_mid_stream_cuts_the_client_after_what_was_passed_on_and_writes_
     assert live == ["message_start", "content_block_start"]
     assert files(tmp_path) == []
     assert tapedeck_log.wait_for("not recorded into .*: the upstream answered a stream it cut")
+    assert tapedeck_log.wait_for(r"^POST /v1/messages 200 .*; the upstream broke off its answer ")
 
 
 def read_until_error(stream: Any, into: list[str]) -> None:

@@ -45,6 +45,7 @@ KNOWN = ", ".join(
         "upstream_api_key_env",
         "upstream_form",
         "upstream_timeout",
+        "upstream_connect_timeout",
         "record_drain_timeout",
         "record_shutdown_timeout",
         "allowed_hosts",
@@ -126,6 +127,11 @@ def test_every_option_has_a_flag_and_an_env_var() -> None:
         ("upstream_api_key_env", "--upstream-api-key-env", "TAPEDECK_UPSTREAM_API_KEY_ENV"),
         ("upstream_form", "--upstream-form", "TAPEDECK_UPSTREAM_FORM"),
         ("upstream_timeout", "--upstream-timeout", "TAPEDECK_UPSTREAM_TIMEOUT"),
+        (
+            "upstream_connect_timeout",
+            "--upstream-connect-timeout",
+            "TAPEDECK_UPSTREAM_CONNECT_TIMEOUT",
+        ),
         ("record_drain_timeout", "--record-drain-timeout", "TAPEDECK_RECORD_DRAIN_TIMEOUT"),
         (
             "record_shutdown_timeout",

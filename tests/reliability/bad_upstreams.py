@@ -10,6 +10,7 @@
 ``plain``          answers anything, a TLS handshake included, with a plain-text HTTP 400
 ``self_signed``    speaks TLS with a self-signed certificate (:data:`CERT`), then answers
                    as ``plain`` — a client that checks certificates never gets that far
+``backlog``        never accepts, its queue of connections full: a new one never completes
 ================== ===========================================================================
 
 ``mixed`` picks one of the behaviours that follow a request (``silent``, ``close``,
@@ -36,7 +37,7 @@ CERT = Path(__file__).with_name("self_signed.pem")
 NO_SUCH_HOST = "tapedeck-no-such-host.invalid"
 #: What may follow a request that was read, by itself or picked per request by ``mixed``.
 AFTER_REQUEST = ("silent", "close", "reset", "reset_mid")
-BEHAVIOURS = (*AFTER_REQUEST, "plain", "self_signed", "mixed")
+BEHAVIOURS = (*AFTER_REQUEST, "plain", "self_signed", "mixed", "backlog")
 _PICK = re.compile(rb"fail:(\w+)")
 
 
@@ -115,10 +116,18 @@ class BadUpstream:
         self.behaviour = behaviour
         self._listener = socket.socket()
         self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(64)
+        self._listener.listen(0 if behaviour == "backlog" else 64)
         self.port: int = self._listener.getsockname()[1]
         self._closed = threading.Event()
         self._open: list[socket.socket] = []
+        if behaviour == "backlog":  # fill the queue; the kernel then drops new SYNs
+            for _ in range(3):
+                filler = socket.socket()
+                filler.setblocking(False)
+                with contextlib.suppress(BlockingIOError):
+                    filler.connect(("127.0.0.1", self.port))
+                self._open.append(filler)
+            return
         #: How many connections it accepted.
         self.connections = 0
         self._tls: ssl.SSLContext | None = None

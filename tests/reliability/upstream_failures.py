@@ -2,13 +2,14 @@
 
 A ``tapedeck serve`` subprocess in ``all`` (and, in the full run, ``passthrough``) mode is
 pointed at upstreams that fail the ways networks do (:mod:`.bad_upstreams`): nothing
-listening, a name that does not resolve, no TLS or a certificate not trusted, headers that
-never come, a connection closed or reset before the headers, a stream reset mid-way.
-Each request, JSON and streamed, names an existing good cassette. Then:
+listening, a name that does not resolve, no TLS or a certificate not trusted, a connection
+never completed, headers that never come, a connection closed or reset before the headers,
+a stream reset mid-way. Each request, JSON and streamed, names an existing good cassette.
+Then:
 
 - a failure before the headers is an API-shaped error — 502 ``api_error``, or 504
-  ``timeout_error`` for the headers that never came — naming the upstream (never the
-  password in its URL) and the reason;
+  ``timeout_error`` for the connection or the headers that never came — naming the upstream
+  (never the password in its URL) and the reason;
 - a reset mid-stream reaches the client as a cut after the events already passed on;
 - the log has one line per failed request and no traceback;
 - nothing is written, and the good cassette is byte for byte what it was.
@@ -51,6 +52,9 @@ CASES = [
     Case("dns", "dns", 502, "its host name does not resolve"),
     Case("no TLS", "plain", 502, "TLS handshake failed: it does not speak TLS"),
     Case("self-signed", "self_signed", 502, "its certificate is not trusted"),
+    Case(
+        "never connected", "backlog", 504, "no connection within 0.5 s (upstream_connect_timeout)"
+    ),
     Case("headers never sent", "silent", 504, "no answer within 0.5 s (upstream_timeout)"),
     Case("closed before headers", "close", 502, "closed the connection without answering"),
     Case("reset before headers", "reset", 502, "the connection was reset"),
@@ -103,7 +107,7 @@ def _check(outcome: Outcome, case: Case, mode: str, stream: bool, r: rawhttp.Res
 def _urls(short: bool) -> tuple[dict[str, str], list[BadUpstream]]:
     refused = f"http://user:{PASSWORD}@127.0.0.1:{closed_port()}"
     urls = {"refused": refused, "dns": f"https://{NO_SUCH_HOST}"}
-    servers = [BadUpstream(b) for b in ("plain", "self_signed", "mixed")]
+    servers = [BadUpstream(b) for b in ("plain", "self_signed", "mixed", "backlog")]
     urls.update({s.behaviour: s.base_url for s in servers})
     if short:
         urls = {k: v for k, v in urls.items() if k in SHORT}
@@ -119,7 +123,8 @@ def _one_server(
         kept.write_text(good_cassette(), encoding="utf-8")
         before = kept.read_bytes()
         args = ["--cassettes", tmp, "--mode", mode, "--upstream", url]
-        server = Server([*args, "--upstream-timeout", "0.5", "--timing", "instant"])
+        timeouts = ["--upstream-timeout", "0.5", "--upstream-connect-timeout", "0.5"]
+        server = Server([*args, *timeouts, "--timing", "instant"])
         failed = 0
         try:
             for case in cases:
@@ -136,6 +141,9 @@ def _one_server(
         totals["tracebacks"] += len(found)
         outcome.check(not found, f"{where}: a traceback in the log: {found[:2]}")
         said = [line for line in lines if " unreachable: " in line]
+        if upstream == "mixed":  # and one line for each reset mid-stream
+            cut = [line for line in lines if "; the upstream broke off its answer " in line]
+            outcome.check(len(cut) == 2, f"{where}: {len(cut)} lines for 2 streams cut")
         outcome.check(
             len(said) == failed, f"{where}: {len(said)} log lines for {failed} failures: {said}"
         )

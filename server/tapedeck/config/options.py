@@ -264,6 +264,15 @@ OPTIONS: tuple[Option, ...] = (
         shown="600",
     ),
     Option(
+        "upstream_connect_timeout",
+        values.seconds,
+        10.0,
+        "seconds to wait for a connection to the upstream (TLS handshake included) before "
+        "answering 504",
+        "SECONDS",
+        shown="10",
+    ),
+    Option(
         "record_drain_timeout",
         values.seconds,
         60.0,

@@ -58,6 +58,7 @@ class Settings:
     upstream_api_key_env: str | None = DEFAULTS["upstream_api_key_env"]
     upstream_form: UpstreamForm = DEFAULTS["upstream_form"]
     upstream_timeout: float = DEFAULTS["upstream_timeout"]
+    upstream_connect_timeout: float = DEFAULTS["upstream_connect_timeout"]
     record_drain_timeout: float = DEFAULTS["record_drain_timeout"]
     record_shutdown_timeout: float = DEFAULTS["record_shutdown_timeout"]
     allowed_hosts: tuple[str, ...] = DEFAULTS["allowed_hosts"]

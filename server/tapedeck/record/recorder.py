@@ -23,8 +23,6 @@
 from __future__ import annotations
 
 import datetime
-import enum
-import errno
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -38,31 +36,20 @@ from ..cassette.clients import identify
 from ..cassette.library import CassetteLibrary
 from ..cassette.load import parse_cassette
 from ..cassette.matching import MatchRules
-from ..cassette.model import Blob, Interaction, RecordedRequest, RecordedResponse, StreamEnd
+from ..cassette.model import Blob, Interaction, RecordedRequest, RecordedResponse
 from ..cassette.save import dump_cassette, write_inside
 from ..errors import RecordingError
 from .bodies import redact_bytes
 from .outcomes import KEPT_TEST_IDS, Outcome, Outcomes
 from .redact import Redactor
+from .verdicts import DISK_ERRORS, DiskRefused, Verdict, good, reason, verdict, what
 
 log = logging.getLogger("tapedeck")
 #: Request headers worth keeping in a recording (besides the matched ones).
 KEPT_REQUEST_HEADERS = ("anthropic-version", "anthropic-beta")
-#: Statuses of failures that may not happen again: kept only with ``record_errors``.
-TRANSIENT = frozenset({408, 409, 429})
-#: Statuses that say the upstream refused the key: never kept.
-REFUSED = frozenset({401, 403})
 Hook = Callable[[Any], Any]
 #: The largest binary body recorded, unless the setting max_file_size says otherwise.
 MAX_FILE_SIZE = 32 * 1024 * 1024
-#: Failures of the disk rather than of the cassette's name — full, over a quota or the
-#: file size limit, read-only, not writable by tapedeck, failing: the upstream's answer is
-#: good, so the client is given it (JSON too), and the log and outcomes say what was lost.
-#: Any other failure (a name too long, a file where a folder should be, a link swapped in)
-#: answers a JSON request with a 500 naming the cassette: its name can never be written.
-DISK_ERRORS = frozenset(
-    {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
-)
 
 
 def headers_kept(
@@ -70,35 +57,6 @@ def headers_kept(
 ) -> tuple[tuple[str, str], ...]:
     """The request headers a recording keeps: those in ``names`` (lower case), redacted."""
     return redactor.headers((k.lower(), v) for k, v in headers if k.lower() in names)
-
-
-class Verdict(enum.StrEnum):
-    """What an answer is worth as a fixture."""
-
-    GOOD = "good"
-    TRANSIENT = "transient"
-    REFUSED = "refused"
-
-
-def good(response: RecordedResponse) -> bool:
-    """Whether ``response`` is one a recording keeps over an error: a good answer, below 400."""
-    return response.status < 400 and verdict(response) is Verdict.GOOD
-
-
-def verdict(response: RecordedResponse) -> Verdict:
-    """Whether ``response`` is a good answer, a transient failure or a refused key."""
-    if response.status in REFUSED:
-        return Verdict.REFUSED
-    if response.status in TRANSIENT or response.status >= 500:
-        return Verdict.TRANSIENT
-    events = response.events
-    if events is not None:
-        if response.end is StreamEnd.DISCONNECT:
-            return Verdict.TRANSIENT
-        last = next((e for e in reversed(events) if e.event != "ping"), None)
-        if last is not None and last.event == "error":
-            return Verdict.TRANSIENT
-    return Verdict.GOOD
 
 
 class Recorder:
@@ -219,7 +177,7 @@ class Recorder:
         if worth is Verdict.TRANSIENT and not self.record_errors:
             self.results["transient"] += 1
             why = (
-                f"the upstream answered {_what(response)}: a transient failure is recorded "
+                f"the upstream answered {what(response)}: a transient failure is recorded "
                 "only with record_errors; nothing was written"
             )
             log.info("not recorded into %s: %s", name, why)
@@ -242,7 +200,7 @@ class Recorder:
             if interactions is None:
                 self.results["held"] += 1
                 why = (
-                    f"the upstream answered {_what(response)}; the good answer recorded before "
+                    f"the upstream answered {what(response)}; the good answer recorded before "
                     "is kept (written before a good answer only if one follows in this run)"
                 )
                 log.info("not recorded into %s: %s", name, why)
@@ -250,7 +208,7 @@ class Recorder:
             created = name not in self.library.cassettes
             try:
                 await self._write(name, interactions)
-            except _DiskRefused as exc:  # the answer is good: the client keeps it
+            except DiskRefused as exc:  # the answer is good: the client keeps it
                 self.results["failed"] += 1
                 why = (
                     f"the file could not be written: {exc.reason}; nothing was written (a "
@@ -337,10 +295,10 @@ class Recorder:
                 await anyio.to_thread.run_sync(write_blob, self.library.root, name, blob)
             await anyio.to_thread.run_sync(write_inside, self.library.root, relative, text)
         except (OSError, ValueError) as exc:
-            reason = _reason(exc)
+            why = reason(exc)
             if isinstance(exc, OSError) and exc.errno in DISK_ERRORS:
-                raise _DiskRefused(reason) from None
-            raise RecordingError(name, reason) from None
+                raise DiskRefused(why) from None
+            raise RecordingError(name, why) from None
         if name not in self.library.cassettes:
             self.created.add(name)
         self.library.add(parse_cassette(text, str(self.library.root / relative), name))
@@ -356,28 +314,3 @@ class Recorder:
             name,
             why,
         )
-
-
-class _DiskRefused(Exception):
-    """The disk refused a write (:data:`DISK_ERRORS`); ``reason`` says how."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def _reason(exc: OSError | ValueError) -> str:
-    """``No space left on device (ENOSPC)``: what the system said, and its errno's name."""
-    if not isinstance(exc, OSError) or exc.errno is None:
-        return str(exc)
-    name = errno.errorcode.get(exc.errno, "")
-    said = exc.strerror or str(exc)
-    return f"{said} ({name})" if name else said
-
-
-def _what(response: RecordedResponse) -> str:
-    if response.status >= 400:
-        return str(response.status)
-    if response.end is StreamEnd.DISCONNECT:
-        return "a stream it cut"
-    return "a stream that ended in an error event"

@@ -8,7 +8,7 @@ whole, not ended early by a fault. A client that leaves does not end it: the wri
 the source on to its end (:mod:`tapedeck.wire.drain`), and the recording is handed over then.
 
 A recording that cannot be written never costs the client its answer as a traceback. When
-the disk refuses it (full, read-only, not writable: the recorder's ``DISK_ERRORS``), the
+the disk refuses it (full, read-only, not writable: :data:`.verdicts.DISK_ERRORS`), the
 client gets the upstream's answer as it came and the recorder logs one line; when the
 cassette's name cannot be written (too long, a file where a folder should be), a JSON answer
 becomes a 500 ``api_error`` naming the cassette and the reason, a stream ends as it came, and

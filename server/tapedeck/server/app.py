@@ -189,6 +189,7 @@ def create_app(
         settings.upstream,
         _upstream_key(settings),
         read_timeout=settings.upstream_timeout,
+        connect_timeout=settings.upstream_connect_timeout,
         drain_timeout=settings.record_drain_timeout,
         stop_timeout=settings.record_shutdown_timeout,
         form=settings.upstream_form,

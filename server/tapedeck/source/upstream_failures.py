@@ -13,7 +13,7 @@ fails the TLS handshake (a certificate 502    ``TLS handshake failed: ...``
 not trusted, no TLS at all)
 resets the connection                  502    ``the connection was reset``
 closes it before answering             502    ``it closed the connection without answering``
-is not connected to in time            504    ``no connection within 10 s``
+is not connected to in time            504    ``no connection within 10 s (...)``
 sends nothing for ``upstream_timeout`` 504    ``no answer within N s (upstream_timeout)``
 ====================================== ====== ============================================
 
@@ -60,7 +60,7 @@ def _causes(exc: BaseException) -> list[BaseException]:
 def reason(exc: httpx.HTTPError, connect_timeout: float, read_timeout: float) -> tuple[int, str]:
     """The status for the client and the reason, for ``exc`` raised by the HTTP client."""
     if isinstance(exc, httpx.ConnectTimeout):
-        return TIMED_OUT, f"no connection within {connect_timeout:g} s"
+        return TIMED_OUT, f"no connection within {connect_timeout:g} s (upstream_connect_timeout)"
     if isinstance(exc, httpx.TimeoutException):
         return TIMED_OUT, f"no answer within {read_timeout:g} s (upstream_timeout)"
     causes = _causes(exc)
