@@ -12,6 +12,9 @@ One ASGI app serves three platforms by path, each answering the way the platform
   bearer must be :data:`GOOGLE_TOKEN`; a bad one gets Google's 401 ``UNAUTHENTICATED``.
 - **Foundry** (``/anthropic/v1/messages``): ``api-key`` must be :data:`FOUNDRY_KEY` (or the
   key tests give tapedeck, :data:`UPSTREAM_KEY`).
+- **Mantle** (``/anthropic/v1/messages``) and **AWS** (``/v1/messages``), SigV4-signed: the
+  signature verified as Bedrock's, for service ``bedrock-mantle`` / ``aws-external-anthropic``;
+  first-party answers.
 
 The first word of the last user message picks an error: ``throttle`` (Bedrock 429
 ``ThrottlingException``), ``streamfail`` (a Bedrock stream ending in a
@@ -103,7 +106,14 @@ class PlatformStandIn:
         headers = {k.decode().lower(): v.decode("latin-1") for k, v in scope["headers"]}
         path = scope["path"]
         body = json.loads(raw) if raw else None
-        if path.startswith("/model/"):
+        signed = headers.get("authorization", "").startswith("AWS4-HMAC-SHA256 ")
+        if signed and not path.startswith("/model/"):  # Mantle (/anthropic/v1/...) or AWS (/v1/...)
+            name = "mantle" if path.startswith("/anthropic/") else "aws"
+            service = "bedrock-mantle" if name == "mantle" else "aws-external-anthropic"
+            ok = _aws_ok(scope, headers, raw, service)
+            seen = Seen(name, scope["raw_path"].decode(), headers, body, ok)
+            answer = _foundry(body, ok)
+        elif path.startswith("/model/"):
             ok = _aws_ok(scope, headers, raw)
             seen = Seen("bedrock", scope["raw_path"].decode(), headers, body, ok)
             answer = _bedrock(path, body, ok)
@@ -135,7 +145,7 @@ def _json(status: int, data: Any, *extra: tuple[str, str]) -> Answer:
     return status, [("content-type", "application/json"), *extra], [json.dumps(data).encode()]
 
 
-def _aws_ok(scope: Scope, headers: dict[str, str], body: bytes) -> bool:
+def _aws_ok(scope: Scope, headers: dict[str, str], body: bytes, want: str = "bedrock") -> bool:
     """Whether the request carries Bedrock's API key, or a SigV4 signature made with
     :data:`UPSTREAM_AWS` over the request as received."""
     auth = headers.get("authorization", "")
@@ -162,7 +172,7 @@ def _aws_ok(scope: Scope, headers: dict[str, str], body: bytes) -> bool:
     signer = SigV4Auth(creds, service, region)
     canonical = signer.canonical_request(request)
     expected = signer.signature(signer.string_to_sign(request, canonical), request)
-    return bool(service == "bedrock" and region == "us-east-1" and parts["Signature"] == expected)
+    return bool(service == want and region == "us-east-1" and parts["Signature"] == expected)
 
 
 def _bedrock(path: str, body: Any, ok: bool) -> Answer:

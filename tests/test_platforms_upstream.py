@@ -276,6 +276,25 @@ def test_foundry_key_from_the_environment_replaces_the_clients(
         )
 
 
+@pytest.mark.parametrize("name", ["mantle", "aws"])
+def test_mantle_and_aws_sigv4_are_signed_again_for_their_service(
+    tmp_path: Path, standin: PlatformStandIn, make_server: MakeServer, name: str
+) -> None:
+    standin.seen.clear()
+    platform = TABLE_CLIENTS[name]
+    with (
+        proxy(make_server, tmp_path, "once", standin.base_url, upstream_form="platform") as s,
+        platform.client(s.base_url) as client,
+    ):
+        made = platform.messages(client).create(**ask(f"signed for {name}"))
+    assert made.content[0].text == f"signed for {name}"
+    (seen,) = standin.seen
+    assert (seen.platform, seen.accepted) == (name, True)
+    (recorded,) = _interactions(tmp_path)
+    assert recorded["request"]["path"] == "/v1/messages"
+    assert _leaks(tmp_path) == []
+
+
 @pytest.mark.parametrize(
     ("url", "known"),
     [
