@@ -65,3 +65,19 @@ def test_the_request_cache_holds_at_most_request_cache_bytes(make_server: MakeSe
         assert reader.budget == 64 * 1024
         assert 0 < reader.size <= 64 * 1024
         assert len(reader._seen) < 40
+
+
+def test_a_fault_list_kept_per_test_id_is_bounded_as_the_header_is(
+    make_server: MakeServer,
+) -> None:
+    with make_server(max_header_size=4096) as s:
+        admin = f"{s.base_url}/_tapedeck/faults"
+        scoped = {"x-tapedeck-test-id": "long"}
+        long = ";".join(["latency:ms=1"] * 400)
+        refused = httpx.put(admin, json={"faults": long}, headers=scoped, timeout=10)
+        assert refused.status_code == 400
+        assert refused.json()["error"]["message"] == (
+            "tapedeck: a fault list is at most max_header_size (4,096 characters), got 5,199"
+        )
+        fine = httpx.put(admin, json={"faults": long[:2599]}, headers=scoped, timeout=10)
+        assert fine.status_code == 200, fine.text

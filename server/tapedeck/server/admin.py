@@ -59,6 +59,13 @@ async def faults_admin(request: Request) -> Response:
             specs = ";".join(specs)
         if not isinstance(specs, str):
             raise APIError(400, 'tapedeck: expected a body like {"faults": "ping:every=5"}')
+        most = _handler(request).settings.max_header_size
+        if len(specs) > most:  # kept per test id: bounded as the x-tapedeck-fault header is
+            raise APIError(
+                400,
+                f"tapedeck: a fault list is at most max_header_size ({most:,} characters), "
+                f"got {len(specs):,}",
+            )
         try:
             faults = parse_faults(specs)
         except FaultSpecError as exc:
