@@ -18,6 +18,7 @@ first-party form, but a SigV4 signature on it is made again all the same.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ _FOUNDRY = ".services.ai.azure.com"
 _CREDENTIALS = frozenset({"x-api-key", "api-key"}) | SIGNATURE_HEADERS
 
 
+@functools.cache
 def platform_host(base_url: str) -> bool:
     """Whether ``base_url``'s host is one of :data:`PLATFORM_HOSTS`."""
     host = (urlsplit(base_url).hostname or "").lower()
