@@ -4,13 +4,16 @@ stream, the web view and ``tapedeck.requests``) shows every worker's and replica
 
 An entry is written once, as the JSON the journal serves: the last ``journal_size`` are a
 Redis list (``tapedeck:journal``, ids from ``tapedeck:journal-id``), and each new one is
-also published on ``tapedeck:journal-new`` for the live streams of every worker.
+also published on ``tapedeck:journal-new`` for the live streams of every worker. Beside
+it, its text without its request body and what it counts for, so that the entries are
+bounded by ``journal_max_bytes`` as in one process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -19,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import APIError
 from ..state.shared import PREFIX, RETRY_S, Store
 from .exchange import Exchange
-from .journal import Entry, Journal, Watcher
+from .journal import MAX_BYTES, Entry, Journal, Watcher, body_cost, entry_cost
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -27,29 +30,79 @@ if TYPE_CHECKING:
 ENTRIES = PREFIX + "journal"
 IDS = PREFIX + "journal-id"
 NEW = PREFIX + "journal-new"
+#: Beside each entry: its text without its request body ("" when it has none kept), and
+#: "<bytes it counts>:<of which its body>"; and the bytes of all entries kept.
+LEANS = PREFIX + "journal-lean"
+COSTS = PREFIX + "journal-cost"
+BYTES = PREFIX + "journal-bytes"
 
-#: Numbers the entry (ARGV[1], its JSON without the id), keeps the last ARGV[2] and tells
-#: the live streams. Returns the id.
+#: Numbers the entry (ARGV[1], its JSON without the id; ARGV[2] the same without its body,
+#: or ""), counts it as ARGV[3] bytes of which ARGV[4] its body, keeps the last ARGV[5]
+#: within ARGV[6] bytes as the in-process journal does (the oldest bodies are left out
+#: first, then the oldest entries go), and tells the live streams. Returns the id.
 _ADD = """
 local id = redis.call('INCR', KEYS[2])
-local entry = '{"id":' .. id .. ',' .. string.sub(ARGV[1], 2)
+local head = '{"id":' .. id .. ','
+local entry = head .. string.sub(ARGV[1], 2)
+local lean = ''
+if ARGV[2] ~= '' then lean = head .. string.sub(ARGV[2], 2) end
 redis.call('RPUSH', KEYS[1], entry)
-redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('RPUSH', KEYS[4], lean)
+redis.call('RPUSH', KEYS[5], ARGV[3] .. ':' .. ARGV[4])
+local bytes = redis.call('INCRBY', KEYS[6], ARGV[3])
+local size, most = tonumber(ARGV[5]), tonumber(ARGV[6])
+local function drop()
+  redis.call('LPOP', KEYS[1])
+  redis.call('LPOP', KEYS[4])
+  local cost = redis.call('LPOP', KEYS[5])
+  if cost then bytes = redis.call('DECRBY', KEYS[6], tonumber(string.match(cost, '^%d+'))) end
+end
+while redis.call('LLEN', KEYS[1]) > size do drop() end
+if bytes > most then
+  for i, cost in ipairs(redis.call('LRANGE', KEYS[5], 0, -1)) do
+    if bytes <= most then break end
+    local total, body = string.match(cost, '^(%d+):(%d+)$')
+    total, body = tonumber(total), tonumber(body)
+    if body and body > 0 then
+      redis.call('LSET', KEYS[1], i - 1, redis.call('LINDEX', KEYS[4], i - 1))
+      redis.call('LSET', KEYS[4], i - 1, '')
+      redis.call('LSET', KEYS[5], i - 1, (total - body) .. ':0')
+      bytes = redis.call('DECRBY', KEYS[6], body)
+    end
+  end
+  while bytes > most and redis.call('LLEN', KEYS[1]) > 1 do drop() end
+end
+for _, key in ipairs({KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6]}) do
+  redis.call('EXPIRE', key, ARGV[7])
+end
 redis.call('PUBLISH', KEYS[3], entry)
 return id
 """
 #: Drops one test id's entries (ARGV[1]); returns how many went.
 _CLEAR = """
-local kept, gone = {}, 0
-for _, entry in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
-  if cjson.decode(entry)['test_id'] == ARGV[1] then gone = gone + 1 else kept[#kept + 1] = entry end
+local entries = redis.call('LRANGE', KEYS[1], 0, -1)
+local leans = redis.call('LRANGE', KEYS[2], 0, -1)
+local costs = redis.call('LRANGE', KEYS[3], 0, -1)
+local kept = {{}, {}, {}}
+local gone, freed = 0, 0
+for i, entry in ipairs(entries) do
+  local cost = costs[i] or '0:0'
+  if cjson.decode(entry)['test_id'] == ARGV[1] then
+    gone = gone + 1
+    freed = freed + tonumber(string.match(cost, '^%d+'))
+  else
+    table.insert(kept[1], entry)
+    table.insert(kept[2], leans[i] or '')
+    table.insert(kept[3], cost)
+  end
 end
-redis.call('DEL', KEYS[1])
-for i = 1, #kept, 1000 do
-  redis.call('RPUSH', KEYS[1], unpack(kept, i, math.min(i + 999, #kept)))
+for k = 1, 3 do
+  redis.call('DEL', KEYS[k])
+  for i = 1, #kept[k], 1000 do
+    redis.call('RPUSH', KEYS[k], unpack(kept[k], i, math.min(i + 999, #kept[k])))
+  end
 end
+redis.call('DECRBY', KEYS[4], freed)
 return gone
 """
 
@@ -77,8 +130,10 @@ class SharedJournal(Journal):
     once) and reading answers 503.
     """
 
-    def __init__(self, store: Store, size: int, body_limit: int, ttl: float):
-        super().__init__(size, body_limit)
+    def __init__(
+        self, store: Store, size: int, body_limit: int, ttl: float, max_bytes: int = MAX_BYTES
+    ):
+        super().__init__(size, body_limit, max_bytes)
         self.store = store
         self.ttl = max(1, round(ttl))
         self._add = store.script(_ADD)
@@ -93,16 +148,21 @@ class SharedJournal(Journal):
 
     def add(self, exchange: Exchange) -> None:
         self.trim(exchange)
-        entry = exchange.as_json()
-        del entry["id"]
-        text = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
-        task = asyncio.get_running_loop().create_task(self._write(exchange, text))
+        total, body = entry_cost(exchange), body_cost(exchange)
+        full, lean = _text(exchange), ""
+        if body:  # what it becomes if the journal's bytes need its body
+            stripped = copy.copy(exchange)
+            stripped.kept = total
+            self._leave_out(stripped)
+            lean = _text(stripped)
+        args = [full, lean, total, body, self.size, self.max_bytes, self.ttl]
+        task = asyncio.get_running_loop().create_task(self._write(exchange, args))
         self._writing.add(task)
         task.add_done_callback(self._writing.discard)
 
-    async def _write(self, exchange: Exchange, text: str) -> None:
+    async def _write(self, exchange: Exchange, args: list[Any]) -> None:
         with contextlib.suppress(APIError):  # the store is down: said once, not kept
-            found = await self._add([ENTRIES, IDS, NEW], [text, self.size, self.ttl])
+            found = await self._add([ENTRIES, IDS, NEW, LEANS, COSTS, BYTES], args)
             exchange.id = int(found)
 
     def select(self, test_id: str | None = None, since: int = 0) -> Sequence[Entry]:
@@ -118,12 +178,12 @@ class SharedJournal(Journal):
     async def forget(self, test_id: str | None = None) -> int:
         """Forget the entries of ``test_id`` (all for ``None``); return how many went."""
         if test_id is not None:
-            return int(await self._clear([ENTRIES], [test_id]))
+            return int(await self._clear([ENTRIES, LEANS, COSTS, BYTES], [test_id]))
 
         async def cleared(client: Redis) -> int:
             async with client.pipeline(transaction=True) as pipe:
                 pipe.llen(ENTRIES)
-                pipe.delete(ENTRIES)
+                pipe.delete(ENTRIES, LEANS, COSTS, BYTES)
                 count, _ = await pipe.execute()
             return int(count)
 
@@ -192,3 +252,10 @@ class SharedJournal(Journal):
             self._subscribed.clear()
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
+
+
+def _text(exchange: Exchange) -> str:
+    """An entry's JSON without its id (Redis numbers it)."""
+    entry = exchange.as_json()
+    del entry["id"]
+    return json.dumps(entry, ensure_ascii=False, separators=(",", ":"))

@@ -98,6 +98,7 @@ class Handler:
                 settings.journal_size,
                 settings.journal_body_limit,
                 settings.state_ttl,
+                settings.journal_max_bytes,
             )
         elif settings.journal_size:
             self.journal = Journal(
