@@ -35,7 +35,7 @@ from .proc import Server, tracebacks
 MB = 1024 * 1024
 #: Requests, their size, and the growth allowed (the full run, then the short one).
 FULL_REQUESTS, FULL_BODY, FULL_BOUND_MB = 1_000, MB, 64
-SHORT_REQUESTS, SHORT_BODY, SHORT_BOUND_MB = 120, MB, 24
+SHORT_REQUESTS, SHORT_BODY, SHORT_BOUND_MB = 60, MB, 24
 #: The journal's byte bound in the short run (the full one uses the default, 32 MiB).
 SHORT_JOURNAL_BYTES = "4MiB"
 WARM_UP = 6
