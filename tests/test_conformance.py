@@ -14,11 +14,12 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import pytest
 import yaml
 
 from conformance_sdk import RELEASE
 from conformance_suite import suite
-from conformance_table import load
+from conformance_table import PLATFORMS, _case, load
 from conftest import CASSETTES
 from tapedeck.shaping.faults import FaultKind, parse_faults
 
@@ -82,3 +83,50 @@ def test_the_round_trip_covers_every_endpoint_call() -> None:
         "batches.list",
         "batches.results",
     }
+
+
+# --- the table's rules -----------------------------------------------------------------------
+
+
+def test_expectations_are_laid_over_sdk_then_platform_then_both() -> None:
+    raw = {
+        "id": "x",
+        "call": "create",
+        "expect": {"error": "A", "status": 1},
+        "python": {"status": 2},
+        "vertex": {"status": 3, "retries": 3},
+        "python:vertex": {"retries": 4},
+        "typescript:vertex": {"status": 9},
+    }
+    expect = {
+        (sdk, platform): _case(raw, {}, sdk, "2.17.0", platform).steps[0].expect
+        for sdk in ("python", "typescript")
+        for platform in ("anthropic", "vertex")
+    }
+    assert expect == {
+        ("python", "anthropic"): {"error": "A", "status": 2},
+        ("python", "vertex"): {"error": "A", "status": 3, "retries": 4},
+        ("typescript", "anthropic"): {"error": "A", "status": 1},
+        ("typescript", "vertex"): {"error": "A", "status": 9, "retries": 3},
+    }
+
+
+def test_a_case_runs_on_the_platforms_whose_clients_have_its_calls() -> None:
+    def platforms(**raw: object) -> list[str]:
+        return _case({"id": "x", **raw}, {}, "python", "2.17.0", "anthropic").platforms
+
+    assert platforms(call="stream") == list(PLATFORMS)
+    assert platforms(call="count_tokens") == [p for p in PLATFORMS if p != "bedrock"]
+    assert platforms(call="models.list") == ["anthropic", "google_cloud", "aws"]
+    assert platforms(steps=[{"call": "create"}, {"call": "batches.list"}]) == [
+        "anthropic",
+        "google_cloud",
+        "aws",
+    ]
+    assert platforms(call="create", platforms=["vertex"]) == ["vertex"]
+    with pytest.raises(AssertionError, match="where the case does not run"):
+        platforms(call="create", platforms=["anthropic"], bedrock={"status": 503})
+    with pytest.raises(AssertionError, match="not among"):
+        platforms(call="create", platforms=["azure"])
+    with pytest.raises(AssertionError, match="unknown keys"):
+        platforms(call="create", **{"python:azure": {}})
