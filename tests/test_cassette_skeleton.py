@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import CASSETTES, running
 from tapedeck.cassette.index import LibraryIndex, _entry, _parse_file
@@ -104,8 +106,16 @@ def _interaction(i: int, events: str, after: str = "", first: str = "request") -
             _interaction(0, _events(3, "    "), first="response"),
             _interaction(1, _events(3, "    ")),
         ],
+        # YAML 1.1 forms the fast loader is not trusted with: the reference loader reads
+        # the skeleton, which then keeps every line.
+        [
+            _interaction(0, _events(3, "    ")).replace("max_tokens: 5", "max_tokens: 0012"),
+            _interaction(1, _events(4, "    ")),
+        ],
+        # The marker's first choice is taken by the text.
+        [_interaction(0, _events(3, "    ")).replace("content: q0", "content: tapedeck-cut-0")],
     ],
-    ids=["indentless", "indented", "response-first"],
+    ids=["indentless", "indented", "response-first", "reference-loader", "marker-taken"],
 )
 def test_layouts_index_the_same_from_the_skeleton(interactions: list[str]) -> None:
     _same_index("version: 1\ninteractions:\n" + "".join(interactions))
@@ -172,3 +182,51 @@ def test_a_thinking_reply_is_read_whole_for_its_signatures(tmp_path: Path) -> No
     whole = _entry(parse_cassette(path.read_text(), str(path), "t", order=True), stamp_of(path))
     assert entry == whole
     assert entry["interactions"][0]["response"]["thinking"]
+
+
+_TEXT = st.text(alphabet=st.sampled_from(list("ab -:#'\"\n\tevents|>[]{},.0")), max_size=30)
+
+
+@st.composite
+def _cassettes(draw: st.DrawFn) -> str:
+    """A cassette as a YAML writer could lay it out: random text in every event (line breaks,
+    ``- ``, ``events:`` and quotes included), random indentation and line width."""
+    interactions = []
+    for i in range(draw(st.integers(1, 3))):
+        events = [
+            {
+                "event": "content_block_delta",
+                "at_ms": n,
+                "data": {"type": "content_block_delta", "index": 0, "text": draw(_TEXT)},
+            }
+            for n in range(draw(st.integers(0, 6)))
+        ]
+        response: dict[str, object] = {"status": 200, "events": events}
+        if draw(st.booleans()):
+            response["end"] = "disconnect"
+        interactions.append(
+            {
+                "request": {"method": "POST", "path": "/v1/x", "body": {"q": draw(_TEXT), "i": i}},
+                "response": response,
+            }
+        )
+    return yaml.safe_dump(
+        {"version": 1, "interactions": interactions},
+        sort_keys=draw(st.booleans()),
+        indent=draw(st.sampled_from([2, 4])),
+        width=draw(st.sampled_from([20, 80])),
+        allow_unicode=True,
+        default_flow_style=draw(st.sampled_from([False, None])),
+    )
+
+
+@given(_cassettes())
+@settings(max_examples=300, deadline=None)
+def test_a_skeleton_is_used_only_where_it_reads_as_the_whole(text: str) -> None:
+    """Whatever the layout and text, start-up either indexes a cassette exactly as a whole
+    read does, or reads it whole."""
+    started = parse_start(text, "f.yaml", "f")
+    whole = parse_cassette(text, "f.yaml", "f")
+    if started is not None:
+        cassette, counts = started
+        assert _entry(cassette, (1, 2), counts) == _entry(whole, (1, 2))

@@ -45,9 +45,10 @@ log = logging.getLogger("tapedeck")
 #: cache is then ignored (its entries vouch for files checked by the older rules; 3: the
 #: event order an SDK can assemble; 4: a stream's middle events checked on first use).
 FORMAT = 4
-#: Files to parse per worker process before it pays to start one (a process costs about
-#: as much as parsing a few hundred cassettes).
-PARALLEL_FROM = 400
+#: Files to parse per worker process before it pays to start one (starting a process and
+#: importing tapedeck costs about as much CPU as reading the request sections of a couple of
+#: thousand cassettes, :mod:`.skeleton`).
+PARALLEL_FROM = 2000
 
 
 def _parse_file(job: tuple[str, str, str]) -> Any:

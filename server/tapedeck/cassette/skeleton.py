@@ -3,8 +3,9 @@
 A stream's events are most of a cassette's bytes and are not needed to answer "which
 cassette matches". :func:`cut` finds each block-style ``events:`` list of three or more
 items by indentation alone (no YAML is parsed) and keeps its first and last items; the
-items between become one *marker* item (a plain scalar found nowhere else in the text)
-followed by as many empty lines as they held, so every line keeps its number. The caller
+items between become one *marker* item (a plain scalar found nowhere else in what is
+kept), on one line (the lines after it are renumbered: :meth:`Skeleton.line_in_file`), or
+followed by as many empty lines as the items held, for the reference loader. The caller
 parses the skeleton and accepts it only if every marker it put in is found as the second
 item of an interaction's ``response.events`` and nowhere else (:func:`take_markers`); any
 other outcome means the scan misread the layout, and the whole text is parsed instead.
@@ -40,6 +41,13 @@ class Skeleton:
     text: str
     marker: str
     counts: tuple[int, ...]
+    #: For each cut: the marker's line in ``text``, and the lines the cut removed (none when
+    #: the cut kept every line).
+    removed: tuple[tuple[int, int], ...] = ()
+
+    def line_in_file(self, line: int) -> int:
+        """The line in the whole text of ``line`` of the skeleton."""
+        return line + sum(n for at, n in self.removed if at < line)
 
 
 def _end_pattern(width: int) -> re.Pattern[str]:
@@ -56,12 +64,11 @@ def _end_pattern(width: int) -> re.Pattern[str]:
 _ENDS: dict[int, re.Pattern[str]] = {}
 
 
-def cut(text: str) -> Skeleton | None:
+def cut(text: str, keep_lines: bool = False) -> Skeleton | None:
     """``text`` with the middle of each long block-style event list cut (see the module), or
-    ``None`` when there is nothing to cut."""
-    marker = ""
-    pieces: list[str] = []
-    counts: list[int] = []
+    ``None`` when there is nothing to cut. The cut items become one line, or as many empty
+    lines as they held with ``keep_lines`` (then every line keeps its number)."""
+    cuts: list[tuple[int, int, int, int]] = []  # second item, last item, count, indentation
     done = 0
     for key, start in _events_keys(text):
         if start < done:
@@ -82,18 +89,40 @@ def cut(text: str) -> Skeleton | None:
         last = text.rfind(item, begin, end) + 1
         if second == 0 or last <= second:
             continue
-        count = 2 + text.count(item, second - 1, last - 1)
-        if not marker:
-            marker = _marker(text)
-        pieces.append(text[done:second])
-        pieces.append(f"{' ' * width}- {marker}")
-        pieces.append("\n" * text.count("\n", second, last))
-        counts.append(count)
+        cuts.append((second, last, 2 + text.count(item, second - 1, last - 1), width))
         done = last
-    if not counts:
+    if not cuts:
         return None
+    n = 0
+    while True:
+        marker = f"tapedeck-cut-{n}"
+        skeleton = _joined(text, cuts, marker, keep_lines)
+        if skeleton.text.count(marker) == len(cuts):
+            return skeleton
+        n += 1
+
+
+def _joined(text: str, cuts: list[tuple[int, int, int, int]], marker: str, keep: bool) -> Skeleton:
+    pieces: list[str] = []
+    removed: list[tuple[int, int]] = []
+    done = 0
+    line = 1
+    for second, last, _, width in cuts:
+        kept = text[done:second]
+        pieces.append(kept)
+        line += kept.count("\n")
+        pieces.append(f"{' ' * width}- {marker}")
+        lines = text.count("\n", second, last)
+        if keep:
+            pieces.append("\n" * lines)
+        else:
+            pieces.append("\n")
+            removed.append((line, lines - 1))
+        line += 1 if not keep else lines
+        done = last
     pieces.append(text[done:])
-    return Skeleton("".join(pieces), marker, tuple(counts))
+    counts = tuple(count for _, _, count, _ in cuts)
+    return Skeleton("".join(pieces), marker, counts, tuple(removed))
 
 
 def _events_keys(text: str) -> Iterator[tuple[int, int]]:
@@ -109,14 +138,6 @@ def _events_keys(text: str) -> Iterator[tuple[int, int]]:
 
 
 _FIRST_LINE = re.compile(r"(?:[ \t]*(?:#[^\n]*)?\n)*( *)\S")
-
-
-def _marker(text: str) -> str:
-    """A plain scalar that ``text`` does not hold."""
-    n = 0
-    while f"tapedeck-cut-{n}" in text:
-        n += 1
-    return f"tapedeck-cut-{n}"
 
 
 def take_markers(document: Any, skeleton: Skeleton) -> dict[int, int] | None:
@@ -154,10 +175,15 @@ def parse_start(text: str, file: str, name: str) -> tuple[Cassette, dict[int, in
     lines = None
     if isinstance(document, dict) and isinstance(document.get("interactions"), list):
         lines = fast_yaml.interaction_lines(skeleton.text, len(document["interactions"]))
-    if lines is None:
+    if lines is not None:
+        lines = [skeleton.line_in_file(line) for line in lines]
+    else:  # the reference loader, which takes lines from the text: keep them all
+        skeleton = cut(text, keep_lines=True)
         try:
-            document = load_yaml(skeleton.text)
+            document = load_yaml(skeleton.text) if skeleton is not None else None
         except YAMLSourceError:
+            return None
+        if skeleton is None:
             return None
     counts = take_markers(document, skeleton)
     if counts is None:
