@@ -49,6 +49,7 @@ FIELDS = [
     "broken",
     "upstream_ms",
     "request",
+    "platform",
 ]
 
 
