@@ -7,9 +7,10 @@
 // The platforms run side by side, each its cases in order, starting at different places in the
 // table. The replay cases share one tapedeck; a case's runs on two platforms never overlap
 // (they share its test id, hence its counters, seeded draws, quota clock and test-scoped faults).
-// Meanwhile, one platform after another records its round trips through a tapedeck in front of
-// a stand-in upstream of its own (the stand-in's `flaky` answers 529 only the first time it sees
-// a text), each case into a cassette named for the platform; one more tapedeck replays them all.
+// Meanwhile, one platform after another records its round trips through a recording tapedeck,
+// each through a stand-in upstream of its own (the stand-in's `flaky` answers 529 only the first
+// time it sees a text), each case into a cassette named for the platform; one more tapedeck
+// replays them all.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,7 +19,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { PLATFORM_CLIENTS, VERSION } from './platforms.mjs';
 import { run, SDK_PACKAGE } from './sdk.mjs';
-import { startFakeUpstream, startTapedeck } from './servers.mjs';
+import { startFakeUpstream, startRelay, startTapedeck } from './servers.mjs';
 import { check, load, ROOT, sameAcrossServers } from './table.mjs';
 
 const SMOKE = Boolean(process.env.CONFORMANCE_SMOKE);
@@ -53,28 +54,34 @@ function exclusive(key, work) {
 const ownCassette = (platform, kase) => ({ 'x-tapedeck-test-cassette': `${platform}/${kase.id}` });
 
 /**
- * Record every platform's round trips into `directory`, one platform after another, each
- * through a recording tapedeck in front of a new stand-in that is stopped before the next
- * starts. Resolves with platform -> { url, outcomes: case id -> outcomes }.
+ * Record every platform's round trips into `directory`, one platform after another, through one
+ * recording tapedeck whose upstream (a relay) leads to a new stand-in for each platform, stopped
+ * before the next starts. Resolves with platform -> { url, outcomes: case id -> outcomes }.
  */
 async function recordRoundTrips(directory) {
   const recorded = new Map();
-  for (const { name, make, roundTrip } of PLATFORMS) {
-    if (!roundTrip.length) continue;
-    const fake = await startFakeUpstream();
+  const relay = await startRelay();
+  try {
+    // The round trip records failures too (a 529 then a 200, an in-stream error, a drop).
+    const recorder = await startTapedeck({ cassettes: directory, mode: 'all', upstream: relay.baseURL, recordErrors: true });
     try {
-      // The round trip records failures too (a 529 then a 200, an in-stream error, a drop).
-      const recorder = await startTapedeck({ cassettes: directory, mode: 'all', upstream: fake.baseURL, recordErrors: true });
-      try {
-        const outcomes = new Map();
-        for (const kase of roundTrip) outcomes.set(kase.id, await run(recorder.baseURL, kase, make, ownCassette(name, kase)));
-        recorded.set(name, { url: recorder.baseURL, outcomes });
-      } finally {
-        await recorder.stop();
+      for (const { name, make, roundTrip } of PLATFORMS) {
+        if (!roundTrip.length) continue;
+        const fake = await startFakeUpstream();
+        try {
+          relay.to(fake.baseURL);
+          const outcomes = new Map();
+          for (const kase of roundTrip) outcomes.set(kase.id, await run(recorder.baseURL, kase, make, ownCassette(name, kase)));
+          recorded.set(name, { url: recorder.baseURL, outcomes });
+        } finally {
+          await fake.stop(); // replay must not need it
+        }
       }
     } finally {
-      await fake.stop(); // replay must not need it
+      await recorder.stop();
     }
+  } finally {
+    await relay.stop();
   }
   return recorded;
 }

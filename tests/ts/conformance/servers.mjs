@@ -97,3 +97,36 @@ export async function startFakeUpstream() {
   );
   return { baseURL: url, stop: () => stopProcess(child) };
 }
+
+/**
+ * A forwarding proxy on a free port of 127.0.0.1 whose upstream can be changed between
+ * requests (`to(url)`): one recording tapedeck in front of one stand-in after another. It passes
+ * everything on as it comes, and a cut on either side cuts the other.
+ */
+export async function startRelay() {
+  const { createServer, request } = await import('node:http');
+  let target = null;
+  const server = createServer((incoming, outgoing) => {
+    const upstream = request(new URL(incoming.url, target), { method: incoming.method, headers: incoming.headers }, (answer) => {
+      outgoing.writeHead(answer.statusCode, answer.statusMessage, answer.rawHeaders);
+      answer.pipe(outgoing);
+      answer.on('close', () => {
+        if (!answer.complete) outgoing.destroy(); // the stand-in dropped the connection mid-body
+      });
+    });
+    upstream.on('error', () => outgoing.destroy());
+    outgoing.on('close', () => {
+      if (!outgoing.writableFinished) upstream.destroy(); // the client left
+    });
+    incoming.pipe(upstream);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    baseURL: `http://127.0.0.1:${server.address().port}`,
+    to: (url) => { target = url; },
+    stop: () => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
