@@ -450,3 +450,39 @@ def test_a_body_that_is_not_utf8_leaves_the_journal_readable(
         (entry,) = entries(s, "bad-utf8")
     assert entry["status"] == 400
     assert "body" not in entry["request"]
+
+
+def test_an_entry_that_leaves_the_journal_leaves_its_body_behind() -> None:
+    """A live reader still to send an entry the journal dropped sends it without its body:
+    what readers hold stays within the journal's bytes. Without a reader nothing is copied."""
+    from tapedeck.cassette.matching import RequestShape
+    from tapedeck.observe.exchange import Exchange
+    from tapedeck.observe.journal import Journal
+    from tapedeck.server.request import Request
+
+    def exchange(n: int) -> Exchange:
+        body = {**HELLO, "system": f"{n} " + "x" * 1000}
+        shape = RequestShape("POST", "/v1/messages", (), (), body)
+        made = Exchange()
+        made.request = Request(
+            "POST", "/v1/messages", body, shape, False, "t", None, None, None, size=1010
+        )
+        return made
+
+    journal = Journal(size=2, body_limit=1 << 20, max_bytes=1 << 20)
+    with journal.watch(None, None) as watcher:
+        sent = [exchange(n) for n in range(3)]
+        for each in sent:
+            journal.add(each)
+        assert list(journal.entries) == sent[1:]
+        assert list(watcher.pending) == sent[1:]
+        # A reader that had taken it to send (its batch) sends it without its body.
+        assert sent[0].as_json()["request"]["body_omitted"] == 1010
+        assert "body" not in sent[0].as_json()["request"]
+    assert journal.bytes == sum(e.kept for e in journal.entries)
+    journal.add(exchange(3))  # no reader now: the one dropped is simply let go
+    assert sent[1].request is not None
+    assert sent[1].request.body is not None
+    assert journal.bytes == sum(e.kept for e in journal.entries)
+    assert journal.clear() == 2
+    assert journal.bytes == 0

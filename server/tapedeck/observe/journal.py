@@ -54,14 +54,20 @@ def body_cost(exchange: Exchange) -> int:
     return 0
 
 
-def entry_cost(exchange: Exchange) -> int:
-    """The bytes an entry counts for: :data:`ENTRY_BYTES`, its body, its test id, path,
-    query and kept headers (up to ``max_header_size`` each), its miss, its error."""
-    cost = ENTRY_BYTES + body_cost(exchange) + len(exchange.test_id) + len(exchange.path)
+def entry_cost(exchange: Exchange, body: int | None = None) -> int:
+    """The bytes an entry counts for: :data:`ENTRY_BYTES`, its body (``body``, else its
+    :func:`body_cost`), its test id, path, query and kept headers (each at most
+    ``max_header_size``), its miss, its error."""
+    cost = ENTRY_BYTES + (body_cost(exchange) if body is None else body)
     request = exchange.request
     if request is not None:
-        for name, value in (*request.query, *request.headers):
+        cost += len(request.test_id) + len(request.path)
+        for name, value in request.headers:
             cost += len(name) + len(value)
+        for name, value in request.query:
+            cost += len(name) + len(value)
+    else:
+        cost += len(exchange.test_id) + len(exchange.path)
     if exchange.miss is not None:
         cost += exchange.miss.size
     if exchange.error is not None:
@@ -139,12 +145,16 @@ class Journal:
     def add(self, exchange: Exchange) -> None:
         exchange.id = next(self._ids)
         self.trim(exchange)
-        exchange.kept = entry_cost(exchange)
-        self.entries.append(exchange)
-        self.bytes += exchange.kept
-        if body_cost(exchange):
+        body = body_cost(exchange)
+        exchange.kept = cost = entry_cost(exchange, body)
+        entries = self.entries
+        entries.append(exchange)
+        self.bytes += cost
+        if body:
             self._bodies.append(exchange)
-        if len(self.entries) > self.size or self.bytes > self.max_bytes:
+        if len(entries) > self.size:  # the usual case once full: the oldest goes
+            self._drop(entries.popleft())
+        if self.bytes > self.max_bytes:
             self._make_room()
         if self._watchers:
             for watcher in self._watchers:
@@ -158,21 +168,24 @@ class Journal:
             exchange.omitted = request.size
 
     def _make_room(self) -> None:
-        """Past ``size`` entries the oldest go; past ``max_bytes``, bodies are left out
-        oldest first, then the oldest entries go (the newest one always stays)."""
+        """Past ``max_bytes``, bodies are left out oldest first, then the oldest entries
+        go (the newest one always stays)."""
         entries, bodies = self.entries, self._bodies
-        while len(entries) > self.size:
-            self._drop(entries.popleft())
         while self.bytes > self.max_bytes and bodies:
-            self._leave_out(bodies.popleft())
+            exchange = bodies.popleft()
+            cost = self._leave_out(exchange)
+            exchange.kept -= cost
+            self.bytes -= cost
         while self.bytes > self.max_bytes and len(entries) > 1:
             self._drop(entries.popleft())
 
-    def _leave_out(self, exchange: Exchange) -> None:
-        """Forget an entry's request body (its size is noted, as for ``body_limit``)."""
+    @staticmethod
+    def _leave_out(exchange: Exchange) -> int:
+        """Forget an entry's request body (its size is noted, as for ``body_limit``);
+        return what it counted for."""
         cost = body_cost(exchange)
         if not cost:
-            return  # already left out (or the entry is gone)
+            return 0
         request, unparsed = exchange.request, exchange.unparsed
         if request is not None:
             exchange.request = request.without_body()
@@ -180,13 +193,17 @@ class Journal:
         elif unparsed is not None:
             exchange.unparsed = (unparsed[0], replace(unparsed[1], body=None), unparsed[2])
             exchange.omitted = unparsed[2]
-        exchange.kept -= cost
-        self.bytes -= cost
+        return cost
 
     def _drop(self, exchange: Exchange) -> None:
-        """An entry leaves the journal: a live reader still to send it gets it without
-        its body, so that what readers hold stays within the journal's bytes."""
-        self._leave_out(exchange)
+        """An entry leaves the journal (the oldest, or one cleared). A live reader still
+        to send it gets it without its body, so that what readers hold stays within the
+        journal's bytes."""
+        bodies = self._bodies
+        if bodies and bodies[0] is exchange:
+            bodies.popleft()
+        if self._watchers:
+            self._leave_out(exchange)
         self.bytes -= exchange.kept
         exchange.kept = 0
 
@@ -205,7 +222,7 @@ class Journal:
                 self._drop(exchange)
         self.entries.clear()
         self.entries.extend(kept)
-        bodies = [e for e in self._bodies if body_cost(e)]  # those dropped hold none
+        bodies = [e for e in self._bodies if e.kept]  # those dropped count for nothing
         self._bodies.clear()
         self._bodies.extend(bodies)
         return before - len(self.entries)
