@@ -123,6 +123,10 @@ class Store:
     """
 
     def __init__(self, url: str) -> None:
+        import redis
+
+        #: What a failing call raises (the client's errors, and the socket's).
+        self.errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
         self.url = url
         self.shown = url_shown(url)
         #: Why the last call of this process failed; ``None`` once one succeeded.
@@ -173,11 +177,9 @@ class Store:
         """``call`` with this loop's client; the 503 (:class:`APIError`) if it fails."""
         if self.reason is not None and time.monotonic() - self._failed_at < RETRY_S:
             raise self.unavailable()
-        import redis
-
         try:
             result = await call(self.client())
-        except (redis.RedisError, OSError) as exc:
+        except self.errors as exc:
             raise self.failed(exc) from None
         if self.reason is not None or self._down.value:
             self.recovered()
@@ -222,11 +224,16 @@ class Store:
         """Set the shared flag; whether this process changed it (and is to say so)."""
         if self._down.value == down:
             return False
-        with self._flip:
+        # Held for a moment only; a worker killed while holding it must not stop the rest.
+        locked = self._flip.acquire(timeout=1.0)
+        try:
             if self._down.value == down:
                 return False
             self._down.value = down
             return True
+        finally:
+            if locked:
+                self._flip.release()
 
     async def _connected(self, connection: Connection) -> None:
         """Each new connection: the usual hand-shake, then whether the server still keeps

@@ -153,7 +153,7 @@ class SharedFaultBook:
                 while (message := await pubsub.get_message(timeout=0.0)) is not None:
                     if message.get("type") == "message":
                         self._forget(str(message["data"]))
-            except Exception as exc:  # the connection went: nothing read is trusted now
+            except self.store.errors as exc:  # the connection went: nothing read is trusted
                 self._pubsub = None
                 self._forget(None)
                 with contextlib.suppress(Exception):
