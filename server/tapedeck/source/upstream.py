@@ -25,6 +25,7 @@ import httpx
 
 from ..errors import UpstreamError
 from ..pipeline import Ending, Head, Plan, Step
+from ..wire.drain import Stopping
 from ..wire.headers import HOP_BY_HOP, response_headers
 from ..wire.sse import encode_event
 from ..wire.sse_decode import SSEDecoder, json_or_text
@@ -91,7 +92,7 @@ class Upstream:
     def start(self) -> None:
         """Make the pooled client (at server start-up, on the server's event loop)."""
         self._loop = asyncio.get_running_loop()
-        self.stopping = asyncio.Event()
+        self.stopping = Stopping()
         if self._client is None:
             c = self.config
             self._client = httpx.AsyncClient(

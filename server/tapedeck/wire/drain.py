@@ -36,6 +36,27 @@ TIMED_OUT = "timed out"
 STOPPED = "server stopped"
 
 
+class Stopping(asyncio.Event):
+    """Set once the server is stopping (on its event loop), remembering when: the bound of
+    an answer being recorded counts from the stop, however late its reading began."""
+
+    at: float | None = None
+
+    def set(self) -> None:
+        if self.at is None:
+            self.at = asyncio.get_running_loop().time()
+        super().set()
+
+
+def stop_left(stopping: asyncio.Event, seconds: float) -> float:
+    """Seconds left of ``seconds`` after ``stopping`` was set (all of them if it does not
+    say when)."""
+    at = stopping.at if isinstance(stopping, Stopping) else None
+    if at is None:
+        return seconds
+    return max(seconds - (asyncio.get_running_loop().time() - at), 0.0)
+
+
 class Drain:
     """A live source's reading, kept going for ``seconds`` once its client has left, and
     for no more than ``stop_seconds`` after ``stopping`` is set."""
@@ -122,7 +143,7 @@ class Drain:
         async def stop_timer() -> None:
             nonlocal fired
             await stopping.wait()
-            await asyncio.sleep(self.stop_seconds)
+            await asyncio.sleep(stop_left(stopping, self.stop_seconds))
             if not self.told and not self.reading_on:
                 fired = True
                 task.cancel()
@@ -186,7 +207,8 @@ class Drain:
                 return ""
             if stop is None or stop not in done:
                 return TIMED_OUT
-            left = min(deadline - loop.time(), self.stop_seconds)
+            assert self.stopping is not None
+            left = min(deadline - loop.time(), stop_left(self.stopping, self.stop_seconds))
             done, _ = await asyncio.wait({reading}, timeout=max(left, 0.0))
             if done:
                 return ""
