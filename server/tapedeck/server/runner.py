@@ -229,7 +229,8 @@ class ServerThread:
         if isinstance(app, Tapedeck):
             app.close()
         self.server.should_exit = True
-        self._thread.join(timeout=10)
+        # As long as uvicorn may wait for recordings in flight (graceful_shutdown), and more.
+        self._thread.join(timeout=graceful_shutdown(self.settings) + 8)
         self._sock.close()
 
     def __enter__(self) -> ServerThread:
