@@ -1,21 +1,22 @@
 """The disk refusing recordings: full, or read-only.
 
 A ``tapedeck serve --mode all`` subprocess records answers of the fake upstream, JSON and
-streamed, into a good cassette already there and into new ones, while its disk refuses:
+streamed, into good cassettes already there and into new ones, while its disk refuses:
 
-- **disk full**: the server runs under a file size limit (``RLIMIT_FSIZE``, 64 KiB; Python
-  ignores ``SIGXFSZ``, so a write past it fails with ``EFBIG`` part way through, as one on a
-  full disk fails with ``ENOSPC``). Each request carries a 100 kB system prompt, so every
-  cassette would pass the limit. It works the same for root.
 - **read-only**: the cassette directory is mode 0555. Root ignores that, so a server
   started as root runs without ``CAP_DAC_OVERRIDE``, ``CAP_DAC_READ_SEARCH`` and
   ``CAP_FOWNER`` (dropped from its bounding set before it starts): then it cannot write
   there either, ``EACCES``.
+- **disk full**: its folder ``full/`` is writable, but the server runs under a file size
+  limit (``RLIMIT_FSIZE``, 64 KiB; Python ignores ``SIGXFSZ``, so a write past it fails with
+  ``EFBIG`` part way through, as one on a full disk fails with ``ENOSPC``). Each request
+  carries a 100 kB system prompt, so every cassette would pass the limit. It works the same
+  for root.
 
 Then every client must have its whole answer (JSON too: the answer is good, only the disk
 failed), the log one line per request naming the cassette and the reason (the errno's name)
 and no traceback, the metrics ``failed`` recordings, and the directory exactly what it was:
-the good cassette byte for byte, no new file, no temporary one.
+the good cassettes byte for byte, no new file, no temporary one.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import resource
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 from fake_upstream import FakeUpstream, ask
@@ -44,11 +44,9 @@ PR_CAPBSET_DROP = 24
 DAC_CAPS = (1, 2, 3)
 
 
-def _file_limit() -> None:
+def _limits() -> None:
+    """In the server's process: the file size limit, and (as root) no writing anywhere."""
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
-
-
-def _no_dac_override() -> None:
     if os.geteuid() != 0:
         return  # the directory's mode is enough
     libc = ctypes.CDLL(None, use_errno=True)
@@ -57,17 +55,14 @@ def _no_dac_override() -> None:
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
 
 
-#: (name, what runs in the server's process before it starts, the mode of the directory,
-#: the errno the log must name)
-CASES: list[tuple[str, Callable[[], None], int, str]] = [
-    ("disk full", _file_limit, 0o755, "EFBIG"),
-    ("read-only", _no_dac_override, 0o555, "EACCES"),
-]
+#: The cassettes recorded into, and the errno each write must fail with: the read-only
+#: directory's, and those of ``full/``, under the file size limit.
+NAMES = {KEPT: "EACCES", "new/one": "EACCES", "full/kept": "EFBIG", "full/new": "EFBIG"}
+MORE = {"other": "EACCES", "full/other": "EFBIG"}
 
 
-def _requests(server: Server, short: bool) -> list[tuple[str, bool, bytes]]:
+def _requests(server: Server, names: list[str]) -> list[tuple[str, bool, bytes]]:
     out = []
-    names = [KEPT, "new/one"] if short else [KEPT, "new/one", "new/two", "other"]
     for name in names:
         for stream in (False, True):
             body = ask(f"answer {name.replace('/', ' ')} {'streamed' if stream else 'whole'}")
@@ -101,60 +96,49 @@ def _failed_recordings(server: Server) -> int:
     return int(float(found.group(1))) if found else 0
 
 
-def _one(
-    outcome: Outcome,
-    fake: FakeUpstream,
-    case: tuple[str, Callable[[], None], int, str],
-    short: bool,
-) -> dict[str, int]:
-    label, preexec, mode, code = case
-    with tempfile.TemporaryDirectory() as tmp:
+def run(full: bool) -> Outcome:
+    outcome = Outcome("disk_failures")
+    started = time.perf_counter()
+    names = {**NAMES, **MORE} if full else NAMES
+    with FakeUpstream() as fake, tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        kept = root / f"{KEPT}.yaml"
-        kept.write_text(good_cassette(), encoding="utf-8")
-        before = kept.read_bytes()
-        root.chmod(mode)
+        kept = [root / f"{KEPT}.yaml", root / "full" / f"{KEPT}.yaml"]
+        kept[1].parent.mkdir()
+        for path in kept:
+            path.write_text(good_cassette(), encoding="utf-8")
+        before = [path.read_bytes() for path in kept]
+        root.chmod(0o555)
         args = ["--cassettes", tmp, "--mode", "all", "--upstream", fake.base_url]
-        server = Server([*args, "--timing", "instant"], preexec=preexec)
+        server = Server([*args, "--timing", "instant"], preexec=_limits)
         answered = failed = 0
         try:
-            requests = _requests(server, short)
+            requests = _requests(server, list(names))
             for name, stream, raw in requests:
                 r = rawhttp.run(rawhttp.exchange(server.host, server.port, raw, wait_s=20))
-                answered += _answered(outcome, f"{label}, {name}, stream={stream}", stream, r)
+                answered += _answered(outcome, f"{name}, stream={stream}", stream, r)
             failed = _failed_recordings(server)
         finally:
             lines = server.stop()
             root.chmod(0o755)
         found = tracebacks(lines)
-        outcome.check(not found, f"{label}: a traceback in the log: {found[:2]}")
-        for name in {n for n, _, _ in requests}:
+        outcome.check(not found, f"a traceback in the log: {found[:2]}")
+        for name, code in names.items():
             pattern = re.compile(
                 rf"not recorded into {re.escape(name)}: the file could not be written: "
                 rf".*\({code}\)"
             )
             said = [line for line in lines if pattern.search(line)]
-            outcome.check(len(said) == 2, f"{label}: {len(said)} log lines for {name}, not 2")
-        outcome.check(failed == len(requests), f"{label}: metrics say {failed} failed")
+            outcome.check(len(said) == 2, f"{len(said)} log lines for {name} ({code}), not 2")
+        outcome.check(failed == len(requests), f"metrics say {failed} failed")
         leaked = [line for line in lines if "DISKFAIL" in line]
-        outcome.check(not leaked, f"{label}: a key in the log: {leaked[:1]}")
+        outcome.check(not leaked, f"a key in the log: {leaked[:1]}")
         files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-        outcome.check(files == [f"{KEPT}.yaml"], f"{label}: files left: {files}")
-        outcome.check(kept.read_bytes() == before, f"{label}: the good cassette was changed")
-    return {"requests": len(requests), "answered": answered, "files": len(files) - 1}
-
-
-def run(full: bool) -> Outcome:
-    outcome = Outcome("disk_failures")
-    started = time.perf_counter()
-    totals = {"requests": 0, "answered": 0, "files": 0}
-    with FakeUpstream() as fake:
-        for case in CASES:
-            for what, count in _one(outcome, fake, case, short=not full).items():
-                totals[what] += count
-    outcome.figure("disk failures (file size limit, read-only directory)", len(CASES))
-    outcome.figure("recordings refused by the disk", totals["requests"])
-    outcome.figure("clients answered whole", totals["answered"])
-    outcome.figure("files written or left (temporary included)", totals["files"])
+        expected = sorted(p.relative_to(root).as_posix() for p in kept)
+        outcome.check(files == expected, f"files left: {files}")
+        after = [path.read_bytes() for path in kept]
+        outcome.check(after == before, "a good cassette was changed")
+    outcome.figure("recordings refused: read-only (EACCES), full (EFBIG)", len(requests))
+    outcome.figure("clients answered whole", answered)
+    outcome.figure("files written or left (temporary included)", len(files) - len(expected))
     outcome.seconds = time.perf_counter() - started
     return outcome
