@@ -45,12 +45,20 @@ class Limits:
 
     def __init__(self, book: FaultState) -> None:
         self.book = book
+        #: The last faults in force and the quotas among them: the same tuple, request
+        #: after request, while nobody changes the faults.
+        self._last: tuple[Sequence[Fault], tuple[Fault, ...]] = ((), ())
 
     def quotas(self, request: Request, active: Sequence[Fault]) -> tuple[Fault, ...]:
         """The quota faults among ``active`` that apply to ``request``."""
         if request.path != QUOTA_PATH or request.method != "POST":
             return ()
-        return tuple(f for f in active if f.kind is FaultKind.QUOTA)
+        last = self._last
+        if last[0] is active:
+            return last[1]
+        quotas = tuple(f for f in active if f.kind is FaultKind.QUOTA)
+        self._last = (active, quotas)
+        return quotas
 
     def admit(self, request: Request, quotas: Sequence[Fault], cost: Cost) -> Admission:
         """Whether ``request``, whose answer costs ``cost``, may go through now: whether

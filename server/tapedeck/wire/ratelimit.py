@@ -76,11 +76,20 @@ def ratelimit_headers(standings: dict[str, Standing]) -> WireHeaders:
     for family in FAMILIES:
         standing = standings.get(family)
         if standing is not None:
-            limit, remaining, reset = _NAMES[family]
-            pairs.append((limit, b"%d" % standing.limit))
-            pairs.append((remaining, b"%d" % standing.remaining))
-            pairs.append((reset, _reset_value(_second_after(standing.reset_at))))
+            limit, remaining, reset_at = standing
+            pairs += _family(family, limit, remaining, _second_after(reset_at))
     return pairs
+
+
+@functools.lru_cache(maxsize=1024)  # a quota far from its limits shows the same values
+def _family(family: str, limit: int, remaining: int, reset: int) -> tuple[tuple[bytes, bytes], ...]:
+    """One family's three headers, as they go on the wire."""
+    names = _NAMES[family]
+    return (
+        (names[0], b"%d" % limit),
+        (names[1], b"%d" % remaining),
+        (names[2], _reset_value(reset)),
+    )
 
 
 def without_ratelimit(headers: Iterable[tuple[bytes, bytes]]) -> WireHeaders:
@@ -88,12 +97,29 @@ def without_ratelimit(headers: Iterable[tuple[bytes, bytes]]) -> WireHeaders:
     return [(k, v) for k, v in headers if not k.startswith(_PREFIX)]
 
 
+class _Made(NamedTuple):
+    """The last plan :func:`with_ratelimit` made, and from what."""
+
+    plan: Plan | None
+    pairs: WireHeaders
+    made: Plan | None
+
+
+#: A quota's requests are answered from the same kept plan over and over, and while the
+#: quota is far from its limits with the same headers: then the plan made last is the one.
+_last = _Made(None, [], None)
+
+
 def with_ratelimit(plan: Plan, pairs: WireHeaders) -> Plan:
     """``plan`` with its rate-limit headers replaced by ``pairs`` (a new plan: the one given
     may be kept and served again)."""
+    global _last
+    last = _last
+    if last.plan is plan and last.made is not None and last.pairs == pairs:
+        return last.made
     head = plan.head
     headers = [*without_ratelimit(head.headers), *pairs]
-    return Plan(
+    made = Plan(
         Head(head.status, headers, head.stream),
         plan.headers_at,
         plan.steps,
@@ -103,6 +129,8 @@ def with_ratelimit(plan: Plan, pairs: WireHeaders) -> Plan:
         plan.byte_limit,
         plan.body,
     )
+    _last = _Made(plan, pairs, made)
+    return made
 
 
 def exceeded_message(limit: int, counted: str, window: str, model: str | None) -> str:
