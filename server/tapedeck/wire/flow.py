@@ -92,7 +92,11 @@ class Outlet:
         """Send body bytes, in pieces the client's buffer has room for."""
         conn = self.conn
         if conn is None or len(data) <= conn.piece:
-            await self.out({"type": "http.response.body", "body": data, "more_body": more})
+            message = {"type": "http.response.body", "body": data, "more_body": more}
+            if conn is None or not conn.full:  # room for it now
+                await self.send(message)
+            else:
+                await self.out(message)
             return
         piece, size = conn.piece, len(data)
         for i in range(0, size, piece):

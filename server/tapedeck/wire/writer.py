@@ -104,14 +104,19 @@ class Writer:
 
     # -- entry points ------------------------------------------------------------------
 
-    async def plan(self, plan: Plan) -> None:
-        """Send ``plan``; raise :class:`StreamCut` where it cuts the connection."""
+    def plan(self, plan: Plan) -> Awaitable[bool]:
+        """Send ``plan`` (await it); raise :class:`StreamCut` where it cuts the connection.
+
+        Not a coroutine itself: an answer due at once (the usual replayed one) is sent by
+        the coroutine this returns, one coroutine less per response."""
         if plan.body is not None:
-            complete = await self._at_once(plan, plan.body)
-        else:
-            complete = await self._watched(lambda: self._plan(plan))
-        if not complete:
+            return self._at_once(plan, plan.body, True)
+        return self._timed(plan)
+
+    async def _timed(self, plan: Plan) -> bool:
+        if not await self._watched(lambda: self._plan(plan)):
             raise StreamCut("cut as planned")
+        return True
 
     async def live(
         self, open_source: Opener, shaper: LiveShaping | None, drain: Drain | None = None
@@ -137,7 +142,11 @@ class Writer:
     async def _start(self, head: Head) -> None:
         self.status = head.status
         start = {"type": "http.response.start", "status": head.status, "headers": head.headers}
-        await self._outlet.out(start)
+        outlet = self._outlet
+        if outlet.conn is None or not outlet.conn.full:
+            await outlet.send(start)
+        else:
+            await outlet.out(start)
         self._last = time.perf_counter()
 
     async def _body(self, data: bytes, events: int, steps: Sequence[Step] = (), i: int = 0) -> bool:
@@ -162,7 +171,9 @@ class Writer:
         await self._outlet.out({"type": "http.response.body", "body": b"", "more_body": False})
         return True
 
-    async def _at_once(self, plan: Plan, body: bytes) -> bool:
+    async def _at_once(self, plan: Plan, body: bytes, last: bool = False) -> bool:
+        """Send a whole response known at once; False if the body must be left unfinished
+        (``last``: raise :class:`StreamCut` instead, nothing is to follow it)."""
         complete = plan.ending is _COMPLETE
         head = plan.head
         self.status = head.status
@@ -177,8 +188,15 @@ class Writer:
         else:
             await self._outlet.write(body, not complete)
         self.bytes += len(body)
-        self.events += len(plan.steps) if plan.head.stream else 0
+        self.events += len(plan.steps) if head.stream else 0
+        if last and not complete:
+            raise StreamCut("cut as planned")
         return complete
+
+    def _due(self, at: float) -> bool:
+        """Whether ``at`` is now (within :data:`COALESCE_S`) with no idle ping to send:
+        then there is nothing to wait for (nor a coroutine to make for it)."""
+        return self._interval is None and self.started + at - time.perf_counter() <= COALESCE_S
 
     async def _until(self, at: float) -> bool:
         """Wait until ``at``, sending idle pings meanwhile; False if a ping reached the
@@ -208,7 +226,7 @@ class Writer:
         conn = self._outlet.conn
         most = conn.piece if conn is not None else 1 << 62
         while i < count:
-            if not await self._until(steps[i].at):
+            if not self._due(steps[i].at) and not await self._until(steps[i].at):
                 return False
             due = time.perf_counter() - self.started + COALESCE_S
             j, size = i + 1, len(steps[i].encoded)
@@ -229,7 +247,8 @@ class Writer:
             return await self._at_once(plan, plan.body)
         self._interval = plan.ping_interval
         self._meter = ByteMeter(plan.byte_limit) if plan.byte_limit is not None else None
-        await self._until(plan.headers_at)
+        if not self._due(plan.headers_at):
+            await self._until(plan.headers_at)
         if not plan.head.stream:
             return await self._at_once(plan, b"".join(s.encoded for s in plan.steps))
         await self._start(plan.head)
