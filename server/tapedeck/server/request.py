@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -87,16 +87,24 @@ class Request:
     #: The files of a ``multipart/form-data`` body (``body`` describes the form), secrets
     #: out, for a recording to keep beside its cassette (:mod:`tapedeck.cassette.blobs`).
     uploads: tuple[Blob, ...] = ()
+    #: :meth:`without_body`, once made: one value serves every request with these bytes,
+    #: and the journal leaves the body out of each of them when it is full.
+    _bare: Request | None = field(default=None, init=False, repr=False, compare=False)
 
     def without_body(self) -> Request:
         """The same request with its body left out (the journal's ``journal_body_limit``),
         and its shape too: that holds the body again, and its key a copy of it as text."""
-        return replace(
-            self,
-            body=None,
-            uploads=(),
-            shape=RequestShape(self.method, self.path, self.query, (), None),
-        )
+        bare = self._bare
+        if bare is None:
+            bare = replace(
+                self,
+                body=None,
+                uploads=(),
+                shape=RequestShape(self.method, self.path, self.query, (), None),
+            )
+            object.__setattr__(bare, "_bare", bare)
+            object.__setattr__(self, "_bare", bare)
+        return bare
 
 
 class RequestReader:
@@ -161,7 +169,7 @@ class RequestReader:
             incoming.path,
             incoming.query_string,
             incoming.body,
-            *[raw.get(h) for h in self._keyed],
+            *map(raw.get, self._keyed),
         )
         found = self._seen.get(key)
         if found is not None:
