@@ -7,6 +7,7 @@ into logs. Deliberate connection drops are not errors and are kept out of uvicor
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import sys
@@ -165,6 +166,20 @@ def called(scope: Scope) -> tuple[str, str] | None:
 def shown(text: str) -> str:
     """``text`` as it may go in the log: key-shaped strings redacted, control characters
     (a line break in a percent-encoded path could forge a log line) escaped."""
+    return _shown_short(text) if len(text) <= _SHORT else _shown(text)
+
+
+#: Texts up to this long are shown from a cache: a request line's path and what answered
+#: it are the same few, request after request (1,024 of them: at most about 0.5 MB).
+_SHORT = 256
+
+
+@functools.lru_cache(maxsize=1024)
+def _shown_short(text: str) -> str:
+    return _shown(text)
+
+
+def _shown(text: str) -> str:
     text = redact_text(text)
     if not text.isprintable():
         text = text.encode("unicode_escape").decode("ascii")
