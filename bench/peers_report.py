@@ -186,12 +186,32 @@ def report(args: argparse.Namespace, setup: dict[str, Any], run: Run) -> None:
         )
         value = med(tool, kind, rate)
         t.add(
-            f"instant streams/s with {spec} ({tool})",
+            f"instant streams/s with {'a quota**' if kind == 'quota' else spec} ({tool})",
             t.cell(kind, number(value)),
             "no such fault*",
             "",
             f"{number(median(per_round), 2)}x of unfaulted tapedeck" if per_round else "",
         )
+    # What a quota in force adds to a response's server CPU, round by round.
+    added = [
+        (q - p) * 1e6
+        for q, p in zip(
+            [cpu(r) for r in res.get(tool, {}).get("quota", [])],
+            [cpu(r) for r in res.get(tool, {}).get("tapedeck", [])],
+            strict=False,
+        )
+        if q is not None and p is not None
+    ]
+    plain_cpu = med(tool, "tapedeck", cpu)
+    t.add(
+        f"server CPU added by a quota** per response ({tool})",
+        t.cell("quota", f"+{number(median(added), 1)} us" if added else "-"),
+        "no such fault*",
+        "",
+        f"+{median(added) / (plain_cpu * 1e6):.0%} of unfaulted tapedeck's"
+        if added and plain_cpu
+        else "",
+    )
 
     for what, key in (
         ("added to headers", "headers_ms"),
@@ -248,6 +268,11 @@ def _footnotes(args: argparse.Namespace, setup: dict[str, Any], run: Run) -> lis
     out.append(
         "* aimock faults: aimock has no ping or mid-stream error fault (its chaos options fail "
         "whole requests at random; fixtures can truncate or disconnect)"
+    )
+    out.append(
+        "** a quota: tapedeck --fault quota:requests=1000000000/1s,input_tokens=...,"
+        "output_tokens=... (never reached: every request admitted, its usage taken, twelve "
+        "anthropic-ratelimit-* headers made); added CPU = quota - unfaulted, per round"
     )
     lib = run.library
     if lib:

@@ -37,7 +37,10 @@ from replay import Server, loadgen, make_cassette
 from startup import rss_kb, write_library
 from stream_bytes import load
 
-FAULTS = {"ping": "ping:every=5", "overloaded": "overloaded:after=50"}
+#: A quota far from its limits: every request admitted, its usage taken and the rate-limit
+#: headers made (bench/quota.py's), to show what a quota in force costs a response.
+QUOTA = "quota:requests=1000000000/1s,input_tokens=1000000000/1s,output_tokens=1000000000/1s"
+FAULTS = {"ping": "ping:every=5", "overloaded": "overloaded:after=50", "quota": QUOTA}
 MAIN = ["tapedeck", "aimock", "raw"]
 WARMUP_STREAMS = 10
 STARTUP_BUDGET_S = 30.0  # a start slower than this is not repeated in later rounds
