@@ -81,3 +81,29 @@ def test_a_fault_list_kept_per_test_id_is_bounded_as_the_header_is(
         )
         fine = httpx.put(admin, json={"faults": long[:2599]}, headers=scoped, timeout=10)
         assert fine.status_code == 200, fine.text
+
+
+def test_kept_plans_hold_at_most_plan_cache_bytes(make_server: MakeServer) -> None:
+    """Every request with faults of its own gets a plan of its own, due at once with a copy
+    of the response: those kept stay within ``plan_cache_bytes``, and answers stay right."""
+    from tapedeck.source.cassette import plan_bytes
+
+    with make_server(plan_cache_bytes=8 * 1024) as s:
+        app = s.server.config.app
+        assert isinstance(app, Tapedeck)
+        source = app.handler.cassettes
+        for n in range(60):
+            faults = {"x-tapedeck-fault": f"truncate:after={n + 3}"}
+            answer = httpx.post(
+                f"{s.base_url}/v1/messages",
+                json={**HELLO, "stream": True},
+                headers=faults,
+                timeout=10,
+            )
+            assert answer.status_code == 200, answer.text
+            held = sum(
+                plan_bytes(p) for each in source._served.values() for p in each.plans.values()
+            )
+            assert held <= 8 * 1024
+        assert source.kept.used <= 8 * 1024
+        assert held > 0

@@ -70,6 +70,7 @@ KNOWN = ", ".join(
         "journal_body_limit",
         "journal_max_bytes",
         "request_cache_bytes",
+        "plan_cache_bytes",
         "metrics",
         "metrics_max_rows",
     ]
@@ -160,6 +161,7 @@ def test_every_option_has_a_flag_and_an_env_var() -> None:
         ("journal_body_limit", "--journal-body-limit", "TAPEDECK_JOURNAL_BODY_LIMIT"),
         ("journal_max_bytes", "--journal-max-bytes", "TAPEDECK_JOURNAL_MAX_BYTES"),
         ("request_cache_bytes", "--request-cache-bytes", "TAPEDECK_REQUEST_CACHE_BYTES"),
+        ("plan_cache_bytes", "--plan-cache-bytes", "TAPEDECK_PLAN_CACHE_BYTES"),
         ("metrics", "--metrics", "TAPEDECK_METRICS"),
         ("metrics_max_rows", "--metrics-max-rows", "TAPEDECK_METRICS_MAX_ROWS"),
     ]

@@ -486,6 +486,15 @@ OPTIONS: tuple[Option, ...] = (
         shown="4MiB",
     ),
     Option(
+        "plan_cache_bytes",
+        values.size,
+        256 * 1024 * 1024,
+        "bytes the plans kept for served interactions may hold (a plan due at once holds a copy "
+        "of its response); past it, every kept plan is dropped and made again on its next use",
+        "SIZE",
+        shown="256MiB",
+    ),
+    Option(
         "metrics",
         values.boolean,
         True,

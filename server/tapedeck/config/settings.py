@@ -87,6 +87,7 @@ class Settings:
     journal_body_limit: int = DEFAULTS["journal_body_limit"]
     journal_max_bytes: int = DEFAULTS["journal_max_bytes"]
     request_cache_bytes: int = DEFAULTS["request_cache_bytes"]
+    plan_cache_bytes: int = DEFAULTS["plan_cache_bytes"]
     metrics: bool = DEFAULTS["metrics"]
     metrics_max_rows: int = DEFAULTS["metrics_max_rows"]
 

@@ -64,7 +64,7 @@ class Handler:
         self.library = library
         self.upstream = upstream
         self.recorder = recorder
-        self.cassettes = CassetteSource(settings.max_delay)
+        self.cassettes = CassetteSource(settings.max_delay, settings.plan_cache_bytes)
         state = per_test_state(settings)
         self.sequences, self.faults = state.sequences, state.faults
         #: The Redis server holding them (``--state redis://...``), else ``None``.

@@ -35,6 +35,18 @@ from .usage import usage_of
 #: Plans kept per interaction; past this, they are computed afresh (clients that send
 #: ever new timing specs or fault sets must not grow the server).
 PLANS_PER_INTERACTION = 32
+#: Bytes the kept plans of all interactions may hold unless told otherwise
+#: (``plan_cache_bytes``): a plan due at once holds its whole body, a copy of the response.
+PLAN_CACHE_BYTES = 256 * 1024 * 1024
+#: What a plan's step costs besides the bytes it shares with the rendered response.
+_STEP_BYTES = 64
+
+
+def plan_bytes(plan: Plan) -> int:
+    """About the bytes a kept plan holds of its own (its joined body, its steps)."""
+    return len(plan.body or b"") + _STEP_BYTES * len(plan.steps)
+
+
 #: Endpoints whose answers can be converted between a stream and JSON.
 CONVERTED_PATHS = frozenset({"/v1/messages"})
 
@@ -117,6 +129,7 @@ class Served:
         "_usage",
         "converted",
         "interaction",
+        "kept",
         "max_delay",
         "name",
         "plans",
@@ -125,8 +138,12 @@ class Served:
         "where",
     )
 
-    def __init__(self, entry: Entry, max_delay: float = math.inf) -> None:
+    def __init__(
+        self, entry: Entry, max_delay: float = math.inf, kept: PlanBytes | None = None
+    ) -> None:
         self.interaction = entry.interaction
+        #: What the kept plans of every interaction hold (``plan_cache_bytes``).
+        self.kept = kept
         #: The longest wait a plan may hold (the setting max_delay), in seconds.
         self.max_delay = max_delay
         self.name = entry.cassette.name
@@ -203,6 +220,8 @@ class Served:
             found = self._checked(_shaped(rendered, timing, faults), timing, faults)
             if len(self.plans) >= PLANS_PER_INTERACTION:
                 self.plans.clear()
+            if self.kept is not None:
+                self.kept.add(plan_bytes(found))  # past the bound, every plan goes
             self.plans[key] = found
         self._last = (shape, timing, faults, found)
         return found
@@ -235,19 +254,40 @@ def _shaped(rendered: Rendered, timing: Timing, faults: tuple[Fault, ...]) -> Pl
     return at_once(shape_plan(planned, faults)) if faults else planned
 
 
+class PlanBytes:
+    """The bytes the kept plans of a :class:`CassetteSource` hold (counted as they are
+    made; those a full interaction drops are counted until all go). Past ``limit`` every
+    kept plan is dropped: each is made again on its next use."""
+
+    def __init__(self, served: dict[int, Served], limit: int) -> None:
+        self._served = served
+        self.limit = limit
+        self.used = 0
+
+    def add(self, size: int) -> None:
+        self.used += size
+        if self.used > self.limit:
+            for each in self._served.values():
+                each.plans.clear()
+                each._last = None
+            self.used = size
+
+
 class CassetteSource:
     """What is served from the interactions of a library, computed once each and kept
-    while the library holds the interaction."""
+    while the library holds the interaction; the plans of all of them within
+    ``plan_cache_bytes``."""
 
-    def __init__(self, max_delay: float = math.inf) -> None:
+    def __init__(self, max_delay: float = math.inf, plan_cache: int = PLAN_CACHE_BYTES) -> None:
         self.max_delay = max_delay
         self._served: dict[int, Served] = {}
+        self.kept = PlanBytes(self._served, plan_cache)
 
     def served(self, entry: Entry) -> Served:
         """The :class:`Served` data of ``entry``, made on first use."""
         found = self._served.get(id(entry))
         if found is None:
-            found = self._served[id(entry)] = Served(entry, self.max_delay)
+            found = self._served[id(entry)] = Served(entry, self.max_delay, self.kept)
             # Entries are dropped when a recording replaces their cassette; what was kept
             # for them goes with them (before their id can be reused).
             weakref.finalize(entry, self._served.pop, id(entry), None)
