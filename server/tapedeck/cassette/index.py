@@ -1,6 +1,7 @@
 """The library index: what a serving tapedeck keeps of each cassette, and a cache of it.
 
-Each cassette is read and checked in full once; what the server keeps is its index entry —
+Each cassette is read and checked once, but for the middle of its streams (:mod:`.skeleton`:
+they are checked on first use); what the server keeps is its index entry —
 requests, response heads, and for each stream its event count and first and last events (the events
 stay in the file, :mod:`.lazy_events`). The entries are also written to a cache file, keyed
 by each cassette's size and modification time, in a directory of the user's (the

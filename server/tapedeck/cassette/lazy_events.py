@@ -5,9 +5,11 @@ A library loaded for serving keeps, for each streamed response, only how many ev
 and its first and last ones (the ``message_start`` that names the reply; the end a listing
 shows); the events themselves are read from the cassette's file the first time they are
 needed, and kept in a cache bounded by a number of events (the ``event_cache`` setting),
-least recently used first out. The file was checked in full when the library loaded; if it
-has changed since, its events are not served from the new text (which may no longer fit the
-index): the request gets a 500 that says to restart tapedeck.
+least recently used first out. The file was checked when the library loaded, all but the
+events between a stream's first and last (:mod:`.skeleton`); reading them checks the whole
+file, and a problem found then (``file:line: field: problem``) answers the request with a
+500, as does a file changed since it was indexed (the new text may no longer fit the index:
+the message says to restart tapedeck). Nothing of such a stream is sent.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """The cassette library: every cassette under one directory, loaded and indexed at startup.
 
 All files are read and checked when the library loads, so a broken cassette stops the
-server before it answers anything, and no request ever makes tapedeck read a file:
-explicit selection by name only looks names up in what was loaded. A recording adds or
-replaces one cassette; only that cassette's interactions are re-indexed.
+server before it answers anything; explicit selection by name only looks names up in what
+was loaded. Loaded for serving (with a :class:`~.index.LibraryIndex`), a file is read at
+start-up without the middle of its streams (:mod:`.skeleton`), which is read and checked
+when first used (:mod:`.lazy_events`). A recording adds or replaces one cassette; only that
+cassette's interactions are re-indexed.
 """
 
 from __future__ import annotations
