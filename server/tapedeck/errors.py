@@ -132,11 +132,13 @@ class UpstreamError(TapedeckError):
 
 
 class RecordingError(TapedeckError):
-    """A recording could not be written: ``cassette`` names it, ``reason`` says why."""
+    """A recording could not be written: ``cassette`` names it, ``reason`` says why;
+    ``disk`` when the disk refused it (full, read-only), not the cassette's name."""
 
-    def __init__(self, cassette: str, reason: str) -> None:
+    def __init__(self, cassette: str, reason: str, disk: bool = False) -> None:
         self.cassette = cassette
         self.reason = reason
+        self.disk = disk
         super().__init__(f"could not record cassette {cassette!r}: {reason}")
 
 

@@ -42,7 +42,7 @@ from ..errors import RecordingError
 from .bodies import redact_bytes
 from .outcomes import KEPT_TEST_IDS, Outcome, Outcomes
 from .redact import Redactor
-from .verdicts import DISK_ERRORS, DiskRefused, Verdict, good, reason, verdict, what
+from .verdicts import DISK_ERRORS, Verdict, good, reason, verdict, what
 
 log = logging.getLogger("tapedeck")
 #: Request headers worth keeping in a recording (besides the matched ones).
@@ -208,19 +208,19 @@ class Recorder:
             created = name not in self.library.cassettes
             try:
                 await self._write(name, interactions)
-            except DiskRefused as exc:  # the answer is good: the client keeps it
+            except RecordingError as exc:
                 self.results["failed"] += 1
-                why = (
-                    f"the file could not be written: {exc.reason}; nothing was written (a "
-                    "cassette already there is left as it was), and the client was given its "
-                    "answer"
+                why = f"the file could not be written: {exc.reason}"
+                if not exc.disk:  # a name that can never be written: the tap answers 500
+                    self._not(test_id, name, status, why)
+                    raise
+                # The disk refused it, but the answer is good: the client keeps it.
+                why += (
+                    "; nothing was written (a cassette already there is left as it was), and "
+                    "the client was given its answer"
                 )
                 log.error("not recorded into %s: %s", name, why)
                 return self._not(test_id, name, status, why)
-            except RecordingError as exc:
-                self.results["failed"] += 1
-                self._not(test_id, name, status, f"the file could not be written: {exc.reason}")
-                raise
         self.results["written"] += 1
         outcome = Outcome(name, status, True, new=created, interactions=len(interactions))
         self.outcomes.add(test_id, outcome)
@@ -297,7 +297,7 @@ class Recorder:
         except (OSError, ValueError) as exc:
             why = reason(exc)
             if isinstance(exc, OSError) and exc.errno in DISK_ERRORS:
-                raise DiskRefused(why) from None
+                raise RecordingError(name, why, disk=True) from None
             raise RecordingError(name, why) from None
         if name not in self.library.cassettes:
             self.created.add(name)

@@ -1,5 +1,5 @@
 """What an answer is worth as a fixture: good, a transient failure, or a refused key — and
-what a failed write of one says.
+what a failed write of one says (the disk's fault, or the name's).
 
 Only good answers become fixtures by default (:mod:`.recorder`): transient failures (408,
 409, 429, 5xx, an in-stream ``error`` event, a stream the upstream cut) are kept only with
@@ -64,14 +64,6 @@ def what(response: RecordedResponse) -> str:
     if response.end is StreamEnd.DISCONNECT:
         return "a stream it cut"
     return "a stream that ended in an error event"
-
-
-class DiskRefused(Exception):
-    """The disk refused a write (:data:`DISK_ERRORS`); ``reason`` says how."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def reason(exc: OSError | ValueError) -> str:
