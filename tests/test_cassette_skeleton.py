@@ -230,3 +230,32 @@ def test_a_skeleton_is_used_only_where_it_reads_as_the_whole(text: str) -> None:
     if started is not None:
         cassette, counts = started
         assert _entry(cassette, (1, 2), counts) == _entry(whole, (1, 2))
+
+
+def test_a_quoted_text_continued_like_an_item_is_served_whole(tmp_path: Path) -> None:
+    """YAML lets a quoted text go on on a line that looks like a list item; the start-up scan
+    counts that line as an event, and the whole read on first use corrects the count and
+    serves every event."""
+    events = _events(4, "    ").replace(
+        "text: 'w1'}}", "text: 'w1'}, x: \"one\n    - two\"}"
+    )  # fmt: skip
+    text = "version: 1\ninteractions:\n" + _interaction(0, events)
+    whole = parse_cassette(text, "f.yaml", "f", order=True).interactions[0].response.events
+    assert whole is not None
+    assert len(whole) == 8
+    root = tmp_path / "cassettes"
+    root.mkdir()
+    (root / "quoted.yaml").write_text(text)
+    body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "q0"}]}
+    with (
+        running(root, index_cache=tmp_path / "cache") as server,
+        httpx.Client(base_url=server.base_url, timeout=10) as client,
+    ):
+        lazy = server.library.cassettes["quoted"].interactions[0].response.events
+        assert lazy is not None
+        assert len(lazy) == 9  # what the scan counted
+        answer = client.post("/v1/messages", json={**body, "stream": True}, headers=ANTHROPIC)
+        assert answer.status_code == 200
+        assert answer.text.count("event: ") == 8
+        assert len(lazy) == 8
+        assert list(lazy) == list(whole)

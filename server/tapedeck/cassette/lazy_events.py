@@ -14,6 +14,7 @@ the message says to restart tapedeck). Nothing of such a stream is sent.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -24,6 +25,8 @@ from typing import overload
 
 from ..errors import CassetteError
 from .model import RecordedEvent
+
+log = logging.getLogger("tapedeck")
 
 #: The default bound of the event cache, in events (about 100 cassettes of 100 events are
 #: well under it; a 5,000-cassette library is not held whole).
@@ -159,16 +162,26 @@ class LazyEvents(Sequence[RecordedEvent]):
         events = self.store.events(self.file, self.stamp, self.interaction)
         if not self.checked:
             first, last = self.ends
-            if len(events) != self.length or (
-                events and (events[0] != first or events[-1] != last)
-            ):
+            if not events or events[0] != first or events[-1] != last:
                 raise CassetteError(
                     self.file,
                     self.line,
-                    f"response.events: the whole file holds {len(events)} events where "
-                    f"start-up read {self.length}, or other first or last ones; restart "
-                    "tapedeck (and if that does not help, report the file's layout)",
+                    "response.events: the first or last event read now is not the one "
+                    "start-up read; restart tapedeck (and if that does not help, report "
+                    "the file's layout)",
                 )
+            if len(events) != self.length:
+                # The start-up scan counts item lines; a quoted text continued on a line
+                # that looks like an item (YAML allows it) is counted too. The read is right.
+                log.warning(
+                    "%s:%d: %d events, where the start-up scan counted %d; serving the %d",
+                    self.file,
+                    self.line,
+                    len(events),
+                    self.length,
+                    len(events),
+                )
+                self.length = len(events)
             self.checked = True
         return events
 

@@ -12,7 +12,8 @@ other outcome means the scan misread the layout, and the whole text is parsed in
 
 What the cut-out items hold — their YAML, their fields, the time order and the event order
 an SDK can assemble — is checked when they are first read (:mod:`.lazy_events`), and by
-``tapedeck lint``, which always parses the whole text.
+``tapedeck lint``, which always parses the whole text. The count is of item lines: a quoted
+text continued on a line that looks like an item adds one, which the first read corrects.
 """
 
 from __future__ import annotations
