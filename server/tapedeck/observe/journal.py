@@ -31,48 +31,14 @@ from starlette.responses import JSONResponse, Response
 
 from ..errors import APIError
 from .exchange import Exchange
+from .weight import BODY_FACTOR, ENTRY_BYTES
+from .weight import body_cost as body_cost  # where the shared journal finds them
+from .weight import entry_cost as entry_cost
 
 #: Seconds between the checks a live stream makes for the server stopping.
 _POLL_S = 0.5
 #: The bytes all kept entries may count for unless told otherwise (``journal_max_bytes``).
 MAX_BYTES = 32 * 1024 * 1024
-#: What an entry costs besides its body, its miss and its error: the exchange, the request
-#: without its body, its shape and key (measured with tracemalloc: about 2 kB).
-ENTRY_BYTES = 2048
-#: A kept body counts this many times its size: the parsed body, the shape's normalized
-#: copy and its key as text (as the request cache counts it, ``server/request.py``).
-BODY_FACTOR = 4
-
-
-def body_cost(exchange: Exchange) -> int:
-    """The bytes an entry's request body counts for (0 when it is not kept)."""
-    request = exchange.request
-    if request is not None:
-        return BODY_FACTOR * request.size if exchange.omitted is None and request.body else 0
-    if exchange.unparsed is not None and exchange.unparsed[1].body is not None:
-        return BODY_FACTOR * exchange.unparsed[2]
-    return 0
-
-
-def entry_cost(exchange: Exchange, body: int | None = None) -> int:
-    """The bytes an entry counts for: :data:`ENTRY_BYTES`, its body (``body``, else its
-    :func:`body_cost`), its test id, path, query and kept headers (each at most
-    ``max_header_size``), its miss, its error."""
-    cost = ENTRY_BYTES + (body_cost(exchange) if body is None else body)
-    request = exchange.request
-    if request is not None:
-        cost += len(request.test_id) + len(request.path)
-        for name, value in request.headers:
-            cost += len(name) + len(value)
-        for name, value in request.query:
-            cost += len(name) + len(value)
-    else:
-        cost += len(exchange.test_id) + len(exchange.path)
-    if exchange.miss is not None:
-        cost += exchange.miss.size
-    if exchange.error is not None:
-        cost += len(exchange.error[1])
-    return cost
 
 
 class Entry(Protocol):
@@ -144,9 +110,29 @@ class Journal:
 
     def add(self, exchange: Exchange) -> None:
         exchange.id = next(self._ids)
-        self.trim(exchange)
-        body = body_cost(exchange)
-        exchange.kept = cost = entry_cost(exchange, body)
+        request = exchange.request
+        if request is not None:  # entry_cost, inline: every request passes here
+            size = request.size
+            if size > self.body_limit:
+                exchange.request = request = request.without_body()
+                exchange.omitted = size
+                body = 0
+            else:
+                body = BODY_FACTOR * size if request.body else 0
+            cost = ENTRY_BYTES + body + len(request.test_id) + len(request.path)
+            for name, value in request.headers:
+                cost += len(name) + len(value)
+            if request.query:
+                for name, value in request.query:
+                    cost += len(name) + len(value)
+            if exchange.miss is not None:
+                cost += exchange.miss.size
+            if exchange.error is not None:
+                cost += len(exchange.error[1])
+        else:
+            body = body_cost(exchange)
+            cost = entry_cost(exchange, body)
+        exchange.kept = cost
         entries = self.entries
         entries.append(exchange)
         self.bytes += cost
