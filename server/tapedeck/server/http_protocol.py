@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from typing import Any, cast
 
 from ..wire.errors import error_json
@@ -42,7 +43,7 @@ def piece_size(buffer: int) -> int:
 class ClientConnection:
     """One client's connection, as the writer sees it (see ``wire.writer.Connection``)."""
 
-    __slots__ = ("_flow", "_transport", "buffer", "piece", "write_timeout")
+    __slots__ = ("_flow", "_lost", "_transport", "buffer", "gone", "piece", "write_timeout")
 
     def __init__(
         self, transport: asyncio.Transport, flow: Any, buffer: int, write_timeout: float
@@ -56,6 +57,9 @@ class ClientConnection:
         #: Seconds a client may read nothing while the buffer is full (``write_timeout``).
         self.write_timeout = write_timeout
         transport.set_write_buffer_limits(high=max(buffer - self.piece, 1))
+        #: The connection is lost (the client went away, or it was closed).
+        self.gone = False
+        self._lost: Callable[[], None] | None = None
 
     @property
     def full(self) -> bool:
@@ -74,6 +78,24 @@ class ClientConnection:
     def abort(self) -> None:
         """Close the connection now, dropping what the client never read."""
         self._transport.abort()
+
+    def when_lost(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback`` when the connection is lost (soon, if it already is);
+        ``None``: no longer. One at a time: the response being sent is the one to stop."""
+        self._lost = callback
+        if callback is None:
+            return
+        if self.gone:
+            asyncio.get_running_loop().call_soon(callback)
+        else:  # as uvicorn's receive() does: a client's end is seen only while reading
+            self._flow.resume_reading()
+
+    def lost(self) -> None:
+        """The protocol saw the connection go: tell the response being sent."""
+        self.gone = True
+        callback, self._lost = self._lost, None
+        if callback is not None:
+            callback()
 
 
 def _bad_request_detail(exc: BaseException | None) -> str:
@@ -105,13 +127,20 @@ class _Tapedeck:
     flow: Any
     app_state: dict[str, Any]
     _refused = False
+    _client: ClientConnection | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         connection = ClientConnection(
             cast(asyncio.Transport, transport), self.flow, self.buffer, self.write_timeout
         )
+        self._client = connection
         self.app_state = {**self.app_state, CONNECTION: connection}
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)  # type: ignore[misc]
+        if self._client is not None:
+            self._client.lost()
 
     def send_400_response(self, msg: str) -> None:
         # Called from uvicorn's ``except`` around the parser: the error is the one handled.

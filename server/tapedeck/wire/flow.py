@@ -11,6 +11,7 @@ it never read dropped with it. :class:`Outlet` applies that to every send;
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Protocol
 
 from starlette.types import Message, Send
@@ -44,6 +45,11 @@ class Connection(Protocol):
 
     def abort(self) -> None:
         """Close the connection at once, dropping what the client has not read."""
+        ...
+
+    def when_lost(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback`` when the connection is lost (soon, if it already is);
+        ``None``: no longer."""
         ...
 
 

@@ -348,19 +348,31 @@ class Writer:
         client left (:meth:`Drain.read_on`) before this returns.
         """
         # Plain asyncio rather than a task group: this runs once per timed response, and a
-        # watcher task plus a cancel is all it takes.
+        # callback (or, without tapedeck's HTTP protocol, a watcher task) plus a cancel is
+        # all it takes.
         player = asyncio.current_task()
         assert player is not None
-        receive = self.receive
 
-        async def watch_disconnect() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
+        def left() -> None:
             if not self.sent_all:
                 self.client_left = True
                 player.cancel()
 
-        watcher = asyncio.create_task(watch_disconnect())
+        conn = self._outlet.conn
+        watcher: asyncio.Task[None] | None = None
+        if conn is not None:
+            # Told by the connection itself: no task to make for each timed response (400
+            # streams started at once would each wait for the ones before to make theirs).
+            conn.when_lost(left)
+        else:
+            receive = self.receive
+
+            async def watch_disconnect() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                left()
+
+            watcher = asyncio.create_task(watch_disconnect())
         try:
             return await play()
         except asyncio.CancelledError:
@@ -374,7 +386,10 @@ class Writer:
                 await drain.read_on()
             return True
         finally:
-            watcher.cancel()
+            if watcher is not None:
+                watcher.cancel()
+            elif conn is not None:
+                conn.when_lost(None)
 
 
 def _whole(sizes: Sequence[int], room: int) -> int:
