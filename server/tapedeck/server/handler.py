@@ -32,10 +32,13 @@ from ..observe.journal import Journal
 from ..observe.metrics import Metrics
 from ..pipeline import Plan
 from ..record.recorder import Recorder
+from ..shaping.fault_book import FaultBook
+from ..shaping.faults import Fault
+from ..shaping.quota import Admission
 from ..shaping.shaper import replacement, status_plan
 from ..source.cassette import CassetteSource
 from ..source.upstream import Upstream
-from ..state import per_test_state
+from ..state import LocalPositions, per_test_state
 from ..validation import Validate
 from ..validation.recorded import api_answered
 from ..wire.errors import error_plan
@@ -67,6 +70,12 @@ class Handler:
         self.cassettes = CassetteSource(settings.max_delay, settings.plan_cache_bytes)
         state = per_test_state(settings)
         self.sequences, self.faults = state.sequences, state.faults
+        # Kept in this process (no --state redis://): asked without awaiting, on the path
+        # every replayed response takes.
+        self._positions = (
+            state.sequences.sequences if isinstance(state.sequences, LocalPositions) else None
+        )
+        self._book = state.faults if isinstance(state.faults, FaultBook) else None
         #: The Redis server holding them (``--state redis://...``), else ``None``.
         self.store = state.store
         self.gate = Gate(self.faults, Limits(self.faults))
@@ -245,7 +254,12 @@ class Handler:
     ) -> Plan:
         name = found.cassette.name
         entries = found.entries
-        index = await self.sequences.peek(request.test_id, name, found.key, len(entries))
+        test_id, key, count = request.test_id, found.key, len(entries)
+        positions = self._positions
+        if positions is not None:
+            index = positions.peek(test_id, name, key, count)
+        else:
+            index = await self.sequences.peek(test_id, name, key, count)
         exchange.cassette = name
         if index is None:
             exchange.text = f"{name} (sequence used up)"
@@ -262,27 +276,41 @@ class Handler:
         exchange.interaction = entry.index
         what = name if len(entries) == 1 else f"{name}#{entry.index}"
         exchange.source = SYNTHESIZED if served.converted[request.stream] else CASSETTE
-        active = await self.gate.active(request)
-        instead = [("x-tapedeck-source", "fault"), ("x-tapedeck-cassette", name)]
-        cost = served.usage(request.stream) if active else REQUEST_ONLY
-        admission, refused = self.gate.admit(request, active, cost, instead, what, exchange)
-        if refused is not None:  # the recorded answer is still due: the sequence stays
-            exchange.source = FAULT
-            return refused
-        fired = await self.gate.fire(
-            request, active, served.is_stream(request.stream), what, exchange
-        )
-        status = replacement(fired) if fired else None
-        if status is not None:  # the recorded answer is still due: the sequence stays
-            exchange.source = FAULT
-            if admission is not None:
-                instead += as_text(self.limits.take(admission, REQUEST_ONLY))
-            return status_plan(status, fired, instead)
+        book = self._book
+        if request.faults is not None:
+            active = request.faults
+        elif book is not None:
+            active = book.active(test_id)
+        else:
+            active = await self.gate.active(request)
+        admission: Admission | None = None
+        fired: tuple[Fault, ...] = ()
+        if not active:  # the usual case: no fault and no quota to ask
+            exchange.text = what
+        else:
+            instead = [("x-tapedeck-source", "fault"), ("x-tapedeck-cassette", name)]
+            cost = served.usage(request.stream)
+            admission, refused = self.gate.admit(request, active, cost, instead, what, exchange)
+            if refused is not None:  # the recorded answer is still due: the sequence stays
+                exchange.source = FAULT
+                return refused
+            fired = await self.gate.fire(
+                request, active, served.is_stream(request.stream), what, exchange
+            )
+            status = replacement(fired) if fired else None
+            if status is not None:  # the recorded answer is still due: the sequence stays
+                exchange.source = FAULT
+                if admission is not None:
+                    instead += as_text(self.limits.take(admission, REQUEST_ONLY))
+                return status_plan(status, fired, instead)
         timing = request.timing or self.settings.timing
         plan = served.plan(request.stream, timing, fired, incoming)  # may refuse: no advance
-        await self.sequences.advance(request.test_id, name, found.key, len(entries))
+        if positions is not None:
+            positions.advance(test_id, name, key, count)
+        else:
+            await self.sequences.advance(test_id, name, key, count)
         if fired:
             exchange.acted = plan.acted
         if admission is not None:
-            plan = with_ratelimit(plan, self.limits.take(admission, cost))
+            plan = with_ratelimit(plan, self.limits.take(admission, served.usage(request.stream)))
         return plan
