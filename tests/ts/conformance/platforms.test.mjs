@@ -113,16 +113,16 @@ describe('the table through the platform clients', { concurrency: true, skip }, 
   let directory;
   let recordings; // a promise: what every platform recorded, and the tapedeck replaying it
   before(async () => {
+    server = await startTapedeck({ cassettes: `${ROOT}cassettes` });
+    // The recordings are made while the replay cases run, and no replay case waits for them.
     directory = mkdtempSync(join(tmpdir(), 'tapedeck-conformance-platforms-'));
     recordings = recordRoundTrips(directory).then(async (recorded) => ({
       recorded, replayer: await startTapedeck({ cassettes: directory }),
     }));
     recordings.catch(() => {}); // reported by the round-trip cases that await it
-    server = await startTapedeck({ cassettes: `${ROOT}cassettes` });
   });
   after(async () => {
-    await server?.stop();
-    await recordings?.then(({ replayer }) => replayer.stop(), () => {});
+    await Promise.all([server?.stop(), recordings?.then(({ replayer }) => replayer.stop(), () => {})]);
     if (directory) rmSync(directory, { recursive: true, force: true });
   });
 
