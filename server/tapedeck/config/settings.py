@@ -63,8 +63,8 @@ class Settings:
     record_shutdown_timeout: float = DEFAULTS["record_shutdown_timeout"]
     allowed_hosts: tuple[str, ...] = DEFAULTS["allowed_hosts"]
     allowed_origins: tuple[str, ...] = DEFAULTS["allowed_origins"]
-    #: Never shown: not in ``repr()``, not in any message.
     upload_paths: tuple[str, ...] = DEFAULTS["upload_paths"]
+    #: Never shown: not in ``repr()``, not in any message.
     admin_token: str | None = field(default=DEFAULTS["admin_token"], repr=False)
     redact_headers: tuple[str, ...] = DEFAULTS["redact_headers"]
     record_errors: bool = DEFAULTS["record_errors"]
