@@ -30,8 +30,9 @@ from tapedeck.config import Mode, Settings
 from tapedeck.server.runner import ServerThread
 from tapedeck.shaping.timing import Timing
 from tapedeck.source.platform_form import UpstreamForm
+from worker_server import free_port
 
-from . import cassettes, platform_secrets
+from . import cassettes, platform_secrets, state_store
 from .outcome import Outcome
 
 
@@ -48,6 +49,9 @@ class Row:
     request: str = ""
     #: What the upstream answers: see :func:`_reply`.
     reply: str = "stream"
+    #: The key is the password of the state store (``--state redis://:KEY@...``), which
+    #: is then stopped: the answers and health while it is gone are scanned too.
+    store: bool = False
 
 
 ROWS: tuple[Row, ...] = (
@@ -77,6 +81,7 @@ ROWS: tuple[Row, ...] = (
     Row("Mantle SigV4 re-signed", auth="mantle-sigv4", reply="json"),
     Row("Vertex Google bearer token, streamed", auth="google-bearer"),
     Row("Foundry api-key", auth="foundry-key"),
+    Row("state store URL with a password, up and then gone", store=True),
 )
 
 
@@ -242,6 +247,7 @@ def check_row(n: int, row: Row) -> tuple[int, list[str]]:
     platform = row.auth in platform_secrets.PLATFORM_AUTH
     handler = _Lines()
     loggers = [logging.getLogger(name) for name in ("tapedeck", "uvicorn", "uvicorn.error")]
+    store = state_store.Redis(free_port(), password=core) if row.store else None
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         settings = Settings(
@@ -250,6 +256,7 @@ def check_row(n: int, row: Row) -> tuple[int, list[str]]:
             mode=Mode(row.mode),
             timing=Timing.parse("instant"),
             upstream_form=UpstreamForm.PLATFORM if platform else UpstreamForm.AUTO,
+            state=f"redis://:{core}@127.0.0.1:{store.port}/0" if store else "memory",
         )
         upstream = platform_secrets.reply(row.auth, core) if platform else _reply(row, key)
         for logger in loggers:
@@ -257,6 +264,8 @@ def check_row(n: int, row: Row) -> tuple[int, list[str]]:
         level = loggers[0].level
         loggers[0].setLevel(logging.INFO)
         try:
+            if store is not None:
+                store.start()
             with (
                 platform_secrets.aws_environment(core),
                 ServerThread(settings, transport=httpx.MockTransport(upstream)) as server,
@@ -265,8 +274,17 @@ def check_row(n: int, row: Row) -> tuple[int, list[str]]:
                 with httpx.Client(base_url=server.base_url, timeout=10) as http:
                     response = http.request(method, path, headers=headers, content=body)
                     response.read()
+                    if store is not None:  # gone: what the answers and health say
+                        store.kill()
+                        for _ in range(2):
+                            again = http.request(method, path, headers=headers, content=body)
+                            handler.lines.append(f"answer {again.status_code} {again.text}")
+                        health = http.get("/_tapedeck/health")
+                        handler.lines.append(f"health {health.status_code} {health.text}")
                 time.sleep(0.1)  # the recording's log line
         finally:
+            if store is not None:
+                store.stop()
             for logger in loggers:
                 logger.removeHandler(handler)
             loggers[0].setLevel(level)
