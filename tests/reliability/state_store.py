@@ -45,18 +45,18 @@ LOST = r"\d tapedeck: state store redis://:\*\*\*@127\.0\.0\.1:\d+/0 lost what i
 class Redis:
     """A ``redis-server`` on ``port`` that can be killed and started again there."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, password: str = PASSWORD) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
-        self.binary, self.port = binary, port
+        self.binary, self.port, self.password = binary, port, password
         self.dir = Path(tempfile.mkdtemp(prefix="tapedeck-store-"))
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         listen = ["--port", str(self.port), "--bind", "127.0.0.1"]
         self.proc = subprocess.Popen(
-            [self.binary, *listen, "--save", "", "--requirepass", PASSWORD],
+            [self.binary, *listen, "--save", "", "--requirepass", self.password],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             cwd=self.dir,
