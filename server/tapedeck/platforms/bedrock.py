@@ -91,7 +91,9 @@ class BedrockReframe:
         self, status: int, headers: list[tuple[bytes, bytes]]
     ) -> tuple[int, list[tuple[bytes, bytes]]]:
         content_type = next((v for k, v in headers if k == b"content-type"), b"")
-        kept = [(k, v) for k, v in headers if k != b"content-type"]
+        # Bedrock names its request id x-amzn-requestid and sends no request-id: a client
+        # that read one would show an id the real service never gives it.
+        kept = [(k, v) for k, v in headers if k not in (b"content-type", b"request-id")]
         request_id = next((v for k, v in headers if k == b"request-id"), None)
         if request_id is not None:
             kept.append((b"x-amzn-requestid", request_id))
