@@ -124,6 +124,13 @@ class PlatformStandIn:
             )
             seen = Seen("vertex", scope["raw_path"].decode(), headers, body, ok)
             answer = _vertex(path, body, ok)
+        elif "/invoke/v1/" in path:  # Google Cloud: first-party under its workspace
+            ok = headers.get("authorization") in (
+                f"Bearer {GOOGLE_TOKEN}",
+                f"Bearer {UPSTREAM_KEY}",
+            )
+            seen = Seen("google-cloud", scope["raw_path"].decode(), headers, body, ok)
+            answer = _foundry(body, ok)
         else:
             ok = headers.get("api-key") in (FOUNDRY_KEY, UPSTREAM_KEY)
             seen = Seen("foundry", scope["raw_path"].decode(), headers, body, ok)

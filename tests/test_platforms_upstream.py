@@ -246,6 +246,34 @@ def test_vertex_bearer_is_forwarded_and_google_errors_become_first_party(
             assert st.get_final_text() == streamed
 
 
+def test_google_cloud_bearer_is_forwarded_under_its_workspace_path(
+    tmp_path: Path, standin: PlatformStandIn, make_server: MakeServer, tapedeck_log: LogLines
+) -> None:
+    standin.seen.clear()
+    settings = {"upstream_form": "platform"}
+    with proxy(make_server, tmp_path, "once", standin.base_url, **settings) as s:
+        tapedeck_log.only(s)
+        with (
+            TABLE_CLIENTS["google_cloud"].client(s.base_url) as client,
+            client.messages.stream(**ask("through google cloud")) as st,
+        ):
+            streamed = st.get_final_text()
+        journal = httpx.get(f"{s.base_url}/_tapedeck/journal").text
+    assert streamed == answer_text("through google cloud")
+    (seen,) = standin.seen
+    assert (seen.platform, seen.accepted) == ("google-cloud", True)
+    assert seen.raw_path.endswith("/workspaces/wrk/invoke/v1/messages")
+    (recorded,) = _interactions(tmp_path)
+    assert recorded["request"]["path"] == "/v1/messages"
+    assert _leaks(tmp_path, "\n".join(tapedeck_log.lines()), journal) == []
+    with (
+        make_server(tmp_path) as replaying,
+        sdk(replaying) as first_party,
+        first_party.messages.stream(**ask("through google cloud")) as st,
+    ):
+        assert st.get_final_text() == streamed
+
+
 def test_foundry_key_from_the_environment_replaces_the_clients(
     tmp_path: Path,
     standin: PlatformStandIn,
