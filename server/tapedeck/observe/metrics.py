@@ -4,7 +4,8 @@ Finished requests are counted a batch at a time into a few plain dictionaries an
 (:meth:`Metrics.observe`); ``prometheus_client`` turns them into metric families only when
 ``/metrics`` is scraped (:meth:`Metrics.collect`), which counts the rest first. Its own
 ``Counter.labels(...).inc()`` takes a lock and a label lookup per call, which would cost a
-replayed response several percent of its time.
+replayed response several percent of its time. ``prometheus_client`` itself is imported at
+the first scrape, not at start-up.
 """
 
 from __future__ import annotations
@@ -12,16 +13,8 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-from prometheus_client.exposition import choose_encoder
-from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -29,6 +22,10 @@ from ..cassette.library import CassetteLibrary
 from ..errors import APIError
 from ..shaping.faults import FaultKind
 from .exchange import Exchange
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.core import Metric
 
 #: Upper bounds, in seconds, of the buckets of ``tapedeck_response_duration_seconds``.
 RESPONSE_BUCKETS = (
@@ -87,7 +84,7 @@ def path_label(path: str) -> str:
     return "/" + "/".join(parts)
 
 
-class Metrics(Collector):
+class Metrics:
     """tapedeck's counters, histograms and gauges, made into metric families when scraped."""
 
     def __init__(
@@ -110,10 +107,24 @@ class Metrics(Collector):
         self.upstream = Histogram(UPSTREAM_BUCKETS)
         #: What the exchanges not counted yet count for (at most :data:`BATCH`).
         self.pending: list[Counted] = []
-        self.registry = CollectorRegistry()
-        self.registry.register(self)
-        for standard in (ProcessCollector, PlatformCollector, GCCollector):
-            standard(registry=self.registry)
+        self._registry: CollectorRegistry | None = None
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """These metrics and the process's own, made at the first scrape."""
+        if self._registry is None:
+            from prometheus_client import (
+                CollectorRegistry,
+                GCCollector,
+                PlatformCollector,
+                ProcessCollector,
+            )
+
+            self._registry = CollectorRegistry()
+            self._registry.register(self)  # a Collector by shape: it has collect()
+            for standard in (ProcessCollector, PlatformCollector, GCCollector):
+                standard(registry=self._registry)
+        return self._registry
 
     def observe(self, exchange: Exchange) -> None:
         """Count one finished exchange: what it counts for is kept, and counted with the
@@ -189,6 +200,13 @@ class Metrics(Collector):
         return out
 
     def collect(self) -> Iterator[Metric]:
+        """The metric families, counting what is pending first (called by the registry)."""
+        from prometheus_client.core import (
+            CounterMetricFamily,
+            GaugeMetricFamily,
+            HistogramMetricFamily,
+        )
+
         self.count()
         rows = self._labelled()
         requests = CounterMetricFamily(
@@ -251,5 +269,7 @@ async def metrics_endpoint(request: Request) -> Response:
     metrics: Metrics | None = request.app.state.handler.metrics
     if metrics is None:
         raise APIError(404, "tapedeck: metrics are off (the server was started with --no-metrics)")
+    from prometheus_client.exposition import choose_encoder
+
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))
     return Response(encoder(metrics.registry), headers={"content-type": content_type})

@@ -18,8 +18,8 @@ import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.types import Receive, Scope, Send
@@ -41,6 +41,9 @@ from .admin import EXCEPTION_HANDLERS, ROUTES
 from .handler import Handler
 from .incoming import HEADERS, Incoming
 from .logs import RequestLog, log, log_request
+
+if TYPE_CHECKING:
+    import httpx
 
 #: Paths a ``HEAD`` probe asks for: ``/``, and Claude Code's ``/api/hello`` (the API's own).
 PROBES = frozenset({"/", "/api/hello"})
@@ -198,7 +201,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        upstream.start()
+        upstream.start(connect=settings.mode.proxies)
         yield
         await upstream.aclose()
 

@@ -17,9 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import uvicorn
 
 from ..cassette.library import CassetteLibrary
@@ -32,6 +31,9 @@ from .app import Tapedeck, create_app, load_library
 from .http_protocol import protocol_class
 from .logs import configure_logging, install_cut_filter, log
 from .workers import supervise
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -68,6 +70,8 @@ def tapedeck_on(host: str, port: int) -> dict[str, Any] | None:
     (mode, cassettes), or ``None`` when nothing there answers as tapedeck does."""
     address = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
     shown = f"[{address}]" if ":" in address else address
+    import httpx  # only when the port is taken: serving never needs it
+
     try:
         # trust_env=False: a proxy from the environment must not answer for this machine.
         response = httpx.get(

@@ -1,7 +1,9 @@
 """The upstream source: a request forwarded to the real API, its answer read as it arrives.
 
-One pooled ``httpx.AsyncClient``, made when the server starts (the first recording of a
-run must not pay for it inside its timed window), sends each request. Its transport can be
+One pooled ``httpx.AsyncClient``, made when the server starts in a mode that may go
+upstream (the first recording of a run must not pay for it inside its timed window; in
+``--mode none`` neither it nor httpx is loaded unless a request goes upstream after all),
+sends each request. Its transport can be
 replaced (``httpx.MockTransport`` in tests). A streamed answer is decoded event by event as
 the bytes arrive; each event becomes a :class:`~tapedeck.pipeline.Step` at its arrival
 time. A JSON answer is read whole before anything is passed on.
@@ -19,9 +21,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UpstreamError
 from ..pipeline import Ending, Head, Plan, Step
@@ -32,6 +32,9 @@ from ..wire.sse_decode import SSEDecoder, json_or_text
 from .batches import rewrite_results_url
 from .platform_form import Answer, PlatformForward, UpstreamForm
 from .upstream_failures import unreachable
+
+if TYPE_CHECKING:
+    import httpx
 
 #: Request headers not forwarded: hop-by-hop, recomputed by the HTTP client, or tapedeck's.
 _NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "accept-encoding"}
@@ -89,10 +92,17 @@ class Upstream:
         self.stopping: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def start(self) -> None:
-        """Make the pooled client (at server start-up, on the server's event loop)."""
+    def start(self, connect: bool = True) -> None:
+        """Make the pooled client (at server start-up, on the server's event loop); with
+        ``connect`` false (a mode that never goes upstream) it is made on first use."""
         self._loop = asyncio.get_running_loop()
         self.stopping = Stopping()
+        if connect:
+            self._connect()
+
+    def _connect(self) -> httpx.AsyncClient:
+        import httpx  # not at import: a server that only replays never needs it
+
         if self._client is None:
             c = self.config
             self._client = httpx.AsyncClient(
@@ -101,6 +111,7 @@ class Upstream:
                 follow_redirects=False,
                 transport=self._transport,
             )
+        return self._client
 
     def stop(self) -> None:
         """Tell answers being read on after their client left that the server is stopping
@@ -136,9 +147,11 @@ class Upstream:
         """Send the request; return the answer with its body still to come (a stream) or
         read whole (JSON). ``extra`` headers are added to what the client gets. Raise
         :class:`UpstreamError` if the upstream cannot be reached or breaks off early."""
-        client = self._client
-        if client is None:
+        import httpx
+
+        if self._loop is None:
             raise RuntimeError("Upstream.start() was not called (the app's lifespan starts it)")
+        client = self._client or self._connect()
         q = forward.query
         url = httpx.URL(forward.path, query=q.encode("latin-1")) if q else httpx.URL(forward.path)
         sent = _Sent(time.perf_counter())
@@ -248,6 +261,8 @@ class UpstreamResponse:
             async for steps in self._platform_batches(self._answer):
                 yield steps
             return
+        import httpx
+
         decoder = SSEDecoder()
         started = self.forward.started
         try:
@@ -265,6 +280,8 @@ class UpstreamResponse:
 
     async def _platform_batches(self, answer: Answer) -> AsyncIterator[Sequence[Step]]:
         """:meth:`batches` of a platform's stream, read back by ``answer``."""
+        import httpx
+
         started = self.forward.started
         try:
             async for chunk in self.response.aiter_bytes():

@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import socket
 import ssl
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import httpx
-
 from ..errors import UpstreamError
+
+if TYPE_CHECKING:
+    import httpx
 
 #: The status of an upstream that failed, and of one that did not answer in time.
 UNREACHABLE, TIMED_OUT = 502, 504
@@ -59,6 +61,8 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 def reason(exc: httpx.HTTPError, connect_timeout: float, read_timeout: float) -> tuple[int, str]:
     """The status for the client and the reason, for ``exc`` raised by the HTTP client."""
+    import httpx  # loaded by then: ``exc`` came from it
+
     if isinstance(exc, httpx.ConnectTimeout):
         return TIMED_OUT, f"no connection within {connect_timeout:g} s (upstream_connect_timeout)"
     if isinstance(exc, httpx.TimeoutException):
