@@ -20,6 +20,7 @@ import pytest
 
 from conftest import CASSETTES, HELLO, sdk
 from tapedeck.record.redact import url_shown
+from test_sequences_and_selection import SEQ_REQUEST, seq_cassette
 from worker_server import HeldProxy, RedisServer, WorkerServer, free_port
 
 
@@ -252,6 +253,39 @@ def test_a_request_waiting_for_redis_does_not_hold_up_the_others(
             assert needs_store.result(timeout=60).status_code == 200
     finally:
         proxy.close()
+
+
+def test_one_tests_requests_for_one_sequence_take_turns_while_redis_answers(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """Two requests of one test for one sequence at the same moment, Redis's replies held
+    back so that both are inside the round trips at once: each gets its own interaction
+    (without turns both read position 0 and got the first)."""
+    seq_cassette(tmp_path / "seq.yaml", (200, "req_1"), (200, "req_2"), (200, "req_3"))
+    proxy = HeldProxy(redis_server.port)
+    headers = {"x-tapedeck-test-id": "turns"}
+    try:
+        with (
+            WorkerServer(redis_server, 1, state_url=proxy.url, cassettes=tmp_path) as s,
+            ThreadPoolExecutor(2) as pool,
+        ):
+            proxy.hold()
+            asked = [
+                pool.submit(
+                    httpx.post,
+                    s.base_url + "/v1/messages",
+                    json=SEQ_REQUEST,
+                    headers=headers,
+                    timeout=60,
+                )
+                for _ in range(2)
+            ]
+            time.sleep(0.5)  # both requests are in: the first waits for Redis
+            proxy.release()
+            ids = sorted(f.result(timeout=60).headers["request-id"] for f in asked)
+    finally:
+        proxy.close()
+    assert ids == ["req_1", "req_2"]
 
 
 #: A ``redis`` package that cannot be imported, first on the path: tapedeck as installed

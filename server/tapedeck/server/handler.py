@@ -39,6 +39,7 @@ from ..shaping.shaper import replacement, status_plan
 from ..source.cassette import CassetteSource
 from ..source.upstream import Upstream
 from ..state import LocalPositions, per_test_state
+from ..state.turns import Turns
 from ..validation import Validate
 from ..validation.recorded import api_answered
 from ..wire.errors import error_plan
@@ -76,6 +77,7 @@ class Handler:
             state.sequences.sequences if isinstance(state.sequences, LocalPositions) else None
         )
         self._book = state.faults if isinstance(state.faults, FaultBook) else None
+        self._turns = Turns()
         #: The Redis server holding them (``--state redis://...``), else ``None``.
         self.store = state.store
         self.gate = Gate(self.faults, Limits(self.faults))
@@ -250,6 +252,16 @@ class Handler:
         )
 
     async def _replay(
+        self, request: Request, incoming: Incoming, found: Hit, exchange: Exchange
+    ) -> Plan:
+        if self._positions is not None:  # in this process: nothing awaits in between
+            return await self._answer(request, incoming, found, exchange)
+        # In Redis, a position is read, then moved on once the answer is planned: requests
+        # of one test for one sequence take turns, so that two never share a position.
+        async with self._turns.hold((request.test_id, found.cassette.name, found.key)):
+            return await self._answer(request, incoming, found, exchange)
+
+    async def _answer(
         self, request: Request, incoming: Incoming, found: Hit, exchange: Exchange
     ) -> Plan:
         name = found.cassette.name
