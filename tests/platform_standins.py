@@ -25,19 +25,17 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
-import uvicorn
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from starlette.types import Receive, Scope, Send
 
+from app_thread import AppThread
 from fake_upstream import answer_text, last_user_text, message, stream_events
 from platform_clients import FOUNDRY_KEY, GOOGLE_TOKEN
 from tapedeck.wire.eventstream import encode_chunk, encode_exception
@@ -69,30 +67,15 @@ class PlatformStandIn:
     def __init__(self) -> None:
         self.seen: list[Seen] = []
         self._lock = threading.Lock()
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(64)
-        self.base_url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-        config = uvicorn.Config(
-            self.app, log_config=None, access_log=False, lifespan="off", interface="asgi3"
-        )
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, args=([self._sock],), daemon=True)
+        self._served = AppThread(self.app, "the platform stand-in")
+        self.base_url = self._served.base_url
 
     def __enter__(self) -> PlatformStandIn:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the platform stand-in did not start")
-            time.sleep(0.005)
+        self._served.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.server.should_exit = True
-        self._thread.join(timeout=10)
-        self._sock.close()
+        self._served.stop()
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

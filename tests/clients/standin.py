@@ -29,12 +29,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
-import time
 from typing import Any
 
-import uvicorn
+from app_thread import AppThread
 
 #: Error types by status, and the API's usual message for each (as tapedeck's wire/errors.py).
 ERROR_TYPES = {400: "invalid_request_error", 429: "rate_limit_error", 529: "overloaded_error"}
@@ -187,35 +185,16 @@ class StandIn:
         self.sent: dict[int, list[str]] = {}
         self.left: dict[int, list[str]] = {}
         self._lock = threading.Lock()
-        self._sock = socket.socket()
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(64)
-        self.base_url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-        config = uvicorn.Config(
-            self._app,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            interface="asgi3",
-            timeout_graceful_shutdown=0.1,  # a latency or stall still waiting is cut short
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]})
+        # A latency or stall still waiting is cut short at stop.
+        self._served = AppThread(self._app, "the stand-in API", timeout_graceful_shutdown=0.1)
+        self.base_url = self._served.base_url
 
     def __enter__(self) -> StandIn:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the stand-in API did not start")
-            time.sleep(0.005)
+        self._served.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._sock.close()
+        self._served.stop()
 
     async def _app(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
