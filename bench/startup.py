@@ -7,11 +7,14 @@ since). Each is shown as wall time until ``/_tapedeck/health`` answers and as th
 the server process (and any worker it started) used until then: on a busy machine the CPU
 time is the steadier number. With ``--before SRC`` an older tapedeck (its ``server/``
 directory) is measured in the same run, on the same files, its starts interleaved with
-this tree's. ``--cpu N`` runs every server on CPU N only (``taskset -c N``). Prints a table;
-exits 0 whenever it ran (it is not a test)::
+this tree's. ``--lazy`` adds a row for this tree with ``--load lazy`` (the files only
+listed at start-up), whose one request names its cassette as a per-test suite's do, and
+prints what the first request naming none then costs (the whole library loaded).
+``--cpu N`` runs every server on CPU N only (``taskset -c N``). Prints a table; exits 0
+whenever it ran (it is not a test)::
 
     .venv/bin/python bench/startup.py                 # 5,000 cassettes
-    .venv/bin/python bench/startup.py --cpu 0 --rounds 2 --before /tmp/before/server
+    .venv/bin/python bench/startup.py --cpu 0 --rounds 2 --before /tmp/before/server --lazy
 """
 
 from __future__ import annotations
@@ -67,9 +70,19 @@ def cpu_seconds(pid: int) -> float:
 
 
 def start(
-    python: str, src: str, cassettes: Path, port: int, cache: Path, cpu: int | None
+    python: str,
+    src: str,
+    cassettes: Path,
+    port: int,
+    cache: Path,
+    cpu: int | None,
+    lazy: bool = False,
+    whole: list[float] | None = None,
 ) -> tuple[float, float, int]:
-    """Seconds until /_tapedeck/health answers, CPU seconds used by then, and RSS (KiB)."""
+    """Seconds until /_tapedeck/health answers, CPU seconds used by then, and RSS (KiB).
+
+    With ``lazy`` the server lists its files only and the request names its cassette; then
+    the seconds a request naming none takes are appended to ``whole``."""
     env = {
         **os.environ,
         "PYTHONPATH": src,
@@ -79,6 +92,7 @@ def start(
     command = [] if cpu is None else ["taskset", "-c", str(cpu)]
     command += [python, "-m", "tapedeck", "serve", "--cassettes", str(cassettes)]
     command += ["--port", str(port), "--timing", "instant"]
+    command += ["--load", "lazy"] if lazy else []
     began = time.perf_counter()
     proc = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
@@ -95,11 +109,20 @@ def start(
         took = time.perf_counter() - began
         cpu_used = cpu_seconds(proc.pid)
         # One replayed request, so lazily loaded events are counted where they are used.
-        body = yaml.safe_load(next(cassettes.rglob("*.yaml")).read_text())
-        request = body["interactions"][0]["request"]["body"]
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            client.post("/v1/messages", json=request, headers={"anthropic-version": "2023-06-01"})
-        return took, cpu_used, rss_kb(proc.pid)
+        file = next(cassettes.rglob("*.yaml"))
+        request = yaml.safe_load(file.read_text())["interactions"][0]["request"]["body"]
+        headers = {"anthropic-version": "2023-06-01"}
+        if lazy:
+            headers["x-tapedeck-cassette"] = file.relative_to(cassettes).with_suffix("").as_posix()
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+            client.post("/v1/messages", json=request, headers=headers)
+            kb = rss_kb(proc.pid)
+            if lazy and whole is not None:
+                began = time.perf_counter()
+                del headers["x-tapedeck-cassette"]
+                client.post("/v1/messages", json=request, headers=headers)
+                whole.append(time.perf_counter() - began)
+        return took, cpu_used, kb
     finally:
         proc.terminate()
         proc.wait(10)
@@ -110,6 +133,7 @@ def main() -> int:
     parser.add_argument("--cassettes", type=int, default=5000)
     parser.add_argument("--before", metavar="SRC", help="an older tapedeck's server/ directory")
     parser.add_argument("--cpu", type=int, help="run the servers on this CPU only")
+    parser.add_argument("--lazy", action="store_true", help="also this tree with --load lazy")
     parser.add_argument("--rounds", type=int, default=1, help="rounds (the best is shown)")
     parser.add_argument("--port", type=int, default=8799)
     args = parser.parse_args()
@@ -120,8 +144,11 @@ def main() -> int:
         pinned = "" if args.cpu is None else f"; servers on CPU {args.cpu}"
         print(f"{args.cassettes} cassettes, {size / 1e6:.0f} MB of YAML; load {load:.2f}{pinned}")
         trees = [("tapedeck", str(ROOT / "server"))]
+        if args.lazy:
+            trees.append(("lazy", str(ROOT / "server")))
         if args.before:
             trees.append(("before", args.before))
+        whole: dict[str, list[float]] = {}
         best: dict[tuple[str, str], tuple[float, float]] = {}
         rss: dict[str, int] = {}
         one = next((work / "cassettes").rglob("*.yaml"))
@@ -131,8 +158,10 @@ def main() -> int:
             cache = work / f"cache-{label}"
             if kind == "cold":
                 shutil.rmtree(cache, ignore_errors=True)
+            lazy = label == "lazy"
+            times = whole.setdefault(kind or "", [])
             took, cpu, kb = start(
-                sys.executable, src, work / "cassettes", args.port, cache, args.cpu
+                sys.executable, src, work / "cassettes", args.port, cache, args.cpu, lazy, times
             )
             if kind is None:
                 return
@@ -162,6 +191,9 @@ def main() -> int:
             print(
                 f"{label:10} {cells[0]:>12} {cells[1]:>12} {cells[2]:>12} {rss[label] / 1024:8.0f}"
             )
+        if args.lazy:
+            took = ", ".join(f"{k} {min(whole[k]):.2f} s" for k in ("cold", "warm", "touched"))
+            print(f"lazy: then a request naming no cassette (all files loaded) took {took}")
         if args.before:
             ratios = [
                 f"{k} {best[('before', k)][1] / max(best[('tapedeck', k)][1], 1e-3):.1f}x"

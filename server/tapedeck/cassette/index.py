@@ -96,7 +96,7 @@ class LibraryIndex:
         self._prefix = len(str(root)) + 1
         self.store = store
         self.cache_file = None if cache_dir is None else cache_dir / _cache_name(root)
-        self._cached = self._read()
+        self._read_cache: dict[str, Any] | None = None
         self._entries: dict[str, Any] = {}
         self._parsed: dict[Path, Any] = {}
         self._prepared: set[Path] = set()
@@ -104,6 +104,18 @@ class LibraryIndex:
         self._checked: dict[Path, tuple[str, Any]] = {}
         #: How many cassettes were parsed (not found in the cache) by this load.
         self.parsed = 0
+
+    @property
+    def _cached(self) -> dict[str, Any]:
+        """The cache file's entries, read when first needed (``load: lazy`` may never)."""
+        if self._read_cache is None:
+            self._read_cache = self._read()
+        return self._read_cache
+
+    def uncached(self) -> LibraryIndex:
+        """An index of the same directory and event store that neither reads nor writes the
+        cache (for loading a few files on demand)."""
+        return LibraryIndex(self.root, None, self.store)
 
     def prepare(self, files: Sequence[tuple[Path, str, str]]) -> None:
         """Parse, ahead of :meth:`cassette`, the files the cache has no valid entry for: in

@@ -4,14 +4,16 @@ All files are read and checked when the library loads, so a broken cassette stop
 server before it answers anything; explicit selection by name only looks names up in what
 was loaded. Loaded for serving (with a :class:`~.index.LibraryIndex`), a file is read at
 start-up without the middle of its streams (:mod:`.skeleton`), which is read and checked
-when first used (:mod:`.lazy_events`). A recording adds or replaces one cassette; only that
-cassette's interactions are re-indexed.
+when first used (:mod:`.lazy_events`). With ``load: lazy`` the files are only listed at
+start-up, and each is loaded when first asked for (:mod:`.on_demand`). A recording adds or
+replaces one cassette; only that cassette's interactions are re-indexed.
 """
 
 from __future__ import annotations
 
 import bisect
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from .index import LibraryIndex
 from .matching import MatchRules, RequestShape
 from .model import Cassette, Interaction
+from .on_demand import Listed, OnDemand, loaders
 from .threads import Thread, ended, rebuilt, reply_id
 
 SUFFIXES = (".yaml", ".yml")
@@ -51,10 +54,25 @@ def _hit(entries: list[Entry], key: str) -> Hit:
 class CassetteLibrary:
     """The loaded cassettes of one directory, indexed by request shape."""
 
-    def __init__(self, root: Path, cassettes: list[Cassette], rules: MatchRules) -> None:
+    def __init__(
+        self,
+        root: Path,
+        cassettes: list[Cassette],
+        rules: MatchRules,
+        listed: dict[str, Listed] | None = None,
+        index: LibraryIndex | None = None,
+    ) -> None:
         self.root = root
         self.rules = rules
-        self.cassettes: dict[str, Cassette] = {}
+        self._loaded: dict[str, Cassette] = {}
+        #: With ``listed`` files (``load: lazy``), those loaded when first asked for.
+        self._lazy: OnDemand | None = None
+        #: Every cassette by name (with ``load: lazy``, each read on first access).
+        self.cassettes: Mapping[str, Cassette] = self._loaded
+        if listed is not None:
+            self._lazy = OnDemand(listed, *loaders(index), self._insert_loaded)
+            self._loaded = self._lazy.loaded
+            self.cassettes = self._lazy
         #: Grows by one with every cassette added or replaced after loading.
         self.version = 0
         self._entries: dict[str, tuple[Entry, ...]] = {}
@@ -76,7 +94,7 @@ class CassetteLibrary:
         entries = []
         for i, interaction in enumerate(cassette.interactions):
             r = interaction.request
-            body = rebuilt(r.body, self.conversation)
+            body = rebuilt(r.body, self._conversation)
             shape = self.rules.shape(r.method, r.path, r.query, r.headers, body)
             said = reply_id(interaction)
             if said is not None:
@@ -90,12 +108,23 @@ class CassetteLibrary:
             self._hits[(view, entry.shape.key)] = _hit(bucket, entry.shape.key)
             self._by_cassette.setdefault((cassette.name, view, entry.shape.key), []).append(entry)
             self._projections[view] = self._projections.get(view, 0) + 1
-        self.cassettes[cassette.name] = cassette
+        self._loaded[cassette.name] = cassette
         self._entries[cassette.name] = tuple(entries)
+
+    def _insert_loaded(self, cassette: Cassette) -> None:
+        """Index a cassette loaded on first use; what was worked out from the library
+        before (a request's shape, the thinking served) is worked out again."""
+        self._insert(cassette)
+        self.version += 1
 
     def conversation(self, reply_id: str) -> Thread | None:
         """The conversation the reply ``reply_id`` ended, if a cassette holds that reply
         (what a message-thread continuation from it continues; :mod:`.threads`)."""
+        if self._lazy is not None and reply_id not in self._replies:
+            self._lazy.want_all()
+        return self._conversation(reply_id)
+
+    def _conversation(self, reply_id: str) -> Thread | None:
         reply = self._replies.get(reply_id)
         if reply is None:
             return None
@@ -122,7 +151,7 @@ class CassetteLibrary:
                 self._projections[entry.view] = left
             else:
                 del self._projections[entry.view]
-        self.cassettes.pop(name, None)
+        self._loaded.pop(name, None)
 
     def add(self, cassette: Cassette) -> None:
         """Add a cassette (or replace the one of the same name), e.g. just recorded.
@@ -130,23 +159,33 @@ class CassetteLibrary:
         Only this cassette's interactions are indexed again, so adding to a large library
         costs what adding to a small one does.
         """
+        if self._lazy is not None:
+            self._lazy.forget(cassette.name)
         self._remove(cassette.name)
         self._insert(cassette)
         self.version += 1
 
     def entries(self, name: str) -> tuple[Entry, ...]:
-        """The indexed interactions of cassette ``name`` (none if it is not loaded)."""
+        """The indexed interactions of cassette ``name`` (none if there is none)."""
+        if self._lazy is not None:
+            self._lazy.want(name)
         return self._entries.get(name, ())
 
     @classmethod
     def load(
-        cls, root: Path, rules: MatchRules | None = None, index: LibraryIndex | None = None
+        cls,
+        root: Path,
+        rules: MatchRules | None = None,
+        index: LibraryIndex | None = None,
+        lazy: bool = False,
     ) -> CassetteLibrary:
         """Load every ``*.yaml``/``*.yml`` under ``root``; raise :class:`LibraryError`.
 
         With an ``index`` the cassettes are kept as index entries, their events read on
         first use, and only files the index cache does not know are parsed
-        (:mod:`.index`)."""
+        (:mod:`.index`). With ``lazy`` the files are only listed (names clashing and links
+        leading outside are still errors here) and each is loaded when first asked for
+        (:mod:`.on_demand`)."""
         rules = rules or MatchRules()
         if not root.is_dir():
             raise LibraryError(
@@ -193,6 +232,11 @@ class CassetteLibrary:
                 continue
             seen[name] = display
             found.append((path, name, display))
+        if lazy:
+            if errors:
+                raise LibraryError(errors)
+            listed = {name: (path, display) for path, name, display in found}
+            return cls(root, [], rules, listed, index)
         if index is not None:
             index.prepare(found)
         for path, name, display in found:
@@ -243,6 +287,8 @@ class CassetteLibrary:
         Interactions that match on the whole request win over those that declare fewer
         fields (``match:``); among cassettes, the first by name.
         """
+        if self._lazy is not None:
+            self._want(cassette)
         if cassette is None:
             hit = self._hits.get((WHOLE, shape.key))
             if hit is not None:
@@ -265,10 +311,20 @@ class CassetteLibrary:
         This compares the request with every interaction (in ``cassette``, if given): it is
         for the message of a miss, not for every request.
         """
+        if self._lazy is not None:
+            self._want(cassette)
         names = [cassette] if cassette is not None else sorted(self._entries)
         candidates = [e for name in names for e in self._entries.get(name, ())]
         scope = f"cassette {cassette!r}" if cassette else "the cassette directory"
         return closest(candidates, shape, scope)
+
+    def _want(self, cassette: str | None) -> None:
+        """Load ``cassette`` (every file, for ``None``) if listed and not loaded yet."""
+        assert self._lazy is not None
+        if cassette is None:
+            self._lazy.want_all()
+        else:
+            self._lazy.want(cassette)
 
 
 def cassette_files(root: Path) -> list[Path]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..cassette.on_demand import Loading
 from ..per_test import MAX_TEST_IDS
 from ..shaping.timing import Timing
 from ..source.platform_form import UpstreamForm
@@ -412,6 +413,14 @@ OPTIONS: tuple[Option, ...] = (
         "parsed again: a directory outside the cassette directory, auto, or off",
         "DIR|auto|off",
         shown="auto: $XDG_CACHE_HOME/tapedeck or ~/.cache/tapedeck",
+    ),
+    Option(
+        "load",
+        values.choice(Loading),
+        Loading.EAGER,
+        "when serve reads the cassette files: eager (all before it answers; a broken one stops "
+        "it) or lazy (each when a request first names it, all at the first request naming none)",
+        "eager|lazy",
     ),
     Option(
         "event_cache",

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..cassette.matching import MatchRules
 from ..cassette.normalize import Normalize
+from ..cassette.on_demand import Loading
 from ..cassette.yaml_source import LineDict, load_yaml
 from ..errors import ConfigError, YAMLSourceError
 from ..shaping.faults import Fault, over_limit
@@ -80,6 +81,7 @@ class Settings:
     #: A directory, ``"auto"`` (the user's cache directory) or ``"off"``.
     index_cache: Path | str = DEFAULTS["index_cache"]
     event_cache: int = DEFAULTS["event_cache"]
+    load: Loading = DEFAULTS["load"]
     workers: int = DEFAULTS["workers"]
     state: str = DEFAULTS["state"]
     state_ttl: float = DEFAULTS["state_ttl"]

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..errors import APIError, FaultSpecError
+from ..errors import APIError, CassetteError, FaultSpecError
 from ..observe.catalog import cassette, cassettes
 from ..observe.journal import journal_admin, journal_stream
 from ..observe.metrics import metrics_endpoint
@@ -239,4 +239,14 @@ async def internal_error(request: Request, exc: Exception) -> Response:
     return error_response(500, "tapedeck: internal error; see the server log", "api_error")
 
 
-EXCEPTION_HANDLERS = {APIError: api_error, HTTPException: http_error, Exception: internal_error}
+async def cassette_error(request: Request, exc: Exception) -> Response:
+    """A cassette that could not be loaded on first use (``load: lazy``): its ``file:line``."""
+    return error_response(500, f"tapedeck: cassette {exc}", "api_error")
+
+
+EXCEPTION_HANDLERS = {
+    APIError: api_error,
+    CassetteError: cassette_error,
+    HTTPException: http_error,
+    Exception: internal_error,
+}

@@ -27,6 +27,7 @@ from starlette.types import Receive, Scope, Send
 from ..cassette.index import LibraryIndex, default_cache_dir
 from ..cassette.lazy_events import EventStore
 from ..cassette.library import CassetteLibrary
+from ..cassette.on_demand import Loading
 from ..cassette.save import sweep_temporary
 from ..config import Mode, Settings
 from ..config.suggest import nearest_directory
@@ -160,8 +161,10 @@ def load_library(settings: Settings) -> CassetteLibrary:
             "choose a directory outside it (or auto, or off)"
         )
     index = LibraryIndex(settings.cassettes, directory, EventStore(settings.event_cache))
-    library = CassetteLibrary.load(settings.cassettes, settings.match_rules(), index)
-    index.save()
+    lazy = settings.load == Loading.LAZY
+    library = CassetteLibrary.load(settings.cassettes, settings.match_rules(), index, lazy)
+    if not lazy:  # lazily, the cache is written when the whole directory is loaded
+        index.save()
     return library
 
 

@@ -1,0 +1,150 @@
+"""Cassettes loaded when first asked for (``load: lazy``): the library's cassettes by name.
+
+With ``load: lazy`` start-up only lists the cassette files (names and paths); a request
+that names its cassette (``x-tapedeck-cassette``, the pytest plugin's per-test cassette)
+loads and checks just that file on first use, and one that names none — matching across
+the whole directory — loads every file first, once, with a log line saying so. A file that
+cannot be loaded is remembered: every later use raises the same
+:class:`~tapedeck.errors.CassetteError` (``file:line: problem``), which the server answers
+with a 500 naming it, so no request is ever answered from a broken cassette. Counting and
+membership (``len``, ``in``) read no file; iterating loads everything.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import CassetteError
+from .load import load_cassette
+from .model import Cassette
+
+if TYPE_CHECKING:
+    from .index import LibraryIndex
+
+log = logging.getLogger("tapedeck")
+
+
+class Loading(enum.StrEnum):
+    """When ``serve`` reads the cassette files (the ``load`` setting)."""
+
+    #: All of them before the server answers: a broken one stops it from starting.
+    EAGER = "eager"
+    #: Each when first asked for (the whole directory for a request naming no cassette).
+    LAZY = "lazy"
+
+
+#: A listed file: its path and the name errors show for it.
+Listed = tuple[Path, str]
+#: Loads one file: path, cassette name, the name errors show.
+LoadOne = Callable[[Path, str, str], Cassette]
+#: Loads several files, giving each cassette or the error it has.
+LoadMany = Callable[[list[tuple[Path, str, str]]], list[Cassette | CassetteError]]
+
+
+def loaders(index: LibraryIndex | None) -> tuple[LoadOne, LoadMany]:
+    """How files are loaded on demand: through ``index`` as ``serve`` loads them, or whole.
+
+    One file is parsed without the index cache (reading the cache costs what parsing a few
+    hundred files does); the whole directory goes through the cache, in worker processes
+    for a large one, and the cache is written after, as an eager start does.
+    """
+    one = load_cassette if index is None else index.uncached().cassette
+
+    def many(jobs: list[tuple[Path, str, str]]) -> list[Cassette | CassetteError]:
+        if index is not None:
+            index.prepare(jobs)
+        out: list[Cassette | CassetteError] = []
+        for job in jobs:
+            try:
+                out.append(index.cassette(*job) if index is not None else load_cassette(*job))
+            except CassetteError as exc:
+                out.append(exc)
+        if index is not None:
+            index.save()
+        return out
+
+    return one, many
+
+
+class OnDemand(Mapping[str, Cassette]):
+    """Cassettes by name: those loaded, and listed files loaded on first access.
+
+    ``load_one`` reads one listed file; ``load_many`` reads several (all the remaining ones,
+    perhaps in parallel), giving each cassette or the error it has; ``insert`` indexes a
+    loaded cassette (and must put it in :attr:`loaded`).
+    """
+
+    def __init__(
+        self,
+        listed: dict[str, Listed],
+        load_one: LoadOne,
+        load_many: LoadMany,
+        insert: Callable[[Cassette], None],
+    ) -> None:
+        self.loaded: dict[str, Cassette] = {}
+        self.listed = listed
+        #: Files that could not be loaded, with their error (raised again on every use).
+        self.broken: dict[str, CassetteError] = {}
+        self._load_one = load_one
+        self._load_many = load_many
+        self._insert = insert
+
+    def want(self, name: str) -> None:
+        """Load ``name`` if it is listed and not loaded yet; raise its error if broken."""
+        listed = self.listed.pop(name, None)
+        if listed is not None:
+            try:
+                cassette = self._load_one(listed[0], name, listed[1])
+            except CassetteError as exc:
+                self.broken[name] = exc
+                log.error("%s", exc)
+                raise
+            self._insert(cassette)
+        elif name in self.broken:
+            raise self.broken[name]
+
+    def want_all(self) -> None:
+        """Load every listed file (once; the first request that needs them pays, and the log
+        says so); raise the first broken file's error while any is broken."""
+        if self.listed:
+            jobs = [(path, name, display) for name, (path, display) in self.listed.items()]
+            self.listed = {}
+            started = time.perf_counter()
+            for (_, name, _), result in zip(jobs, self._load_many(jobs), strict=True):
+                if isinstance(result, CassetteError):
+                    self.broken[name] = result
+                    log.error("%s", result)
+                else:
+                    self._insert(result)
+            log.info(
+                "tapedeck: loaded %d cassette(s) in %.2f s: a request named no cassette, so "
+                "it matches across the whole directory (load: lazy)",
+                len(jobs),
+                time.perf_counter() - started,
+            )
+        if self.broken:
+            raise next(iter(self.broken.values()))
+
+    def forget(self, name: str) -> None:
+        """``name`` is replaced by a cassette just written: its old file is not read."""
+        self.listed.pop(name, None)
+        self.broken.pop(name, None)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.loaded or name in self.listed or name in self.broken
+
+    def __getitem__(self, name: str) -> Cassette:
+        self.want(name)
+        return self.loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        self.want_all()
+        return iter(self.loaded)
+
+    def __len__(self) -> int:
+        return len(self.loaded) + len(self.listed) + len(self.broken)
