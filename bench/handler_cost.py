@@ -8,8 +8,9 @@ round of each is kept:
 
 - ``off``: ``journal_size=0``, ``metrics=False``;
 - ``journal``: the journal only; ``metrics``: the metrics only; ``both``: the defaults;
+- ``quota``: the defaults and a server-wide quota whose limits are never reached;
 - ``before`` (with ``--before SRC``): tapedeck from another source tree, e.g. the commit
-  before the journal and the metrics.
+  before the journal and the metrics; ``before-quota``: that tree with the quota.
 
     .venv/bin/python bench/handler_cost.py [--before SRC] [--requests N] [--rounds R]
 
@@ -31,11 +32,15 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
+#: Limits no run reaches (as bench/quota.py's): only the quota's bookkeeping is measured.
+QUOTA = "quota:requests=1000000000/1s,input_tokens=1000000000/1s,output_tokens=1000000000/1s"
 VARIANTS = {
     "off": {"journal_size": 0, "metrics": False},
     "journal": {"metrics": False},
     "metrics": {"journal_size": 0},
     "both": {},
+    # A quota in force that no run reaches: admission, taking usage, the nine headers.
+    "quota": {"faults": QUOTA},
 }
 BODY = {
     "model": "claude-sonnet-4-5",
@@ -63,6 +68,10 @@ def worker(settings: dict[str, object], requests: int, batches: int) -> float:
     make_cassette(root / "bench.yaml", 20.0)
     known = {f.name for f in dataclasses.fields(Settings)}
     given = {k: v for k, v in settings.items() if k in known}
+    if isinstance(given.get("faults"), str):
+        from tapedeck.shaping.faults import parse_faults
+
+        given["faults"] = parse_faults(str(given["faults"]))
     app = create_app(Settings(cassettes=root, timing=Timing.parse("instant"), **given))
     body = json.dumps(BODY).encode()
     headers = [
@@ -104,7 +113,7 @@ def worker(settings: dict[str, object], requests: int, batches: int) -> float:
 
 def measure(variant: str, src: Path | None, requests: int) -> float:
     env = {**os.environ, "PYTHONPATH": str(src)} if src else None
-    settings = json.dumps(VARIANTS.get(variant, {}))
+    settings = json.dumps(VARIANTS.get(variant.removeprefix("before-"), {}))
     cmd = [sys.executable, __file__, "--worker", settings, "--requests", str(requests)]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
     if done.returncode != 0:
@@ -122,12 +131,12 @@ def main() -> int:
     if args.worker is not None:
         print(worker(json.loads(args.worker), args.requests, 3))
         return 0
-    variants = [*VARIANTS, *(["before"] if args.before else [])]
+    variants = [*VARIANTS, *(["before", "before-quota"] if args.before else [])]
     best = dict.fromkeys(variants, float("inf"))
     for r in range(args.rounds):
         for variant in variants:
             print(f"... round {r + 1}/{args.rounds}: {variant}", file=sys.stderr, flush=True)
-            src = args.before if variant == "before" else None
+            src = args.before if variant.startswith("before") else None
             best[variant] = min(best[variant], measure(variant, src, args.requests))
     print("tapedeck handler cost per replayed request (bench/handler_cost.py)")
     print(f"  {args.requests} requests per batch, best of 3 batches x {args.rounds} rounds")
@@ -136,6 +145,10 @@ def main() -> int:
         line = f"  {variant:8} {best[variant]:6.2f} us CPU per request"
         if variant == "before":
             line += f"   off/before {off / best[variant]:.3f} ({off - best[variant]:+.2f} us)"
+        elif variant == "quota":
+            line += f"   quota - both {best[variant] - best['both']:+.2f} us"
+        elif variant == "before-quota":
+            line += f"   before-quota - before {best[variant] - best['before']:+.2f} us"
         elif variant != "off":
             line += f"   {variant}/off {best[variant] / off:.3f} ({best[variant] - off:+.2f} us)"
         print(line)

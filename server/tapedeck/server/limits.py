@@ -23,7 +23,7 @@ from ..shaping.shaper import fault_header
 from ..source.usage import UsageMeter
 from ..state import FaultState
 from ..wire.errors import error_plan
-from ..wire.ratelimit import exceeded_message, ratelimit_headers, without_ratelimit
+from ..wire.ratelimit import Shown, exceeded_message, shown_headers, without_ratelimit
 from .request import Request
 
 #: The endpoint quotas apply to.
@@ -48,6 +48,11 @@ class Limits:
         #: The last faults in force and the quotas among them: the same tuple, request
         #: after request, while nobody changes the faults.
         self._last: tuple[Sequence[Fault], tuple[Fault, ...]] = ((), ())
+        #: The last headers made, and what they show: a quota far from its limits shows
+        #: the same values request after request.
+        self._shown: tuple[Shown, WireHeaders] = ((), [])
+        #: The last estimate made: ``(cost, max_tokens, estimate)``.
+        self._need: tuple[Cost, object, Cost] = (NOTHING, None, NOTHING)
 
     def quotas(self, request: Request, active: Sequence[Fault]) -> tuple[Fault, ...]:
         """The quota faults among ``active`` that apply to ``request``."""
@@ -65,7 +70,13 @@ class Limits:
         its quotas hold that with its ``max_tokens`` as the output (nothing taken yet)."""
         book = self.book
         now = book.clocks.now(request.test_id)
-        need = cost.estimated(max_tokens_of(request))
+        max_tokens = max_tokens_of(request)
+        last = self._need
+        if last[0] is cost and type(last[1]) is type(max_tokens) and last[1] == max_tokens:
+            need = last[2]
+        else:
+            need = cost.estimated(max_tokens)
+            self._need = (cost, max_tokens, need)
         return book.quotas.admit(quotas, request.test_id, now, need, book.passes)
 
     def reservation(self, request: Request) -> Cost:
@@ -87,7 +98,13 @@ class Limits:
 
     def headers(self, admission: Admission) -> WireHeaders:
         """The rate-limit headers that show ``admission``'s quotas now."""
-        return ratelimit_headers(self.book.quotas.standings(admission))
+        shown = self.book.quotas.shown(admission)
+        last = self._shown
+        if last[0] == shown:
+            return last[1]
+        headers = shown_headers(shown)
+        self._shown = (shown, headers)
+        return headers
 
     def refused(
         self, admission: Admission, request: Request, extra: Sequence[tuple[str, str]]

@@ -18,13 +18,14 @@ whether a request that goes over is refused: ``times=N`` refuses the first N suc
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..per_test import MAX_TEST_IDS
-from ..wire.ratelimit import Standing
+from ..wire.ratelimit import FAMILIES, NEVER, Shown, Standing, reset_second
 from .faults import QUOTA_LIMITS, Fault
-from .rates import Bucket, Rate, retry_after
+from .rates import EPSILON, Bucket, Rate, retry_after
 
 #: What the API's messages call each limit.
 COUNTED = {
@@ -36,6 +37,7 @@ COUNTED = {
 #: The header family that shows each limit.
 FAMILY = {name: name.replace("_", "-") for name in QUOTA_LIMITS}
 Gate = Callable[[str, Fault], bool]
+_INFINITY = math.inf
 Buckets = tuple[tuple[str, Bucket], ...]
 
 
@@ -90,6 +92,12 @@ class Admission:
     now: float
     refusal: Refusal | None = None
     waived: tuple[Fault, ...] = ()
+    #: One quota's buckets as :meth:`Quotas.admit` found them, and the quotas' count of
+    #: lookups then: while it is the same, they are the ones a lookup would give.
+    held: Buckets | None = None
+    moves: int = -1
+    #: What the kept buckets held at ``now``, until something is taken from them.
+    levels: list[float] | None = None
 
 
 def limits(fault: Fault) -> list[tuple[str, Rate]]:
@@ -105,9 +113,17 @@ class Quotas:
     def __init__(self, limit: int = MAX_TEST_IDS) -> None:
         self.limit = limit
         self._buckets: dict[tuple[str, Fault], Buckets] = {}
+        #: Lookups and rewinds so far: what may have changed which buckets a key has.
+        self._moves = 0
+        #: The key looked up last, and its buckets: already the most recently used.
+        self._last: tuple[str, Fault, Buckets] | None = None
 
     def buckets(self, fault: Fault, test_id: str, now: float) -> Buckets:
         """The test id's buckets for ``fault``, by limit, made full on first use."""
+        self._moves += 1
+        last = self._last
+        if last is not None and last[1] is fault and last[0] == test_id:
+            return last[2]
         key = (test_id, fault)
         kept = self._buckets
         found = kept.pop(key, None)  # back in last: the most recently used
@@ -116,6 +132,7 @@ class Quotas:
             if len(kept) >= self.limit:
                 del kept[next(iter(kept))]
         kept[key] = found
+        self._last = (test_id, fault, found)
         return found
 
     def admit(
@@ -124,6 +141,22 @@ class Quotas:
         """Whether a request that costs ``cost`` may go through now. Nothing is taken yet:
         :meth:`take` does that once what the request really costs is known."""
         amounts = cost.amounts()
+        if len(faults) == 1:  # the usual case: the buckets are kept for take and the headers
+            kept = tuple(faults)
+            fault = kept[0]
+            held = self.buckets(fault, test_id, now)
+            # Bucket.level_at, inline: each request reads every bucket once here
+            levels = [min(b.capacity, b.level + max(0.0, now - b.at) * b.speed) for _, b in held]
+            for (name, bucket), level in zip(held, levels, strict=True):
+                if amounts[name] - level <= EPSILON:  # what Bucket.wait says is 0.0
+                    continue
+                wait = bucket.wait(amounts[name], now)
+                if not gate(test_id, fault):
+                    return Admission(kept, test_id, now, None, kept, held, self._moves)
+                after = None if wait is None else retry_after(wait)
+                refusal = Refusal(fault, name, bucket.rate, after)
+                return Admission(kept, test_id, now, refusal, (), held, self._moves)
+            return Admission(kept, test_id, now, None, (), held, self._moves, levels)
         waived: list[Fault] = []
         for fault in faults:
             for name, bucket in self.buckets(fault, test_id, now):
@@ -143,6 +176,23 @@ class Quotas:
         time it was admitted: tokens learned from a live answer are taken when it ends)."""
         at = admission.now if now is None else now
         amounts = cost.amounts()
+        held = self._held(admission)
+        if held is not None:
+            levels, admission.levels = admission.levels, None
+            if admission.waived:
+                return
+            if levels is not None and at == admission.now:  # Bucket.take on known levels
+                for (name, bucket), level in zip(held, levels, strict=True):
+                    amount = amounts[name]
+                    if amount:
+                        bucket.level = min(bucket.capacity, level - amount)
+                        bucket.at = at
+                return
+            for name, bucket in held:
+                amount = amounts[name]
+                if amount:
+                    bucket.take(amount, at)
+            return
         for fault in admission.faults:
             if admission.waived and fault in admission.waived:
                 continue
@@ -151,8 +201,15 @@ class Quotas:
                 if amount:
                     bucket.take(amount, at)
 
+    def _held(self, admission: Admission) -> Buckets | None:
+        """The buckets :meth:`admit` kept for ``admission``, if no lookup or rewind since
+        may have changed them (each lookup would also move them to the most recent)."""
+        return admission.held if admission.moves == self._moves else None
+
     def rewind(self, test_id: str | None) -> None:
         """Refill the buckets (one test id's, or all): they start full on next use."""
+        self._moves += 1
+        self._last = None
         for key in [k for k in self._buckets if test_id is None or k[0] == test_id]:
             del self._buckets[key]
 
@@ -185,3 +242,46 @@ class Quotas:
             elif parts:
                 shown["tokens"] = parts[0]
         return shown
+
+    def shown(self, admission: Admission) -> Shown:
+        """:meth:`standings` as the headers give them (:data:`~tapedeck.wire.ratelimit.Shown`).
+        From one quota's kept buckets it is worked out directly: a bucket just charged
+        holds its level at the admission's time (it never holds more than its capacity)."""
+        held = self._held(admission)
+        if held is None:
+            return shown_of(self.standings(admission))
+        now = admission.now
+        rows: list[tuple[str, int, int, int]] = []
+        parts: list[tuple[int, int, int]] = []  # input and output: the tokens family's
+        combined = True
+        floor, ceil = math.floor, math.ceil
+        for name, bucket in held:
+            level = bucket.level if bucket.at == now else bucket.level_at(now)
+            # Bucket.standing and reset_second, inline (a level is never above capacity)
+            full_at = now + (bucket.capacity - level) / bucket.speed
+            row = (
+                bucket.rate.limit,
+                max(0, floor(level + EPSILON)),
+                ceil(full_at) if full_at < _INFINITY else NEVER,
+            )
+            rows.append((FAMILY[name], *row))
+            if name == "tokens":
+                combined = False
+            elif name != "requests":
+                parts.append(row)
+        if combined and parts:
+            if len(parts) == 2:
+                (limit, left, reset), (limit2, left2, reset2) = parts
+                rows.append(("tokens", limit + limit2, left + left2, max(reset, reset2)))
+            else:
+                rows.append(("tokens", *parts[0]))
+        return tuple(rows)
+
+
+def shown_of(standings: dict[str, Standing]) -> Shown:
+    """``standings`` as the headers give them, in the headers' order."""
+    return tuple(
+        (family, s.limit, s.remaining, reset_second(s.reset_at))
+        for family in FAMILIES
+        if (s := standings.get(family)) is not None
+    )

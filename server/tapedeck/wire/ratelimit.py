@@ -30,6 +30,11 @@ RATE_LIMITS_DOC = "https://docs.claude.com/en/api/rate-limits"
 SALES = "https://claude.com/contact-sales"
 
 
+#: Limits as the headers show them: ``(family, limit, remaining, reset)`` in the headers'
+#: order, ``reset`` the second it is full again (:func:`reset_second`).
+Shown = tuple[tuple[str, int, int, int], ...]
+
+
 class Standing(NamedTuple):
     """One limit as the headers show it: the limit, what is left, when it is full again."""
 
@@ -43,7 +48,7 @@ def rfc3339(at: float, exact: bool = False) -> str:
     (the limit is full by then), or to the millisecond if ``exact``; dates past year 9999
     are shown as its last second."""
     if not exact:
-        return _whole_seconds(_second_after(at))
+        return _whole_seconds(reset_second(at))
     try:
         moment = datetime.fromtimestamp(at, UTC)
     except (OverflowError, OSError, ValueError):
@@ -51,8 +56,14 @@ def rfc3339(at: float, exact: bool = False) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _second_after(at: float) -> int:
-    return math.ceil(at) if math.isfinite(at) else 2**63
+#: The reset second shown for a limit that is never full again.
+NEVER = 2**63
+
+
+def reset_second(at: float) -> int:
+    """The second a ``-reset`` header shows for ``at``: the next whole one (the limit is
+    full by then)."""
+    return math.ceil(at) if math.isfinite(at) else NEVER
 
 
 @functools.lru_cache(maxsize=1024)  # the same few seconds, over and over
@@ -77,7 +88,15 @@ def ratelimit_headers(standings: dict[str, Standing]) -> WireHeaders:
         standing = standings.get(family)
         if standing is not None:
             limit, remaining, reset_at = standing
-            pairs += _family(family, limit, remaining, _second_after(reset_at))
+            pairs += _family(family, limit, remaining, reset_second(reset_at))
+    return pairs
+
+
+def shown_headers(shown: Shown) -> WireHeaders:
+    """The headers for limits given as :data:`Shown`, as they go on the wire."""
+    pairs: WireHeaders = []
+    for family, limit, remaining, reset in shown:
+        pairs += _family(family, limit, remaining, reset)
     return pairs
 
 
@@ -115,7 +134,7 @@ def with_ratelimit(plan: Plan, pairs: WireHeaders) -> Plan:
     may be kept and served again)."""
     global _last
     last = _last
-    if last.plan is plan and last.made is not None and last.pairs == pairs:
+    if last.plan is plan and last.made is not None and (last.pairs is pairs or last.pairs == pairs):
         return last.made
     head = plan.head
     headers = [*without_ratelimit(head.headers), *pairs]
