@@ -28,6 +28,11 @@ $(STAMP): pyproject.toml uv.lock
 	  --python $(BIN)/python
 	touch $(STAMP)
 
+# Tests and the commands they start write bytecode caches too (the tree's own modules, and
+# pytest's assert-rewritten plugin modules): tests/conftest.py turns them on for a direct
+# pytest run as well.
+unexport PYTHONDONTWRITEBYTECODE
+
 # PORT=N picks the port; without it, TAPEDECK_PORT or tapedeck's default (8765). A port in
 # use is then explained as make run takes it (TAPEDECK_VIA_MAKE_RUN).
 PORT ?=

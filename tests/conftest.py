@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 import tempfile
 import threading
 import time
@@ -37,6 +38,13 @@ pytest.register_assert_rewrite("cassette_samples", "fault_helpers", "record_help
 #: The repository root, and its shipped cassettes.
 ROOT = Path(__file__).resolve().parent.parent
 CASSETTES = ROOT / "cassettes"
+
+# Bytecode caches on, for this process and every process the tests start: pytest rewrites
+# the asserts of each module of a pytest11 plugin's distribution (tapedeck's, hypothesis's),
+# and with PYTHONDONTWRITEBYTECODE set every nested pytest run (test_pytest_plugin.py,
+# test_plugin_recording.py, ...) rewrote them again: 30% of its CPU time.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
 # Library index caches (and anything else under the user's cache directory) of the servers
 # these tests start, and of the tapedeck processes they run, go to a directory of the run.
