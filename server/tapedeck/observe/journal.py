@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..errors import APIError
-from .exchange import Exchange
+from .exchange import Asked, Exchange
 from .weight import BODY_FACTOR, ENTRY_BYTES
 from .weight import body_cost as body_cost  # where the shared journal finds them
 from .weight import entry_cost as entry_cost
@@ -107,24 +107,24 @@ class Journal:
         self._watchers: list[Watcher] = []
         #: Set when the server stops: live streams end.
         self.closed = False
+        #: The last request added, what its entry counts for and its body's part of that.
+        self._last: tuple[Asked | None, int, int] = (None, 0, 0)
 
     def add(self, exchange: Exchange) -> None:
         exchange.id = next(self._ids)
         request = exchange.request
         if request is not None:  # entry_cost, inline: every request passes here
             size = request.size
-            if size > self.body_limit:
-                exchange.request = request = request.without_body()
-                exchange.omitted = size
-                body = 0
+            last = self._last
+            if last[0] is request:  # the request cache hands the same request again
+                cost, body = last[1], last[2]
             else:
-                body = BODY_FACTOR * size if request.body else 0
-            cost = ENTRY_BYTES + body + len(request.test_id) + len(request.path)
-            for name, value in request.headers:
-                cost += len(name) + len(value)
-            if request.query:
-                for name, value in request.query:
-                    cost += len(name) + len(value)
+                cost, body = self._request_cost(request)
+                if size <= self.body_limit:  # a larger body is not held on to for this
+                    self._last = (request, cost, body)
+            if size > self.body_limit:
+                exchange.request = request.without_body()
+                exchange.omitted = size
             if exchange.miss is not None:
                 cost += exchange.miss.size
             if exchange.error is not None:
@@ -145,6 +145,21 @@ class Journal:
         if self._watchers:
             for watcher in self._watchers:
                 watcher.put(exchange)
+
+    def _request_cost(self, request: Asked) -> tuple[int, int]:
+        """What an entry of ``request`` counts for besides its miss and its error, and
+        what of that is its body (0 if the journal does not keep it)."""
+        if request.size > self.body_limit:
+            body = 0
+        else:
+            body = BODY_FACTOR * request.size if request.body else 0
+        cost = ENTRY_BYTES + body + len(request.test_id) + len(request.path)
+        for name, value in request.headers:
+            cost += len(name) + len(value)
+        if request.query:
+            for name, value in request.query:
+                cost += len(name) + len(value)
+        return cost, body
 
     def trim(self, exchange: Exchange) -> None:
         """Leave out a request body larger than ``body_limit`` (its size is noted)."""

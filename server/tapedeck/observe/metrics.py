@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from ..cassette.library import CassetteLibrary
 from ..errors import APIError
-from ..shaping.faults import FaultKind
+from ..shaping.faults import Fault, FaultKind
 from .exchange import Exchange
 
 if TYPE_CHECKING:
@@ -107,6 +107,7 @@ class Metrics:
         self.upstream = Histogram(UPSTREAM_BUCKETS)
         #: What the exchanges not counted yet count for (at most :data:`BATCH`).
         self.pending: list[Counted] = []
+        self._last_kinds: tuple[tuple[Fault, ...], tuple[FaultKind, ...]] = ((), ())
         self._registry: CollectorRegistry | None = None
 
     @property
@@ -146,16 +147,27 @@ class Metrics:
                 exchange.source,
                 exchange.duration,
                 exchange.events,
-                tuple(f.kind for f in faults) if faults else (),
+                self._kinds(faults) if faults else (),
                 exchange.upstream,
             )
         )
         if len(pending) >= BATCH:
             self.count()
 
+    def _kinds(self, faults: tuple[Fault, ...]) -> tuple[FaultKind, ...]:
+        """The kinds of ``faults``: the same tuple, request after request, while the
+        faults in force stay the same."""
+        last = self._last_kinds
+        if last[0] is faults:
+            return last[1]
+        kinds = tuple(f.kind for f in faults)
+        self._last_kinds = (faults, kinds)
+        return kinds
+
     def count(self) -> None:
         """Count the exchanges kept since the last time."""
         get, events = self.rows.get, 0
+        faulted: dict[tuple[FaultKind, ...], int] = {}  # added up at the end: same counts
         for method, path, status, source, duration, sent, faults, upstream in self.pending:
             key = (method, path, status, source)
             row = get(key)
@@ -166,9 +178,12 @@ class Metrics:
             row[2 + bisect_left(RESPONSE_BUCKETS, duration)] += 1
             events += sent
             if faults:
-                self.faults.update(map(str, faults))
+                faulted[faults] = faulted.get(faults, 0) + 1
             if upstream is not None:
                 self.upstream.observe(upstream)
+        for kinds, times in faulted.items():
+            for kind in kinds:
+                self.faults[str(kind)] += times
         self.events += events
         self.pending.clear()
 

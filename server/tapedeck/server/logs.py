@@ -154,7 +154,13 @@ def log_request(
     platform = called(scope)
     if platform is not None:  # the path the client sent, then what it was served as
         seen = f"{shown(platform[1])} ({platform[0]}: {seen})"
-    info(_LINE, scope["method"], seen, status or "-", shown(said) or "-", ms, ending)
+    queue = _queue()
+    if queue is not None:  # _LINE, formatted in one step
+        queue.line(
+            f"{scope['method']} {seen} {status or '-'} {shown(said) or '-'} {ms:.1f}ms{ending}"
+        )
+    else:
+        info(_LINE, scope["method"], seen, status or "-", shown(said) or "-", ms, ending)
 
 
 def called(scope: Scope) -> tuple[str, str] | None:
@@ -190,20 +196,32 @@ def info(message: str, *args: object) -> None:
     """Log one INFO line (``message % args``) as cheaply as it can be done: a line is
     written once per request, and would otherwise cost a replayed response a third of
     its time."""
-    handlers = log.handlers
-    if len(handlers) == 1 and type(handlers[0]) is BatchedStreamHandler and _alone(handlers[0]):
-        handlers[0].line(message % args)
+    queue = _queue()
+    if queue is not None:
+        queue.line(message % args)
     elif log.isEnabledFor(logging.INFO):
         # makeRecord directly: logging's search for the caller's frame costs more than
         # the rest of a replayed response.
         log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, message, args, None, None))
 
 
-def _alone(handler: BatchedStreamHandler) -> bool:
-    """Whether tapedeck's own handler is all that would see a request line: then the line
+def _queue() -> BatchedStreamHandler | None:
+    """tapedeck's own handler, if it is all that would see a request line: then the line
     is queued as text. A ``LogRecord`` costs a replayed response a third of its time, and
     only matters to other handlers (pytest's log capture, an embedding program's)."""
-    return not (log.propagate or log.filters or handler.filters) and handler.level <= logging.INFO
+    handlers = log.handlers
+    if len(handlers) != 1:
+        return None
+    handler = handlers[0]
+    if (
+        type(handler) is not BatchedStreamHandler
+        or log.propagate
+        or log.filters
+        or handler.filters
+        or handler.level > logging.INFO
+    ):
+        return None
+    return handler
 
 
 class RequestLog:
