@@ -1,5 +1,6 @@
 """What a replaying server does not import: start-up pays for what every request needs, and
-the HTTP client to the upstream and the Prometheus client only when something uses them."""
+the HTTP client to the upstream, the Prometheus client and the journal's typed entries (for
+tests) only when something uses them."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ SCRIPT = textwrap.dedent(
     with tapedeck.serve(sys.argv[1], mode=sys.argv[2], timing="instant") as server:
         status, data = post(server.base_url + "/v1/messages", body)
         assert status == 200 and b"message_stop" in data, (status, data[:200])
-        loaded = [m for m in ("httpx", "prometheus_client") if m in sys.modules]
+        loaded = [m for m in ("httpx", "prometheus_client", "tapedeck.observe.entries")
+                  if m in sys.modules]
         if sys.argv[3] == "scrape":
             with urllib.request.urlopen(server.base_url + "/metrics") as response:
                 assert b"tapedeck_requests_total" in response.read()

@@ -14,6 +14,8 @@ How a request flows through the package: docs/architecture.md.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .cassette.library import CassetteLibrary
 from .cassette.load import load_cassette, parse_cassette
 from .cassette.matching import MatchRules
@@ -30,11 +32,13 @@ from .errors import (
     TapedeckError,
     UpstreamError,
 )
-from .observe.entries import JournalEntry
 from .server.app import create_app
 from .server.runner import ServerThread, serve
 from .shaping.timing import Timing
 from .version import __version__
+
+if TYPE_CHECKING:
+    from .observe.entries import JournalEntry
 
 __all__ = [
     "APIError",
@@ -64,3 +68,12 @@ __all__ = [
     "parse_cassette",
     "serve",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The journal's typed entries are for tests reading the journal: loaded when asked for.
+    if name == "JournalEntry":
+        from .observe.entries import JournalEntry
+
+        return JournalEntry
+    raise AttributeError(f"module 'tapedeck' has no attribute {name!r}")
