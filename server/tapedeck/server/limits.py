@@ -93,12 +93,13 @@ class Limits:
 
     def take(self, admission: Admission, cost: Cost) -> WireHeaders:
         """Take ``cost`` for an admitted request; the rate-limit headers it then gets."""
-        self.book.quotas.take(admission, cost)
-        return self.headers(admission)
+        return self._headers(self.book.quotas.charge(admission, cost))
 
     def headers(self, admission: Admission) -> WireHeaders:
         """The rate-limit headers that show ``admission``'s quotas now."""
-        shown = self.book.quotas.shown(admission)
+        return self._headers(self.book.quotas.shown(admission))
+
+    def _headers(self, shown: Shown) -> WireHeaders:
         last = self._shown
         if last[0] == shown:
             return last[1]

@@ -18,13 +18,14 @@ whether a request that goes over is refused: ``times=N`` refuses the first N suc
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..per_test import MAX_TEST_IDS
-from ..wire.ratelimit import FAMILIES, NEVER, Shown, Standing, reset_second
+from ..wire.ratelimit import Shown, Standing
 from .faults import QUOTA_LIMITS, Fault
+from .quota_shown import FAMILY as FAMILY
+from .quota_shown import rows_of, shown_of
 from .rates import EPSILON, Bucket, Rate, retry_after
 
 #: What the API's messages call each limit.
@@ -34,10 +35,7 @@ COUNTED = {
     "output_tokens": "output tokens",
     "tokens": "tokens",
 }
-#: The header family that shows each limit.
-FAMILY = {name: name.replace("_", "-") for name in QUOTA_LIMITS}
 Gate = Callable[[str, Fault], bool]
-_INFINITY = math.inf
 Buckets = tuple[tuple[str, Bucket], ...]
 
 
@@ -244,44 +242,30 @@ class Quotas:
         return shown
 
     def shown(self, admission: Admission) -> Shown:
-        """:meth:`standings` as the headers give them (:data:`~tapedeck.wire.ratelimit.Shown`).
-        From one quota's kept buckets it is worked out directly: a bucket just charged
-        holds its level at the admission's time (it never holds more than its capacity)."""
+        """:meth:`standings` as the headers give them (:data:`~tapedeck.wire.ratelimit.Shown`),
+        for one quota's kept buckets without choosing among quotas."""
         held = self._held(admission)
         if held is None:
             return shown_of(self.standings(admission))
         now = admission.now
-        rows: list[tuple[str, int, int, int]] = []
-        parts: list[tuple[int, int, int]] = []  # input and output: the tokens family's
-        combined = True
-        floor, ceil = math.floor, math.ceil
-        for name, bucket in held:
-            level = bucket.level if bucket.at == now else bucket.level_at(now)
-            # Bucket.standing and reset_second, inline (a level is never above capacity)
-            full_at = now + (bucket.capacity - level) / bucket.speed
-            row = (
-                bucket.rate.limit,
-                max(0, floor(level + EPSILON)),
-                ceil(full_at) if full_at < _INFINITY else NEVER,
-            )
-            rows.append((FAMILY[name], *row))
-            if name == "tokens":
-                combined = False
-            elif name != "requests":
-                parts.append(row)
-        if combined and parts:
-            if len(parts) == 2:
-                (limit, left, reset), (limit2, left2, reset2) = parts
-                rows.append(("tokens", limit + limit2, left + left2, max(reset, reset2)))
-            else:
-                rows.append(("tokens", *parts[0]))
-        return tuple(rows)
+        levels = [b.level if b.at == now else b.level_at(now) for _, b in held]
+        return rows_of(held, levels, now)
 
-
-def shown_of(standings: dict[str, Standing]) -> Shown:
-    """``standings`` as the headers give them, in the headers' order."""
-    return tuple(
-        (family, s.limit, s.remaining, reset_second(s.reset_at))
-        for family in FAMILIES
-        if (s := standings.get(family)) is not None
-    )
+    def charge(self, admission: Admission, cost: Cost) -> Shown:
+        """:meth:`take` ``cost`` at the admission's time, then :meth:`shown`: for one
+        quota's kept buckets, from the levels :meth:`admit` read (nothing has changed them
+        since) less what is taken."""
+        held = self._held(admission)
+        levels = admission.levels
+        if held is None or levels is None or admission.waived:
+            self.take(admission, cost)
+            return self.shown(admission)
+        admission.levels = None
+        now = admission.now
+        amounts = cost.amounts()
+        for i, (name, bucket) in enumerate(held):
+            amount = amounts[name]
+            if amount:  # Bucket.take, on the level known at now
+                bucket.level = levels[i] = min(bucket.capacity, levels[i] - amount)
+                bucket.at = now
+        return rows_of(held, levels, now)
