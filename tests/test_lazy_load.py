@@ -9,8 +9,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from conftest import CASSETTES, LogLines, running
+from fake_upstream import FakeUpstream, ask
+from tapedeck.config import Mode
 from tapedeck.errors import LibraryError
 
 HELLO = {
@@ -98,3 +101,25 @@ def test_the_catalog_lists_every_file_of_a_lazy_library(tmp_path: Path) -> None:
     assert "streaming/hello" in names
     assert len(names) == SHIPPED
     assert one.status_code == 200
+
+
+def test_new_episodes_adds_to_a_named_cassette_loaded_on_first_use(
+    tmp_path: Path, fake: FakeUpstream
+) -> None:
+    root = tmp_path / "cassettes"
+    root.mkdir()
+    (root / "broken.yaml").write_text("version: 1\ninteractions: [\n")  # named by nobody
+    case = {**ANTHROPIC, "x-tapedeck-cassette": "suite/case"}
+    settings = {"index_cache": "off", "load": "lazy", "upstream": fake.base_url}
+    for asked in (["a plain answer"], ["a plain answer", "a second answer"]):
+        with (
+            running(root, mode=Mode.NEW_EPISODES, **settings) as server,
+            httpx.Client(base_url=server.base_url, timeout=10) as client,
+        ):
+            for text in asked:
+                assert client.post("/v1/messages", json=ask(text), headers=case).status_code == 200
+    # The first run recorded one answer; the second replayed it from the cassette it loaded
+    # on first use, recorded the new one and added it to the same file.
+    assert fake.count == 2
+    recorded = yaml.safe_load((root / "suite/case.yaml").read_text())
+    assert len(recorded["interactions"]) == 2
