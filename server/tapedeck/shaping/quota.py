@@ -25,7 +25,7 @@ from ..per_test import MAX_TEST_IDS
 from ..wire.ratelimit import Shown, Standing
 from .faults import QUOTA_LIMITS, Fault
 from .quota_shown import FAMILY as FAMILY
-from .quota_shown import rows_of, shown_of
+from .quota_shown import Rows, rows_of, shown_of
 from .rates import EPSILON, Bucket, Rate, retry_after
 
 #: What the API's messages call each limit.
@@ -115,6 +115,8 @@ class Quotas:
         self._moves = 0
         #: The key looked up last, and its buckets: already the most recently used.
         self._last: tuple[str, Fault, Buckets] | None = None
+        self._last_amounts: tuple[Cost | None, dict[str, int]] = (None, {})
+        self._rows = Rows()
 
     def buckets(self, fault: Fault, test_id: str, now: float) -> Buckets:
         """The test id's buckets for ``fault``, by limit, made full on first use."""
@@ -138,22 +140,18 @@ class Quotas:
     ) -> Admission:
         """Whether a request that costs ``cost`` may go through now. Nothing is taken yet:
         :meth:`take` does that once what the request really costs is known."""
-        amounts = cost.amounts()
+        amounts = self._amounts(cost)
         if len(faults) == 1:  # the usual case: the buckets are kept for take and the headers
             kept = tuple(faults)
             fault = kept[0]
             held = self.buckets(fault, test_id, now)
-            # Bucket.level_at, inline: each request reads every bucket once here
-            levels = [min(b.capacity, b.level + max(0.0, now - b.at) * b.speed) for _, b in held]
-            for (name, bucket), level in zip(held, levels, strict=True):
-                if amounts[name] - level <= EPSILON:  # what Bucket.wait says is 0.0
-                    continue
-                wait = bucket.wait(amounts[name], now)
-                if not gate(test_id, fault):
-                    return Admission(kept, test_id, now, None, kept, held, self._moves)
-                after = None if wait is None else retry_after(wait)
-                refusal = Refusal(fault, name, bucket.rate, after)
-                return Admission(kept, test_id, now, refusal, (), held, self._moves)
+            levels: list[float] = []
+            for name, bucket in held:
+                # Bucket.level_at, inline: each request reads every bucket once, here
+                level = bucket.level + max(0.0, now - bucket.at) * bucket.speed
+                levels.append(bucket.capacity if level > bucket.capacity else level)
+                if amounts[name] - levels[-1] > EPSILON:  # Bucket.wait is not 0.0
+                    return self._over(kept, test_id, now, amounts, gate, held)
             return Admission(kept, test_id, now, None, (), held, self._moves, levels)
         waived: list[Fault] = []
         for fault in faults:
@@ -168,6 +166,37 @@ class Quotas:
                 refusal = Refusal(fault, name, bucket.rate, after)
                 return Admission(tuple(faults), test_id, now, refusal)
         return Admission(tuple(faults), test_id, now, None, tuple(waived))
+
+    def _over(
+        self,
+        kept: tuple[Fault, ...],
+        test_id: str,
+        now: float,
+        amounts: dict[str, int],
+        gate: Gate,
+        held: Buckets,
+    ) -> Admission:
+        """:meth:`admit` for one quota whose limits a request goes over."""
+        fault = kept[0]
+        for name, bucket in held:
+            wait = bucket.wait(amounts[name], now)
+            if wait == 0.0:
+                continue
+            if not gate(test_id, fault):
+                return Admission(kept, test_id, now, None, kept, held, self._moves)
+            after = None if wait is None else retry_after(wait)
+            refusal = Refusal(fault, name, bucket.rate, after)
+            return Admission(kept, test_id, now, refusal, (), held, self._moves)
+        raise AssertionError("a limit was over")  # pragma: no cover
+
+    def _amounts(self, cost: Cost) -> dict[str, int]:
+        """``cost.amounts()``, kept for the next request's same cost (not to be changed)."""
+        last = self._last_amounts
+        if last[0] is cost:
+            return last[1]
+        amounts = cost.amounts()
+        self._last_amounts = (cost, amounts)
+        return amounts
 
     def take(self, admission: Admission, cost: Cost, now: float | None = None) -> None:
         """Take ``cost`` from the limits of an admitted request (at ``now``, by default the
@@ -262,10 +291,10 @@ class Quotas:
             return self.shown(admission)
         admission.levels = None
         now = admission.now
-        amounts = cost.amounts()
+        amounts = self._amounts(cost)
         for i, (name, bucket) in enumerate(held):
             amount = amounts[name]
             if amount:  # Bucket.take, on the level known at now
                 bucket.level = levels[i] = min(bucket.capacity, levels[i] - amount)
                 bucket.at = now
-        return rows_of(held, levels, now)
+        return self._rows.of(held, levels, now)
