@@ -8,11 +8,14 @@ Serves the 100-delta stream of bench/replay.py at ``instant`` timing, three ways
 - ``recorded``: no quota, but the cassette has the same nine headers recorded, which shows
   what sending the headers costs apart from the quota's bookkeeping.
 
-Rounds alternate the setups to spread any drift; the best round of each is compared. It
-prints streams/s and server CPU per response, and the ratios to ``plain``; it exits 0
-whenever it ran.
+With ``--before SRC`` (tapedeck from another source tree, e.g. a worktree of an earlier
+commit), that tree runs ``plain`` and ``quota`` too, as ``before-plain`` and ``before-quota``.
 
-    .venv/bin/python bench/quota.py [--rounds 3] [--duration 5] [--connections 32]
+Rounds alternate the setups to spread any drift; the best round of each is compared. It
+prints streams/s and server CPU per response, and the ratios to ``plain`` (``before-quota``
+to ``before-plain``); it exits 0 whenever it ran.
+
+    .venv/bin/python bench/quota.py [--rounds 3] [--duration 5] [--connections 32] [--before SRC]
 """
 
 from __future__ import annotations
@@ -53,10 +56,13 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="window, s (default 5)")
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up, s (default 1)")
     parser.add_argument("--connections", type=int, default=32, help="connections (default 32)")
+    parser.add_argument("--before", type=Path, metavar="SRC", help="also run this source tree")
     args = parser.parse_args()
     opts = ["--connections", str(args.connections)]
     opts += ["--duration", str(args.duration), "--warmup", str(args.warmup)]
     results: dict[str, list[dict]] = {"plain": [], "quota": [], "recorded": []}
+    if args.before:
+        results.update({"before-plain": [], "before-quota": []})
     with tempfile.TemporaryDirectory(prefix="tapedeck-bench-quota-") as tmp_name:
         tmp = Path(tmp_name)
         cassettes = tmp / "cassettes"
@@ -70,8 +76,9 @@ def main() -> int:
             for setup in results:
                 progress(f"{setup}, round {r + 1}/{args.rounds}")
                 root = with_headers if setup == "recorded" else cassettes
-                server = Server("tapedeck", "instant", root, tmp / f"{setup}.log")
-                if setup == "quota":
+                kind = "before" if setup.startswith("before") else "tapedeck"
+                server = Server(kind, "instant", root, tmp / f"{setup}.log", args.before)
+                if setup.endswith("quota"):
                     server.cmd += ["--fault", QUOTA]
                 with server as srv:
                     timeout = args.duration + args.warmup + 60
@@ -84,12 +91,15 @@ def main() -> int:
         shown = f"{per[setup] * 1e6:6.1f} us" if per[setup] is not None else "     ? us"
         errors = sum(r["errors"] for r in results[setup])
         print(
-            f"{setup:8} streams/s {rate:8.0f}   server CPU per response {shown}   "
+            f"{setup:12} streams/s {rate:8.0f}   server CPU per response {shown}   "
             f"other load {result['other_cores'] or 0:.2f} cores   bad responses {errors}"
         )
-    plain_rate, plain_cpu = best["plain"]["streams_per_s"], per["plain"]
-    for setup in ("quota", "recorded"):
-        line = f"{setup:8} / plain: streams/s {best[setup]['streams_per_s'] / plain_rate:.3f}"
+    pairs = [("quota", "plain"), ("recorded", "plain")]
+    if args.before:
+        pairs.append(("before-quota", "before-plain"))
+    for setup, base in pairs:
+        plain_rate, plain_cpu = best[base]["streams_per_s"], per[base]
+        line = f"{setup} / {base}: streams/s {best[setup]['streams_per_s'] / plain_rate:.3f}"
         cpu = per[setup]
         if plain_cpu and cpu:
             line += f"   CPU per response {cpu / plain_cpu:.3f} ({(cpu - plain_cpu) * 1e6:+.1f} us)"
