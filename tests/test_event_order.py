@@ -16,7 +16,8 @@ import yaml
 
 from conftest import CASSETTES, ROOT, MakeServer, sdk
 from tapedeck.cassette import fast_yaml
-from tapedeck.cassette.library import CassetteLibrary, cassette_files
+from tapedeck.cassette.files import cassette_files
+from tapedeck.cassette.library import CassetteLibrary
 from tapedeck.cassette.load import load_cassette, parse_cassette
 from tapedeck.errors import CassetteError
 

@@ -12,7 +12,6 @@ replaces one cassette; only that cassette's interactions are re-indexed.
 from __future__ import annotations
 
 import bisect
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import CassetteError, LibraryError, UnsafeNameError
 from .closest import Closest, closest
+from .files import SUFFIXES, listing
 from .indexed import WHOLE, Entry, Hit, View
 from .load import load_cassette
 
@@ -29,8 +29,6 @@ from .matching import MatchRules, RequestShape
 from .model import Cassette, Interaction
 from .on_demand import Listed, OnDemand, loaders
 from .threads import Thread, ended, rebuilt, reply_id
-
-SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass(slots=True, eq=False)
@@ -187,51 +185,8 @@ class CassetteLibrary:
         leading outside are still errors here) and each is loaded when first asked for
         (:mod:`.on_demand`)."""
         rules = rules or MatchRules()
-        if not root.is_dir():
-            raise LibraryError(
-                [
-                    CassetteError(
-                        str(root),
-                        0,
-                        "not a directory (expected the "
-                        "cassette directory, e.g. --cassettes ./cassettes)",
-                    )
-                ]
-            )
-        real_root = os.path.realpath(root)
-        prefix = len(str(root)) + 1
+        found, errors = listing(root)
         cassettes: list[Cassette] = []
-        errors: list[CassetteError] = []
-        seen: dict[str, str] = {}
-        found: list[tuple[Path, str, str]] = []
-        for path in cassette_files(root):
-            display = str(path)
-            # The walk does not follow links to folders: only a file that is a link itself
-            # can lead outside (pathlib's resolve() for each file costs a large library
-            # most of a warm start).
-            if os.path.islink(display) and not _inside(os.path.realpath(display), real_root):
-                errors.append(
-                    CassetteError(
-                        display,
-                        0,
-                        "is a link to a file outside the "
-                        "cassette directory; copy the file in instead",
-                    )
-                )
-                continue
-            relative = display[prefix:].replace(os.sep, "/")
-            name = relative[: relative.rindex(".")]
-            if name in seen:
-                errors.append(
-                    CassetteError(
-                        display,
-                        0,
-                        f"cassette name {name!r} is also used by {seen[name]}; rename one of them",
-                    )
-                )
-                continue
-            seen[name] = display
-            found.append((path, name, display))
         if lazy:
             if errors:
                 raise LibraryError(errors)
@@ -325,19 +280,3 @@ class CassetteLibrary:
             self._lazy.want_all()
         else:
             self._lazy.want(cassette)
-
-
-def cassette_files(root: Path) -> list[Path]:
-    """Every cassette file under ``root``, sorted; dot-files and dot-folders are skipped."""
-    files: list[str] = []
-    for folder, dirs, names in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        files.extend(
-            os.path.join(folder, n) for n in names if not n.startswith(".") and n.endswith(SUFFIXES)
-        )
-    # Sorted as paths (by their parts), not as text: "a/b" before "a-b".
-    return [Path(f) for f in sorted(files, key=lambda f: f.split(os.sep))]
-
-
-def _inside(real: str, real_root: str) -> bool:
-    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)

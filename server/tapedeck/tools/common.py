@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..cassette.library import SUFFIXES, cassette_files
+from ..cassette.files import SUFFIXES, cassette_files
 
 
 def fail(message: str, status: int = 2) -> int:

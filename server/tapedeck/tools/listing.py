@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..cassette.library import SUFFIXES, CassetteLibrary, cassette_files
+from ..cassette.files import SUFFIXES, cassette_files
+from ..cassette.library import CassetteLibrary
 from ..cassette.load import load_cassette
 from ..cassette.matching import MatchRules
 from ..cassette.message_stream import assemble

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..cassette.library import SUFFIXES, CassetteLibrary
+from ..cassette.files import SUFFIXES
+from ..cassette.library import CassetteLibrary
 from ..cassette.matching import MatchRules
 from ..cassette.model import Interaction, RecordedRequest, RecordedResponse
 from ..cassette.save import dump_cassette, write_atomic
