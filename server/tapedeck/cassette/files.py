@@ -30,12 +30,13 @@ def listing(root: Path) -> tuple[list[tuple[Path, str, str]], list[CassetteError
     errors: list[CassetteError] = []
     seen: dict[str, str] = {}
     found: list[tuple[Path, str, str]] = []
-    for path in cassette_files(root):
-        display = str(path)
+    files: list[tuple[str, bool]] = []
+    _walk(str(root), files)
+    for display, link in files:
         # The walk does not follow links to folders: only a file that is a link itself
         # can lead outside (pathlib's resolve() for each file costs a large library
         # most of a warm start).
-        if os.path.islink(display) and not _inside(os.path.realpath(display), real_root):
+        if link and not _inside(os.path.realpath(display), real_root):
             errors.append(
                 CassetteError(
                     display,
@@ -56,20 +57,40 @@ def listing(root: Path) -> tuple[list[tuple[Path, str, str]], list[CassetteError
             )
             continue
         seen[name] = display
-        found.append((path, name, display))
+        found.append((Path(display), name, display))
     return found, errors
 
 
 def cassette_files(root: Path) -> list[Path]:
     """Every cassette file under ``root``, sorted; dot-files and dot-folders are skipped."""
-    files: list[str] = []
-    for folder, dirs, names in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        files.extend(
-            os.path.join(folder, n) for n in names if not n.startswith(".") and n.endswith(SUFFIXES)
-        )
-    # Sorted as paths (by their parts), not as text: "a/b" before "a-b".
-    return [Path(f) for f in sorted(files, key=lambda f: f.split(os.sep))]
+    files: list[tuple[str, bool]] = []
+    _walk(str(root), files)
+    return [Path(f) for f, _ in files]
+
+
+def _walk(folder: str, out: list[tuple[str, bool]]) -> None:
+    """Append each cassette file under ``folder`` and whether it is a link, sorted as paths
+    (by their parts, not as text: "a/b" before "a-b": each folder's entries in name order,
+    a subfolder's files in its place). Links to folders are not followed, as ``os.walk``
+    does not; the directory entries say what is a link without a ``stat`` per file."""
+    try:
+        with os.scandir(folder) as listed:
+            entries = sorted(listed, key=lambda e: e.name)
+    except OSError:
+        return
+    for entry in entries:
+        name = entry.name
+        if name.startswith("."):
+            continue
+        try:
+            folder_like = entry.is_dir()
+        except OSError:
+            folder_like = False
+        if folder_like:
+            if not entry.is_symlink():
+                _walk(entry.path, out)
+        elif name.endswith(SUFFIXES):
+            out.append((entry.path, entry.is_symlink()))
 
 
 def _inside(real: str, real_root: str) -> bool:
