@@ -202,15 +202,17 @@ def test_bad_state_setting_is_refused() -> None:
 
 
 def test_the_journal_holds_every_workers_requests(redis_server: RedisServer) -> None:
-    with WorkerServer(redis_server, 2, cassettes=CASSETTES, timing="instant") as s:
-        for i in range(40):  # half of them to each worker
-            with connection_to(s.base_url, 1 + i % 2) as h:
-                r = h.post("/v1/messages", json=HELLO, headers={"x-tapedeck-test-id": "j"})
-                assert r.status_code == 200
-        for worker in (1, 2):  # each worker has them all, numbered once
-            with connection_to(s.base_url, worker) as h:
-                r = h.get("/_tapedeck/journal", params={"test_id": "j"})
-                entries = r.json()["entries"]
+    with (
+        WorkerServer(redis_server, 2, cassettes=CASSETTES, timing="instant") as s,
+        connection_to(s.base_url, 1) as one,
+        connection_to(s.base_url, 2) as two,
+    ):
+        for i in range(40):  # the workers in turn: half of them to each
+            h = (one, two)[i % 2]
+            r = h.post("/v1/messages", json=HELLO, headers={"x-tapedeck-test-id": "j"})
+            assert r.status_code == 200
+        for h in (one, two):  # each worker has them all, numbered once
+            entries = h.get("/_tapedeck/journal", params={"test_id": "j"}).json()["entries"]
             assert [e["id"] for e in entries] == list(range(1, 41))
 
 
