@@ -37,6 +37,7 @@ COUNTED = {
 }
 Gate = Callable[[str, Fault], bool]
 Buckets = tuple[tuple[str, Bucket], ...]
+Amounts = dict[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +116,7 @@ class Quotas:
         self._moves = 0
         #: The key looked up last, and its buckets: already the most recently used.
         self._last: tuple[str, Fault, Buckets] | None = None
-        self._last_amounts: tuple[Cost | None, dict[str, int]] = (None, {})
+        self._last_amounts: tuple[object, Amounts, object, Amounts] = (None, {}, None, {})
         self._rows = Rows()
 
     def buckets(self, fault: Fault, test_id: str, now: float) -> Buckets:
@@ -148,7 +149,8 @@ class Quotas:
             levels: list[float] = []
             for name, bucket in held:
                 # Bucket.level_at, inline: each request reads every bucket once, here
-                level = bucket.level + max(0.0, now - bucket.at) * bucket.speed
+                elapsed = now - bucket.at  # a clock that went back refills nothing
+                level = bucket.level + (elapsed * bucket.speed if elapsed > 0.0 else 0.0)
                 levels.append(bucket.capacity if level > bucket.capacity else level)
                 if amounts[name] - levels[-1] > EPSILON:  # Bucket.wait is not 0.0
                     return self._over(kept, test_id, now, amounts, gate, held)
@@ -172,7 +174,7 @@ class Quotas:
         kept: tuple[Fault, ...],
         test_id: str,
         now: float,
-        amounts: dict[str, int],
+        amounts: Amounts,
         gate: Gate,
         held: Buckets,
     ) -> Admission:
@@ -189,13 +191,15 @@ class Quotas:
             return Admission(kept, test_id, now, refusal, (), held, self._moves)
         raise AssertionError("a limit was over")  # pragma: no cover
 
-    def _amounts(self, cost: Cost) -> dict[str, int]:
+    def _amounts(self, cost: Cost) -> Amounts:
         """``cost.amounts()``, kept for the next request's same cost (not to be changed)."""
-        last = self._last_amounts
+        last = self._last_amounts  # two: a request's estimate, then its usage
         if last[0] is cost:
             return last[1]
+        if last[2] is cost:
+            return last[3]
         amounts = cost.amounts()
-        self._last_amounts = (cost, amounts)
+        self._last_amounts = (cost, amounts, last[0], last[1])
         return amounts
 
     def take(self, admission: Admission, cost: Cost, now: float | None = None) -> None:
