@@ -10,7 +10,8 @@ round of each is kept:
 - ``journal``: the journal only; ``metrics``: the metrics only; ``both``: the defaults;
 - ``quota``: the defaults and a server-wide quota whose limits are never reached;
 - ``before`` (with ``--before SRC``): tapedeck from another source tree, e.g. the commit
-  before the journal and the metrics; ``before-quota``: that tree with the quota.
+  before the journal and the metrics; ``before-off`` and ``before-quota``: that tree as
+  ``off`` and with the quota.
 
     .venv/bin/python bench/handler_cost.py [--before SRC] [--requests N] [--rounds R]
 
@@ -131,7 +132,7 @@ def main() -> int:
     if args.worker is not None:
         print(worker(json.loads(args.worker), args.requests, 3))
         return 0
-    variants = [*VARIANTS, *(["before", "before-quota"] if args.before else [])]
+    variants = [*VARIANTS, *(["before-off", "before", "before-quota"] if args.before else [])]
     best = dict.fromkeys(variants, float("inf"))
     for r in range(args.rounds):
         for variant in variants:
@@ -147,6 +148,8 @@ def main() -> int:
             line += f"   off/before {off / best[variant]:.3f} ({off - best[variant]:+.2f} us)"
         elif variant == "quota":
             line += f"   quota - both {best[variant] - best['both']:+.2f} us"
+        elif variant == "before-off":
+            line += f"   before - before-off {best['before'] - best[variant]:+.2f} us"
         elif variant == "before-quota":
             line += f"   before-quota - before {best[variant] - best['before']:+.2f} us"
         elif variant != "off":
