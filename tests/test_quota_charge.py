@@ -44,9 +44,9 @@ def test_charge_and_shown_match_take_and_standings(seed: int) -> None:
         chosen = tuple(rng.sample(faults, rng.choice([1, 1, 1, 2])))
         test_id = rng.choice(["a", "b", "c", "d", ""])
         cost = Cost(1, rng.randint(0, 120), rng.randint(0, 150))
-        passes = rng.random() < 0.5
-        a = fast.admit(chosen, test_id, now, cost, lambda *_: passes)
-        b = slow.admit(chosen, test_id, now, cost, lambda *_: passes)
+        gate = (lambda *_: True) if rng.random() < 0.5 else (lambda *_: False)
+        a = fast.admit(chosen, test_id, now, cost, gate)
+        b = slow.admit(chosen, test_id, now, cost, gate)
         b.held, b.levels = None, None  # the general path: buckets looked up, levels read
         assert outcome(a) == outcome(b)
         if a.refusal is None:
