@@ -11,7 +11,7 @@ NPM      ?= npm
 TS_STAMP := $(TS)/node_modules/.package-lock.json
 TS_ENV   := TAPEDECK_BIN=$(CURDIR)/$(BIN)/tapedeck TAPEDECK_PYTHON=$(CURDIR)/$(BIN)/python
 
-.PHONY: run test prereqs lint typecheck pytest ts ts-table ts-floor ts-example sdk-range clients lock drift floors wheel bench bench-peers ui-screenshot reliability clean
+.PHONY: run test prereqs lint typecheck pytest pytest-all pytest-workers beside-workers ts ts-table ts-floor ts-example sdk-range clients lock drift floors wheel bench bench-peers ui-screenshot reliability clean
 
 # The development environment comes from uv.lock (exact versions, with hashes); uv itself is
 # pinned in the lock's dev group and bootstrapped into the venv by pip. Bytecode is compiled
@@ -40,7 +40,12 @@ run: $(STAMP)
 	TAPEDECK_VIA_MAKE_RUN=1 $(BIN)/tapedeck serve --cassettes cassettes --host 127.0.0.1 \
 	  $(if $(PORT),--port $(PORT))
 
-test: prereqs lint typecheck pytest ts sdk-range
+# The --workers re-run keeps about one core busy, the TypeScript suite and the oldest-SDK runs
+# mostly wait on their servers: they share the two job slots (output kept per target).
+test: prereqs lint typecheck pytest-all $(TS_STAMP) $(FLOOR)/.installed
+	$(MAKE) --no-print-directory -j2 --output-sync=target pytest-workers beside-workers
+
+beside-workers: ts sdk-range
 
 lint: $(STAMP)
 	$(BIN)/ruff check server tests bench
@@ -60,8 +65,12 @@ WORKER_TESTS = tests/test_sequences_and_selection.py tests/test_faults_scoping.p
 # One test process per core (pytest-xdist), a test file's tests in the same process.
 XDIST = -n auto --dist loadfile
 
-pytest: $(STAMP)
+pytest: pytest-all pytest-workers
+
+pytest-all: $(STAMP)
 	$(BIN)/pytest $(XDIST)
+
+pytest-workers: $(STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider $(XDIST) --server-workers 2 $(WORKER_TESTS)
 
 # The conformance table with the locked newest @anthropic-ai/sdk, its smoke cases with the
