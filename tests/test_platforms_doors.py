@@ -134,13 +134,19 @@ def test_a_platform_path_takes_only_json(server: ServerThread) -> None:
 
 
 def test_a_platform_path_is_refused_to_web_pages(server: ServerThread) -> None:
-    for path in (f"{VERTEX}/claude-sonnet-4-5:rawPredict", "/anthropic/v1/messages"):
-        response = post(
-            server, path, vertex_body("vertex-2023-10-16"), origin="https://evil.example"
-        )
-        assert "refused" in api_error(response, 403, "permission_error")
-        response = post(server, path, HELLO, **{"sec-fetch-site": "cross-site"})
-        api_error(response, 403, "permission_error")
+    path = "/anthropic/v1/messages"
+    response = post(server, path, HELLO, origin="https://evil.example")
+    assert "refused" in api_error(response, 403, "permission_error")
+    response = post(server, path, HELLO, **{"sec-fetch-site": "cross-site"})
+    api_error(response, 403, "permission_error")
+    # Vertex: a 403 is Google's to give (docs/platforms.md, "Faults on Vertex").
+    path = f"{VERTEX}/claude-sonnet-4-5:rawPredict"
+    for headers in ({"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"}):
+        response = post(server, path, vertex_body("vertex-2023-10-16"), **headers)
+        assert response.status_code == 403, response.text
+        error = response.json()["error"]
+        assert (error["code"], error["status"]) == (403, "PERMISSION_DENIED")
+        assert error["message"].startswith("tapedeck: ")
 
 
 def test_a_body_over_max_body_size_is_refused(tmp_path: Path, make_server: MakeServer) -> None:

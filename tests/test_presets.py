@@ -4,6 +4,7 @@ combined with the user's own rules, shown by ``tapedeck show --settings``; ``mis
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -213,8 +214,10 @@ def test_show_settings_names_where_each_rule_came_from(tmp_path: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     out = shown.stdout
     assert "hush-secret" not in out
-    assert "mode                    once  [TAPEDECK_MODE]" in out
-    assert f"presets                 claude-code  [{tmp_path / 'tapedeck.yaml'}:1: presets]" in out
+    # The names column is as wide as the longest setting's name.
+    assert re.search(r"^  mode +once  \[TAPEDECK_MODE\]$", out, re.M), out
+    presets = re.escape(f"claude-code  [{tmp_path / 'tapedeck.yaml'}:1: presets]")
+    assert re.search(rf"^  presets +{presets}$", out, re.M), out
     assert f"system.*.text: alpha -> beta  [{tmp_path / 'tapedeck.yaml'}:2: normalize]" in out
     assert "    system  [--ignore-body-fields]" in out
     assert "miss_status: 400  [preset claude-code (claude-code.yaml:" in out
