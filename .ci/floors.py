@@ -3,8 +3,8 @@
 pyproject.toml's floors (``starlette>=0.40``, ``uvicorn>=0.30``, ...) are promises to users
 who pin older packages. This resolves every dependency and every extra to the lowest
 release its range allows (``uv pip compile --resolution lowest-direct``), installs that set
-in a throwaway environment over the test tools (installed first, so that they
-may not move a floor), and runs the tests that reach each dependency: the HTTP server and
+in a throwaway environment with the test tools (resolved with the floors as
+constraints, so that no tool moves a floor), and runs the tests that reach each dependency: the HTTP server and
 its protocol subclass (uvicorn, httptools), streaming (starlette, sse-starlette), the
 upstream client (httpx), recording (anyio), cassettes (pyyaml, yaml-rs), workers (redis)
 and SigV4 re-signing (botocore). ``make drift`` runs it after the newest-release run, so
@@ -93,10 +93,9 @@ def main() -> int:
         pip = [uv, "pip", "install", "--quiet", "--python", str(venv / "bin/python")]
         steps = [
             [uv, "venv", "--quiet", "--python", python, str(venv)],
-            [*pip, *(locked(tool) for tool in TOOLS)],
-            # Then the floors, exactly, over whatever the tools pulled in: the tools' own
-            # wishes (anthropic wants a newer anyio) must not move a floor.
-            [*pip, "--no-deps", "--reinstall", "-r", str(floors)],
+            # The test tools, resolved with the floors as constraints: a tool that cannot
+            # live with a floor fails here, saying which.
+            [*pip, "-c", str(floors), "-r", str(floors), *(locked(tool) for tool in TOOLS)],
             [*pip, "--no-deps", "-e", str(ROOT)],
         ]
         for step in steps:
