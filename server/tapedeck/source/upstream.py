@@ -4,37 +4,36 @@ One pooled ``httpx.AsyncClient``, made when the server starts in a mode that may
 upstream (the first recording of a run must not pay for it inside its timed window; in
 ``--mode none`` neither it nor httpx is loaded unless a request goes upstream after all),
 sends each request. Its transport can be
-replaced (``httpx.MockTransport`` in tests). A streamed answer is decoded event by event as
-the bytes arrive; each event becomes a :class:`~tapedeck.pipeline.Step` at its arrival
-time. A JSON answer is read whole before anything is passed on.
+replaced (``httpx.MockTransport`` in tests). The request as forwarded and the answer read
+as it arrives are in :mod:`.upstream_answer` (imported from here as before).
 
 A request may go upstream in a cloud platform's own form (``upstream_form``): its
-:class:`Forward` then carries a :class:`PlatformForward`, which sets the platform's
-credential on the request as sent (re-signing it, for SigV4) and gives an
-:class:`Answer` that reads the platform's answer back as the first-party one — what the
-recording tap and the rest of tapedeck see. :mod:`tapedeck.platforms` implements both.
+:class:`Forward` then carries a :class:`~tapedeck.source.platform_form.PlatformForward`,
+which sets the platform's credential on the request as sent (re-signing it, for SigV4) and
+gives an :class:`~tapedeck.source.platform_form.Answer` that reads the platform's answer
+back as the first-party one — what the recording tap and the rest of tapedeck see.
+:mod:`tapedeck.platforms` implements both.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UpstreamError
-from ..pipeline import Ending, Head, Plan, Step
 from ..wire.drain import Stopping
-from ..wire.headers import HOP_BY_HOP, response_headers
-from ..wire.sse import encode_event
-from ..wire.sse_decode import SSEDecoder, json_or_text
-from .batches import rewrite_results_url
-from .platform_form import Answer, PlatformForward, UpstreamForm
+from ..wire.headers import HOP_BY_HOP
+from .platform_form import UpstreamForm
+from .upstream_answer import Forward, UpstreamResponse
 from .upstream_failures import unreachable
 
 if TYPE_CHECKING:
     import httpx
+
+__all__ = ["Forward", "Upstream", "UpstreamConfig", "UpstreamResponse"]
 
 #: Request headers not forwarded: hop-by-hop, recomputed by the HTTP client, or tapedeck's.
 _NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "accept-encoding"}
@@ -58,24 +57,6 @@ class UpstreamConfig:
     stop_timeout: float = 10.0
     #: The form platform clients' requests go upstream in (``upstream_form``).
     form: UpstreamForm = UpstreamForm.AUTO
-
-
-@dataclass(frozen=True, slots=True)
-class Forward:
-    """The request to send upstream, as the client sent it."""
-
-    method: str
-    path: str
-    query: str
-    headers: Sequence[tuple[str, str]]
-    body: bytes
-    #: When tapedeck received it (``perf_counter``): step times count from here.
-    started: float
-    #: Where the client reached tapedeck, for ``results_url`` of batches (or ``None``).
-    results_base: str | None = None
-    #: Set when the request goes in a platform's own form (then ``path``, ``query``,
-    #: ``headers`` and ``body`` are the client's, ``path`` still percent-encoded).
-    platform: PlatformForward | None = None
 
 
 class Upstream:
@@ -196,112 +177,3 @@ class _Sent:
     async def trace(self, name: str, info: dict[str, Any]) -> None:
         if name.endswith("send_request_headers.started"):
             self.at = time.perf_counter()
-
-
-class UpstreamResponse:
-    """The upstream's answer, as a live source (:class:`~tapedeck.pipeline.LiveSource`)."""
-
-    def __init__(
-        self,
-        response: httpx.Response,
-        forward: Forward,
-        sent_at: float,
-        extra: Sequence[tuple[str, str]],
-    ) -> None:
-        self.response = response
-        self.forward = forward
-        arrived = time.perf_counter()
-        #: From the request leaving to the response headers arriving.
-        self.time_to_headers_ms = (arrived - sent_at) * 1000
-        #: When the headers arrived, in seconds after the request reached tapedeck.
-        self.headers_at = arrived - forward.started
-        self.status = response.status_code
-        #: The headers as received (lower-case names).
-        self.received = [(k.lower(), v) for k, v in response.headers.multi_items()]
-        self._answer = forward.platform.answer() if forward.platform is not None else None
-        if self._answer is not None:  # from here on, the first-party answer
-            self.status, self.received = self._answer.head(self.status, self.received)
-        kind = next((v for k, v in self.received if k == "content-type"), "")
-        stream = kind.startswith("text/event-stream")
-        self._extra = list(extra)
-        self.head = Head(self.status, self._headers(stream), stream)
-        self.ending = Ending.COMPLETE
-        #: The JSON answer as received (before any ``results_url`` rewrite), once read.
-        self.payload = b""
-        self._body = b""
-        #: When the body ended, in seconds after the request reached tapedeck.
-        self.end_at = self.headers_at
-        self._sent_at = sent_at
-
-    @property
-    def duration(self) -> float:
-        """Seconds from the request going out to the end of the answer (so far)."""
-        return self.forward.started + self.end_at - self._sent_at
-
-    def _headers(self, stream: bool, length: int | None = None) -> list[tuple[bytes, bytes]]:
-        received = [(k, v) for k, v in self.received if not k.startswith("x-tapedeck-")]
-        return response_headers(received, stream=stream, length=length, extra=self._extra)
-
-    async def read_whole(self) -> None:
-        """Read a JSON (non-stream) answer whole."""
-        self.payload = await self.response.aread()
-        if self._answer is not None:
-            self.payload = self._answer.whole(self.payload)
-        base = self.forward.results_base
-        self._body = rewrite_results_url(self.payload, base) if base else self.payload
-        self.head = Head(self.status, self._headers(False, len(self._body)), False)
-        self.end_at = time.perf_counter() - self.forward.started
-
-    async def batches(self) -> AsyncIterator[Sequence[Step]]:
-        """The events each chunk of the body completes, at their arrival time."""
-        if not self.head.stream:
-            yield [Step(0.0, self._body)]
-            return
-        if self._answer is not None:
-            async for steps in self._platform_batches(self._answer):
-                yield steps
-            return
-        import httpx
-
-        decoder = SSEDecoder()
-        started = self.forward.started
-        try:
-            async for chunk in self.response.aiter_bytes():
-                at = time.perf_counter() - started
-                steps = []
-                for decoded in decoder.feed(chunk):
-                    data = json_or_text(decoded.data)
-                    steps.append(Step(at, encode_event(decoded.event, data), decoded.event, data))
-                if steps:
-                    yield steps
-        except httpx.HTTPError:
-            self.ending = Ending.CUT
-        self.end_at = time.perf_counter() - started
-
-    async def _platform_batches(self, answer: Answer) -> AsyncIterator[Sequence[Step]]:
-        """:meth:`batches` of a platform's stream, read back by ``answer``."""
-        import httpx
-
-        started = self.forward.started
-        try:
-            async for chunk in self.response.aiter_bytes():
-                at = time.perf_counter() - started
-                steps = []
-                for event, text in answer.events(chunk):
-                    data = json_or_text(text)
-                    steps.append(Step(at, encode_event(event, data), event, data))
-                if steps:
-                    yield steps
-                if answer.error is not None:  # the rest cannot be read: a cut stream
-                    self.ending = Ending.CUT
-                    break
-        except httpx.HTTPError:
-            self.ending = Ending.CUT
-        self.end_at = time.perf_counter() - started
-
-    async def done(self, passed_on: bool) -> Plan | None:
-        """Nothing to do: the upstream has no use for it (a recording tap has)."""
-        return None
-
-    async def aclose(self) -> None:
-        await self.response.aclose()
