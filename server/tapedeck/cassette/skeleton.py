@@ -19,7 +19,6 @@ text continued on a line that looks like an item adds one, which the first read 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +29,7 @@ from .model import Cassette
 from .yaml_source import load_yaml
 
 #: The rest of a line after a key that a block collection follows.
-_LINE_END = re.compile(r"[ \t]*(?:#[^\n]*)?\n")
+_LINE_END = re.compile(r"[ \t]*(?:#[^\r\n]*)?\r?\n")
 #: Streams shorter than this are left whole: cutting them saves nothing.
 MIN_CUT = 3
 
@@ -42,23 +41,29 @@ class Skeleton:
     text: str
     marker: str
     counts: tuple[int, ...]
-    #: For each cut: the marker's line in ``text``, and the lines the cut removed (none when
-    #: the cut kept every line).
-    removed: tuple[tuple[int, int], ...] = ()
+    #: For each cut that put the marker on one line: the marker's line in ``text``, and
+    #: where the cut-out items were in ``source`` (their lines are counted only when a line
+    #: after them is asked for).
+    removed: tuple[tuple[int, int, int], ...] = ()
+    source: str = ""
 
     def line_in_file(self, line: int) -> int:
         """The line in the whole text of ``line`` of the skeleton."""
-        return line + sum(n for at, n in self.removed if at < line)
+        return line + sum(
+            self.source.count("\n", start, end) - 1 for at, start, end in self.removed if at < line
+        )
 
 
 def _end_pattern(width: int) -> re.Pattern[str]:
     """The line break before the first line that ends a list whose items start at
     ``width``: any line but an item (``-`` then a space), a line indented deeper, a blank
     line or a comment. (A line with a tab in its indentation is not YAML: it ends the list
-    here, and the parse of the rest says what is wrong.)"""
+    here, and the parse of the rest says what is wrong.) The indentations are written out
+    as literal spaces: the engine then tests each line start in a few steps."""
     found = _ENDS.get(width)
     if found is None:
-        found = _ENDS[width] = re.compile(rf"\n(?! {{{width}}}(?:-[ \t\n]| )|[ \t]*(?:#|\n|$))")
+        deeper, item = " " * (width + 1), " " * width + "-"
+        found = _ENDS[width] = re.compile(rf"\n(?!{deeper}|{item}[ \t\r\n]|[ \t]*(?:#|\r?\n|$))")
     return found
 
 
@@ -70,28 +75,13 @@ def cut(text: str, keep_lines: bool = False) -> Skeleton | None:
     ``None`` when there is nothing to cut. The cut items become one line, or as many empty
     lines as they held with ``keep_lines`` (then every line keeps its number)."""
     cuts: list[tuple[int, int, int, int]] = []  # second item, last item, count, indentation
-    done = 0
-    for key, start in _events_keys(text):
-        if start < done:
-            continue
-        # The items' indentation: the first non-blank line's, which must be an item.
-        first = _FIRST_LINE.match(text, start)
-        if first is None:
-            continue
-        width = len(first.group(1))
-        if width < key or text[first.end(1)] != "-":
-            continue
-        begin = first.start(1)
-        end_match = _end_pattern(width).search(text, begin)
-        end = len(text) if end_match is None else end_match.start() + 1
-        item = "\n" + " " * width + "-"
-        # Inside the list every line as indented as an item is one (any other ends it).
-        second = text.find(item, begin, end) + 1
-        last = text.rfind(item, begin, end) + 1
-        if second == 0 or last <= second:
-            continue
-        cuts.append((second, last, 2 + text.count(item, second - 1, last - 1), width))
-        done = last
+    at = text.find("events:")
+    while at != -1:
+        found = _list_after(text, at)
+        if found is not None:
+            cuts.append(found)
+        # The next key is looked for after the list's last item: not through its middle.
+        at = text.find("events:", at + 7 if found is None else found[1])
     if not cuts:
         return None
     n = 0
@@ -103,9 +93,38 @@ def cut(text: str, keep_lines: bool = False) -> Skeleton | None:
         n += 1
 
 
+def _list_after(text: str, at: int) -> tuple[int, int, int, int] | None:
+    """For ``events:`` at ``at``, when it is a key alone on its line (only spaces before it)
+    followed by a block list of three or more items: where its second and last items start,
+    its item count and the items' indentation."""
+    line = text.rfind("\n", 0, at) + 1
+    if line == 0 or text.count(" ", line, at) != at - line:
+        return None
+    after = _LINE_END.match(text, at + 7)
+    if after is None:
+        return None
+    # The items' indentation: the first non-blank line's, which must be an item.
+    first = _FIRST_LINE.match(text, after.end())
+    if first is None:
+        return None
+    width = len(first.group(1))
+    if width < at - line or text[first.end(1)] != "-":
+        return None
+    begin = first.start(1)
+    end_match = _end_pattern(width).search(text, begin)
+    end = len(text) if end_match is None else end_match.start() + 1
+    item = "\n" + " " * width + "-"
+    # Inside the list every line as indented as an item is one (any other ends it).
+    second = text.find(item, begin, end) + 1
+    last = text.rfind(item, begin, end) + 1
+    if second == 0 or last <= second:
+        return None
+    return second, last, 2 + text.count(item, second - 1, last - 1), width
+
+
 def _joined(text: str, cuts: list[tuple[int, int, int, int]], marker: str, keep: bool) -> Skeleton:
     pieces: list[str] = []
-    removed: list[tuple[int, int]] = []
+    removed: list[tuple[int, int, int]] = []
     done = 0
     line = 1
     for second, last, _, width in cuts:
@@ -113,32 +132,21 @@ def _joined(text: str, cuts: list[tuple[int, int, int, int]], marker: str, keep:
         pieces.append(kept)
         line += kept.count("\n")
         pieces.append(f"{' ' * width}- {marker}")
-        lines = text.count("\n", second, last)
         if keep:
+            lines = text.count("\n", second, last)
             pieces.append("\n" * lines)
+            line += lines
         else:
             pieces.append("\n")
-            removed.append((line, lines - 1))
-        line += 1 if not keep else lines
+            removed.append((line, second, last))
+            line += 1
         done = last
     pieces.append(text[done:])
     counts = tuple(count for _, _, count, _ in cuts)
-    return Skeleton("".join(pieces), marker, counts, tuple(removed))
+    return Skeleton("".join(pieces), marker, counts, tuple(removed), text if removed else "")
 
 
-def _events_keys(text: str) -> Iterator[tuple[int, int]]:
-    """Each line ``events:`` alone (a block list follows): its indentation, and where the
-    next line starts. (``str.find`` skips through the text much faster than a pattern.)"""
-    at = text.find("events:")
-    while at != -1:
-        line = text.rfind("\n", 0, at) + 1
-        after = _LINE_END.match(text, at + 7)
-        if after is not None and line > 0 and text.count(" ", line, at) == at - line:
-            yield at - line, after.end()
-        at = text.find("events:", at + 7)
-
-
-_FIRST_LINE = re.compile(r"(?:[ \t]*(?:#[^\n]*)?\n)*( *)\S")
+_FIRST_LINE = re.compile(r"(?:[ \t]*(?:#[^\n]*)?\r?\n)*( *)\S")
 
 
 def take_markers(document: Any, skeleton: Skeleton) -> dict[int, int] | None:
