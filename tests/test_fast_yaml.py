@@ -224,3 +224,15 @@ def test_without_yaml_rs_every_cassette_reads_the_same(tmp_path: Path) -> None:
         assert slow[str(path)] == fast, path
     library = CassetteLibrary.load(CASSETTES, index=LibraryIndex(CASSETTES, None, EventStore()))
     assert slow["served"] == sorted(library.cassettes)
+
+
+@pytest.mark.parametrize(
+    "risky",
+    [" :", "\t:", "\n:", "[:", "{:", ",:", ":,", ":]", ":}", "\n---", "\n...", "<<", "\n[", "\n {"],
+)
+def test_each_risky_sequence_outside_quotes_goes_the_reference_way(risky: str) -> None:
+    """The guard's searches find each sequence the loaders may read differently, wherever it
+    is (checked on the guard itself: most of these texts are not even YAML)."""
+    assert fast_yaml.trusted("a: xy\nb: z\n")
+    assert not fast_yaml.trusted(f"a: x{risky}y\nb: z\n")
+    assert not fast_yaml.trusted(f"{risky.lstrip()}a: xy\n")
