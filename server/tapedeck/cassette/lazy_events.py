@@ -78,6 +78,13 @@ class EventStore:
                 self.held -= evicted.size
         return _at(loaded, file, index)
 
+    def drop(self, file: str) -> None:
+        """Forget ``file``'s events (the library dropped its cassette's responses)."""
+        with self._lock:
+            loaded = self._cache.pop(file, None)
+            if loaded is not None:
+                self.held -= loaded.size
+
     def _read(self, file: str, stamp: Stamp) -> _Loaded:
         from .load import load_cassette  # the loader builds on this module
 

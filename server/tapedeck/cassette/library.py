@@ -6,7 +6,10 @@ was loaded. Loaded for serving (with a :class:`~.index.LibraryIndex`), a file is
 start-up without the middle of its streams (:mod:`.skeleton`), which is read and checked
 when first used (:mod:`.lazy_events`). With ``load: lazy`` the files are only listed at
 start-up, and each is loaded when first asked for (:mod:`.on_demand`). A recording adds or
-replaces one cassette; only that cassette's interactions are re-indexed.
+replaces one cassette; only that cassette's interactions are re-indexed. The cassettes'
+responses are held within ``library_max_bytes`` (:mod:`.resident`): past it the least
+recently used are dropped, their requests kept, and read again from their files when next
+used.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
 from .matching import MatchRules, RequestShape
 from .model import Cassette, Interaction
 from .on_demand import Listed, OnDemand, loaders
+from .resident import DEFAULT_LIBRARY_MAX_BYTES, Residency, light
 from .threads import Thread, ended, rebuilt, reply_id
 
 
@@ -36,6 +40,7 @@ class _Reply:
     cassette: str
     asked: Any
     interaction: Interaction
+    index: int
     thread: Thread | None = None
 
 
@@ -59,18 +64,23 @@ class CassetteLibrary:
         rules: MatchRules,
         listed: dict[str, Listed] | None = None,
         index: LibraryIndex | None = None,
+        max_bytes: int = DEFAULT_LIBRARY_MAX_BYTES,
+        files: dict[str, Listed] | None = None,
     ) -> None:
         self.root = root
         self.rules = rules
-        self._loaded: dict[str, Cassette] = {}
-        #: With ``listed`` files (``load: lazy``), those loaded when first asked for.
-        self._lazy: OnDemand | None = None
-        #: Every cassette by name (with ``load: lazy``, each read on first access).
-        self.cassettes: Mapping[str, Cassette] = self._loaded
-        if listed is not None:
-            self._lazy = OnDemand(listed, *loaders(index), self._insert_loaded)
-            self._loaded = self._lazy.loaded
-            self.cassettes = self._lazy
+        #: Listed files (``load: lazy``) loaded when first asked for, and evicted cassettes
+        #: read again when next used.
+        self._lazy = OnDemand(dict(listed or {}), *loaders(index), self._insert_loaded)
+        self._loaded = self._lazy.loaded
+        #: Every cassette by name, whole (one listed or evicted is read on access).
+        self.cassettes: Mapping[str, Cassette] = self._lazy
+        #: Each cassette's file, to read it again once evicted (a cassette without one, made
+        #: in memory, is never evicted).
+        self._files: dict[str, Listed] = {**(files or {}), **(listed or {})}
+        #: The cassettes held whole, within ``library_max_bytes``.
+        self.resident = Residency(max_bytes)
+        self._store = None if index is None else index.store
         #: Grows by one with every cassette added or replaced after loading.
         self.version = 0
         self._entries: dict[str, tuple[Entry, ...]] = {}
@@ -96,7 +106,7 @@ class CassetteLibrary:
             shape = self.rules.shape(r.method, r.path, r.query, r.headers, body)
             said = reply_id(interaction)
             if said is not None:
-                self._replies[said] = _Reply(cassette.name, body, interaction)
+                self._replies[said] = _Reply(cassette.name, body, interaction, i)
                 self._reply_ids.setdefault(cassette.name, []).append(said)
             view: View = (r.match, cassette.normalize)
             entry = Entry(cassette, i, interaction, shape.project(*view), view)
@@ -108,18 +118,71 @@ class CassetteLibrary:
             self._projections[view] = self._projections.get(view, 0) + 1
         self._loaded[cassette.name] = cassette
         self._entries[cassette.name] = tuple(entries)
+        self._hold(cassette)
+
+    def _hold(self, cassette: Cassette) -> None:
+        """Count ``cassette`` as held whole and used last; evict what no longer fits."""
+        if cassette.name in self._files:
+            for name in self.resident.use(cassette.name, cassette.size):
+                self._evict(name)
+
+    def _evict(self, name: str) -> None:
+        """Drop ``name``'s responses, keeping its requests indexed; its file is read again
+        when it next answers a request (:mod:`.resident`)."""
+        held, file = self._loaded.get(name), self._files.get(name)
+        if held is None or file is None:
+            return
+        self._swap(name, light(held))
+        self._lazy.evict(name, file)
+        if self._store is not None:
+            self._store.drop(str(file[0]))
+
+    def _swap(self, name: str, cassette: Cassette) -> None:
+        """Put ``cassette`` in place of the one held under ``name``, whose requests are the
+        same: new entries (what was kept for the old ones goes with them), same shapes."""
+        old = self._entries[name]
+        new = tuple(
+            Entry(cassette, e.index, cassette.interactions[e.index], e.shape, e.view) for e in old
+        )
+        for before, after in zip(old, new, strict=True):
+            key = (before.view, before.shape.key)
+            bucket = self._index[key]
+            bucket[bucket.index(before)] = after
+            self._hits[key] = _hit(bucket, before.shape.key)
+            mine = self._by_cassette[(name, *key)]
+            mine[mine.index(before)] = after
+        for said in self._reply_ids.get(name, ()):
+            reply = self._replies.get(said)
+            if reply is not None and reply.cassette == name:
+                reply.interaction, reply.thread = cassette.interactions[reply.index], None
+        self._entries[name] = new
+        self._loaded[name] = cassette
 
     def _insert_loaded(self, cassette: Cassette) -> None:
         """Index a cassette loaded on first use; what was worked out from the library
-        before (a request's shape, the thinking served) is worked out again."""
-        self._insert(cassette)
+        before (a request's shape, the thinking served) is worked out again. One read again
+        after its eviction takes its place, and is new to the library only if its file
+        changed since."""
+        name = cassette.name
+        held = self._loaded.get(name)
+        if held is not None and _same_requests(held, cassette):
+            self._swap(name, cassette)
+            self._hold(cassette)
+            if held.size == cassette.size:
+                return
+        else:
+            self._remove(name)
+            self._insert(cassette)
         self.version += 1
 
     def conversation(self, reply_id: str) -> Thread | None:
         """The conversation the reply ``reply_id`` ended, if a cassette holds that reply
         (what a message-thread continuation from it continues; :mod:`.threads`)."""
-        if self._lazy is not None and reply_id not in self._replies:
+        if self._lazy.listed and reply_id not in self._replies:
             self._lazy.want_all()
+        reply = self._replies.get(reply_id)
+        if reply is not None and reply.cassette in self._lazy.evicted:
+            self._lazy.want(reply.cassette)
         return self._conversation(reply_id)
 
     def _conversation(self, reply_id: str) -> Thread | None:
@@ -151,21 +214,24 @@ class CassetteLibrary:
                 del self._projections[entry.view]
         self._loaded.pop(name, None)
 
-    def add(self, cassette: Cassette) -> None:
-        """Add a cassette (or replace the one of the same name), e.g. just recorded.
+    def add(self, cassette: Cassette, file: Path | None = None) -> None:
+        """Add a cassette (or replace the one of the same name), e.g. just recorded to
+        ``file`` (from which it is read again once evicted).
 
         Only this cassette's interactions are indexed again, so adding to a large library
         costs what adding to a small one does.
         """
-        if self._lazy is not None:
-            self._lazy.forget(cassette.name)
+        self._lazy.forget(cassette.name)
+        if file is not None:
+            self._files[cassette.name] = (file, cassette.path)
         self._remove(cassette.name)
         self._insert(cassette)
         self.version += 1
 
     def entries(self, name: str) -> tuple[Entry, ...]:
-        """The indexed interactions of cassette ``name`` (none if there is none)."""
-        if self._lazy is not None:
+        """The indexed interactions of cassette ``name`` (none if there is none); an evicted
+        cassette's are those of its requests (its file is not read)."""
+        if name in self._lazy.listed:
             self._lazy.want(name)
         return self._entries.get(name, ())
 
@@ -176,6 +242,7 @@ class CassetteLibrary:
         rules: MatchRules | None = None,
         index: LibraryIndex | None = None,
         lazy: bool = False,
+        max_bytes: int = DEFAULT_LIBRARY_MAX_BYTES,
     ) -> CassetteLibrary:
         """Load every ``*.yaml``/``*.yml`` under ``root``; raise :class:`LibraryError`.
 
@@ -183,7 +250,8 @@ class CassetteLibrary:
         first use, and only files the index cache does not know are parsed
         (:mod:`.index`). With ``lazy`` the files are only listed (names clashing and links
         leading outside are still errors here) and each is loaded when first asked for
-        (:mod:`.on_demand`)."""
+        (:mod:`.on_demand`). The responses held are bounded by ``max_bytes``
+        (:mod:`.resident`)."""
         rules = rules or MatchRules()
         found, errors = listing(root)
         cassettes: list[Cassette] = []
@@ -191,7 +259,7 @@ class CassetteLibrary:
             if errors:
                 raise LibraryError(errors)
             listed = {name: (path, display) for path, name, display in found}
-            return cls(root, [], rules, listed, index)
+            return cls(root, [], rules, listed, index, max_bytes)
         if index is not None:
             index.prepare(found)
         for path, name, display in found:
@@ -204,7 +272,8 @@ class CassetteLibrary:
                 errors.append(exc)
         if errors:
             raise LibraryError(errors)
-        return cls(root, cassettes, rules)
+        files = {name: (path, display) for path, name, display in found}
+        return cls(root, cassettes, rules, None, index, max_bytes, files)
 
     def __len__(self) -> int:
         return len(self.cassettes)
@@ -242,8 +311,35 @@ class CassetteLibrary:
         Interactions that match on the whole request win over those that declare fewer
         fields (``match:``); among cassettes, the first by name.
         """
-        if self._lazy is not None:
+        lazy = self._lazy
+        if lazy.listed or lazy.broken:
             self._want(cassette)
+        hit = self._find(shape, cassette)
+        if hit is None:
+            return None
+        if lazy.evicted or lazy.broken:
+            return self._reloaded(shape, cassette, hit)
+        self.resident.touch(hit.cassette.name)
+        return hit
+
+    def _reloaded(self, shape: RequestShape, cassette: str | None, hit: Hit) -> Hit | None:
+        """``hit``, its cassette's file read again first if it was evicted (raising its
+        :class:`CassetteError` if it is broken now); if the file changed so that the
+        request no longer matches it, the hit found then."""
+        lazy = self._lazy
+        for _ in range(len(self._entries) + 1):
+            name = hit.cassette.name
+            if name not in lazy.evicted and name not in lazy.broken:
+                break
+            lazy.want(name)
+            found = self._find(shape, cassette)
+            if found is None:
+                return None
+            hit = found
+        self.resident.touch(hit.cassette.name)
+        return hit
+
+    def _find(self, shape: RequestShape, cassette: str | None) -> Hit | None:
         if cassette is None:
             hit = self._hits.get((WHOLE, shape.key))
             if hit is not None:
@@ -266,7 +362,7 @@ class CassetteLibrary:
         This compares the request with every interaction (in ``cassette``, if given): it is
         for the message of a miss, not for every request.
         """
-        if self._lazy is not None:
+        if self._lazy.listed or self._lazy.broken:
             self._want(cassette)
         names = [cassette] if cassette is not None else sorted(self._entries)
         candidates = [e for name in names for e in self._entries.get(name, ())]
@@ -275,8 +371,14 @@ class CassetteLibrary:
 
     def _want(self, cassette: str | None) -> None:
         """Load ``cassette`` (every file, for ``None``) if listed and not loaded yet."""
-        assert self._lazy is not None
         if cassette is None:
             self._lazy.want_all()
         else:
             self._lazy.want(cassette)
+
+
+def _same_requests(held: Cassette, read: Cassette) -> bool:
+    """Whether ``read`` (a file read again) indexes as ``held`` does: same requests."""
+    return held.normalize == read.normalize and [i.request for i in held.interactions] == [
+        i.request for i in read.interactions
+    ]

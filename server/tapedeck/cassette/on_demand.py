@@ -8,6 +8,11 @@ cannot be loaded is remembered: every later use raises the same
 :class:`~tapedeck.errors.CassetteError` (``file:line: problem``), which the server answers
 with a 500 naming it, so no request is ever answered from a broken cassette. Counting and
 membership (``len``, ``in``) read no file; iterating loads everything.
+
+The same goes for a cassette whose responses the library dropped to stay within
+``library_max_bytes`` (:mod:`.resident`): it is *evicted* — its requests stay indexed, and
+its file is read and checked again when it is next asked for, changed or broken since
+included (then it answers as a listed file would). Iterating reads no evicted file again.
 """
 
 from __future__ import annotations
@@ -50,10 +55,17 @@ def loaders(index: LibraryIndex | None) -> tuple[LoadOne, LoadMany]:
     """How files are loaded on demand: through ``index`` as ``serve`` loads them, or whole.
 
     One file is parsed without the index cache (reading the cache costs what parsing a few
-    hundred files does); the whole directory goes through the cache, in worker processes
-    for a large one, and the cache is written after, as an eager start does.
+    hundred files does), by an index of its own that is dropped after (an index keeps the
+    entries it made, bodies included, for writing its cache); the whole directory goes
+    through the cache, in worker processes for a large one, and the cache is written
+    after, as an eager start does.
     """
-    one = load_cassette if index is None else index.uncached().cassette
+    one: LoadOne = load_cassette
+    if index is not None:
+        root, store, made = index.root, index.store, type(index)
+
+        def one(path: Path, name: str, display: str) -> Cassette:
+            return made(root, None, store).cassette(path, name, display)
 
     def many(jobs: list[tuple[Path, str, str]]) -> list[Cassette | CassetteError]:
         if index is not None:
@@ -88,15 +100,22 @@ class OnDemand(Mapping[str, Cassette]):
     ) -> None:
         self.loaded: dict[str, Cassette] = {}
         self.listed = listed
+        #: Cassettes whose responses were dropped (their requests are still in
+        #: :attr:`loaded`): read again from their files when next asked for.
+        self.evicted: dict[str, Listed] = {}
         #: Files that could not be loaded, with their error (raised again on every use).
         self.broken: dict[str, CassetteError] = {}
         self._load_one = load_one
-        self._load_many = load_many
+        # Nothing listed, nothing to load many of: what the loader holds (an index) can go.
+        self._load_many = load_many if listed else _nothing
         self._insert = insert
 
     def want(self, name: str) -> None:
-        """Load ``name`` if it is listed and not loaded yet; raise its error if broken."""
+        """Load ``name`` if it is listed and not loaded yet, or evicted; raise its error if
+        broken."""
         listed = self.listed.pop(name, None)
+        if listed is None:
+            listed = self.evicted.pop(name, None)
         if listed is not None:
             try:
                 cassette = self._load_one(listed[0], name, listed[1])
@@ -110,7 +129,8 @@ class OnDemand(Mapping[str, Cassette]):
 
     def want_all(self) -> None:
         """Load every listed file (once; the first request that needs them pays, and the log
-        says so); raise the first broken file's error while any is broken."""
+        says so); raise the first broken file's error while any is broken (but for one
+        evicted: its requests are known, and only requests it matches get its error)."""
         if self.listed:
             jobs = [(path, name, display) for name, (path, display) in self.listed.items()]
             self.listed = {}
@@ -127,12 +147,21 @@ class OnDemand(Mapping[str, Cassette]):
                 len(jobs),
                 time.perf_counter() - started,
             )
-        if self.broken:
-            raise next(iter(self.broken.values()))
+            # Nothing is listed again (evicted files are read one at a time): the index,
+            # and the cache file's entries it read, can go.
+            self._load_many = _nothing
+        for name, error in self.broken.items():
+            if name not in self.loaded:  # an evicted one answers only what it matches
+                raise error
+
+    def evict(self, name: str, listed: Listed) -> None:
+        """``name``'s responses were dropped: read ``listed`` again on its next use."""
+        self.evicted[name] = listed
 
     def forget(self, name: str) -> None:
         """``name`` is replaced by a cassette just written: its old file is not read."""
         self.listed.pop(name, None)
+        self.evicted.pop(name, None)
         self.broken.pop(name, None)
 
     def __contains__(self, name: object) -> bool:
@@ -147,4 +176,9 @@ class OnDemand(Mapping[str, Cassette]):
         return iter(self.loaded)
 
     def __len__(self) -> int:
-        return len(self.loaded) + len(self.listed) + len(self.broken)
+        broken = sum(1 for name in self.broken if name not in self.loaded)
+        return len(self.loaded) + len(self.listed) + broken
+
+
+def _nothing(jobs: list[tuple[Path, str, str]]) -> list[Cassette | CassetteError]:
+    return []

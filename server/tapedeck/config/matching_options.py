@@ -104,4 +104,14 @@ LIBRARY: tuple[Option, ...] = (
         "N",
         shown="200000",
     ),
+    Option(
+        "library_max_bytes",
+        values.size,
+        256 * 1024 * 1024,
+        "bytes of cassettes the library holds whole (each counts its file's size); past it, "
+        "the least recently used keep only their requests and are read from their files "
+        "again when next used",
+        "SIZE",
+        shown="256MiB",
+    ),
 )

@@ -81,6 +81,7 @@ class Settings:
     #: A directory, ``"auto"`` (the user's cache directory) or ``"off"``.
     index_cache: Path | str = DEFAULTS["index_cache"]
     event_cache: int = DEFAULTS["event_cache"]
+    library_max_bytes: int = DEFAULTS["library_max_bytes"]
     load: Loading = DEFAULTS["load"]
     workers: int = DEFAULTS["workers"]
     state: str = DEFAULTS["state"]

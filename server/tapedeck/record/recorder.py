@@ -301,7 +301,8 @@ class Recorder:
             raise RecordingError(name, why) from None
         if name not in self.library.cassettes:
             self.created.add(name)
-        self.library.add(parse_cassette(text, str(self.library.root / relative), name))
+        file = self.library.root / relative
+        self.library.add(parse_cassette(text, str(file), name), file)
 
     def _refused(self, name: str, why: str) -> None:
         if self._told_refused:  # once a run: every later refusal is the same story

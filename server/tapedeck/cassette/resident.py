@@ -1,0 +1,80 @@
+"""What the library keeps of its cassettes' responses: within ``library_max_bytes``.
+
+Matching needs a cassette's requests, not its responses, and the responses are most of its
+bytes (a recording's 1 MB answer, a stream's events). So the library counts each cassette
+it holds whole by its file's bytes (what a response takes in memory is about that, parsed;
+as much again once served, rendered for the wire, kept with it), the least recently used
+first out: past the bound, a cassette is *evicted* — the library keeps it :func:`light`,
+its requests still indexed (requests go on matching it; a miss still explains itself with
+it), and reads and checks its file again the next time it answers a request
+(:mod:`.on_demand`), as ``load: lazy`` reads a file on first use. The cassette used last is
+never evicted, so one larger than the bound is held while it is the last one used.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import replace
+
+from .lazy_events import LazyEvents
+from .model import Cassette, RecordedResponse
+
+#: The default bound (``library_max_bytes``): a suite's whole library of typical cassettes
+#: (5,000 of ~18 kB are 90 MB) stays held; a thousand 1 MB recordings do not.
+DEFAULT_LIBRARY_MAX_BYTES = 256 * 1024 * 1024
+#: The body fields an evicted JSON response keeps: what says which reply it was.
+_KEPT_FIELDS = ("type", "id")
+
+
+class Residency:
+    """The cassettes held whole, by name, with their weights (bytes), least recently used
+    first; :meth:`use` says which to evict to stay within ``budget``."""
+
+    def __init__(self, budget: int = DEFAULT_LIBRARY_MAX_BYTES) -> None:
+        self.budget = budget
+        #: The bytes counted for the cassettes held whole.
+        self.held = 0
+        self._weights: OrderedDict[str, int] = OrderedDict()
+
+    def use(self, name: str, weight: int) -> list[str]:
+        """Hold ``name`` whole (``weight`` bytes), as the one used last; the names to evict
+        (least recently used first, never ``name``) so the others fit in the budget."""
+        old = self._weights.pop(name, None)
+        self.held += weight - (old or 0)
+        self._weights[name] = weight
+        evicted = []
+        while self.held > self.budget and len(self._weights) > 1:
+            gone, size = self._weights.popitem(last=False)
+            self.held -= size
+            evicted.append(gone)
+        return evicted
+
+    def touch(self, name: str) -> None:
+        """``name`` was used: it is the last to be evicted."""
+        if name in self._weights:
+            self._weights.move_to_end(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._weights
+
+    def __len__(self) -> int:
+        return len(self._weights)
+
+
+def light(cassette: Cassette) -> Cassette:
+    """``cassette`` without its responses' bodies, texts and events: its requests, response
+    heads and what names each reply (a JSON body's ``type`` and ``id``, a stream's first
+    event). Never served: the library reads the file again first."""
+    return replace(
+        cassette,
+        interactions=tuple(replace(i, response=_light(i.response)) for i in cassette.interactions),
+    )
+
+
+def _light(response: RecordedResponse) -> RecordedResponse:
+    events = response.events
+    if events is not None and not isinstance(events, LazyEvents):  # those are in the store
+        events = tuple(events[:1])
+    body = response.body
+    body = {k: body[k] for k in _KEPT_FIELDS if k in body} if isinstance(body, dict) else None
+    return replace(response, body=body, text=None, events=events)

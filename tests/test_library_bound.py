@@ -1,0 +1,181 @@
+"""``library_max_bytes``: past it the least recently used cassettes keep only their requests,
+and are read again from their files — and checked again — when they next answer. Through a
+real server, with a bound that holds one cassette at a time: an evicted cassette replays
+byte for byte as before; one changed on disk since is served as it is now; one broken since
+answers the 500 naming ``file:line``; recording into an evicted cassette keeps every
+interaction its file had."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from conftest import running
+from fake_upstream import FakeUpstream, ask
+from reliability.cassettes import MODEL, message_events
+from tapedeck.config import Mode
+
+ANTHROPIC = {"anthropic-version": "2023-06-01"}
+#: Every cassette below is larger: the library holds only the one used last.
+BOUND = 20_000
+PADDING = "lorem ipsum " * 3_000  # 36 kB
+
+
+def _question(name: str, stream: bool = False) -> dict[str, Any]:
+    body = ask(f"tell me about {name}")
+    if stream:
+        body["stream"] = True
+    return body
+
+
+def _message(text: str) -> dict[str, Any]:
+    return {
+        "id": "msg_bound",
+        "type": "message",
+        "role": "assistant",
+        "model": MODEL,
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 5, "output_tokens": 9},
+    }
+
+
+def _write(root: Path, name: str, answer: str, stream: bool = False) -> Path:
+    """A cassette (block-style YAML, so a stream's middle is read on first use) of about
+    36 kB answering ``_question(name)``."""
+    response: dict[str, Any] = {"status": 200, "headers": {"content-type": "application/json"}}
+    if stream:
+        response["headers"] = {"content-type": "text/event-stream"}
+        response["events"] = message_events(
+            [answer[i : i + 1000] for i in range(0, len(answer), 1000)], 0
+        )
+    else:
+        response["body"] = _message(answer)
+    interaction = {
+        "request": {"method": "POST", "path": "/v1/messages", "body": _question(name, stream)},
+        "response": response,
+    }
+    path = root / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"version": 1, "interactions": [interaction]}, sort_keys=False))
+    return path
+
+
+def _library(tmp_path: Path) -> Path:
+    root = tmp_path / "cassettes"
+    root.mkdir()
+    for name in ("alpha", "beta", "gamma"):
+        _write(root, name, f"{name} says " + PADDING)
+    _write(root, "delta", "delta streams " + PADDING, stream=True)
+    return root
+
+
+def _ask(client: httpx.Client, name: str, stream: bool = False) -> httpx.Response:
+    return client.post("/v1/messages", json=_question(name, stream), headers=ANTHROPIC)
+
+
+@pytest.mark.parametrize("load", ["eager", "lazy"])
+def test_an_evicted_cassette_replays_byte_for_byte(tmp_path: Path, load: str) -> None:
+    root = _library(tmp_path)
+    with (
+        running(root, index_cache="off", load=load, library_max_bytes=BOUND) as server,
+        httpx.Client(base_url=server.base_url, timeout=10) as client,
+    ):
+        first = {n: _ask(client, n, n == "delta").content for n in ("alpha", "delta", "beta")}
+        # Each answer evicted the one before; each is read from its file again now.
+        again = {n: _ask(client, n, n == "delta").content for n in ("alpha", "delta", "beta")}
+        named = client.post(
+            "/v1/messages",
+            json=_question("alpha"),
+            headers={**ANTHROPIC, "x-tapedeck-cassette": "alpha"},
+        )
+    assert first == again
+    assert b"alpha says lorem" in first["alpha"]
+    assert b"delta streams" in first["delta"]
+    assert b"message_stop" in first["delta"]
+    assert named.content == first["alpha"]
+
+
+def test_a_cassette_changed_on_disk_after_its_eviction_is_read_again(tmp_path: Path) -> None:
+    root = _library(tmp_path)
+    with (
+        running(root, index_cache="off", library_max_bytes=BOUND) as server,
+        httpx.Client(base_url=server.base_url, timeout=10) as client,
+    ):
+        before = _ask(client, "alpha").json()
+        _ask(client, "beta")  # alpha is evicted
+        _write(root, "alpha", "alpha was edited " + PADDING)
+        _write(root, "delta", "delta was edited " + PADDING, stream=True)
+        after = _ask(client, "alpha").json()
+        streamed = _ask(client, "delta", stream=True)
+    assert before["content"][0]["text"].startswith("alpha says")
+    assert after["content"][0]["text"].startswith("alpha was edited")
+    assert streamed.status_code == 200
+    assert "delta was edited" in streamed.text
+
+
+def test_a_cassette_broken_on_disk_after_its_eviction_answers_500_naming_file_and_line(
+    tmp_path: Path,
+) -> None:
+    root = _library(tmp_path)
+    with (
+        running(root, index_cache="off", library_max_bytes=BOUND) as server,
+        httpx.Client(base_url=server.base_url, timeout=10) as client,
+    ):
+        assert _ask(client, "alpha").status_code == 200
+        _ask(client, "beta")  # alpha is evicted
+        path = root / "alpha.yaml"
+        path.write_text(path.read_text().replace("max_tokens: 64", "max_tokens: [64"))
+        broken = _ask(client, "alpha")
+        again = _ask(client, "alpha")
+        others = _ask(client, "gamma")
+    for answer in (broken, again):
+        assert answer.status_code == 500
+        assert answer.json()["error"]["type"] == "api_error"
+        assert "alpha.yaml:" in answer.json()["error"]["message"]
+    assert others.status_code == 200  # the rest of the library is served
+
+
+@pytest.mark.one_process
+def test_recording_into_an_evicted_cassette_keeps_every_interaction(
+    tmp_path: Path, fake: FakeUpstream
+) -> None:
+    root = tmp_path / "cassettes"
+    root.mkdir()
+    settings = {"index_cache": "off", "upstream": fake.base_url, "library_max_bytes": 2_000}
+    asked = [
+        ("suite/one", "first answer"),
+        ("suite/two", "other answer"),
+        ("suite/one", "second answer"),
+    ]
+    with (
+        running(root, mode=Mode.NEW_EPISODES, **settings) as server,
+        httpx.Client(base_url=server.base_url, timeout=10) as client,
+    ):
+        for name, text in asked:
+            headers = {**ANTHROPIC, "x-tapedeck-cassette": name}
+            body = ask(text + " " + "padding " * 300)
+            assert client.post("/v1/messages", json=body, headers=headers).status_code == 200
+        # Evicted by the recording into suite/two, suite/one was read again to add to it.
+        recorded = yaml.safe_load((root / "suite/one.yaml").read_text())
+        upstream_calls = fake.count
+        replayed = [
+            client.post(
+                "/v1/messages",
+                json=ask(text + " " + "padding " * 300),
+                headers={**ANTHROPIC, "x-tapedeck-cassette": name},
+            )
+            for name, text in asked
+        ]
+    assert len(recorded["interactions"]) == 2
+    assert [r.status_code for r in replayed] == [200, 200, 200]
+    assert fake.count == upstream_calls  # every replay came from a cassette
+    assert [r.json()["content"][0]["text"].split()[:2] for r in replayed] == [
+        ["first", "answer"],
+        ["other", "answer"],
+        ["second", "answer"],
+    ]
