@@ -179,3 +179,16 @@ def test_recording_into_an_evicted_cassette_keeps_every_interaction(
         ["other", "answer"],
         ["second", "answer"],
     ]
+
+
+def test_an_evicted_cassette_that_answered_is_not_reported_unused(tmp_path: Path) -> None:
+    root = _library(tmp_path)
+    with (
+        running(root, index_cache="off", library_max_bytes=BOUND) as server,
+        httpx.Client(base_url=server.base_url, timeout=10) as client,
+    ):
+        for name in ("alpha", "beta", "gamma"):  # each evicts the one before
+            assert _ask(client, name).status_code == 200
+        unused = client.get("/_tapedeck/unused").json()
+    assert unused["cassettes"] == ["delta"]
+    assert unused["interactions"] == []

@@ -230,6 +230,9 @@ class CassetteSource:
         self.max_delay = max_delay
         self._served: dict[int, Served] = {}
         self.kept = PlanBytes(self._served, plan_cache)
+        #: The interactions that answered, by cassette, position, line and recording time:
+        #: an evicted cassette's entries go (library_max_bytes), what they did does not.
+        self._answered: set[tuple[str, int, int, str | None]] = set()
 
     def served(self, entry: Entry) -> Served:
         """The :class:`Served` data of ``entry``, made on first use."""
@@ -239,6 +242,7 @@ class CassetteSource:
             # Entries are dropped when a recording replaces their cassette; what was kept
             # for them goes with them (before their id can be reused).
             weakref.finalize(entry, self._served.pop, id(entry), None)
+            self._answered.add(_which(entry))
         return found
 
     def __len__(self) -> int:
@@ -246,4 +250,9 @@ class CassetteSource:
 
     def was_served(self, entry: Entry) -> bool:
         """Whether ``entry`` has answered a request since the server started."""
-        return id(entry) in self._served
+        return _which(entry) in self._answered
+
+
+def _which(entry: Entry) -> tuple[str, int, int, str | None]:
+    interaction = entry.interaction
+    return entry.cassette.name, entry.index, interaction.line, interaction.recorded_at
