@@ -106,8 +106,9 @@ def test_a_cassette_changed_on_disk_after_its_eviction_is_read_again(tmp_path: P
         running(root, index_cache="off", library_max_bytes=BOUND) as server,
         httpx.Client(base_url=server.base_url, timeout=10) as client,
     ):
+        _ask(client, "delta", stream=True)
         before = _ask(client, "alpha").json()
-        _ask(client, "beta")  # alpha is evicted
+        _ask(client, "beta")  # delta and alpha are evicted
         _write(root, "alpha", "alpha was edited " + PADDING)
         _write(root, "delta", "delta was edited " + PADDING, stream=True)
         after = _ask(client, "alpha").json()

@@ -9,10 +9,15 @@ The megabyte is a ``system`` prompt, different in every request, that matching i
 (``--ignore-body-fields system``): one small cassette answers every hit, as a suite's
 cassette answers requests that differ in an ignored field. The journal is told to keep
 bodies up to 2 MiB (``--journal-body-limit``), so that only its byte bound
-(``journal_max_bytes``) stands between it and every body. A recorded cassette is not
-per-request state but library content (the next such request replays from it): the
-recordings are written without the megabyte (``--before-record-request``), and the full run
-also reports, without checking it, what they add when written whole.
+(``journal_max_bytes``) stands between it and every body. A recorded cassette's request is
+not per-request state but library content (matching needs it): the recordings are written
+without the megabyte of their requests (``--before-record-request``), and the full run also
+reports, without checking it, what they add when written whole. Their *answers* are made a
+megabyte each (``--before-record-response``; every other one a stream), and after the
+1,000 requests every recording is replayed (a distinct megabyte request again, naming no
+cassette): the library holds cassettes whole within ``library_max_bytes``
+(:data:`LIBRARY_BYTES` here), the least recently used read from their files again — each
+replay must come back whole.
 
 With ``--before SRC`` the same requests go to another tapedeck version too, in the same run;
 that one is stopped early once it has grown by :data:`BEFORE_STOP_MB`.
@@ -38,31 +43,61 @@ FULL_REQUESTS, FULL_BODY, FULL_BOUND_MB = 1_000, MB, 64
 SHORT_REQUESTS, SHORT_BODY, SHORT_BOUND_MB = 60, MB, 24
 #: The journal's byte bound in the short run (the full one uses the default, 32 MiB).
 SHORT_JOURNAL_BYTES = "4MiB"
+#: The library's bound (library_max_bytes) in both runs: what it holds of recordings.
+LIBRARY_BYTES = "8MiB"
 WARM_UP = 6
 WORKERS = 4
 #: A version without the bounds is stopped once it has grown this much.
 BEFORE_STOP_MB = 1_200
 KINDS = ("hit", "miss", "record")
-#: Written beside the cassettes; the server runs there, so it imports it.
+#: Written beside the cassettes; the server runs there, so it imports it. ``SIZE`` is the
+#: size of a recorded answer.
 HOOK = """import dataclasses
+
+SIZE = %d
 
 
 def drop_padding(request):
     body = {k: v for k, v in request.body.items() if k != "system"}
     return dataclasses.replace(request, body=body)
+
+
+def large_answer(response):
+    text = "y" * SIZE
+    if response.events is None:
+        body = {**response.body, "content": [{"type": "text", "text": text}]}
+        return dataclasses.replace(response, body=body)
+    events = list(response.events)
+    for i, event in enumerate(events):
+        if event.event == "content_block_delta":
+            data = {**event.data, "delta": {"type": "text_delta", "text": text}}
+            events[i] = dataclasses.replace(event, data=data)
+            break
+    return dataclasses.replace(response, events=tuple(events))
 """
+
+
+def streamed(n: int) -> bool:
+    """Whether recording ``n`` (and its replay) is a stream: every other one."""
+    return n // len(KINDS) % 2 == 1
 
 
 def body(n: int, size: int, kind: str) -> dict[str, Any]:
     """A distinct request of about ``size`` bytes, asking ``hello KIND`` (the stand-in
-    upstream answers the last user message: its answers stay small)."""
+    upstream answers the last user message: its answers stay small; a recording's is made
+    ``size`` by the hook). A replay asks what recording ``n`` asked."""
     question = "hello hit" if kind == "hit" else f"hello {kind} {n}"
-    return {
+    if kind == "replay":
+        question = f"hello record {n}"
+    sent = {
         "model": cassettes.MODEL,
         "max_tokens": 64,
         "system": f"{kind} {n:07d} " + "x" * (size - 64),
         "messages": [{"role": "user", "content": question}],
     }
+    if kind in ("record", "replay") and streamed(n):
+        sent["stream"] = True
+    return sent
 
 
 def _hits() -> dict[str, Any]:
@@ -93,6 +128,7 @@ def _request(server: Server, n: int, size: int, kind: str) -> bytes:
         headers["x-tapedeck-test-cassette"] = "hits"
     elif kind == "record":
         headers["x-tapedeck-test-cassette"] = f"recorded/r{n:07d}"
+    # A replay names no cassette: --mode once would record again into one made this run.
     return rawhttp.request(
         server.host, server.port, "POST", "/v1/messages", body(n, size, kind), headers
     )
@@ -105,10 +141,12 @@ async def _send(
     statuses: dict[str, list[int]],
     stop_kb: int | None = None,
     idle_kb: int = 0,
+    replays: bool = False,
 ) -> int:
-    """Send requests ``numbers`` (kinds in turn); return how many went (a server that grew
-    past ``stop_kb`` gets no more)."""
-    queue = iter(numbers)
+    """Send requests ``numbers`` (kinds in turn; with ``replays``, the replay of each
+    recording among them); return how many went (a server that grew past ``stop_kb`` gets
+    no more). A replay that is not the whole recorded answer counts as status 0."""
+    queue = iter(n for n in numbers if not replays or KINDS[n % len(KINDS)] == "record")
     sent = 0
 
     async def worker() -> None:
@@ -116,10 +154,11 @@ async def _send(
         for n in queue:
             if stop_kb is not None and server.rss_kb() - idle_kb > stop_kb:
                 return
-            kind = KINDS[n % len(KINDS)]
+            kind = "replay" if replays else KINDS[n % len(KINDS)]
             raw = _request(server, n, size, kind)
             response = await rawhttp.exchange(server.host, server.port, raw, wait_s=60)
-            statuses[kind].append(response.status)
+            whole = kind != "replay" or response.body.count(b"y" * 1024) >= size // 1024
+            statuses[kind].append(response.status if whole else 0)
             sent += 1
 
     await asyncio.gather(*(worker() for _ in range(WORKERS)))
@@ -135,16 +174,24 @@ def measure(
             *("--cassettes", str(deck), "--mode", "once", "--upstream", fake.base_url),
             *("--timing", "instant", "--ignore-body-fields", "system"),
             *("--journal-body-limit", "2MiB", "--max-body-size", "8MiB", "--index-cache", "off"),
+            *("--before-record-response", "memory_hook:large_answer"),
             *extra,
         ]
         with Server(args, src, cwd=root) as server:
-            rawhttp.run(_send(server, list(range(count, count + WARM_UP)), size, _by_kind()))
+            warm = list(range(count, count + WARM_UP))
+            rawhttp.run(_send(server, warm, size, _by_kind()))
+            rawhttp.run(_send(server, warm, size, _by_kind(), replays=True))
             fake.reset()  # it keeps every request it saw
             idle = server.rss_kb()
             statuses = _by_kind()
             started = time.perf_counter()
             stop = None if stop_mb is None else stop_mb * 1024
             sent = rawhttp.run(_send(server, list(range(count)), size, statuses, stop, idle))
+            recorded_kb = server.rss_kb() - idle
+            if sent == count:
+                sent += rawhttp.run(
+                    _send(server, list(range(count)), size, statuses, stop, idle, replays=True)
+                )
             seconds = time.perf_counter() - started
             grown = server.rss_kb() - idle
             fake.reset()
@@ -155,6 +202,7 @@ def measure(
         path.unlink()
     return {
         "grown_kb": grown,
+        "recorded_kb": recorded_kb,
         "sent": sent,
         "seconds": seconds,
         "statuses": statuses,
@@ -164,7 +212,7 @@ def measure(
 
 
 def _by_kind() -> dict[str, list[int]]:
-    return {kind: [] for kind in KINDS}
+    return {kind: [] for kind in (*KINDS, "replay")}
 
 
 def run(full: bool, src: Path | None = None, before: Path | None = None) -> Outcome:
@@ -175,31 +223,34 @@ def run(full: bool, src: Path | None = None, before: Path | None = None) -> Outc
     )
     outcome = Outcome("memory")
     started = time.perf_counter()
-    outcome.figure("distinct requests (hits, misses, recordings)", f"{count:,} x {size / MB:g} MB")
+    records = sum(1 for n in range(count) if KINDS[n % len(KINDS)] == "record")
+    outcome.figure(
+        "distinct requests (hits, misses, recordings; then replays)",
+        f"{count:,} + {records:,} x {size / MB:g} MB, answers recorded at {size / MB:g} MB",
+    )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         cassettes.write(root / "deck", "hits", [_hits()])
-        (root / "memory_hook.py").write_text(HOOK)
+        (root / "memory_hook.py").write_text(HOOK % size)
         hook = ["--before-record-request", "memory_hook:drop_padding"]
+        held = ["--library-max-bytes", LIBRARY_BYTES]
+        journal = [] if full else ["--journal-max-bytes", SHORT_JOURNAL_BYTES]
         runs: list[tuple[str, Path | None, list[str], int | None]] = [
-            (
-                "after",
-                src,
-                hook + ([] if full else ["--journal-max-bytes", SHORT_JOURNAL_BYTES]),
-                None,
-            )
+            ("after", src, hook + held + journal, None)
         ]
         if before is not None:
             runs.append(("before", before, hook, BEFORE_STOP_MB))
         if full:
-            runs.append(("after, recordings written whole", src, [], None))
+            runs.append(("after, library_max_bytes at its default", src, hook, None))
+            runs.append(("after, recordings written whole", src, held, None))
         for label, tree, extra, stop in runs:
             m = measure(root, count, size, extra, tree, stop)
             grown_mb = m["grown_kb"] / 1024
             outcome.figure(
                 f"{label}: RSS growth",
-                f"{grown_mb:,.1f} MB over {m['sent']:,} requests"
-                + (" (stopped early)" if m["sent"] < count else ""),
+                f"{m['recorded_kb'] / 1024:,.1f} MB after the {count:,} requests, "
+                f"{grown_mb:,.1f} MB after {m['sent']:,} requests with the replays"
+                + (" (stopped early)" if m["sent"] < count + records else ""),
             )
             outcome.figure(f"{label}: recordings on disk", f"{m['written'] / MB:,.1f} MB")
             codes = {k: sorted(set(v)) for k, v in m["statuses"].items()}
@@ -208,7 +259,7 @@ def run(full: bool, src: Path | None = None, before: Path | None = None) -> Outc
             if label == "after":
                 outcome.check(grown_mb < bound, f"RSS grew {grown_mb:,.1f} MB (bound {bound} MB)")
                 outcome.check(
-                    codes == {"hit": [200], "miss": [404], "record": [200]},
+                    codes == {"hit": [200], "miss": [404], "record": [200], "replay": [200]},
                     f"unexpected statuses {codes}",
                 )
     outcome.seconds = time.perf_counter() - started

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 from .matching import MatchRules, RequestShape
 from .model import Cassette, Interaction
 from .on_demand import Listed, OnDemand, loaders
-from .resident import DEFAULT_LIBRARY_MAX_BYTES, Residency, light
+from .resident import DEFAULT_LIBRARY_MAX_BYTES, Residency, light, weight
 from .threads import Thread, ended, rebuilt, reply_id
 
 
@@ -118,12 +118,12 @@ class CassetteLibrary:
             self._projections[view] = self._projections.get(view, 0) + 1
         self._loaded[cassette.name] = cassette
         self._entries[cassette.name] = tuple(entries)
-        self._hold(cassette)
 
     def _hold(self, cassette: Cassette) -> None:
-        """Count ``cassette`` as held whole and used last; evict what no longer fits."""
+        """Count ``cassette`` as held whole and used last (it answered, was recorded or
+        read again); evict what no longer fits."""
         if cassette.name in self._files:
-            for name in self.resident.use(cassette.name, cassette.size):
+            for name in self.resident.use(cassette.name, weight(cassette)):
                 self._evict(name)
 
     def _evict(self, name: str) -> None:
@@ -159,13 +159,15 @@ class CassetteLibrary:
         self._loaded[name] = cassette
 
     def _insert_loaded(self, cassette: Cassette) -> None:
-        """Index a cassette loaded on first use; what was worked out from the library
-        before (a request's shape, the thinking served) is worked out again. One read again
-        after its eviction takes its place, and is new to the library only if its file
-        changed since."""
+        """Index a cassette loaded on first use (counted once it answers); what was worked
+        out from the library before (a request's shape, the thinking served) is worked out
+        again. One read again after its eviction takes its place, held, and is new to the
+        library only if its file changed since."""
         name = cassette.name
         held = self._loaded.get(name)
-        if held is not None and _same_requests(held, cassette):
+        if held is None:
+            self._insert(cassette)
+        elif _same_requests(held, cassette):
             self._swap(name, cassette)
             self._hold(cassette)
             if held.size == cassette.size:
@@ -173,6 +175,7 @@ class CassetteLibrary:
         else:
             self._remove(name)
             self._insert(cassette)
+            self._hold(cassette)
         self.version += 1
 
     def conversation(self, reply_id: str) -> Thread | None:
@@ -226,6 +229,7 @@ class CassetteLibrary:
             self._files[cassette.name] = (file, cassette.path)
         self._remove(cassette.name)
         self._insert(cassette)
+        self._hold(cassette)
         self.version += 1
 
     def entries(self, name: str) -> tuple[Entry, ...]:
@@ -319,7 +323,7 @@ class CassetteLibrary:
             return None
         if lazy.evicted or lazy.broken:
             return self._reloaded(shape, cassette, hit)
-        self.resident.touch(hit.cassette.name)
+        self._hold(hit.cassette)
         return hit
 
     def _reloaded(self, shape: RequestShape, cassette: str | None, hit: Hit) -> Hit | None:
@@ -336,7 +340,7 @@ class CassetteLibrary:
             if found is None:
                 return None
             hit = found
-        self.resident.touch(hit.cassette.name)
+        self._hold(hit.cassette)
         return hit
 
     def _find(self, shape: RequestShape, cassette: str | None) -> Hit | None:

@@ -2,9 +2,10 @@
 
 Matching needs a cassette's requests, not its responses, and the responses are most of its
 bytes (a recording's 1 MB answer, a stream's events). So the library counts each cassette
-it holds whole by its file's bytes (what a response takes in memory is about that, parsed;
-as much again once served, rendered for the wire, kept with it), the least recently used
-first out: past the bound, a cassette is *evicted* — the library keeps it :func:`light`,
+it holds whole once it is used — it answered a request, was recorded, or was read again —
+at :func:`weight`, the least recently used first out (one loaded but never used holds what
+start-up read of it, the library index's part, and is not counted): past the bound, a
+cassette is *evicted* — the library keeps it :func:`light`,
 its requests still indexed (requests go on matching it; a miss still explains itself with
 it), and reads and checks its file again the next time it answers a request
 (:mod:`.on_demand`), as ``load: lazy`` reads a file on first use. The cassette used last is
@@ -19,9 +20,14 @@ from dataclasses import replace
 from .lazy_events import LazyEvents
 from .model import Cassette, RecordedResponse
 
-#: The default bound (``library_max_bytes``): a suite's whole library of typical cassettes
-#: (5,000 of ~18 kB are 90 MB) stays held; a thousand 1 MB recordings do not.
-DEFAULT_LIBRARY_MAX_BYTES = 256 * 1024 * 1024
+#: The default bound (``library_max_bytes``), as the journal's: the ~500 cassettes of ~18 kB
+#: used last (a suite rarely comes back to a cassette after that many others), or ten 1 MB
+#: recordings, are held whole.
+DEFAULT_LIBRARY_MAX_BYTES = 32 * 1024 * 1024
+#: What a cassette used takes in memory, in times its file's size: the responses parsed,
+#: rendered for the wire, and the copy the plan of an instant replay holds (measured: a
+#: 1 MB answer recorded and replayed grows the server by about 3.8 MB without the bound).
+IN_MEMORY = 3
 #: The body fields an evicted JSON response keeps: what says which reply it was.
 _KEPT_FIELDS = ("type", "id")
 
@@ -59,6 +65,11 @@ class Residency:
 
     def __len__(self) -> int:
         return len(self._weights)
+
+
+def weight(cassette: Cassette) -> int:
+    """The bytes ``cassette`` counts for, held whole and used."""
+    return IN_MEMORY * cassette.size
 
 
 def light(cassette: Cassette) -> Cassette:
