@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import CASSETTES, running
-from tapedeck.cassette.index import LibraryIndex, _entry, _parse_file
+from tapedeck.cassette.index import LibraryIndex, _parse_file
+from tapedeck.cassette.index_entry import entry_of
 from tapedeck.cassette.lazy_events import EventStore, stamp_of
 from tapedeck.cassette.library import CassetteLibrary
 from tapedeck.cassette.load import parse_cassette
@@ -39,7 +40,7 @@ def _same_index(text: str) -> None:
     assert started is not None, "nothing was cut"
     cassette, counts = started
     whole = parse_cassette(text, "f.yaml", "f", order=True)
-    assert _entry(cassette, (1, 2), counts) == _entry(whole, (1, 2))
+    assert entry_of(cassette, (1, 2), counts) == entry_of(whole, (1, 2))
 
 
 @pytest.mark.parametrize("path", sorted(CASSETTES.rglob("*.yaml")), ids=lambda p: p.stem)
@@ -49,7 +50,7 @@ def test_every_shipped_stream_indexes_the_same_from_its_skeleton(path: Path) -> 
         assert "events:" not in text
     elif "type: enabled" in text:  # thinking: read whole (the last test)
         entry = _parse_file((str(path), "f", "f.yaml"))
-        assert entry == _entry(parse_cassette(text, "f.yaml", "f", order=True), stamp_of(path))
+        assert entry == entry_of(parse_cassette(text, "f.yaml", "f", order=True), stamp_of(path))
     else:
         _same_index(text)
 
@@ -179,7 +180,7 @@ def test_a_broken_request_is_still_reported_at_start_up(tmp_path: Path) -> None:
 def test_a_thinking_reply_is_read_whole_for_its_signatures(tmp_path: Path) -> None:
     path = CASSETTES / "streaming/extended-thinking.yaml"
     entry = _parse_file((str(path), "t", str(path)))
-    whole = _entry(parse_cassette(path.read_text(), str(path), "t", order=True), stamp_of(path))
+    whole = entry_of(parse_cassette(path.read_text(), str(path), "t", order=True), stamp_of(path))
     assert entry == whole
     assert entry["interactions"][0]["response"]["thinking"]
 
@@ -229,7 +230,7 @@ def test_a_skeleton_is_used_only_where_it_reads_as_the_whole(text: str) -> None:
     whole = parse_cassette(text, "f.yaml", "f")
     if started is not None:
         cassette, counts = started
-        assert _entry(cassette, (1, 2), counts) == _entry(whole, (1, 2))
+        assert entry_of(cassette, (1, 2), counts) == entry_of(whole, (1, 2))
 
 
 def test_a_quoted_text_continued_like_an_item_is_served_whole(tmp_path: Path) -> None:

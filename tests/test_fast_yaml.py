@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from conftest import CASSETTES
 from tapedeck.cassette import fast_yaml
-from tapedeck.cassette.index import LibraryIndex, _entry
+from tapedeck.cassette.index import LibraryIndex
+from tapedeck.cassette.index_entry import entry_of
 from tapedeck.cassette.lazy_events import EventStore
 from tapedeck.cassette.library import CassetteLibrary
 from tapedeck.cassette.load import load_cassette, parse_cassette
@@ -185,10 +186,12 @@ import json, sys
 sys.modules["yaml_rs"] = None  # import yaml_rs now raises ImportError, as when not installed
 from pathlib import Path
 from tapedeck.cassette import fast_yaml
-from tapedeck.cassette.index import LibraryIndex, _entry
+from tapedeck.cassette.index import LibraryIndex
+from tapedeck.cassette.index_entry import entry_of
 from tapedeck.cassette.lazy_events import EventStore
 from tapedeck.cassette.library import CassetteLibrary
-from tapedeck.cassette.index import LibraryIndex, _entry
+from tapedeck.cassette.index import LibraryIndex
+from tapedeck.cassette.index_entry import entry_of
 from tapedeck.cassette.lazy_events import EventStore
 from tapedeck.cassette.library import CassetteLibrary
 from tapedeck.cassette.load import load_cassette
@@ -196,7 +199,7 @@ assert not fast_yaml.AVAILABLE
 root = Path(sys.argv[1])
 out = {}
 for path in sorted(root.rglob("*.yaml")):
-    out[str(path)] = _entry(load_cassette(path, "x"), (0, 0))
+    out[str(path)] = entry_of(load_cassette(path, "x"), (0, 0))
 library = CassetteLibrary.load(root, index=LibraryIndex(root, None, EventStore()))
 out["served"] = sorted(library.cassettes)
 print(json.dumps(out, sort_keys=True))
@@ -220,7 +223,7 @@ def test_without_yaml_rs_every_cassette_reads_the_same(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     slow = json.loads(done.stdout)
     for path in sorted(CASSETTES.rglob("*.yaml")):
-        fast = json.loads(json.dumps(_entry(load_cassette(path, "x"), (0, 0)), sort_keys=True))
+        fast = json.loads(json.dumps(entry_of(load_cassette(path, "x"), (0, 0)), sort_keys=True))
         assert slow[str(path)] == fast, path
     library = CassetteLibrary.load(CASSETTES, index=LibraryIndex(CASSETTES, None, EventStore()))
     assert slow["served"] == sorted(library.cassettes)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tapedeck.cassette.index import _entry
+from tapedeck.cassette.index_entry import entry_of
 from tapedeck.cassette.load import parse_cassette
 from tapedeck.cassette.skeleton import cut, parse_start
 
@@ -124,7 +124,7 @@ def test_the_scan_cuts_and_counts(
     if started is not None:
         cassette, by_interaction = started
         whole = parse_cassette(text, "f.yaml", "f")
-        assert _entry(cassette, (1, 2), by_interaction) == _entry(whole, (1, 2))
+        assert entry_of(cassette, (1, 2), by_interaction) == entry_of(whole, (1, 2))
         assert cassette.interactions[-1].line == whole.interactions[-1].line
 
 

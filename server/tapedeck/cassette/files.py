@@ -1,4 +1,5 @@
-"""Cassette files on disk: which files under a directory are cassettes, and their names."""
+"""Cassette files on disk: which files under a directory are cassettes, their names, and
+reading one's text."""
 
 from __future__ import annotations
 
@@ -95,3 +96,35 @@ def _walk(folder: str, out: list[tuple[str, bool]]) -> None:
 
 def _inside(real: str, real_root: str) -> bool:
     return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def read_stamped(file: str, display: str) -> tuple[str, tuple[int, int]]:
+    """The UTF-8 text of cassette ``file`` (``display`` in errors) and the size and
+    modification time (ns) it was read at, from the open file (one ``stat`` fewer than
+    asking the path)."""
+    try:
+        fd = os.open(file, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        try:
+            info = os.fstat(fd)
+            raw = os.read(fd, info.st_size + 1)
+            if len(raw) > info.st_size:  # it grew since: read on to its end
+                chunks = [raw]
+                while chunks[-1]:
+                    chunks.append(os.read(fd, 1 << 16))
+                raw = b"".join(chunks)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise CassetteError(display, 0, f"cannot read: {exc.strerror}") from None
+    return decoded(raw, display), (info.st_size, info.st_mtime_ns)
+
+
+def decoded(raw: bytes, file: str) -> str:
+    """``raw`` as UTF-8 text; a :class:`CassetteError` naming the line where it is not."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise CassetteError(
+            file, line, f"not UTF-8 text ({exc.reason}); save it as UTF-8"
+        ) from None

@@ -17,27 +17,18 @@ import json
 import logging
 import multiprocessing
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from ..errors import CassetteError
 from ..version import __version__
-from .blobs import uploads_in
-from .lazy_events import EventStore, LazyEvents, Stamp, stamp_of
-from .load import parse_cassette, read_text
-from .model import (
-    Blob,
-    Cassette,
-    Client,
-    Interaction,
-    RecordedEvent,
-    RecordedRequest,
-    RecordedResponse,
-    StreamEnd,
-)
-from .normalize import Normalize
+from .files import read_stamped
+from .index_entry import entry_of, from_entry, served, thinks
+from .lazy_events import EventStore, Stamp, stamp_of
+from .load import parse_cassette
+from .model import Cassette
 from .skeleton import parse_start
 
 log = logging.getLogger("tapedeck")
@@ -52,25 +43,28 @@ FORMAT = 4
 PARALLEL_FROM = 2000
 
 
-def _parse_file(job: tuple[str, str, str]) -> Any:
-    """A worker's job: the index entry of one file, or the :class:`CassetteError` it has."""
-    file, name, display = job
-    path = Path(file)
+def _parse(file: str, name: str, display: str) -> tuple[Cassette, Stamp, Any] | CassetteError:
+    """One file read and checked as start-up does: the cassette with its stamp and, when
+    only the ends of its streams were read (:mod:`.skeleton`), each one's event count; or
+    the :class:`CassetteError` it has."""
     try:
-        stamp = stamp_of(path)
-        text = read_text(path, display)
+        text, stamp = read_stamped(file, display)
         started = parse_start(text, display, name)
         if started is not None:
             cassette, counts = started
             # A reply that thinks needs its signatures now (validation compares them):
             # only the whole stream has them.
-            if not any(_thinks(cassette.interactions[i].request) for i in counts):
-                return _entry(cassette, stamp, counts)
-        return _entry(parse_cassette(text, display, name, order=True), stamp)
+            if not any(thinks(cassette.interactions[i].request) for i in counts):
+                return cassette, stamp, counts
+        return parse_cassette(text, display, name, order=True), stamp, None
     except CassetteError as exc:
         return exc
-    except OSError as exc:
-        return CassetteError(display, 0, f"cannot read: {exc.strerror}")
+
+
+def _parse_file(job: tuple[str, str, str]) -> Any:
+    """A worker's job: the index entry of one file, or the :class:`CassetteError` it has."""
+    parsed = _parse(*job)
+    return parsed if isinstance(parsed, CassetteError) else entry_of(*parsed)
 
 
 def _cores() -> int:
@@ -146,14 +140,19 @@ class LibraryIndex:
         checked = self._checked.pop(path, None)
         key, entry = checked if checked is not None else self._valid(path, name, display)
         if entry is None:
-            result = self._parsed.pop(path, None) or _parse_file((str(path), name, display))
-            if isinstance(result, CassetteError):
-                raise result
-            entry = result
+            entry = self._parsed.pop(path, None)  # what a worker made of it
+        if entry is None:
+            parsed = _parse(str(path), name, display)
+            if isinstance(parsed, CassetteError):
+                raise parsed
             if path not in self._prepared:
                 self.parsed += 1
+            self._entries[key] = entry = entry_of(*parsed)
+            return served(parsed[0], entry, display, str(path), self.store)
+        if isinstance(entry, CassetteError):
+            raise entry
         self._entries[key] = entry
-        return _cassette(entry, display, str(path), self.store)
+        return from_entry(entry, display, str(path), self.store)
 
     def _valid(self, path: Path, name: str, display: str) -> tuple[str, Any]:
         """The file's key, and its cached entry if the file has not changed since."""
@@ -196,130 +195,3 @@ class LibraryIndex:
 def _cache_name(root: Path) -> str:
     digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:20]
     return f"index-{digest}.json"
-
-
-def _signatures(events: Iterable[RecordedEvent]) -> list[list[str]]:
-    """The reply's thinking blocks as ``[signature, text]`` (what validation compares)."""
-    texts: dict[Any, list[str]] = {}
-    found: list[list[str]] = []
-    for event in events:
-        data = event.data
-        delta = data.get("delta") if isinstance(data, dict) else None
-        if not isinstance(delta, dict) or event.event != "content_block_delta":
-            continue
-        if delta.get("type") == "thinking_delta" and isinstance(delta.get("thinking"), str):
-            texts.setdefault(data.get("index"), []).append(delta["thinking"])
-        elif delta.get("type") == "signature_delta" and isinstance(delta.get("signature"), str):
-            found.append([delta["signature"], "".join(texts.get(data.get("index"), []))])
-    return found
-
-
-def _thinks(request: RecordedRequest) -> bool:
-    """Whether the request turned thinking on (only then can its reply think)."""
-    body = request.body
-    thinking = body.get("thinking") if isinstance(body, dict) else None
-    return isinstance(thinking, dict) and thinking.get("type") != "disabled"
-
-
-def _entry(
-    cassette: Cassette, stamp: Stamp, counts: Mapping[int, int] | None = None
-) -> dict[str, Any]:
-    """The index entry of ``cassette``; ``counts``: the event count of each interaction
-    whose stream start-up read only the first and last events of (:mod:`.skeleton`)."""
-    interactions = []
-    for i, interaction in enumerate(cassette.interactions):
-        request, response = interaction.request, interaction.response
-        head: dict[str, Any] = {
-            "status": response.status,
-            "headers": [list(h) for h in response.headers],
-            "ttfh": response.time_to_headers_ms,
-        }
-        if response.events is not None:
-            events = response.events
-            first, last = (events[0], events[-1]) if events else (None, None)
-            head.update(
-                count=len(events) if counts is None else counts.get(i, len(events)),
-                first=None if first is None else [first.event, first.data, first.at_ms],
-                last=None if last is None else [last.event, last.data, last.at_ms],
-                end=response.end.value,
-                end_at=response.end_at_ms,
-                thinking=_signatures(events) if _thinks(request) else [],
-            )
-        else:
-            head.update(body=response.body, text=response.text)
-            if response.binary is not None:
-                head["binary"] = [response.binary.sha256, response.binary.size]
-        interactions.append(
-            {
-                "line": interaction.line,
-                "at": interaction.recorded_at,
-                "request": [
-                    request.method,
-                    request.path,
-                    [list(q) for q in request.query],
-                    [list(h) for h in request.headers],
-                    request.body,
-                    None if request.match is None else list(request.match),
-                ],
-                "client": None
-                if request.client is None
-                else [request.client.name, request.client.release],
-                "response": head,
-            }
-        )
-    return {
-        "stamp": list(stamp),
-        "name": cassette.name,
-        "description": cassette.description,
-        "normalize": [[".".join(r.path), r.pattern.pattern, r.replace] for r in cassette.normalize],
-        "interactions": interactions,
-    }
-
-
-def _pairs(value: Any) -> tuple[tuple[str, str], ...]:
-    return tuple((str(k), str(v)) for k, v in value)
-
-
-def _cassette(entry: Mapping[str, Any], display: str, file: str, store: EventStore) -> Cassette:
-    stamp: Stamp = (int(entry["stamp"][0]), int(entry["stamp"][1]))
-    interactions = []
-    for i, item in enumerate(entry["interactions"]):
-        method, path, query, headers, body, match = item["request"]
-        match = None if match is None else tuple(match)
-        known = item.get("client")  # an older entry has none: its file could not have one
-        client = None if known is None else Client(known[0], known[1])
-        request = RecordedRequest(
-            method, path, _pairs(query), _pairs(headers), body, match, client, uploads_in(body)
-        )
-        head = item["response"]
-        events = None
-        if "count" in head:
-            first = None if head["first"] is None else RecordedEvent(*head["first"])
-            last = None if head["last"] is None else RecordedEvent(*head["last"])
-            thinking = tuple((s, t) for s, t in head["thinking"])
-            events = LazyEvents(
-                store, file, stamp, i, head["count"], (first, last), thinking, item["line"]
-            )
-        response = RecordedResponse(
-            status=head["status"],
-            headers=_pairs(head["headers"]),
-            time_to_headers_ms=head["ttfh"],
-            body=head.get("body"),
-            text=head.get("text"),
-            events=events,
-            end=StreamEnd(head.get("end", "complete")),
-            end_at_ms=head.get("end_at"),
-            binary=None if "binary" not in head else Blob(*head["binary"]),
-        )
-        interactions.append(Interaction(request, response, item["line"], item["at"]))
-    return Cassette(
-        name=entry["name"],
-        path=display,
-        interactions=tuple(interactions),
-        description=entry["description"],
-        normalize=tuple(
-            Normalize.parse({"path": p, "pattern": pattern, "replace": replace})
-            for p, pattern, replace in entry["normalize"]
-        ),
-        size=stamp[0],  # the file's size: the bytes it was loaded from
-    )
