@@ -13,6 +13,7 @@ import pytest
 
 from conftest import CASSETTES, running
 from tapedeck.cassette import index as index_module
+from tapedeck.cassette import index_entry
 from tapedeck.cassette.index import LibraryIndex
 from tapedeck.cassette.lazy_events import EventStore, LazyEvents
 from tapedeck.cassette.library import CassetteLibrary
@@ -196,3 +197,29 @@ def test_listing_the_library_reads_no_cassette_file(tmp_path: Path) -> None:
     assert hello["duration_ms"] == want.time_to_headers_ms + (
         want.end_at_ms or want.events[-1].at_ms
     )
+
+
+def _kept(cassette: object) -> object:
+    """What a served cassette holds, its lazy streams by what they know without reading."""
+    if isinstance(cassette, LazyEvents):
+        c = cassette
+        return ("lazy", c.file, c.stamp, c.interaction, c.length, c.ends, c.signatures, c.line)
+    if isinstance(cassette, tuple | list):
+        return [_kept(x) for x in cassette]
+    fields = getattr(cassette, "__dataclass_fields__", None)
+    if fields is None:
+        return cassette
+    return {name: _kept(getattr(cassette, name)) for name in fields}
+
+
+@pytest.mark.parametrize("path", sorted(CASSETTES.rglob("*.yaml")), ids=lambda p: p.stem)
+def test_a_parsed_cassette_is_served_as_its_cached_entry_would_be(path: Path) -> None:
+    """Start-up serves a file it parsed straight from the parse: the same cassette the next
+    start makes from the cache file's entry."""
+    store = EventStore()
+    parsed = index_module._parse(str(path), "n", "d.yaml")
+    assert not isinstance(parsed, Exception)
+    entry = index_entry.entry_of(*parsed)
+    cached = json.loads(json.dumps(entry))
+    served = index_entry.served(parsed[0], entry, "d.yaml", str(path), store)
+    assert _kept(served) == _kept(index_entry.from_entry(cached, "d.yaml", str(path), store))
