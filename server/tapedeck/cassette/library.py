@@ -14,44 +14,25 @@ used.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import CassetteError, LibraryError, UnsafeNameError
+from .by_shape import ShapeIndex
 from .closest import Closest, closest
 from .files import SUFFIXES, listing
-from .indexed import WHOLE, Entry, Hit, View
+from .indexed import Entry, Hit, View
 from .load import load_cassette
 
 if TYPE_CHECKING:
     from .index import LibraryIndex
 from .matching import MatchRules, RequestShape
-from .model import Cassette, Interaction
+from .model import Cassette
 from .on_demand import Listed, OnDemand, loaders
+from .replies import Replies, Reply
 from .resident import DEFAULT_LIBRARY_MAX_BYTES, Residency, light, weight
-from .threads import Thread, ended, rebuilt, reply_id
-
-
-@dataclass(slots=True, eq=False)
-class _Reply:
-    cassette: str
-    asked: Any
-    interaction: Interaction
-    index: int
-    thread: Thread | None = None
-
-
-def _name(entry: Entry) -> str:
-    return entry.cassette.name
-
-
-def _hit(entries: list[Entry], key: str) -> Hit:
-    """The hit for matching ``entries`` (sorted by cassette): those of the first cassette."""
-    first = entries[0].cassette
-    return Hit(first, tuple(e for e in entries if e.cassette is first), key)
+from .threads import Thread, rebuilt, reply_id
 
 
 class CassetteLibrary:
@@ -83,18 +64,10 @@ class CassetteLibrary:
         self._store = None if index is None else index.store
         #: Grows by one with every cassette added or replaced after loading.
         self.version = 0
-        self._entries: dict[str, tuple[Entry, ...]] = {}
-        #: (view, key) -> matching entries, ordered by cassette name, then file order.
-        self._index: dict[tuple[View, str], list[Entry]] = {}
-        #: (view, key) -> the hit a request gets, made once (the first cassette's entries).
-        self._hits: dict[tuple[View, str], Hit] = {}
-        self._by_cassette: dict[tuple[str, View, str], list[Entry]] = {}
-        #: The field selections in use, with how many entries use each; the whole
-        #: request (None) always comes first.
-        self._projections: dict[View, int] = {WHOLE: 0}
+        self._shapes = ShapeIndex()
+        self._entries = self._shapes.entries
         #: reply id -> the interaction that answered it, with its rebuilt request.
-        self._replies: dict[str, _Reply] = {}
-        self._reply_ids: dict[str, list[str]] = {}
+        self._replies = Replies()
         for cassette in sorted(cassettes, key=lambda c: c.name):
             self._insert(cassette)
 
@@ -102,22 +75,15 @@ class CassetteLibrary:
         entries = []
         for i, interaction in enumerate(cassette.interactions):
             r = interaction.request
-            body = rebuilt(r.body, self._conversation)
+            body = rebuilt(r.body, self._replies.thread)
             shape = self.rules.shape(r.method, r.path, r.query, r.headers, body)
             said = reply_id(interaction)
             if said is not None:
-                self._replies[said] = _Reply(cassette.name, body, interaction, i)
-                self._reply_ids.setdefault(cassette.name, []).append(said)
+                self._replies.add(said, Reply(cassette.name, body, interaction, i))
             view: View = (r.match, cassette.normalize)
-            entry = Entry(cassette, i, interaction, shape.project(*view), view)
-            entries.append(entry)
-            bucket = self._index.setdefault((view, entry.shape.key), [])
-            bucket.insert(bisect.bisect_right(bucket, cassette.name, key=_name), entry)
-            self._hits[(view, entry.shape.key)] = _hit(bucket, entry.shape.key)
-            self._by_cassette.setdefault((cassette.name, view, entry.shape.key), []).append(entry)
-            self._projections[view] = self._projections.get(view, 0) + 1
+            entries.append(Entry(cassette, i, interaction, shape.project(*view), view))
         self._loaded[cassette.name] = cassette
-        self._entries[cassette.name] = tuple(entries)
+        self._shapes.add(cassette.name, tuple(entries))
 
     def _hold(self, cassette: Cassette) -> None:
         """Count ``cassette`` as held whole and used last (it answered, was recorded or
@@ -140,22 +106,8 @@ class CassetteLibrary:
     def _swap(self, name: str, cassette: Cassette) -> None:
         """Put ``cassette`` in place of the one held under ``name``, whose requests are the
         same: new entries (what was kept for the old ones goes with them), same shapes."""
-        old = self._entries[name]
-        new = tuple(
-            Entry(cassette, e.index, cassette.interactions[e.index], e.shape, e.view) for e in old
-        )
-        for before, after in zip(old, new, strict=True):
-            key = (before.view, before.shape.key)
-            bucket = self._index[key]
-            bucket[bucket.index(before)] = after
-            self._hits[key] = _hit(bucket, before.shape.key)
-            mine = self._by_cassette[(name, *key)]
-            mine[mine.index(before)] = after
-        for said in self._reply_ids.get(name, ()):
-            reply = self._replies.get(said)
-            if reply is not None and reply.cassette == name:
-                reply.interaction, reply.thread = cassette.interactions[reply.index], None
-        self._entries[name] = new
+        self._shapes.swap(name, cassette)
+        self._replies.swap(name, cassette)
         self._loaded[name] = cassette
 
     def _insert_loaded(self, cassette: Cassette) -> None:
@@ -181,40 +133,16 @@ class CassetteLibrary:
     def conversation(self, reply_id: str) -> Thread | None:
         """The conversation the reply ``reply_id`` ended, if a cassette holds that reply
         (what a message-thread continuation from it continues; :mod:`.threads`)."""
-        if self._lazy.listed and reply_id not in self._replies:
+        if self._lazy.listed and reply_id not in self._replies.by_id:
             self._lazy.want_all()
-        reply = self._replies.get(reply_id)
+        reply = self._replies.by_id.get(reply_id)
         if reply is not None and reply.cassette in self._lazy.evicted:
             self._lazy.want(reply.cassette)
-        return self._conversation(reply_id)
-
-    def _conversation(self, reply_id: str) -> Thread | None:
-        reply = self._replies.get(reply_id)
-        if reply is None:
-            return None
-        if reply.thread is None:
-            reply.thread = ended(reply.asked, reply.interaction)
-        return reply.thread
+        return self._replies.thread(reply_id)
 
     def _remove(self, name: str) -> None:
-        for said in self._reply_ids.pop(name, ()):
-            if said in self._replies and self._replies[said].cassette == name:
-                del self._replies[said]
-        for entry in self._entries.pop(name, ()):
-            key = (entry.view, entry.shape.key)
-            bucket = self._index[key]
-            bucket.remove(entry)
-            if bucket:
-                self._hits[key] = _hit(bucket, entry.shape.key)
-            else:
-                del self._index[key]
-                del self._hits[key]
-            self._by_cassette.pop((name, entry.view, entry.shape.key), None)
-            left = self._projections[entry.view] - 1
-            if left or entry.view == WHOLE:
-                self._projections[entry.view] = left
-            else:
-                del self._projections[entry.view]
+        self._replies.remove(name)
+        self._shapes.remove(name)
         self._loaded.pop(name, None)
 
     def add(self, cassette: Cassette, file: Path | None = None) -> None:
@@ -318,7 +246,7 @@ class CassetteLibrary:
         lazy = self._lazy
         if lazy.listed or lazy.broken:
             self._want(cassette)
-        hit = self._find(shape, cassette)
+        hit = self._shapes.find(shape, cassette)
         if hit is None:
             return None
         if lazy.evicted or lazy.broken:
@@ -336,29 +264,12 @@ class CassetteLibrary:
             if name not in lazy.evicted and name not in lazy.broken:
                 break
             lazy.want(name)
-            found = self._find(shape, cassette)
+            found = self._shapes.find(shape, cassette)
             if found is None:
                 return None
             hit = found
         self._hold(hit.cassette)
         return hit
-
-    def _find(self, shape: RequestShape, cassette: str | None) -> Hit | None:
-        if cassette is None:
-            hit = self._hits.get((WHOLE, shape.key))
-            if hit is not None:
-                return hit
-        for view in self._projections:
-            key = shape.project(*view).key
-            if cassette is None:
-                hit = self._hits.get((view, key))
-                if hit is not None:
-                    return hit
-            else:
-                entries = self._by_cassette.get((cassette, view, key))
-                if entries:
-                    return Hit(entries[0].cassette, tuple(entries), key)
-        return None
 
     def closest(self, shape: RequestShape, cassette: str | None = None) -> Closest:
         """Why nothing matches ``shape``: the closest interaction and the first difference.
