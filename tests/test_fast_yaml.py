@@ -145,6 +145,9 @@ def parse_cassette_slowly(text: str, file: str) -> Any:
         ),
         ("version: 1\ninteractions: [{request: {}}]\n", 1, None),  # flow style: slow way
         ("version: 1\ninteractions:\n- a: 1\nnormalize:\n- b\n", 1, None),  # count is off
+        ("version: 1\r\ninteractions:\r\n- request: {}\r\n- request: {}", 2, [3, 4]),  # CRLF
+        ("d: 'interactions:'\ninteractions: # x\n- a: 1\n  b: |\n    - c\n- a: 2", 2, [3, 6]),
+        ("d: x\n interactions:\n- a: 1\n", 1, None),  # not at a line's start
     ],
 )  # fmt: skip
 def test_interaction_lines(text: str, count: int, lines: list[int] | None) -> None:

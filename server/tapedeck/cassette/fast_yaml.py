@@ -138,6 +138,10 @@ _STARTERS = frozenset(b"\n[{,")
 _AFTER = frozenset(b":-")
 
 
+#: Encodes only JSON data: a key that is not text or a NaN or infinite number is refused.
+_JSON_ONLY = json.JSONEncoder(allow_nan=False, check_circular=False)
+
+
 def load(text: str) -> Any | None:
     """The document in ``text``, or ``None`` when the fast way is not taken (not trusted for
     this text, not installed, or a problem the reference loader should report)."""
@@ -152,34 +156,38 @@ def load(text: str) -> Any | None:
     # A collection as a key (read as a tuple) or a NaN has no place in a cassette (its data
     # is JSON), and the reference loader reads or refuses it differently: let it report it.
     try:
-        json.dumps(document, allow_nan=False)
-    except (TypeError, ValueError):
+        _JSON_ONLY.encode(document)
+    except (TypeError, ValueError, RecursionError):
         return None
     return document
 
 
-_INTERACTIONS = re.compile(r"^interactions:[ \t]*(?:#.*)?\n( *)- ", re.M)
-_ITEMS: dict[int, re.Pattern[str]] = {}
+_INTERACTIONS = re.compile(r"interactions:[ \t]*(?:#.*)?\r?\n( *)- ")
 
 
 def interaction_lines(text: str, count: int) -> list[int] | None:
     """The line each of the ``count`` interactions starts on, found in block-style text
     (``None`` when the layout is not the usual one: the caller then reads lines the slow
     way)."""
-    found = _INTERACTIONS.search(text)
+    at = text.find("interactions:")
+    found = None
+    while at != -1 and found is None:
+        if at == 0 or text[at - 1] == "\n":  # at a line's start
+            found = _INTERACTIONS.match(text, at)
+        at = text.find("interactions:", at + 13)
     if found is None:
         return None
-    width = len(found.group(1))
-    item = _ITEMS.get(width)
-    if item is None:
-        item = _ITEMS[width] = re.compile(rf"^ {{{width}}}- ", re.M)
+    start = found.start(1)
+    item = "\n" + found.group(1) + "- "
     lines: list[int] = []
-    line = text.count("\n", 0, found.start(1)) + 1
-    position = found.start(1)
-    for match in item.finditer(text, found.start(1)):
-        line += text.count("\n", position, match.start())
-        position = match.start()
+    line = text.count("\n", 0, start) + 1
+    position = start
+    at = text.find(item, start - 1)
+    while at != -1:
+        line += text.count("\n", position, at + 1)
+        position = at + 1
         lines.append(line)
+        at = text.find(item, at + 1)
     # A top-level key with a list after the interactions would add items at the same
     # indentation; a cassette has none, but when the count is off the caller goes the slow
     # way.

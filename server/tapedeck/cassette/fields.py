@@ -24,6 +24,8 @@ class Fields:
             raise self.error(line, f"expected a mapping, got {describe(mapping)}")
         self.mapping: dict[str, Any] = mapping
         self.line = mapping.line if isinstance(mapping, LineDict) else line
+        if allowed.issuperset(mapping):  # the usual case, at C speed
+            return
         unknown = sorted(str(k) for k in mapping if k not in allowed)
         if unknown:
             raise self.error(
