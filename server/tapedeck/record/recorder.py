@@ -25,13 +25,12 @@ from __future__ import annotations
 import datetime
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import replace
+from collections.abc import Iterable
 from typing import Any
 
 import anyio
 
-from ..cassette.blobs import blob_of, write_blob
+from ..cassette.blobs import write_blob
 from ..cassette.clients import identify
 from ..cassette.library import CassetteLibrary
 from ..cassette.load import parse_cassette
@@ -39,7 +38,7 @@ from ..cassette.matching import MatchRules
 from ..cassette.model import Blob, Interaction, RecordedRequest, RecordedResponse
 from ..cassette.save import dump_cassette, write_inside
 from ..errors import RecordingError
-from .bodies import redact_bytes
+from .hooks import Hook, hooked
 from .outcomes import KEPT_TEST_IDS, Outcome, Outcomes
 from .redact import Redactor
 from .verdicts import DISK_ERRORS, Verdict, good, reason, verdict, what
@@ -47,7 +46,6 @@ from .verdicts import DISK_ERRORS, Verdict, good, reason, verdict, what
 log = logging.getLogger("tapedeck")
 #: Request headers worth keeping in a recording (besides the matched ones).
 KEPT_REQUEST_HEADERS = ("anthropic-version", "anthropic-beta")
-Hook = Callable[[Any], Any]
 #: The largest binary body recorded, unless the setting max_file_size says otherwise.
 MAX_FILE_SIZE = 32 * 1024 * 1024
 
@@ -182,12 +180,12 @@ class Recorder:
             )
             log.info("not recorded into %s: %s", name, why)
             return self._not(test_id, name, status, why)
-        hooked = self._hooked(request, response)
-        if hooked is None:
+        kept = hooked(request, response, self.redactor, self.before_request, self.before_response)
+        if kept is None:
             self.results["dropped"] += 1
             log.info("not recorded into %s: a before_record hook dropped it", name)
             return self._not(test_id, name, status, "a before_record hook dropped it")
-        request, response = hooked
+        request, response = kept
         stamp = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
         new = Interaction(request, response, recorded_at=stamp.isoformat().replace("+00:00", "Z"))
         key = self._key(request)
@@ -231,32 +229,6 @@ class Recorder:
         """Note that nothing was written into ``name``, and why; ``False``."""
         self.outcomes.add(test_id, Outcome(name, status, False, why))
         return False
-
-    def _hooked(
-        self, request: RecordedRequest, response: RecordedResponse
-    ) -> tuple[RecordedRequest, RecordedResponse] | None:
-        if self.before_request is not None:
-            request = self.before_request(request)
-            if request is None:
-                return None
-        if self.before_response is not None:
-            response = self.before_response(response)
-            if response is None:
-                return None
-        # A hook may put back what redaction took out: redact what it returns, too.
-        redact = self.redactor
-        request = replace(request, body=redact.value(request.body), path=redact.text(request.path))
-        if response.events is not None:
-            response = replace(response, events=redact.events(response.events))
-        elif response.binary is not None and response.binary.data is not None:
-            response = replace(response, binary=blob_of(redact_bytes(redact, response.binary.data)))
-        else:
-            response = replace(
-                response,
-                body=redact.value(response.body),
-                text=None if response.text is None else redact.text(response.text),
-            )
-        return request, replace(response, headers=redact.headers(response.headers))
 
     def _merge(
         self, name: str, key: str, new: Interaction, is_good: bool
