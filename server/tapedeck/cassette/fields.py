@@ -10,6 +10,7 @@ from ..errors import CassetteError
 from .model import Client
 from .yaml_source import BadValue, LineDict
 
+_ABSENT = object()
 #: The fields of a request's ``client:`` (:func:`client`).
 CLIENT_KEYS = frozenset({"name", "release"})
 
@@ -45,9 +46,11 @@ class Fields:
         return key in self.mapping
 
     def get(self, key: str, expected: str, kinds: tuple[type, ...], default: Any = None) -> Any:
-        if key not in self.mapping:
+        value = self.mapping.get(key, _ABSENT)
+        if value is _ABSENT:
             return default
-        value = self.mapping[key]
+        if type(value) in kinds:  # the usual case (a bool is only where bool is a kind)
+            return value
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             line = value.line if isinstance(value, BadValue) else self.line_of(key)
             raise self.error(line, f"expected {expected}, got {describe(value)}", key)

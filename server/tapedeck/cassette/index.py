@@ -167,7 +167,7 @@ class LibraryIndex:
         if self.cache_file is None or self._entries == self._cached:
             return
         document = {"format": FORMAT, "tapedeck": __version__, "files": self._entries}
-        text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        text = json.dumps(document, ensure_ascii=False, separators=(",", ":"), check_circular=False)
         temporary = self.cache_file.with_name(f".{self.cache_file.name}.{os.getpid()}.tmp")
         try:
             self.cache_file.parent.mkdir(parents=True, exist_ok=True)
