@@ -14,7 +14,7 @@ import httpx
 import pytest
 import yaml
 
-from conftest import running
+from conftest import LogLines, running
 from fake_upstream import FakeUpstream, ask
 from reliability.cassettes import MODEL, message_events
 from tapedeck.config import Mode
@@ -193,3 +193,29 @@ def test_an_evicted_cassette_that_answered_is_not_reported_unused(tmp_path: Path
         unused = client.get("/_tapedeck/unused").json()
     assert unused["cassettes"] == ["delta"]
     assert unused["interactions"] == []
+
+
+@pytest.mark.one_process
+def test_recording_into_an_evicted_cassette_broken_since_leaves_its_file(
+    tmp_path: Path, fake: FakeUpstream, tapedeck_log: LogLines
+) -> None:
+    root = tmp_path / "cassettes"
+    root.mkdir()
+    settings = {"index_cache": "off", "upstream": fake.base_url, "library_max_bytes": 2_000}
+    with (
+        running(root, mode=Mode.NEW_EPISODES, **settings) as server,
+        httpx.Client(base_url=server.base_url, timeout=10) as client,
+    ):
+        for name, text in (("one", "first answer"), ("two", "other answer")):
+            headers = {**ANTHROPIC, "x-tapedeck-cassette": name}
+            assert client.post("/v1/messages", json=ask(text), headers=headers).status_code == 200
+        path = root / "one.yaml"
+        broken = path.read_text().replace("max_tokens: 64", "max_tokens: [64")
+        path.write_text(broken)
+        headers = {**ANTHROPIC, "x-tapedeck-cassette": "one"}
+        answer = client.post("/v1/messages", json=ask("third answer"), headers=headers)
+    assert answer.status_code == 200  # the client keeps its answer
+    assert path.read_text() == broken  # and the file is left as it was
+    assert any(
+        "not recorded into one" in line and "one.yaml:" in line for line in tapedeck_log.lines()
+    )

@@ -37,7 +37,7 @@ from ..cassette.load import parse_cassette
 from ..cassette.matching import MatchRules
 from ..cassette.model import Blob, Interaction, RecordedRequest, RecordedResponse
 from ..cassette.save import dump_cassette, write_inside
-from ..errors import RecordingError
+from ..errors import CassetteError, RecordingError
 from .hooks import Hook, hooked
 from .outcomes import KEPT_TEST_IDS, Outcome, Outcomes
 from .redact import Redactor
@@ -194,7 +194,13 @@ class Recorder:
         else:
             self._failing.add((name, key))
         async with self._locks[name]:
-            interactions = self._merge(name, key, new, good(response))
+            try:  # an evicted (or lazily listed) cassette's file is read again here
+                interactions = self._merge(name, key, new, good(response))
+            except CassetteError as exc:
+                self.results["failed"] += 1
+                why = f"its file could not be read again: {exc}; nothing was written"
+                log.error("not recorded into %s: %s", name, why)
+                return self._not(test_id, name, status, why)
             if interactions is None:
                 self.results["held"] += 1
                 why = (
