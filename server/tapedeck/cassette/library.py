@@ -31,7 +31,7 @@ from .matching import MatchRules, RequestShape
 from .model import Cassette
 from .on_demand import Listed, OnDemand, loaders
 from .replies import Replies, Reply
-from .resident import DEFAULT_LIBRARY_MAX_BYTES, Residency, light, weight
+from .resident import DEFAULT_LIBRARY_MAX_BYTES, Residency, light, same_requests, weight
 from .threads import Thread, rebuilt, reply_id
 
 
@@ -120,6 +120,7 @@ class CassetteLibrary:
         if held is None:
             self._insert(cassette)
         elif _same_requests(held, cassette):
+            cassette = same_requests(cassette, held)
             self._swap(name, cassette)
             self._hold(cassette)
             if held.size == cassette.size:

@@ -107,11 +107,11 @@ LIBRARY: tuple[Option, ...] = (
     Option(
         "library_max_bytes",
         values.size,
-        32 * 1024 * 1024,
+        16 * 1024 * 1024,
         "bytes of used cassettes the library holds whole (each counts three times its file's "
         "size: parsed, rendered, planned); past it, the least recently used keep only their "
         "requests and are read from their files again when next used",
         "SIZE",
-        shown="32MiB",
+        shown="16MiB",
     ),
 )
