@@ -62,6 +62,7 @@ class CassetteLibrary:
         #: The cassettes held whole, within ``library_max_bytes``.
         self.resident = Residency(max_bytes)
         self._store = None if index is None else index.store
+        self._last: Cassette | None = None  # the one that answered last: held already
         #: Grows by one with every cassette added or replaced after loading.
         self.version = 0
         self._shapes = ShapeIndex()
@@ -107,6 +108,7 @@ class CassetteLibrary:
         """Put ``cassette`` in place of the one held under ``name``, whose requests are the
         same: new entries (what was kept for the old ones goes with them), same shapes."""
         self._shapes.swap(name, cassette)
+        self._last = None  # it may be the one swapped out
         self._replies.swap(name, cassette)
         self._loaded[name] = cassette
 
@@ -248,16 +250,13 @@ class CassetteLibrary:
         if lazy.listed or lazy.broken:
             self._want(cassette)
         hit = self._shapes.find(shape, cassette)
-        if hit is None:
-            return None
-        if lazy.evicted or lazy.broken:
-            return self._reloaded(shape, cassette, hit)
-        self._hold(hit.cassette)
-        return hit
+        if hit is None or hit.cassette is self._last:  # the cassette used last: held
+            return hit
+        return self._used(shape, cassette, hit)
 
-    def _reloaded(self, shape: RequestShape, cassette: str | None, hit: Hit) -> Hit | None:
-        """``hit``, its cassette's file read again first if it was evicted (raising its
-        :class:`CassetteError` if it is broken now); if the file changed so that the
+    def _used(self, shape: RequestShape, cassette: str | None, hit: Hit) -> Hit | None:
+        """``hit``, held; its cassette's file read again first if it was evicted (raising
+        its :class:`CassetteError` if it is broken now); if the file changed so that the
         request no longer matches it, the hit found then."""
         lazy = self._lazy
         for _ in range(len(self._entries) + 1):
@@ -270,6 +269,7 @@ class CassetteLibrary:
                 return None
             hit = found
         self._hold(hit.cassette)
+        self._last = hit.cassette
         return hit
 
     def closest(self, shape: RequestShape, cassette: str | None = None) -> Closest:

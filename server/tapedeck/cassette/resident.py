@@ -46,20 +46,18 @@ class Residency:
     def use(self, name: str, weight: int) -> list[str]:
         """Hold ``name`` whole (``weight`` bytes), as the one used last; the names to evict
         (least recently used first, never ``name``) so the others fit in the budget."""
-        old = self._weights.pop(name, None)
+        weights = self._weights
+        if weights and next(reversed(weights)) == name and weights[name] == weight:
+            return []  # used again, as most requests are: nothing moves
+        old = weights.pop(name, None)
         self.held += weight - (old or 0)
-        self._weights[name] = weight
+        weights[name] = weight
         evicted = []
-        while self.held > self.budget and len(self._weights) > 1:
-            gone, size = self._weights.popitem(last=False)
+        while self.held > self.budget and len(weights) > 1:
+            gone, size = weights.popitem(last=False)
             self.held -= size
             evicted.append(gone)
         return evicted
-
-    def touch(self, name: str) -> None:
-        """``name`` was used: it is the last to be evicted."""
-        if name in self._weights:
-            self._weights.move_to_end(name)
 
     def __contains__(self, name: object) -> bool:
         return name in self._weights
