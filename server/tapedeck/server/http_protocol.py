@@ -40,10 +40,61 @@ def piece_size(buffer: int) -> int:
     return max(1024, min(MAX_PIECE, buffer // 4))
 
 
+class _HeadHolder:
+    """The transport as uvicorn's request cycles see it. ``write`` can hold a response's
+    head until the body's first bytes, so that both leave in one system call and one
+    packet: a replayed response otherwise pays a second send (and the client a second
+    read) for its 200-odd bytes of headers."""
+
+    __slots__ = ("_head", "_transport", "hold")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._head: bytes | None = None
+        #: Hold the next write (a response's head) until the one after it.
+        self.hold = False
+
+    def write(self, data: bytes) -> None:
+        """Write ``data``, after a held head; or hold it, if asked to."""
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._transport.writelines((head, data))
+        elif self.hold:
+            self.hold = False
+            self._head = data
+        else:
+            self._transport.write(data)
+
+    def close(self) -> None:
+        """Write a held head (no body is coming after all), then close."""
+        self.hold = False
+        head, self._head = self._head, None
+        if head is not None:
+            self._transport.write(head)
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        """As the transport's."""
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:  # the rest of the transport, as it is
+        return getattr(self._transport, name)
+
+
 class ClientConnection:
     """One client's connection, as the writer sees it (see ``wire.writer.Connection``)."""
 
-    __slots__ = ("_flow", "_lost", "_transport", "buffer", "gone", "piece", "write_timeout")
+    __slots__ = (
+        "_flow",
+        "_lost",
+        "_transport",
+        "buffer",
+        "gone",
+        "holder",
+        "piece",
+        "write_timeout",
+    )
 
     def __init__(
         self, transport: asyncio.Transport, flow: Any, buffer: int, write_timeout: float
@@ -60,6 +111,13 @@ class ClientConnection:
         #: The connection is lost (the client went away, or it was closed).
         self.gone = False
         self._lost: Callable[[], None] | None = None
+        #: What uvicorn's request cycles write to, when the protocol can hold a head.
+        self.holder: _HeadHolder | None = None
+
+    def hold_head(self) -> None:
+        """Send the head about to be sent with the body's first bytes: they are due now."""
+        if self.holder is not None:
+            self.holder.hold = True
 
     @property
     def full(self) -> bool:
@@ -180,6 +238,16 @@ def protocol_class(buffer: int, write_timeout: float, max_header_size: int) -> t
         # the previous request's body is complete belong to the next request's headers,
         # until that request starts (uvicorn makes a new cycle for it).
         _header_bytes = 0
+        _holder: _HeadHolder
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            if self._client is not None:
+                self._holder = self._client.holder = _HeadHolder(self.transport)
+
+        def on_headers_complete(self) -> None:
+            super().on_headers_complete()
+            self.cycle.transport = cast(asyncio.Transport, self._holder)
 
         def data_received(self, data: bytes) -> None:
             cycle = self.cycle

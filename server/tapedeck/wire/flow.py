@@ -47,6 +47,11 @@ class Connection(Protocol):
         """Close the connection at once, dropping what the client has not read."""
         ...
 
+    def hold_head(self) -> None:
+        """Send the response head about to be sent together with the body's first bytes
+        (they are due at once): one write instead of two."""
+        ...
+
     def when_lost(self, callback: Callable[[], None] | None) -> None:
         """Call ``callback`` when the connection is lost (soon, if it already is);
         ``None``: no longer."""

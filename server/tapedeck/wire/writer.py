@@ -182,8 +182,11 @@ class Writer:
         conn, send = outlet.conn, outlet.send
         if conn is not None and conn.full:
             await outlet.wait_for_client(conn)
+        together = conn is None or (len(body) <= conn.piece and not conn.full)
+        if together and conn is not None and body and self.scope["method"] != "HEAD":
+            conn.hold_head()  # the head and the body in one write
         await send({"type": "http.response.start", "status": head.status, "headers": head.headers})
-        if conn is None or (len(body) <= conn.piece and not conn.full):
+        if together:
             await send({"type": "http.response.body", "body": body, "more_body": not complete})
         else:
             await self._outlet.write(body, not complete)
@@ -251,6 +254,15 @@ class Writer:
             await self._until(plan.headers_at)
         if not plan.head.stream:
             return await self._at_once(plan, b"".join(s.encoded for s in plan.steps))
+        conn = self._outlet.conn
+        if (
+            conn is not None
+            and plan.steps
+            and self._meter is None
+            and self._due(plan.steps[0].at)
+            and self.scope["method"] != "HEAD"
+        ):
+            conn.hold_head()  # the head and the first events in one write
         await self._start(plan.head)
         if not await self._steps(plan.steps) or not await self._until(plan.end_at):
             return False
