@@ -223,3 +223,17 @@ def test_a_parsed_cassette_is_served_as_its_cached_entry_would_be(path: Path) ->
     cached = json.loads(json.dumps(entry))
     served = index_entry.served(parsed[0], entry, "d.yaml", str(path), store)
     assert _kept(served) == _kept(index_entry.from_entry(cached, "d.yaml", str(path), store))
+
+
+def test_the_garbage_collector_is_on_again_after_a_load_even_a_failing_one(
+    tmp_path: Path,
+) -> None:
+    import gc
+
+    root = library_copy(tmp_path)
+    load(root, tmp_path / "cache")
+    assert gc.isenabled()
+    (root / "broken.yaml").write_text("version: 1\ninteractions: []\n")
+    with pytest.raises(LibraryError):
+        load(root, tmp_path / "cache")
+    assert gc.isenabled()

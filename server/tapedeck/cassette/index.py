@@ -12,13 +12,15 @@ files that changed. Deleting the cache directory is always safe.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
 import multiprocessing
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,20 @@ def _parse_file(job: tuple[str, str, str]) -> Any:
     return parsed if isinstance(parsed, CassetteError) else entry_of(*parsed)
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector paused: parsing makes many containers and no cycles, and
+    each collection would walk every object made so far (a tenth of a large cold start's
+    CPU)."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
 def _cores() -> int:
     """The CPUs this process may run on (``taskset`` or a container may allow fewer than
     the machine has)."""
@@ -93,6 +109,8 @@ class LibraryIndex:
         self._read_cache: dict[str, Any] | None = None
         self._entries: dict[str, Any] = {}
         self._parsed: dict[Path, Any] = {}
+        #: The cassettes :meth:`prepare` parsed in this process (or the error each has).
+        self._ready: dict[Path, Cassette | CassetteError] = {}
         self._prepared: set[Path] = set()
         #: The files :meth:`prepare` found valid entries for (one ``stat`` each is enough).
         self._checked: dict[Path, tuple[str, Any]] = {}
@@ -113,7 +131,8 @@ class LibraryIndex:
 
     def prepare(self, files: Sequence[tuple[Path, str, str]]) -> None:
         """Parse, ahead of :meth:`cassette`, the files the cache has no valid entry for: in
-        worker processes when there are many (:data:`PARALLEL_FROM`) and cores to spare."""
+        worker processes when there are many (:data:`PARALLEL_FROM`) and cores to spare,
+        else here, with the garbage collector paused."""
         missing = []
         for f in files:
             key, entry = self._valid(*f)
@@ -123,6 +142,9 @@ class LibraryIndex:
                 self._checked[f[0]] = key, entry
         workers = min(_cores(), len(missing) // PARALLEL_FROM)
         if workers < 2:
+            with _collector_paused():
+                for path, name, display in missing:
+                    self._ready[path] = self._parse_here(path, name, display)
             return
         context = multiprocessing.get_context("spawn")
         chunk = max(1, len(missing) // (workers * 8))
@@ -137,26 +159,45 @@ class LibraryIndex:
 
     def cassette(self, path: Path, name: str, display: str) -> Cassette:
         """The cassette at ``path``, lazy; parsed only when the cache has no valid entry."""
+        ready = self._ready.pop(path, None)
+        if ready is None:
+            ready = self._entry_or_parse(path, name, display)
+        if isinstance(ready, CassetteError):
+            raise ready
+        return ready
+
+    def _entry_or_parse(self, path: Path, name: str, display: str) -> Cassette | CassetteError:
         checked = self._checked.pop(path, None)
         key, entry = checked if checked is not None else self._valid(path, name, display)
         if entry is None:
             entry = self._parsed.pop(path, None)  # what a worker made of it
         if entry is None:
-            parsed = _parse(str(path), name, display)
-            if isinstance(parsed, CassetteError):
-                raise parsed
-            if path not in self._prepared:
-                self.parsed += 1
-            self._entries[key] = entry = entry_of(*parsed)
-            return served(parsed[0], entry, display, str(path), self.store)
+            return self._parse_here(path, name, display, key, path not in self._prepared)
         if isinstance(entry, CassetteError):
-            raise entry
+            return entry
         self._entries[key] = entry
         return from_entry(entry, display, str(path), self.store)
 
+    def _parse_here(
+        self, path: Path, name: str, display: str, key: str | None = None, count: bool = True
+    ) -> Cassette | CassetteError:
+        """Parse one file in this process: the cassette served from it, its entry kept."""
+        parsed = _parse(str(path), name, display)
+        if isinstance(parsed, CassetteError):
+            return parsed
+        if count:
+            self.parsed += 1
+        entry = entry_of(*parsed)
+        self._entries[key or self._key(path)] = entry
+        return served(parsed[0], entry, display, str(path), self.store)
+
+    def _key(self, path: Path) -> str:
+        """The file's key in the cache: its path under the root, with ``/``."""
+        return str(path)[self._prefix :].replace(os.sep, "/")
+
     def _valid(self, path: Path, name: str, display: str) -> tuple[str, Any]:
         """The file's key, and its cached entry if the file has not changed since."""
-        key = str(path)[self._prefix :].replace(os.sep, "/")
+        key = self._key(path)
         entry = self._cached.get(key)
         if entry is None or entry["name"] != name or tuple(entry["stamp"]) != stamp_of(path):
             return key, None
