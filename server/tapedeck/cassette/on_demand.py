@@ -62,10 +62,10 @@ def loaders(index: LibraryIndex | None) -> tuple[LoadOne, LoadMany]:
     """
     one: LoadOne = load_cassette
     if index is not None:
-        root, store, made = index.root, index.store, type(index)
+        blank = index.uncached()  # holds no entries: each load gets one of its own
 
         def one(path: Path, name: str, display: str) -> Cassette:
-            return made(root, None, store).cassette(path, name, display)
+            return blank.uncached().cassette(path, name, display)
 
     def many(jobs: list[tuple[Path, str, str]]) -> list[Cassette | CassetteError]:
         if index is not None:
