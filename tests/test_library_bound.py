@@ -93,11 +93,17 @@ def test_an_evicted_cassette_replays_byte_for_byte(tmp_path: Path, load: str) ->
             json=_question("alpha"),
             headers={**ANTHROPIC, "x-tapedeck-cassette": "alpha"},
         )
+        _ask(client, "beta")  # alpha is evicted again: the web view reads its file
+        listed = client.get("/_tapedeck/cassettes").json()["cassettes"]
+        shown = client.get("/_tapedeck/cassettes/alpha")
     assert first == again
     assert b"alpha says lorem" in first["alpha"]
     assert b"delta streams" in first["delta"]
     assert b"message_stop" in first["delta"]
     assert named.content == first["alpha"]
+    assert sorted(c["name"] for c in listed) == ["alpha", "beta", "delta", "gamma"]
+    assert shown.status_code == 200
+    assert "alpha says lorem" in shown.text
 
 
 def test_a_cassette_changed_on_disk_after_its_eviction_is_read_again(tmp_path: Path) -> None:
