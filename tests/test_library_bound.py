@@ -7,6 +7,7 @@ interaction its file had."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ import httpx
 import pytest
 import yaml
 
+import agent_loop
+from agent_loop import deck
 from conftest import LogLines, running
 from fake_upstream import FakeUpstream, ask
 from reliability.cassettes import MODEL, message_events
@@ -225,3 +228,29 @@ def test_recording_into_an_evicted_cassette_broken_since_leaves_its_file(
     assert any(
         "not recorded into one" in line and "one.yaml:" in line for line in tapedeck_log.lines()
     )
+
+
+def test_thinking_served_from_an_evicted_cassette_is_still_known(tmp_path: Path) -> None:
+    root = tmp_path / "cassettes"
+    with deck(root, "new_episodes") as server, agent_loop.client_for(server) as client:
+        agent_loop.hand_loop(client, thinking={"type": "enabled", "budget_tokens": 2048})
+    _write(root, "filler", "filler says " + PADDING)
+    doc = yaml.safe_load((root / f"{agent_loop.CASSETTE}.yaml").read_text())
+    step = next(
+        i["request"]["body"]
+        for i in doc["interactions"]
+        if i["request"]["body"].get("thinking") and len(i["request"]["body"]["messages"]) == 3
+    )
+    edited = copy.deepcopy(step)
+    edited["messages"][1]["content"][0]["thinking"] += " (edited)"
+    with (
+        deck(root, "none", library_max_bytes=BOUND) as server,
+        httpx.Client(base_url=server.base_url, timeout=10) as client,
+    ):
+        assert client.post("/v1/messages", json=step, headers=ANTHROPIC).status_code == 200
+        assert _ask(client, "filler").status_code == 200  # the loop's cassette is evicted
+        replayed = client.post("/v1/messages", json=step, headers=ANTHROPIC)
+        refused = client.post("/v1/messages", json=edited, headers=ANTHROPIC)
+    assert replayed.status_code == 200, replayed.text
+    assert refused.status_code == 400
+    assert "cannot be modified" in refused.json()["error"]["message"]
