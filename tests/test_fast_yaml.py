@@ -242,3 +242,23 @@ def test_each_risky_sequence_outside_quotes_goes_the_reference_way(risky: str) -
     assert fast_yaml.trusted("a: xy\nb: z\n")
     assert not fast_yaml.trusted(f"a: x{risky}y\nb: z\n")
     assert not fast_yaml.trusted(f"{risky.lstrip()}a: xy\n")
+
+
+_LINE = st.text(alphabet=st.sampled_from(list("ab -:#'\"=!&*<[]{},.012_eE+\t\r")), max_size=12)
+
+
+@given(st.lists(st.lists(_LINE, max_size=6), min_size=1, max_size=4))
+@settings(max_examples=500, deadline=None)
+def test_the_guard_remembering_clean_lines_says_what_a_whole_look_says(
+    texts: list[list[str]],
+) -> None:
+    """The first look goes line by line, so remembering the lines it found clean changes no
+    answer: texts that share lines, looked at one after the other."""
+    fast_yaml._CLEAN_LINES.clear()
+    for lines in texts:
+        data = ("\n" + "\n".join(lines)).encode()
+        assert fast_yaml._clean_lines(data) == fast_yaml._clean(data), lines
+        # Each line alone, then the text again from what is remembered.
+        for line in lines:
+            fast_yaml._clean_lines(f"\n{line}\n".encode())
+        assert fast_yaml._clean_lines(data) == fast_yaml._clean(data), lines

@@ -109,7 +109,32 @@ def trusted(text: str) -> bool:
     data = b"\n" + text.encode()  # a line break before the first line, as before the rest
     if data.translate(None, _PRINTABLE_ASCII) if text.isascii() else _UNPRINTABLE.search(text):
         return False
-    return _clean(data) or _clean(_QUOTED.sub(b'""', data))
+    return _clean_lines(data) or _clean(_QUOTED.sub(b'""', data))
+
+
+#: Lines the first look found clean. That look is line by line (each check looks at a line
+#: from its start to its break: the character before a token, the rest of the line after
+#: it), and a library's cassettes share most of their lines (keys, event names, models,
+#: time stamps), so a line found clean once is not looked at again. At most
+#: :data:`_REMEMBERED` lines of at most :data:`_REMEMBERED_WIDTH` bytes are kept.
+_CLEAN_LINES: set[bytes] = set()
+_REMEMBERED = 20_000
+_REMEMBERED_WIDTH = 120
+
+
+def _clean_lines(data: bytes) -> bool:
+    """``_clean(data)`` for ``data`` that starts with a line break, looking only at the
+    lines not remembered clean (together, each between line breaks as in ``data``)."""
+    lines = data.split(b"\n")
+    new = [line for line in lines if line not in _CLEAN_LINES]
+    if not new:
+        return True
+    if not _clean(b"\n" + b"\n".join(new) + b"\n"):
+        return False
+    if len(_CLEAN_LINES) + len(new) > _REMEMBERED:
+        _CLEAN_LINES.clear()
+    _CLEAN_LINES.update(line for line in new if len(line) <= _REMEMBERED_WIDTH)
+    return True
 
 
 def _clean(data: bytes) -> bool:
