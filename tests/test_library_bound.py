@@ -254,3 +254,45 @@ def test_thinking_served_from_an_evicted_cassette_is_still_known(tmp_path: Path)
     assert replayed.status_code == 200, replayed.text
     assert refused.status_code == 400
     assert "cannot be modified" in refused.json()["error"]["message"]
+
+
+def test_a_thread_continued_from_an_evicted_cassette_still_matches(tmp_path: Path) -> None:
+    root = _library(tmp_path)
+    first = _question("alpha")
+    answer = _message("alpha says " + PADDING)
+    answer["id"] = "msg_bound_alpha"
+    (root / "alpha.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "interactions": [
+                    {
+                        "request": {"method": "POST", "path": "/v1/messages", "body": first},
+                        "response": {"status": 200, "headers": {}, "body": answer},
+                    }
+                ],
+            }
+        )
+    )
+    then = {"role": "user", "content": "and then?"}
+    continued = {**first, "thread": {"type": "continue", "previous_message_id": answer["id"]}}
+    continued["messages"] = [then]
+    _write(root, "follow", "then nothing " + PADDING)
+    doc = yaml.safe_load((root / "follow.yaml").read_text())
+    doc["interactions"][0]["request"]["body"] = continued
+    (root / "follow.yaml").write_text(yaml.safe_dump(doc))
+    # The whole conversation, as a client without threads sends it.
+    said = {"role": "assistant", "content": answer["content"]}
+    whole = {**first, "messages": [*first["messages"], said, then]}
+    with (
+        running(root, index_cache="off", load="lazy", library_max_bytes=BOUND) as server,
+        httpx.Client(base_url=server.base_url, timeout=10) as client,
+    ):
+        named = {**ANTHROPIC, "x-tapedeck-cassette": "alpha"}
+        assert client.post("/v1/messages", json=first, headers=named).status_code == 200
+        beta = {**ANTHROPIC, "x-tapedeck-cassette": "beta"}
+        assert client.post("/v1/messages", json=_question("beta"), headers=beta).status_code == 200
+        # alpha is evicted; naming no cassette loads the others, the continuation among them
+        followed = client.post("/v1/messages", json=whole, headers=ANTHROPIC)
+    assert followed.status_code == 200, followed.text
+    assert "then nothing" in followed.text

@@ -6,10 +6,9 @@ was loaded. Loaded for serving (with a :class:`~.index.LibraryIndex`), a file is
 start-up without the middle of its streams (:mod:`.skeleton`), which is read and checked
 when first used (:mod:`.lazy_events`). With ``load: lazy`` the files are only listed at
 start-up, and each is loaded when first asked for (:mod:`.on_demand`). A recording adds or
-replaces one cassette; only that cassette's interactions are re-indexed. The cassettes'
-responses are held within ``library_max_bytes`` (:mod:`.resident`): past it the least
-recently used are dropped, their requests kept, and read again from their files when next
-used.
+replaces one cassette; only that cassette's interactions are re-indexed. Cassettes used
+are held whole within ``library_max_bytes``; past it the least recently used keep only their
+requests (:mod:`.resident`).
 """
 
 from __future__ import annotations
@@ -76,7 +75,7 @@ class CassetteLibrary:
         entries = []
         for i, interaction in enumerate(cassette.interactions):
             r = interaction.request
-            body = rebuilt(r.body, self._replies.thread)
+            body = rebuilt(r.body, self._thread)
             shape = self.rules.shape(r.method, r.path, r.query, r.headers, body)
             said = reply_id(interaction)
             if said is not None:
@@ -121,11 +120,10 @@ class CassetteLibrary:
         held = self._loaded.get(name)
         if held is None:
             self._insert(cassette)
-        elif _same_requests(held, cassette):
-            cassette = same_requests(cassette, held)
-            self._swap(name, cassette)
-            self._hold(cassette)
-            if held.size == cassette.size:
+        elif (same := same_requests(cassette, held)) is not None:
+            self._swap(name, same)
+            self._hold(same)
+            if held.size == same.size:
                 return
         else:
             self._remove(name)
@@ -138,10 +136,20 @@ class CassetteLibrary:
         (what a message-thread continuation from it continues; :mod:`.threads`)."""
         if self._lazy.listed and reply_id not in self._replies.by_id:
             self._lazy.want_all()
-        reply = self._replies.by_id.get(reply_id)
+        return self._thread(reply_id, True)
+
+    def _thread(self, said: str, loud: bool = False) -> Thread | None:
+        """The conversation reply ``said`` ended, its evicted cassette read again first (if
+        that is broken now: its error if ``loud``, else no conversation is known)."""
+        reply = self._replies.by_id.get(said)
         if reply is not None and reply.cassette in self._lazy.evicted:
-            self._lazy.want(reply.cassette)
-        return self._replies.thread(reply_id)
+            try:
+                self._lazy.want(reply.cassette)
+            except CassetteError:
+                if loud:
+                    raise
+                return None
+        return self._replies.thread(said)
 
     def _remove(self, name: str) -> None:
         self._replies.remove(name)
@@ -150,11 +158,8 @@ class CassetteLibrary:
 
     def add(self, cassette: Cassette, file: Path | None = None) -> None:
         """Add a cassette (or replace the one of the same name), e.g. just recorded to
-        ``file`` (from which it is read again once evicted).
-
-        Only this cassette's interactions are indexed again, so adding to a large library
-        costs what adding to a small one does.
-        """
+        ``file`` (read again once evicted). Only its interactions are indexed again, so
+        adding to a large library costs what adding to a small one does."""
         self._lazy.forget(cassette.name)
         if file is not None:
             self._files[cassette.name] = (file, cassette.path)
@@ -291,10 +296,3 @@ class CassetteLibrary:
             self._lazy.want_all()
         else:
             self._lazy.want(cassette)
-
-
-def _same_requests(held: Cassette, read: Cassette) -> bool:
-    """Whether ``read`` (a file read again) indexes as ``held`` does: same requests."""
-    return held.normalize == read.normalize and [i.request for i in held.interactions] == [
-        i.request for i in read.interactions
-    ]

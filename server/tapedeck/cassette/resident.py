@@ -81,10 +81,14 @@ def light(cassette: Cassette) -> Cassette:
     )
 
 
-def same_requests(read: Cassette, held: Cassette) -> Cassette:
-    """``read`` (its file read again) with the request objects of ``held``, which equal its
-    own: what the library worked out from them (replies' requests) shares them, not a
-    second copy each."""
+def same_requests(read: Cassette, held: Cassette) -> Cassette | None:
+    """``read`` (its file read again) with the request objects of ``held``, if its requests
+    are ``held``'s (then it indexes as ``held`` does, and what the library worked out from
+    them shares them, not a second copy each); ``None`` if they differ."""
+    if read.normalize != held.normalize or [i.request for i in read.interactions] != [
+        i.request for i in held.interactions
+    ]:
+        return None
     return replace(
         read,
         interactions=tuple(
