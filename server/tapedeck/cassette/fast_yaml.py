@@ -15,6 +15,7 @@ text with the reference loader, which also reports any problem.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -91,9 +92,16 @@ _QUOTED = re.compile(
 
 #: What YAML does not allow in a stream (PyYAML's "printable" set, negated), and the line
 #: breaks of YAML 1.1 that 1.2 reads as text (NEL, LS, PS).
-_UNPRINTABLE = re.compile(
-    "[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
-)
+_UNPRINTABLE = "[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+
+
+@functools.cache
+def _unprintable() -> re.Pattern[str]:
+    """:data:`_UNPRINTABLE`, compiled when a text that is not ASCII first needs it (its
+    ranges take milliseconds to compile: every start would pay them)."""
+    return re.compile(_UNPRINTABLE)
+
+
 #: The ASCII part of that set: ``bytes.translate`` deleting these leaves what is not in it.
 _PRINTABLE_ASCII = b"\t\n\r" + bytes(range(0x20, 0x7F))
 
@@ -107,7 +115,7 @@ def trusted(text: str) -> bool:
     """
     # What PyYAML refuses (let it say where); for ASCII, a byte table says it at C speed.
     data = b"\n" + text.encode()  # a line break before the first line, as before the rest
-    if data.translate(None, _PRINTABLE_ASCII) if text.isascii() else _UNPRINTABLE.search(text):
+    if data.translate(None, _PRINTABLE_ASCII) if text.isascii() else _unprintable().search(text):
         return False
     return _clean_lines(data) or _clean(_QUOTED.sub(b'""', data))
 
