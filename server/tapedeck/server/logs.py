@@ -22,7 +22,6 @@ from ..platforms.door import PLATFORM
 from ..record.redact import redact_text
 
 log = logging.getLogger("tapedeck")
-_LINE = "%s %s %s %s %.1fms%s"
 #: Where an admin route's error says what the request log line should say.
 SAID = "tapedeck.said"
 
@@ -150,17 +149,42 @@ def log_request(
     else:
         ending = " (client went away)" if left else " (connection cut as recorded)" if cut else ""
     ms = (time.perf_counter() - started) * 1000
-    seen = shown(path if path is not None else redact_text(scope["path"]))
-    platform = called(scope)
-    if platform is not None:  # the path the client sent, then what it was served as
-        seen = f"{shown(platform[1])} ({platform[0]}: {seen})"
+    method = scope["method"]
+    platform = scope.get(PLATFORM)
+    key = (method, scope["path"] if path is None else path, status, said, platform, path is None)
+    head = _heads.get(key)
+    if head is None:
+        head = _head(*key)
     queue = _queue()
     if queue is not None:  # _LINE, formatted in one step
-        queue.line(
-            f"{scope['method']} {seen} {status or '-'} {shown(said) or '-'} {ms:.1f}ms{ending}"
-        )
+        queue.line(f"{head} {ms:.1f}ms{ending}")
     else:
-        info(_LINE, scope["method"], seen, status or "-", shown(said) or "-", ms, ending)
+        info("%s %.1fms%s", head, ms, ending)
+
+
+#: A request line's text before its duration, by what it is made of: the same few, request
+#: after request. At most :data:`_HEADS` of them, each of texts up to :data:`_SHORT` long.
+_heads: dict[tuple[str, str, int, str, tuple[str, str] | None, bool], str] = {}
+_HEADS = 1024
+
+
+def _head(
+    method: str,
+    path: str,
+    status: int,
+    said: str,
+    platform: tuple[str, str] | None,
+    raw: bool,
+) -> str:
+    """The line's text before the duration (``raw``: ``path`` is not redacted yet)."""
+    seen = shown(redact_text(path) if raw else path)
+    if platform is not None:  # the path the client sent, then what it was served as
+        seen = f"{shown(redact_text(platform[1]))} ({platform[0]}: {seen})"
+    head = f"{method} {seen} {status or '-'} {shown(said) or '-'}"
+    short = len(path) <= _SHORT and len(said) <= _SHORT
+    if short and len(_heads) < _HEADS and (platform is None or len(platform[1]) <= _SHORT):
+        _heads[(method, path, status, said, platform, raw)] = head
+    return head
 
 
 def called(scope: Scope) -> tuple[str, str] | None:
