@@ -37,7 +37,7 @@ from . import workers
 from .handler import Handler
 from .incoming import Incoming
 from .logs import SAID, log
-from .request import parse_json_object
+from .request_body import parse_json_object
 
 _ADMIN_BODY_LIMIT = 1024 * 1024
 

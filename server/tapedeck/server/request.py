@@ -14,39 +14,24 @@ Request headers that steer tapedeck:
 from __future__ import annotations
 
 import functools
-import json
 import math
 from dataclasses import dataclass, field, replace
-from functools import partial
-from typing import Any
 
-from ..cassette.blobs import form_body
 from ..cassette.library import CassetteLibrary
 from ..cassette.matching import RequestShape
 from ..cassette.model import Blob
 from ..cassette.threads import rebuilt
 from ..errors import APIError, FaultSpecError, SpecError, UnsafeNameError
-from ..record.bodies import redact_bytes
 from ..record.recorder import KEPT_REQUEST_HEADERS, MAX_FILE_SIZE, headers_kept
 from ..record.redact import DEFAULT, Redactor
 from ..shaping.faults import Fault, over_limit, parse_faults
 from ..shaping.timing import Timing
 from ..source.conversations import Conversations
 from ..validation import Broken, Validate, check
-from ..wire import multipart
 from ..wire.multipart import is_multipart
 from .incoming import Incoming
+from .request_body import POST_ONLY, parse_body, read_form
 
-_JSON_TYPES = {
-    list: "array",
-    str: "string",
-    int: "number",
-    float: "number",
-    bool: "boolean",
-    type(None): "null",
-}
-#: Endpoints that only answer POST and always take a JSON object.
-POST_ONLY = frozenset({"/v1/messages", "/v1/messages/count_tokens"})
 #: Bytes of request bodies (and what they parse into) the shape cache may hold.
 SHAPE_CACHE_BYTES = 4 * 1024 * 1024
 #: A body larger than this is parsed afresh every time rather than cached.
@@ -211,10 +196,10 @@ class RequestReader:
         uploads: tuple[Blob, ...] = ()
         kind = header(b"content-type")
         if is_multipart(kind) and method == "POST":
-            body, uploads = self._form(incoming.body, kind or "")
+            body, uploads = read_form(incoming.body, kind or "", self.max_file_size, self.redactor)
             body = redact.value(body)
         else:
-            body = redact.value(_parse_body(incoming.body, path))
+            body = redact.value(parse_body(incoming.body, path))
         query = [(k, redact.text(v)) for k, v in incoming.query_items()]
         path = redact.text(path)
         items = incoming.header_items
@@ -246,21 +231,6 @@ class RequestReader:
             rules_broken,
             uploads,
         )
-
-    def _form(self, raw: bytes, kind: str) -> tuple[dict[str, Any], tuple[Blob, ...]]:
-        """A ``multipart/form-data`` body as a recording keeps it, and its files."""
-        try:
-            parts = multipart.parse(raw, kind)
-        except ValueError as exc:
-            raise APIError(400, f"tapedeck: multipart/form-data body: {exc}") from None
-        for part in parts:
-            if part.filename is not None and len(part.data) > self.max_file_size:
-                raise APIError(
-                    413,
-                    f"tapedeck: the file {part.filename!r} is {len(part.data)} bytes; the "
-                    f"limit is {self.max_file_size} bytes (setting max_file_size)",
-                )
-        return form_body(parts, partial(redact_bytes, self.redactor))
 
     def _cassette(self, raw: str, header: str) -> str:
         """A cassette name from ``header``, checked to stay inside the cassette directory;
@@ -303,32 +273,6 @@ class RequestReader:
                 "quota",
             )
         return faults
-
-
-def _parse_body(raw: bytes, path: str) -> object:
-    if not raw.strip():
-        if path in POST_ONLY:
-            raise APIError(400, "tapedeck: request body is empty; expected a JSON object")
-        return None
-    return parse_json_object(raw)
-
-
-def parse_json_object(raw: bytes) -> dict[str, Any]:
-    """A request body that must be a JSON object; 400 ``invalid_request_error`` if not."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise APIError(400, "tapedeck: request body is not UTF-8 text") from None
-    try:
-        body = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise APIError(400, f"tapedeck: request body is not valid JSON: {exc}") from None
-    except (ValueError, RecursionError) as exc:  # e.g. too deeply nested, huge integers
-        raise APIError(400, f"tapedeck: request body cannot be parsed as JSON: {exc}") from None
-    if not isinstance(body, dict):
-        kind = _JSON_TYPES.get(type(body), "value")
-        raise APIError(400, f"tapedeck: request body must be a JSON object, got a JSON {kind}")
-    return body
 
 
 @functools.lru_cache(maxsize=256)
