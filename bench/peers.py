@@ -10,8 +10,11 @@ server and measures, in interleaved rounds (three by default; the order rotates 
 - recorded timing: gap error at 100 and 400 streams started at once, how long starting them
   all took, and the RSS that 1,000 open streams add; the baseline is bench/bare_app.py
   sleeping to each event's deadline;
+- memory under distinct large requests: the RSS that 1,000 distinct 1 MB requests add
+  (tapedeck: misses, journal and metrics on), in the first round only by default;
 - start-up with 5,000 cassettes (aimock: 5,000 fixtures): time until healthy and RSS then,
-  tapedeck cold (empty index cache) and warm (files unchanged since the last start);
+  tapedeck cold (empty index cache) and warm (files unchanged since the last start), and
+  with ``--load lazy`` from cold (time to healthy plus the first answer, naming its cassette);
 - the record proxy: the latency recording adds to each event and to the headers, tapedeck
   (``--mode all``) against aimock ``--record``, with bench/bare_app.py as the upstream.
 
@@ -33,9 +36,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from peers_memory import big_requests
 from peers_proxy import proxy
 from peers_report import report
-from peers_run import Run
+from peers_run import MAIN, Run
 from peers_tools import aimock_pin, install_aimock, install_wrk
 
 
@@ -71,6 +75,8 @@ def main() -> int:
     parser.add_argument("--streams", type=int, nargs="+", default=[100, 400])
     parser.add_argument("--open-streams", type=int, help="streams for RSS (1000; quick 400)")
     parser.add_argument("--library", type=int, help="cassettes for start-up (5000; quick 200)")
+    parser.add_argument("--big-requests", type=int, help="1 MB requests for RSS (1000; quick 200)")
+    parser.add_argument("--big-rounds", type=int, default=1, help="rounds of big requests (1)")
     parser.add_argument("--proxy-streams", type=int, help="streams per path per round (8; quick 3)")
     args = parser.parse_args()
     args.rounds = args.rounds or (1 if args.quick else 3)
@@ -79,7 +85,9 @@ def main() -> int:
     args.open_streams = args.open_streams or (400 if args.quick else 1000)
     args.library = args.library or (200 if args.quick else 5000)
     args.proxy_streams = args.proxy_streams or (3 if args.quick else 8)
-    if min(args.rounds, args.connections, args.library, args.proxy_streams, *args.streams) <= 0:
+    args.big_requests = args.big_requests or (200 if args.quick else 1000)
+    counts = (args.rounds, args.connections, args.library, args.proxy_streams, args.big_requests)
+    if min(*counts, args.big_rounds, *args.streams) <= 0:
         parser.error("counts must be > 0")
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -94,6 +102,7 @@ def main() -> int:
             run.problems["aimock"] = aimock
         run.instant()
         run.timing()
+        big_requests(run, MAIN)
         run.startup()
         proxy(run)
     setup = {

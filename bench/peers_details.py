@@ -7,6 +7,9 @@ import argparse
 import statistics
 from typing import TYPE_CHECKING, Any
 
+from peers_memory import CONNECTIONS, WARMUP_BIG
+from peers_proxy import PROXY_GAP_MS
+
 if TYPE_CHECKING:
     from peers_run import Run
 
@@ -78,12 +81,22 @@ def details(args: argparse.Namespace, run: Run, tool: str) -> list[str]:
                 f"+{r['added_mb']:.1f} MB at the peak of {args.open_streams} streams "
                 f"({r['complete']} complete)"
             )
-    for measure in ("startup-cold", "startup-warm", "startup-start"):
+    for kind, rounds in res.get("big", {}).items():
+        for i, r in enumerate(rounds):
+            statuses = ", ".join(f"{n} x {s}" for s, n in sorted(r["statuses"].items()))
+            cpu_ms = r.get("server_cpu_per_request")
+            out.append(
+                f"  big requests {kind:8} round {i + 1}: idle {r['idle_mb']:.0f} MB, "
+                f"+{r['added_mb']:.1f} MB at the peak of {args.big_requests} x 1 MB "
+                f"({statuses}) in {r['seconds']:.1f} s, server CPU "
+                f"{'?' if cpu_ms is None else f'{cpu_ms * 1000:.1f}'} ms per request"
+            )
+    for measure in ("startup-cold", "startup-warm", "startup-lazy", "startup-start"):
         for kind, rounds in res.get(measure, {}).items():
             for i, r in enumerate(rounds):
                 out.append(
-                    f"  {measure:14} {kind:8} round {i + 1}: {r['s']:.2f} s to healthy, "
-                    f"RSS {r['rss_mb']:.0f} MB after one request"
+                    f"  {measure:14} {kind:8} round {i + 1}: {r['s']:.2f} s to healthy, then "
+                    f"{r['first_s']:.2f} s to the first answer, RSS {r['rss_mb']:.0f} MB after it"
                 )
     for kind, rounds in res.get("proxy", {}).items():
         for i, r in enumerate(rounds):
@@ -101,4 +114,45 @@ def details(args: argparse.Namespace, run: Run, tool: str) -> list[str]:
             "the ratios and the CPU per response less than the rest. Run again on a quiet machine"
         )
     out += [f"note: {n}" for n in notes]
+    return out
+
+
+def footnotes(args: argparse.Namespace, setup: dict[str, Any], run: Run) -> list[str]:
+    """The notes right under the table: why a cell says not measured, and what each phase ran."""
+    out = [""]
+    for key, why in sorted(run.problems.items()):
+        out.append(f"* {key} not measured: {why}")
+    if not run.results.get("loadgen"):
+        out.append("  loadgen row: left out by --quick (every body is still checked once)")
+    out.append(
+        "* aimock faults: aimock has no ping or mid-stream error fault (its chaos options fail "
+        "whole requests at random; fixtures can truncate or disconnect)"
+    )
+    out.append(
+        "** a quota: tapedeck --fault quota:requests=1000000000/1s,input_tokens=...,"
+        "output_tokens=... (never reached: every request admitted, its usage taken, twelve "
+        "anthropic-ratelimit-* headers made); added CPU = quota - unfaulted, per round"
+    )
+    lib = run.library
+    if lib:
+        out.append(
+            f"  start-up library: {args.library:,} cassettes, {lib['yaml_bytes'] / 1e6:.0f} MB of "
+            f"YAML (bench/startup.py); aimock: the same requests as fixtures its recorder would "
+            f"write (text + recordedTimings), {lib.get('json_bytes', 0) / 1e6:.0f} MB of JSON; "
+            f"{run.startup_rounds} round(s); files in the page cache"
+        )
+    if run.results.get("big"):
+        out.append(
+            f"  big requests: {args.big_requests:,} distinct requests of 1 MB (one user message, a "
+            f"counter first) over {CONNECTIONS} keep-alive connections after {WARMUP_BIG} as a "
+            f"warm-up, {min(args.rounds, args.big_rounds)} round(s); tapedeck: misses (404), "
+            "journal and metrics on; aimock: its no-match error; raw: reads the body, sends the "
+            "stream; peak RSS during and 0.5 s after, minus before"
+        )
+    out.append(
+        f"  record proxy: upstream bench/bare_app.py at {PROXY_GAP_MS:g} ms a gap; tapedeck "
+        f"--mode all, aimock --record; {args.proxy_streams} new requests per path per round, "
+        "alternating with the direct path; per event = (arrival - headers) through it minus the "
+        "same direct"
+    )
     return out

@@ -8,8 +8,7 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
-from peers_details import details, other_cpu
-from peers_proxy import PROXY_GAP_MS
+from peers_details import details, footnotes, other_cpu
 from peers_run import FAULTS, MAIN, WARMUP_STREAMS, Run
 from replay import versions
 
@@ -173,9 +172,33 @@ def report(args: argparse.Namespace, setup: dict[str, Any], run: Run) -> None:
         "",
         f"td cold/aimock {ratio(rss_cold, rss_am)}" if rss_am else "",
     )
+    # load: lazy against aimock on the same measure: healthy, then the first answer.
+    total = lambda r: r["s"] + r["first_s"]  # noqa: E731
+    lazy = med("startup-lazy", "tapedeck", total)
+    am_total = med("startup-start", "aimock", total)
+    t.add(
+        f"start-up s to the 1st answer, {lib} (td load: lazy, cold)",
+        t.cell("tapedeck", number(lazy, 2), "startup-tapedeck"),
+        t.cell("aimock", number(am_total, 2), "startup-aimock"),
+        "",
+        f"td lazy/aimock {ratio(lazy, am_total)}" if am_total else "",
+    )
+    rss_lazy = med("startup-lazy", "tapedeck", lambda r: r["rss_mb"])
+    t.add(
+        f"RSS MB after start-up, {lib} (td load: lazy)",
+        t.cell("tapedeck", number(rss_lazy), "startup-tapedeck"),
+        t.cell("aimock", number(rss_am), "startup-aimock"),
+        "",
+        f"td lazy/aimock {ratio(rss_lazy, rss_am)}" if rss_am else "",
+    )
     row(
         f"RSS MB added by {args.open_streams:,} open streams",
         triple("open", lambda r: r["added_mb"]),
+        lambda v: number(v, 1),
+    )
+    row(
+        f"RSS MB added by {args.big_requests:,} distinct 1 MB requests",
+        triple("big", lambda r: r["added_mb"]),
         lambda v: number(v, 1),
     )
 
@@ -230,7 +253,7 @@ def report(args: argparse.Namespace, setup: dict[str, Any], run: Run) -> None:
 
     out = _header(args, setup, run)
     out += t.text(("", "tapedeck", aimock_head, "raw ASGI", "ratios"))
-    out += _footnotes(args, setup, run)
+    out += footnotes(args, setup, run)
     out += details(args, run, tool)
     print("\n".join(out), flush=True)
 
@@ -257,35 +280,3 @@ def _header(args: argparse.Namespace, setup: dict[str, Any], run: Run) -> list[s
         "|(arrival_i - arrival_0) - (at_i - at_0)|",
         "",
     ]
-
-
-def _footnotes(args: argparse.Namespace, setup: dict[str, Any], run: Run) -> list[str]:
-    out = [""]
-    for key, why in sorted(run.problems.items()):
-        out.append(f"* {key} not measured: {why}")
-    if not run.results.get("loadgen"):
-        out.append("  loadgen row: left out by --quick (every body is still checked once)")
-    out.append(
-        "* aimock faults: aimock has no ping or mid-stream error fault (its chaos options fail "
-        "whole requests at random; fixtures can truncate or disconnect)"
-    )
-    out.append(
-        "** a quota: tapedeck --fault quota:requests=1000000000/1s,input_tokens=...,"
-        "output_tokens=... (never reached: every request admitted, its usage taken, twelve "
-        "anthropic-ratelimit-* headers made); added CPU = quota - unfaulted, per round"
-    )
-    lib = run.library
-    if lib:
-        out.append(
-            f"  start-up library: {args.library:,} cassettes, {lib['yaml_bytes'] / 1e6:.0f} MB of "
-            f"YAML (bench/startup.py); aimock: the same requests as fixtures its recorder would "
-            f"write (text + recordedTimings), {lib.get('json_bytes', 0) / 1e6:.0f} MB of JSON; "
-            f"{run.startup_rounds} round(s); files in the page cache"
-        )
-    out.append(
-        f"  record proxy: upstream bench/bare_app.py at {PROXY_GAP_MS:g} ms a gap; tapedeck "
-        f"--mode all, aimock --record; {args.proxy_streams} new requests per path per round, "
-        "alternating with the direct path; per event = (arrival - headers) through it minus the "
-        "same direct"
-    )
-    return out

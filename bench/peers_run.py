@@ -13,7 +13,6 @@ import http.client
 import itertools
 import json
 import os
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from peers_memory import peak_rss
 from peers_tools import (
     AIMOCK_CLI,
     faulted_stream,
@@ -122,11 +122,13 @@ class Run:
             self.problems[kind] = f"{what} failed: {text}"
             progress(f"{kind}: {self.problems[kind]}")
 
-    def post(self, port: int, body: bytes, timeout: float = 30) -> tuple[int, bytes]:
+    def post(
+        self, port: int, body: bytes, timeout: float = 30, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
         try:
-            headers = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
-            conn.request("POST", "/v1/messages", body, headers)
+            sent = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
+            conn.request("POST", "/v1/messages", body, {**sent, **(headers or {})})
             response = conn.getresponse()
             return response.status, response.read()
         finally:
@@ -215,27 +217,9 @@ class Run:
 
     def _open_streams(self, kind: str, srv: Server) -> dict[str, Any]:
         self.loadgen("timing", kind, srv, "--streams", str(WARMUP_STREAMS))
-        before = rss_kb(srv.pid)
-        peak = [before]
-        done = threading.Event()
-
-        def sample() -> None:
-            while not done.wait(0.02):
-                with contextlib.suppress(OSError, ValueError):
-                    peak[0] = max(peak[0], rss_kb(srv.pid))
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        try:
+        with peak_rss(srv.pid) as measured:
             result = self.loadgen("timing", kind, srv, "--streams", str(self.args.open_streams))
-        finally:
-            done.set()
-            sampler.join()
-        return {
-            "idle_mb": before / 1024,
-            "added_mb": (peak[0] - before) / 1024,
-            "complete": result["complete_streams"],
-        }
+        return {**measured(), "complete": result["complete_streams"]}
 
     def startup(self) -> None:
         a = self.args
@@ -248,17 +232,27 @@ class Run:
         probe = next(iter(sorted(cassettes.rglob("*.yaml"))[a.library // 2 : a.library // 2 + 1]))
         document = yaml.load(probe.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
         body = json.dumps(document["interactions"][0]["request"]["body"]).encode()
+        # load: lazy lists the files only; the request names its cassette, as a test's does.
+        named = {"x-tapedeck-cassette": probe.relative_to(cassettes).with_suffix("").as_posix()}
         for r in range(a.rounds):
             kinds = ["tapedeck", "aimock"] if self.node else ["tapedeck"]
             for kind in rotate(kinds, r):
                 if f"startup-{kind}" in self.problems:
                     continue
-                starts = ("cold", "warm") if kind == "tapedeck" else ("start",)
-                cache = self.tmp / f"cache-{r}"  # new each round: the first start is cold
+                starts = ("cold", "warm", "lazy") if kind == "tapedeck" else ("start",)
                 for which in starts:
+                    # A new cache each round (the first start is cold); load: lazy's its own.
+                    cache = self.tmp / f"cache-{r}{'-lazy' if which == 'lazy' else ''}"
+                    lazy = which == "lazy"
                     progress(f"start-up, {kind} {which}, round {r + 1}/{a.rounds}")
                     with self.guard(f"startup-{kind}", f"start-up ({which})"):
-                        srv = self.server(kind, "instant", cassettes=cassettes, fixtures=fixtures)
+                        srv = self.server(
+                            kind,
+                            "instant",
+                            cassettes=cassettes,
+                            fixtures=fixtures,
+                            extra=("--load", "lazy") if lazy else (),
+                        )
                         srv.start_timeout = 900
                         srv.env = {
                             **os.environ,
@@ -268,11 +262,16 @@ class Run:
                         began = time.perf_counter()
                         with srv:
                             took = time.perf_counter() - began
-                            status, _ = self.post(srv.port, body, timeout=120)
+                            status, _ = self.post(
+                                srv.port, body, timeout=120, headers=named if lazy else None
+                            )
+                            first = time.perf_counter() - began - took
                             rss = rss_kb(srv.pid) / 1024
                         if status != 200:
                             raise RuntimeError(f"the probe request got status {status}")
-                        self.results[f"startup-{which}"][kind].append({"s": took, "rss_mb": rss})
+                        self.results[f"startup-{which}"][kind].append(
+                            {"s": took, "first_s": first, "rss_mb": rss}
+                        )
             self.startup_rounds = r + 1
             slowest = max(
                 (

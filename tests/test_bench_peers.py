@@ -4,15 +4,25 @@ be. (The benchmark itself is not run here: speed is measured, never asserted.)""
 
 from __future__ import annotations
 
+import argparse
+import http.server
 import json
 import math
+import os
 import sys
+import threading
+import time
+from collections import defaultdict
 from pathlib import Path
+from types import SimpleNamespace
+from typing import ClassVar
 
 import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from peers_memory import CONNECTIONS, MB, big_body, peak_rss, send_big
+from peers_report import report
 from peers_tools import aimock_fixture, faulted_stream, parse_wrk, same_stream, sse_events
 from replay import make_cassette
 from stream_bytes import encode_event, load
@@ -131,3 +141,106 @@ def test_faulted_bodies_are_checked_against_the_fault(tmp_path: Path) -> None:
         faulted_stream(_wire(other), reference, "overloaded:after=10")
     )
     assert faulted_stream(_wire(events), reference, "overloaded:after=10") is not None
+
+
+# -- the memory rows and the load: lazy start-up row ------------------------------------------
+
+REQUEST = {
+    "model": "claude-sonnet-4-5",
+    "max_tokens": 64,
+    "stream": True,
+    "messages": [{"role": "user", "content": "Tell me a short story."}],
+}
+
+
+def test_big_requests_are_distinct_megabytes_of_json() -> None:
+    bodies = [big_body(REQUEST, i) for i in (-3, 0, 1, 999)]
+    assert {len(b) for b in bodies} == {MB}
+    assert len(set(bodies)) == len(bodies)
+    decoded = json.loads(bodies[2])
+    assert decoded["model"] == REQUEST["model"]
+    assert decoded["stream"] is True
+    assert decoded["messages"][0]["content"].startswith("00000000001 x")
+
+
+def test_the_rss_peak_is_caught_though_gone_by_the_end() -> None:
+    with peak_rss(os.getpid()) as measured:
+        block = b"x" * (64 * MB)  # written, so resident; freed before the block ends
+        time.sleep(0.2)
+        del block
+    assert measured()["added_mb"] >= 48
+    assert measured()["idle_mb"] > 0
+
+
+class _Answers(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the servers measured
+    seen: ClassVar[list[tuple[int, bytes]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["content-length"]))
+        self.seen.append((self.client_address[1], body))
+        answer = b'{"type":"error"}'
+        self.send_response(404)
+        self.send_header("content-length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_big_requests_go_over_a_few_kept_connections_and_are_counted() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        result = send_big(server.server_address[1], REQUEST, 0, 10)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result["statuses"] == {"404": 10}
+    bodies = [b for _, b in _Answers.seen]
+    assert sorted(bodies) == sorted(big_body(REQUEST, i) for i in range(10))
+    assert len({port for port, _ in _Answers.seen}) == CONNECTIONS
+
+
+def test_the_table_has_the_big_requests_and_lazy_start_up_rows(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = argparse.Namespace(
+        rounds=1, quick=True, duration=2, warmup=1.0, connections=32, gap_ms=20.0,
+        streams=[100], open_streams=400, library=200, proxy_streams=3, big_requests=200,
+        big_rounds=1,
+    )  # fmt: skip
+
+    def big(mb: float) -> dict:
+        return {"idle_mb": 40.0, "added_mb": mb, "statuses": {"404": 200}, "seconds": 3.0,
+                "server_cpu_per_request": 0.004}  # fmt: skip
+
+    def start(s: float, first: float, rss: float) -> dict:
+        return {"s": s, "first_s": first, "rss_mb": rss}
+
+    results: dict = defaultdict(lambda: defaultdict(list))
+    results["big"].update(tapedeck=[big(12.5)], aimock=[big(85.0)], raw=[big(1.0)])
+    results["startup-lazy"]["tapedeck"].append(start(0.25, 0.05, 45.0))
+    results["startup-start"]["aimock"].append(start(0.1, 0.05, 90.0))
+    results["startup-cold"]["tapedeck"].append(start(1.0, 0.01, 97.0))
+    results["startup-warm"]["tapedeck"].append(start(0.5, 0.01, 89.0))
+    run = SimpleNamespace(
+        results=results, problems={}, wrk="wrk", body_bytes={}, library={}, startup_rounds=1,
+        notes=[], stream=SimpleNamespace(events=[0] * 105),
+    )  # fmt: skip
+    setup = {
+        "assignment": "-", "load_start": (0, 0, 0), "load_end": (0, 0, 0), "aimock": "1",
+        "aimock_why": None, "aimock_pin": "1", "wrk": "4", "wrk_why": None,
+    }  # fmt: skip
+    report(args, setup, run)  # type: ignore[arg-type]
+    lines = capsys.readouterr().out.splitlines()
+    row = {line.split("  ")[0]: line.split() for line in lines}
+    big_row = row["RSS MB added by 200 distinct 1 MB requests"]
+    assert big_row[-7:] == ["12.5", "85.0", "1.0", "td/aimock", "0.15,", "td/raw", "12.50"]
+    lazy = row["start-up s to the 1st answer, 200 (td load: lazy, cold)"]
+    assert "0.30 0.15 td lazy/aimock 2.00" in " ".join(lazy)
+    assert "td lazy/aimock 0.50" in " ".join(row["RSS MB after start-up, 200 (td load: lazy)"])
+    assert any("big requests tapedeck round 1: idle 40 MB, +12.5 MB" in line for line in lines)
+    assert any("startup-lazy" in line and "0.05 s to the first answer" in line for line in lines)
