@@ -13,7 +13,6 @@ import time
 
 from starlette.types import Receive, Scope, Send
 
-from ..cassette.clients import identify
 from ..cassette.indexed import Hit
 from ..cassette.library import CassetteLibrary
 from ..config import Mode, Settings
@@ -41,16 +40,16 @@ from ..source.upstream import Upstream
 from ..state import LocalPositions, per_test_state
 from ..state.turns import Turns
 from ..validation import Validate
-from ..validation.recorded import api_answered
 from ..wire.errors import error_plan
 from ..wire.ratelimit import with_ratelimit
 from ..wire.writer import Writer
 from .gate import Gate
 from .incoming import Incoming
 from .limits import REQUEST_ONLY, Limits, as_text
-from .logs import called, info, log, log_request
+from .logs import called, log, log_request
 from .modes import RECORD_HINT, decide
 from .proxying import Proxy
+from .refusals import judge, miss
 from .request import Request, RequestReader
 
 
@@ -210,45 +209,13 @@ class Handler:
         exchange.unparsed = unparsed(scope, self.recorder, kept)
 
     def _judge(self, request: Request, exchange: Exchange, hit: Hit | None, upstream: bool) -> None:
-        """A request that breaks a rule of the API. With ``validate`` ``error`` it is refused
-        unless the upstream is to judge it or a recording shows the API answered such a
-        request (:func:`api_answered`); otherwise the log says so, once per request."""
-        answered = hit is not None and api_answered(
-            request.broken, (e.interaction for e in hit.entries), self.reader.conversations
-        )
-        if self._refuses and not upstream and not answered:
-            raise self._refused(request, exchange)
-        rules = ", ".join(b.rule for b in request.broken)
-        info(
-            "%s %s breaks the API's rules (%s)%s: %s",
-            request.method,
-            request.path,
-            rules,
-            "; a recording shows the API answered such a request" if answered else "",
-            request.broken[0].message,
-        )
-
-    def _refused(self, request: Request, exchange: Exchange) -> APIError:
-        exchange.text = f"invalid: {', '.join(b.rule for b in request.broken)}"
-        return APIError(400, request.broken[0].message)
+        judge(request, exchange, hit, self.reader.conversations, self._refuses and not upstream)
 
     def _miss(
         self, request: Request, incoming: Incoming, hint: str, exchange: Exchange
     ) -> APIError:
-        """The 404 for a request nothing answers. The client is told the first difference
-        from the closest interaction (and whether another client or release recorded it);
-        the log line names the field, not its values."""
-        cassette = request.cassette if request.cassette in self.library.cassettes else None
-        sender = identify(incoming.header_items, request.body)
-        found = self.library.closest(request.shape, cassette).with_client(sender)
-        closest = found.redacted(self.redactor.value)
-        exchange.text = f"miss: {closest.logged}"
-        exchange.source = MISS
-        exchange.miss = Miss.closest(closest, self.redactor)
-        return APIError(
-            self.settings.miss_code,
-            f"tapedeck: no cassette matches {request.method} {request.path}; {closest.shown}; "
-            f"{hint}",
+        return miss(
+            self.library, self.redactor, self.settings.miss_code, request, incoming, hint, exchange
         )
 
     async def _replay(
