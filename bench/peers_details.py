@@ -96,7 +96,8 @@ def details(args: argparse.Namespace, run: Run, tool: str) -> list[str]:
             for i, r in enumerate(rounds):
                 out.append(
                     f"  {measure:14} {kind:8} round {i + 1}: {r['s']:.2f} s to healthy, then "
-                    f"{r['first_s']:.2f} s to the first answer, RSS {r['rss_mb']:.0f} MB after it"
+                    f"{r['first_s']:.2f} s to a first answer's headers, "
+                    f"RSS {r['rss_mb']:.0f} MB after it"
                 )
     for kind, rounds in res.get("proxy", {}).items():
         for i, r in enumerate(rounds):

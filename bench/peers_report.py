@@ -172,12 +172,12 @@ def report(args: argparse.Namespace, setup: dict[str, Any], run: Run) -> None:
         "",
         f"td cold/aimock {ratio(rss_cold, rss_am)}" if rss_am else "",
     )
-    # load: lazy against aimock on the same measure: healthy, then the first answer.
+    # load: lazy against aimock on the same measure: healthy, then a first answer's headers.
     total = lambda r: r["s"] + r["first_s"]  # noqa: E731
     lazy = med("startup-lazy", "tapedeck", total)
     am_total = med("startup-start", "aimock", total)
     t.add(
-        f"start-up s to the 1st answer, {lib} (td load: lazy, cold)",
+        f"start-up s + 1st answer, {lib} (td load: lazy, cold)",
         t.cell("tapedeck", number(lazy, 2), "startup-tapedeck"),
         t.cell("aimock", number(am_total, 2), "startup-aimock"),
         "",

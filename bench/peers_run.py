@@ -124,13 +124,17 @@ class Run:
 
     def post(
         self, port: int, body: bytes, timeout: float = 30, headers: dict[str, str] | None = None
-    ) -> tuple[int, bytes]:
+    ) -> tuple[int, bytes, float]:
+        """One request: the status, the body, and the seconds until the response headers came
+        (what a first answer costs; aimock's timed fixtures then take the stream's length)."""
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
         try:
             sent = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
+            began = time.perf_counter()
             conn.request("POST", "/v1/messages", body, {**sent, **(headers or {})})
             response = conn.getresponse()
-            return response.status, response.read()
+            took = time.perf_counter() - began
+            return response.status, response.read(), took
         finally:
             conn.close()
 
@@ -139,7 +143,7 @@ class Run:
         first good one becomes what bench/loadgen.py compares every later body with."""
         if kind in self.body_bytes:
             return True
-        status, body = self.post(srv.port, self.request)
+        status, body, _ = self.post(srv.port, self.request)
         reference = self.stream.payload
         if status != 200:
             problem: str | None = f"status {status}: {body[:200]!r}"
@@ -262,10 +266,9 @@ class Run:
                         began = time.perf_counter()
                         with srv:
                             took = time.perf_counter() - began
-                            status, _ = self.post(
+                            status, _, first = self.post(
                                 srv.port, body, timeout=120, headers=named if lazy else None
                             )
-                            first = time.perf_counter() - began - took
                             rss = rss_kb(srv.pid) / 1024
                         if status != 200:
                             raise RuntimeError(f"the probe request got status {status}")
