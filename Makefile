@@ -11,7 +11,7 @@ NPM      ?= npm
 TS_STAMP := $(TS)/node_modules/.package-lock.json
 TS_ENV   := TAPEDECK_BIN=$(CURDIR)/$(BIN)/tapedeck TAPEDECK_PYTHON=$(CURDIR)/$(BIN)/python
 
-.PHONY: run test prereqs lint typecheck pytest pytest-all pytest-workers beside-workers ts ts-table ts-floor ts-example sdk-range clients lock drift floors wheel bench bench-peers ui-screenshot reliability clean
+.PHONY: run test prereqs lint typecheck pytest pytest-all pytest-workers beside-workers ts ts-table ts-floor ts-example sdk-range clients lock drift floors wheel bench bench-instructions bench-peers ui-screenshot reliability clean
 
 # The development environment comes from uv.lock (exact versions, with hashes); uv itself is
 # pinned in the lock's dev group and bootstrapped into the venv by pip. Bytecode is compiled
@@ -151,6 +151,11 @@ wheel: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/replay.py
+
+# Instructions per instant response under valgrind (tapedeck, the raw app): a measure of the
+# server's own work that a busy machine does not move. ARGS="--before DIR/server --observe".
+bench-instructions: $(STAMP)
+	$(BIN)/python bench/instructions.py $(ARGS)
 
 # tapedeck against aimock (npm, pinned in bench/peers/) and the raw baselines; installs aimock
 # and wrk when missing. PEERS_ARGS=--quick for a short run.
