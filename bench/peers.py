@@ -67,7 +67,7 @@ def cores() -> tuple[int | None, int | None, str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a short run (about a minute)")
+    parser.add_argument("--quick", action="store_true", help="a short run (about 2 minutes)")
     parser.add_argument("--rounds", type=int, help="rounds (default 3, --quick 1)")
     parser.add_argument("--duration", type=int, help="instant window, s (default 5; quick 2)")
     parser.add_argument("--connections", type=int, default=32, help="instant connections (32)")
