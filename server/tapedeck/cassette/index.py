@@ -140,7 +140,7 @@ class LibraryIndex:
     def prepare(self, files: Sequence[tuple[Path, str, str]]) -> None:
         """Parse, ahead of :meth:`cassette`, the files the cache has no valid entry for: in
         worker processes when there are many (:data:`PARALLEL_FROM`) and cores to spare,
-        else here, with the garbage collector paused."""
+        else here; the cycle collector paused meanwhile."""
         missing = []
         for f in files:
             key, entry = self._valid(*f)
@@ -149,11 +149,15 @@ class LibraryIndex:
             else:
                 self._checked[f[0]] = key, entry
         workers = min(_cores(), len(missing) // PARALLEL_FROM)
-        if workers < 2:
-            with _collector_paused(len(missing) >= FREEZE_FROM):
+        with _collector_paused(len(missing) >= FREEZE_FROM):
+            if workers < 2:
                 for path, name, display in missing:
                     self._ready[path] = self._parse_here(path, name, display)
-            return
+            else:
+                self._parse_in_workers(missing, workers)
+
+    def _parse_in_workers(self, missing: Sequence[tuple[Path, str, str]], workers: int) -> None:
+        """The entries of ``missing`` files, made by ``workers`` processes."""
         context = multiprocessing.get_context("spawn")
         chunk = max(1, len(missing) // (workers * 8))
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
