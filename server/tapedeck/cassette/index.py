@@ -43,8 +43,9 @@ FORMAT = 4
 #: importing tapedeck costs about as much CPU as reading the request sections of a couple of
 #: thousand cassettes, :mod:`.skeleton`).
 PARALLEL_FROM = 2000
-#: Files parsed in one go from which what they made is kept out of the cycle collector's
-#: walks (:func:`_collector_paused`): below it a walk costs little.
+#: Files prepared in one go from which what their loading made (parsed cassettes, the cache
+#: file's entries) is kept out of the cycle collector's walks (:func:`_collector_paused`):
+#: below it a walk costs little.
 FREEZE_FROM = 500
 
 
@@ -141,15 +142,15 @@ class LibraryIndex:
         """Parse, ahead of :meth:`cassette`, the files the cache has no valid entry for: in
         worker processes when there are many (:data:`PARALLEL_FROM`) and cores to spare,
         else here; the cycle collector paused meanwhile."""
-        missing = []
-        for f in files:
-            key, entry = self._valid(*f)
-            if entry is None:
-                missing.append(f)
-            else:
-                self._checked[f[0]] = key, entry
-        workers = min(_cores(), len(missing) // PARALLEL_FROM)
-        with _collector_paused(len(missing) >= FREEZE_FROM):
+        with _collector_paused(len(files) >= FREEZE_FROM):  # the cache file read too
+            missing = []
+            for f in files:
+                key, entry = self._valid(*f)
+                if entry is None:
+                    missing.append(f)
+                else:
+                    self._checked[f[0]] = key, entry
+            workers = min(_cores(), len(missing) // PARALLEL_FROM)
             if workers < 2:
                 for path, name, display in missing:
                     self._ready[path] = self._parse_here(path, name, display)
