@@ -109,8 +109,8 @@ LIBRARY: tuple[Option, ...] = (
         values.size,
         16 * 1024 * 1024,
         "bytes of used cassettes the library holds whole (each counts three times its file's "
-        "size: parsed, rendered, planned); past it, the least recently used keep only their "
-        "requests and are read from their files again when next used",
+        "size and 1 kB per event: parsed, rendered, planned); past it, the least recently "
+        "used keep only their requests and are read from their files again when next used",
         "SIZE",
         shown="16MiB",
     ),
