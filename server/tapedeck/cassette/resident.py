@@ -4,12 +4,12 @@ Matching needs a cassette's requests, not its responses, and the responses are m
 bytes (a recording's 1 MB answer, a stream's events). So the library counts each cassette
 it holds whole once it is used — it answered a request, was recorded, or was read again —
 at :func:`weight`, the least recently used first out (one loaded but never used holds what
-start-up read of it, the library index's part, and is not counted): past the bound, a
-cassette is *evicted* — the library keeps it :func:`light`,
-its requests still indexed (requests go on matching it; a miss still explains itself with
-it), and reads and checks its file again the next time it answers a request
-(:mod:`.on_demand`), as ``load: lazy`` reads a file on first use. The cassette used last is
-never evicted, so one larger than the bound is held while it is the last one used.
+start-up read of it, the library index's part, and is not counted). Past the bound a
+cassette is *evicted*: the library keeps it :func:`light`, its requests still indexed
+(requests go on matching it; a miss still explains itself with it), and reads and checks
+its file again the next time it answers a request (:mod:`.on_demand`), as ``load: lazy``
+reads a file on first use. Using one never evicts it, so one larger than the bound is held
+while it is the last one used.
 """
 
 from __future__ import annotations
