@@ -117,12 +117,9 @@ class LibraryIndex:
         self.cache_file = None if cache_dir is None else cache_dir / _cache_name(root)
         self._read_cache: dict[str, Any] | None = None
         self._entries: dict[str, Any] = {}
-        self._parsed: dict[Path, Any] = {}
-        #: The cassettes :meth:`prepare` parsed in this process (or the error each has).
+        #: The cassettes :meth:`prepare` made, from the cache or parsed (or the error a file
+        #: has).
         self._ready: dict[Path, Cassette | CassetteError] = {}
-        self._prepared: set[Path] = set()
-        #: The files :meth:`prepare` found valid entries for (one ``stat`` each is enough).
-        self._checked: dict[Path, tuple[str, Any]] = {}
         #: How many cassettes were parsed (not found in the cache) by this load.
         self.parsed = 0
 
@@ -139,17 +136,19 @@ class LibraryIndex:
         return LibraryIndex(self.root, None, self.store)
 
     def prepare(self, files: Sequence[tuple[Path, str, str]]) -> None:
-        """Parse, ahead of :meth:`cassette`, the files the cache has no valid entry for: in
-        worker processes when there are many (:data:`PARALLEL_FROM`) and cores to spare,
-        else here; the cycle collector paused meanwhile."""
+        """Make, ahead of :meth:`cassette`, the cassettes of ``files``: from the cache where
+        its entry is still valid, else parsed — in worker processes when there are many
+        (:data:`PARALLEL_FROM`) and cores to spare, else here; the cycle collector paused
+        meanwhile."""
         with _collector_paused(len(files) >= FREEZE_FROM):  # the cache file read too
             missing = []
-            for f in files:
-                key, entry = self._valid(*f)
+            for path, name, display in files:
+                key, entry = self._valid(path, name, display)
                 if entry is None:
-                    missing.append(f)
+                    missing.append((path, name, display))
                 else:
-                    self._checked[f[0]] = key, entry
+                    self._entries[key] = entry
+                    self._ready[path] = from_entry(entry, display, str(path), self.store)
             workers = min(_cores(), len(missing) // PARALLEL_FROM)
             if workers < 2:
                 for path, name, display in missing:
@@ -158,48 +157,43 @@ class LibraryIndex:
                 self._parse_in_workers(missing, workers)
 
     def _parse_in_workers(self, missing: Sequence[tuple[Path, str, str]], workers: int) -> None:
-        """The entries of ``missing`` files, made by ``workers`` processes."""
+        """The cassettes of ``missing`` files, their entries made by ``workers`` processes."""
         context = multiprocessing.get_context("spawn")
         chunk = max(1, len(missing) // (workers * 8))
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
             jobs = [(str(p), n, d) for p, n, d in missing]
-            for (path, _, _), result in zip(
+            for (path, _, display), result in zip(
                 missing, pool.map(_parse_file, jobs, chunksize=chunk), strict=True
             ):
-                self._parsed[path] = result
-                self._prepared.add(path)
+                if isinstance(result, CassetteError):
+                    self._ready[path] = result
+                    continue
+                self._entries[self._key(path)] = result
+                self._ready[path] = from_entry(result, display, str(path), self.store)
         self.parsed += len(missing)
 
     def cassette(self, path: Path, name: str, display: str) -> Cassette:
         """The cassette at ``path``, lazy; parsed only when the cache has no valid entry."""
         ready = self._ready.pop(path, None)
         if ready is None:
-            ready = self._entry_or_parse(path, name, display)
+            key, entry = self._valid(path, name, display)
+            if entry is None:
+                ready = self._parse_here(path, name, display, key)
+            else:
+                self._entries[key] = entry
+                ready = from_entry(entry, display, str(path), self.store)
         if isinstance(ready, CassetteError):
             raise ready
         return ready
 
-    def _entry_or_parse(self, path: Path, name: str, display: str) -> Cassette | CassetteError:
-        checked = self._checked.pop(path, None)
-        key, entry = checked if checked is not None else self._valid(path, name, display)
-        if entry is None:
-            entry = self._parsed.pop(path, None)  # what a worker made of it
-        if entry is None:
-            return self._parse_here(path, name, display, key, path not in self._prepared)
-        if isinstance(entry, CassetteError):
-            return entry
-        self._entries[key] = entry
-        return from_entry(entry, display, str(path), self.store)
-
     def _parse_here(
-        self, path: Path, name: str, display: str, key: str | None = None, count: bool = True
+        self, path: Path, name: str, display: str, key: str | None = None
     ) -> Cassette | CassetteError:
         """Parse one file in this process: the cassette served from it, its entry kept."""
         parsed = _parse(str(path), name, display)
         if isinstance(parsed, CassetteError):
             return parsed
-        if count:
-            self.parsed += 1
+        self.parsed += 1
         entry = entry_of(*parsed)
         self._entries[key or self._key(path)] = entry
         return served(parsed[0], entry, display, str(path), self.store)
