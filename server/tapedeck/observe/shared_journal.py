@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import copy
 import json
+from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -124,8 +125,10 @@ class StoredEntry:
 class SharedJournal(Journal):
     """The last ``size`` exchanges of every worker, oldest first, in Redis.
 
-    Nothing here blocks the event loop: an entry is written by a task of its own (the
-    response has been sent by then), and reading is awaited (:meth:`read`, :meth:`forget`).
+    Nothing here blocks the event loop: entries are written by a task (the response has been
+    sent by then), and reading is awaited (:meth:`read`, :meth:`forget`). One task per
+    process writes them, in the order their requests finished, as many as are waiting in
+    one round trip; at most ``size`` wait (the journal would drop older ones at once).
     While the store is unreachable, entries are not kept (the store's outage is logged
     once) and reading answers 503.
     """
@@ -136,11 +139,12 @@ class SharedJournal(Journal):
         super().__init__(size, body_limit, max_bytes)
         self.store = store
         self.ttl = max(1, round(ttl))
-        self._add = store.script(_ADD)
+        self._add = store.batched_script(_ADD)
         self._clear = store.script(_CLEAR)
         self._listener: asyncio.Task[None] | None = None
-        #: Entries being written (kept so that their tasks are not collected mid-way).
-        self._writing: set[asyncio.Task[None]] = set()
+        #: Entries waiting to be written, oldest first, and the task writing them.
+        self._waiting: deque[tuple[Exchange, list[Any]]] = deque()
+        self._writer: asyncio.Task[None] | None = None
         #: Set while the listener is subscribed to new entries.
         self._subscribed = asyncio.Event()
         #: New entries for the watchers still reading their backlog.
@@ -155,15 +159,24 @@ class SharedJournal(Journal):
             stripped.kept = total
             self._leave_out(stripped)
             lean = _text(stripped)
-        args = [full, lean, total, body, self.size, self.max_bytes, self.ttl]
-        task = asyncio.get_running_loop().create_task(self._write(exchange, args))
-        self._writing.add(task)
-        task.add_done_callback(self._writing.discard)
+        waiting = self._waiting
+        waiting.append((exchange, [full, lean, total, body, self.size, self.max_bytes, self.ttl]))
+        if len(waiting) > self.size:  # older than what the journal keeps: it would go at once
+            waiting.popleft()
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write())
 
-    async def _write(self, exchange: Exchange, args: list[Any]) -> None:
-        with contextlib.suppress(APIError):  # the store is down: said once, not kept
-            found = await self._add([ENTRIES, IDS, NEW, LEANS, COSTS, BYTES], args)
-            exchange.id = int(found)
+    async def _write(self) -> None:
+        """Write the waiting entries, in order, as many at a time as are waiting."""
+        keys = [ENTRIES, IDS, NEW, LEANS, COSTS, BYTES]
+        waiting = self._waiting
+        while waiting:
+            batch = list(waiting)
+            waiting.clear()
+            with contextlib.suppress(APIError):  # the store is down: said once, not kept
+                found = await self._add([(keys, args) for _, args in batch])
+                for (exchange, _), number in zip(batch, found, strict=True):
+                    exchange.id = int(number)
 
     def select(self, test_id: str | None = None, since: int = 0) -> Sequence[Entry]:
         """Nothing synchronously: a shared journal is read with :meth:`read`."""

@@ -173,6 +173,29 @@ class Store:
 
         return call
 
+    def batched_script(
+        self, source: str
+    ) -> Callable[[list[tuple[list[str], list[Any]]]], Awaitable[list[Any]]]:
+        """A Lua script run once per ``(keys, args)`` of a list, in that order, in one round
+        trip (a pipeline): ``await run([(keys, args), ...])`` returns each call's result."""
+        import redis.asyncio
+        from redis.commands.core import AsyncScript
+
+        registered = AsyncScript(redis.asyncio.Redis(), source)
+
+        async def calls(
+            client: redis.asyncio.Redis, batch: list[tuple[list[str], list[Any]]]
+        ) -> list[Any]:
+            async with client.pipeline(transaction=False) as pipe:
+                for keys, args in batch:
+                    await registered(keys, args, pipe)
+                return list(await pipe.execute())
+
+        async def call(batch: list[tuple[list[str], list[Any]]]) -> list[Any]:
+            return await self.run(lambda client: calls(client, batch))
+
+        return call
+
     async def run(self, call: Callable[[redis.asyncio.Redis], Awaitable[T]]) -> T:
         """``call`` with this loop's client; the 503 (:class:`APIError`) if it fails."""
         if self.reason is not None and time.monotonic() - self._failed_at < RETRY_S:
