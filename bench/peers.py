@@ -40,7 +40,8 @@ from peers_memory import big_requests
 from peers_proxy import proxy
 from peers_report import report
 from peers_run import MAIN, Run
-from peers_tools import aimock_pin, install_aimock, install_wrk
+from peers_tools import aimock_pin, install_aimock
+from peers_wrk import install_wrk
 
 
 def cores() -> tuple[int | None, int | None, str]:

@@ -27,12 +27,11 @@ from peers_tools import (
     faulted_stream,
     progress,
     rotate,
-    run_wrk,
     same_stream,
     write_aimock_fixture,
     write_aimock_library,
-    wrk_script,
 )
+from peers_wrk import run_wrk, wrk_script
 from replay import Server, loadgen, make_cassette
 from startup import rss_kb, write_library
 from stream_bytes import load

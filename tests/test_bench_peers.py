@@ -23,7 +23,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from peers_memory import CONNECTIONS, MB, big_body, peak_rss, send_big
 from peers_report import report
-from peers_tools import aimock_fixture, faulted_stream, parse_wrk, same_stream, sse_events
+from peers_tools import aimock_fixture, faulted_stream, same_stream, sse_events
+from peers_wrk import parse_wrk
 from replay import make_cassette
 from stream_bytes import encode_event, load
 

@@ -157,11 +157,11 @@ def test_the_report_shows_medians_of_the_rounds_and_their_ratios(
     wrk["aimock"] = [_wrk(r, c) for r, c in ((1500, 640), (1750, 630), (1600, 650))]
     wrk["raw"] = [_wrk(r, c) for r, c in ((14000, 65), (12000, 70), (13000, 60))]
     wrk["ping"] = [_wrk(r, 170) for r in (4800, 6300, 7200)]  # 0.8, 0.9, 0.8 of tapedeck
-    run.results["startup-cold"]["tapedeck"] = [{"s": 2.0, "rss_mb": 150.0}]
-    run.results["startup-warm"]["tapedeck"] = [{"s": 0.5, "rss_mb": 140.0}]
+    run.results["startup-cold"]["tapedeck"] = [{"s": 2.0, "first_s": 0.01, "rss_mb": 150.0}]
+    run.results["startup-warm"]["tapedeck"] = [{"s": 0.5, "first_s": 0.01, "rss_mb": 140.0}]
     args = argparse.Namespace(
         rounds=3, quick=False, connections=32, streams=[], library=5000, open_streams=1000,
-        proxy_streams=8, warmup=1.0, duration=5, gap_ms=20.0,
+        proxy_streams=8, warmup=1.0, duration=5, gap_ms=20.0, big_requests=1000, big_rounds=1,
     )  # fmt: skip
     setup = {
         "assignment": "servers on CPU 0",
