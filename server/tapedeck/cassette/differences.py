@@ -21,12 +21,12 @@ text of 6012 chars #3f1a != text of 6011 chars #b0c2``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import json_text
 from .matching import RequestShape
 
 _ABSENT = object()
@@ -87,7 +87,7 @@ class Difference:
         got, want = self.incoming, self.recorded
         if not isinstance(got, str) or not isinstance(want, str):
             return None
-        if len(_json(got)) <= SHOWN_WHOLE and len(_json(want)) <= SHOWN_WHOLE:
+        if _shown_whole(got) and _shown_whole(want):
             return None
         at = _common_start(got, want)
         end = at + WINDOW_AFTER
@@ -133,46 +133,89 @@ class Difference:
         two texts (of their JSON, for other values; all of a side that is absent), the
         longer side's. ``"Hello there"`` and ``"Hello"`` differ by 6."""
         got, want = self.incoming, self.recorded
-        if not isinstance(got, str) or not isinstance(want, str):
-            got = "" if got is _ABSENT else _json(got)
-            want = "" if want is _ABSENT else _json(want)
-        start = _common_start(got, want)
-        end = _common_end(got[start:], want[start:])
-        return max(len(got), len(want)) - start - end
+        if isinstance(got, str) and isinstance(want, str):
+            start = _common_start(got, want)
+            return max(len(got), len(want)) - start - _common_end(got, want, start)
+        if got is _ABSENT or want is _ABSENT:  # the other side's JSON, all of it
+            return json_text.length(want if got is _ABSENT else got)
+        # Their JSON texts, compared from each end as far as they agree, not written whole.
+        got_length, want_length = json_text.length(got), json_text.length(want)
+        shorter = min(got_length, want_length)
+        start = _common_json(got, want, shorter, from_end=False)
+        end = _common_json(got, want, shorter - start, from_end=True)
+        return max(got_length, want_length) - start - end
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
+def _shown_whole(text: str) -> bool:
+    """Whether ``text`` is at most :data:`SHOWN_WHOLE` characters as JSON (escapes only
+    lengthen it: a longer text is not written out to learn that)."""
+    return len(text) + 2 <= SHOWN_WHOLE and json_text.length(text) <= SHOWN_WHOLE
 
 
 def _common_start(a: str, b: str) -> int:
-    """The length of the text ``a`` and ``b`` start with (slices compared in C, halving)."""
-    low, high = 0, min(len(a), len(b))
-    while low < high:
-        middle = (low + high + 1) // 2
-        if a[:middle] == b[:middle]:
+    """The length of the text ``a`` and ``b`` start with. Pieces twice as long each time are
+    compared (in C) until one differs, then halved: the cost follows the common part."""
+    size = min(len(a), len(b))
+    low, step = 0, 64
+    while low < size:  # a[:low] == b[:low]
+        high = min(size, low + step)
+        if a[low:high] != b[low:high]:
+            break
+        low, step = high, step * 2
+    else:
+        return size
+    while high - low > 1:  # a[:low] == b[:low] and a[:high] != b[:high]
+        middle = (low + high) // 2
+        if a[low:middle] == b[low:middle]:
             low = middle
         else:
-            high = middle - 1
+            high = middle
     return low
 
 
-def _common_end(a: str, b: str) -> int:
-    """The length of the text ``a`` and ``b`` end with."""
-    low, high = 0, min(len(a), len(b))
-    while low < high:
-        middle = (low + high + 1) // 2
-        if a[len(a) - middle :] == b[len(b) - middle :]:
+def _common_end(a: str, b: str, skip: int = 0) -> int:
+    """The length of the text ``a[skip:]`` and ``b[skip:]`` end with (as
+    :func:`_common_start`, from the end)."""
+    size, la, lb = min(len(a), len(b)) - skip, len(a), len(b)
+    low, step = 0, 64
+    while low < size:  # the last low characters agree
+        high = min(size, low + step)
+        if a[la - high : la - low] != b[lb - high : lb - low]:
+            break
+        low, step = high, step * 2
+    else:
+        return max(size, 0)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if a[la - middle : la - low] == b[lb - middle : lb - low]:
             low = middle
         else:
-            high = middle - 1
+            high = middle
     return low
+
+
+def _common_json(got: Any, want: Any, most: int, from_end: bool) -> int:
+    """How many characters the JSON texts of ``got`` and ``want`` share at their start (or
+    end), at most ``most``: longer pieces of each are cut until they differ."""
+    size = 64
+    while True:
+        if from_end:
+            a, b = json_text.tail(got, size), json_text.tail(want, size)
+            shown = min(len(a), len(b), most)
+            found = _common_end(a[len(a) - shown :], b[len(b) - shown :])
+        else:
+            a, b = json_text.head(got, size), json_text.head(want, size)
+            shown = min(len(a), len(b), most)
+            found = _common_start(a[:shown], b[:shown])
+        if found < shown or shown >= most:
+            return found
+        size *= 4
 
 
 def _show(value: Any) -> str:
     if value is _ABSENT:
         return "(absent)"
-    text = _json(value)
+    text = json_text.head(value, SHOWN_WHOLE)
     return text if len(text) <= SHOWN_WHOLE else text[: SHOWN_WHOLE - 3] + "..."
 
 
@@ -181,8 +224,7 @@ def _describe(value: Any) -> str:
         return "(absent)"
     if value is None or isinstance(value, bool):
         return json.dumps(value)
-    digest = hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode())
-    tag = f"#{digest.hexdigest()[:4]}"
+    tag = f"#{json_text.digest(value)[:4]}"
     if isinstance(value, str):
         return f"text of {len(value)} chars {tag}"
     if isinstance(value, int | float):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..cassette import json_text
 from ..cassette.closest import Closest
 from ..cassette.model import Client
 from ..record.redact import USER_PLACEHOLDER, Redactor
@@ -120,5 +121,5 @@ DIFFERENCE_VALUE_LIMIT = 1024
 
 
 def _small(value: Any) -> Any:
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return value if len(text) <= DIFFERENCE_VALUE_LIMIT else f"({len(text)} chars of JSON)"
+    size = json_text.length(value)  # counted: a 1 MB value is not written out to measure it
+    return value if size <= DIFFERENCE_VALUE_LIMIT else f"({size} chars of JSON)"

@@ -1,0 +1,143 @@
+"""Parts of a value's JSON text without writing all of it: its length, its first or last
+characters, and its digest.
+
+Each agrees exactly with ``json.dumps(value, ensure_ascii=False, default=str)`` (the text a
+miss shows and measures; :func:`digest` with the ``json.dumps(value, sort_keys=True,
+default=str)`` a miss's log line hashes), but costs what the answer needs: the first 60
+characters of a 1 MB message are cut from its first 61, and its length is counted rather
+than written out. A JSON string's escapes are character by character, so the escaped
+prefix (or suffix) of a text is the prefix (or suffix) of its escaped form.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from json.encoder import encode_basestring
+from typing import Any
+
+#: Characters ``json.dumps(..., ensure_ascii=False)`` escapes (as bytes of an ASCII text) ...
+_ESCAPED = bytes(range(0x20)) + b'"\\'
+#: ... those of them escaped in two characters (the rest take six: ``\u001f``) ...
+_ESCAPED_SHORT = b'"\\\b\f\n\r\t'
+#: ... and those ``json.dumps`` escapes by default (ensure_ascii): also DEL.
+_ESCAPED_ASCII = _ESCAPED + b"\x7f"
+
+
+class _Unusual(Exception):
+    """A value these functions leave to ``json.dumps`` (a mapping key that is not text)."""
+
+
+def _pieces(value: Any, backwards: bool) -> Iterator[tuple[bool, str]]:
+    """The JSON text of ``value`` in pieces, first to last (or last to first): ``(False,
+    text)`` as it is written, ``(True, text)`` for a string's characters, to be escaped."""
+    if isinstance(value, str):
+        yield from ((False, '"'), (True, value), (False, '"'))
+    elif isinstance(value, list | tuple):
+        if not value:
+            yield False, "[]"
+            return
+        yield False, "]" if backwards else "["
+        for i, item in enumerate(reversed(value) if backwards else value):
+            if i:
+                yield False, ", "
+            yield from _pieces(item, backwards)
+        yield False, "[" if backwards else "]"
+    elif isinstance(value, dict):
+        if not value:
+            yield False, "{}"
+            return
+        yield False, "}" if backwards else "{"
+        items = reversed(value.items()) if backwards else value.items()
+        for i, (key, item) in enumerate(items):
+            if not isinstance(key, str):
+                raise _Unusual
+            if i:
+                yield False, ", "
+            if backwards:
+                yield from _pieces(item, backwards)
+                yield False, ": "
+            yield from ((False, '"'), (True, key), (False, '"'))
+            if not backwards:
+                yield False, ": "
+                yield from _pieces(item, backwards)
+        yield False, "{" if backwards else "}"
+    else:
+        yield False, json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _escaped(text: str) -> str:
+    return encode_basestring(text)[1:-1]
+
+
+def _escaped_length(text: str) -> int:
+    """``len(_escaped(text))``, counted (an ASCII text) rather than written."""
+    if not text.isascii():
+        return len(_escaped(text))
+    raw = text.encode()
+    escaped = len(raw) - len(raw.translate(None, _ESCAPED))
+    if not escaped:
+        return len(text)
+    short = len(raw) - len(raw.translate(None, _ESCAPED_SHORT))
+    return len(text) + short + 5 * (escaped - short)
+
+
+def as_json(value: Any) -> str:
+    """The JSON text of ``value``, as a miss shows it."""
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def length(value: Any) -> int:
+    """``len(as_json(value))``."""
+    try:
+        return sum(_escaped_length(t) if raw else len(t) for raw, t in _pieces(value, False))
+    except _Unusual:
+        return len(as_json(value))
+
+
+def head(value: Any, size: int) -> str:
+    """``as_json(value)`` if it is at most ``size`` characters long, else a prefix of it
+    longer than ``size``."""
+    return _end(value, size, backwards=False)
+
+
+def tail(value: Any, size: int) -> str:
+    """``as_json(value)`` if it is at most ``size`` characters long, else a suffix of it
+    longer than ``size``."""
+    return _end(value, size, backwards=True)
+
+
+def _end(value: Any, size: int, backwards: bool) -> str:
+    out: list[str] = []
+    have = 0
+    try:
+        for raw, text in _pieces(value, backwards):
+            if raw:
+                wanted = size - have + 1  # an escaped character is at least one character
+                if len(text) > wanted:
+                    text = text[len(text) - wanted :] if backwards else text[:wanted]
+                text = _escaped(text)
+            out.append(text)
+            have += len(text)
+            if have > size:
+                break
+    except _Unusual:
+        whole = as_json(value)
+        if len(whole) <= size:
+            return whole
+        return whole[-size - 1 :] if backwards else whole[: size + 1]
+    return "".join(reversed(out) if backwards else out)
+
+
+def digest(value: Any) -> str:
+    """The SHA-256 (hex) of ``json.dumps(value, sort_keys=True, default=str)``; a text of
+    printable ASCII is hashed without being copied into JSON first."""
+    if isinstance(value, str) and value.isascii():
+        raw = value.encode()
+        if len(raw.translate(None, _ESCAPED_ASCII)) == len(raw):
+            hashed = hashlib.sha256(b'"')
+            hashed.update(raw)
+            hashed.update(b'"')
+            return hashed.hexdigest()
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
