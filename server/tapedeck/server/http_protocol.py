@@ -238,16 +238,12 @@ def protocol_class(buffer: int, write_timeout: float, max_header_size: int) -> t
         # the previous request's body is complete belong to the next request's headers,
         # until that request starts (uvicorn makes a new cycle for it).
         _header_bytes = 0
-        _holder: _HeadHolder
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)
-            if self._client is not None:
-                self._holder = self._client.holder = _HeadHolder(self.transport)
-
-        def on_headers_complete(self) -> None:
-            super().on_headers_complete()
-            self.cycle.transport = cast(asyncio.Transport, self._holder)
+            if self._client is not None:  # what each request's cycle will write to
+                holder = self._client.holder = _HeadHolder(self.transport)
+                self.transport = cast(asyncio.Transport, holder)
 
         def data_received(self, data: bytes) -> None:
             cycle = self.cycle
