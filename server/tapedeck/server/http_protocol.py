@@ -246,9 +246,11 @@ def protocol_class(buffer: int, write_timeout: float, max_header_size: int) -> t
                 self.transport = cast(asyncio.Transport, holder)
 
         def data_received(self, data: bytes) -> None:
+            if self._refused:  # as _Tapedeck's, which this replaces: one call per request less
+                return
             cycle = self.cycle
             waiting = cycle is None or not cycle.more_body
-            super().data_received(data)
+            HttpToolsProtocol.data_received(self, data)
             if self.cycle is not cycle:
                 self._header_bytes = 0
             elif waiting:
