@@ -1,0 +1,180 @@
+"""What a miss costs: the CPU tapedeck spends on a request no cassette matches.
+
+Runs tapedeck's ``/v1/`` handler in-process, with no sockets and a ``send`` that does
+nothing, over the bench cassette (bench/replay.py's), and sends requests that miss it: the
+bench request with its user message replaced (bench/peers_memory.py's ``big_body``), either
+``small`` (a 12-character message) or ``big`` (1 MiB of JSON in all), distinct each time
+(the request cache does not answer them; they are made before the clock starts). The CPU
+time per request (``time.process_time``) is the best of 3 batches; each variant runs in its
+own process and the variants alternate for R rounds. With ``--before SRC`` the same runs
+against tapedeck from another source tree (e.g. a ``git worktree`` of an earlier commit) in
+the same rounds.
+
+    .venv/bin/python bench/miss_cost.py [--before SRC] [--requests N] [--rounds R]
+    .venv/bin/python bench/miss_cost.py --profile big   # cProfile of N misses, to stdout
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+BODY = {
+    "model": "claude-sonnet-4-5",
+    "max_tokens": 1024,
+    "stream": True,
+    "messages": [{"role": "user", "content": "Tell me a short story."}],
+}
+SIZES = {"small": 0, "big": 1024 * 1024}  # 0: no filling, the message is the counter
+
+
+def _handler(size: int) -> tuple[Any, Any]:
+    """The app's handler over the bench cassette, and ``run(first, n)``: n misses of
+    ``size`` bytes numbered from ``first``, each answered (the answer thrown away); the
+    bodies are made first, and the CPU seconds of the requests alone left in ``spent[0]``."""
+    sys.path.insert(0, str(BENCH))
+    import logging
+
+    from peers_memory import big_body
+    from replay import make_cassette
+    from tapedeck.config import Settings
+    from tapedeck.server.app import create_app
+    from tapedeck.server.logs import configure_logging
+    from tapedeck.shaping.timing import Timing
+
+    configure_logging()  # the request log on, as tapedeck serve has it, to /dev/null
+    handler = logging.getLogger("tapedeck").handlers[0]
+    handler.stream = open(os.devnull, "w")  # type: ignore[attr-defined]  # noqa: SIM115
+    root = Path(tempfile.mkdtemp(prefix="tapedeck-miss-"))
+    make_cassette(root / "bench.yaml", 20.0)
+    app = create_app(Settings(cassettes=root, timing=Timing.parse("instant")))
+    statuses: set[int] = set()
+    spent = [0.0]  # CPU seconds of the last run's requests (the bodies made before)
+
+    async def one(body: bytes) -> None:
+        headers = [
+            (b"host", b"127.0.0.1"),
+            (b"content-type", b"application/json"),
+            (b"anthropic-version", b"2023-06-01"),
+            (b"x-api-key", b"test"),
+            (b"content-length", str(len(body)).encode()),
+            (b"user-agent", b"bench"),
+        ]
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/v1/messages",
+            "query_string": b"",
+            "headers": headers,
+            "scheme": "http",
+            "server": ("127.0.0.1", 80),
+        }
+
+        async def receive() -> dict[str, object]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, object]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.add(int(message["status"]))  # type: ignore[call-overload]
+
+        await app.handler(scope, receive, send)
+
+    async def run(first: int, n: int) -> None:
+        bodies = [big_body(BODY, i, size) for i in range(first, first + n)]
+        started = time.process_time()
+        for body in bodies:
+            await one(body)
+        spent[0] = time.process_time() - started
+        if statuses != {404}:
+            raise SystemExit(f"expected only 404s (misses), got {sorted(statuses)}")
+
+    return spent, run
+
+
+def worker(size: int, requests: int, batches: int) -> float:
+    """Milliseconds of CPU per miss, the best of ``batches`` batches (in this process)."""
+    spent, run = _handler(size)
+    asyncio.run(run(0, 20))  # warm up
+    best = float("inf")
+    first = 1000
+    for _ in range(batches):
+        asyncio.run(run(first, requests))
+        best = min(best, spent[0] / requests * 1e3)
+        first += requests
+    return best
+
+
+def profile(size: int, requests: int) -> None:
+    import cProfile
+    import pstats
+
+    _, run = _handler(size)
+    asyncio.run(run(0, 5))
+    profiler = cProfile.Profile()
+    profiler.runcall(asyncio.run, run(1000, requests))
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+
+
+def _bytes(size: str) -> int:
+    sys.path.insert(0, str(BENCH))
+    from peers_memory import big_body
+
+    return len(big_body(BODY, 0, SIZES[size]))
+
+
+def measure(size: str, src: Path | None, requests: int) -> float:
+    env = {**os.environ, "PYTHONPATH": str(src)} if src else None
+    cmd = [sys.executable, __file__, "--worker", size, "--requests", str(requests)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, check=False)
+    if done.returncode != 0:
+        sys.exit(f"bench: the {size} worker failed:\n{done.stderr[-2000:]}")
+    return float(done.stdout)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", type=Path, metavar="SRC", help="also run this source tree")
+    parser.add_argument("--requests", type=int, default=100, help="per batch (default 100)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per variant (default 3)")
+    parser.add_argument("--worker", choices=SIZES, help=argparse.SUPPRESS)
+    parser.add_argument("--profile", choices=SIZES, help="cProfile --requests misses")
+    args = parser.parse_args()
+    if args.worker is not None:
+        print(worker(SIZES[args.worker], args.requests, 3))
+        return 0
+    if args.profile is not None:
+        profile(SIZES[args.profile], args.requests)
+        return 0
+    trees: dict[str, Path | None] = {"now": None}
+    if args.before:
+        trees["before"] = args.before
+    variants = [(size, tree) for size in SIZES for tree in trees]
+    best = dict.fromkeys(variants, float("inf"))
+    for r in range(args.rounds):
+        for size, tree in variants:
+            print(f"... round {r + 1}/{args.rounds}: {size} {tree}", file=sys.stderr, flush=True)
+            requests = args.requests if size == "big" else args.requests * 20
+            best[size, tree] = min(best[size, tree], measure(size, trees[tree], requests))
+    print("tapedeck CPU per miss (bench/miss_cost.py), in-process handler, best of 3 batches")
+    print(f"  x {args.rounds} rounds; {args.requests} big or {args.requests * 20} small a batch")
+    for size in SIZES:
+        line = f"  {size:5} ({_bytes(size):>7} B)  now {best[size, 'now']:7.3f} ms"
+        if args.before:
+            before = best[size, "before"]
+            line += f"   before {before:7.3f} ms   now/before {best[size, 'now'] / before:.3f}"
+        print(line)
+    print(json.dumps({f"{s}/{t}": round(v, 4) for (s, t), v in best.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
