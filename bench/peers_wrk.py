@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadgen import cpu_seconds, machine_busy
+from cpu_use import cpu_seconds, machine_busy
 
 
 def install_wrk() -> tuple[str | None, str]:
