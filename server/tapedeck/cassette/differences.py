@@ -37,6 +37,9 @@ SHOWN_WHOLE = 60
 WINDOW_BEFORE = 30
 #: ... and from it on, on each side.
 WINDOW_AFTER = 40
+#: A text longer than this is measured and cut rather than written out as JSON (smaller
+#: values cost less written out in C than walked in Python).
+_WRITTEN_WHOLE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +92,7 @@ class Difference:
             return None
         if _shown_whole(got) and _shown_whole(want):
             return None
-        at = _common_start(got, want)
+        at = json_text.common_start(got, want)
         end = at + WINDOW_AFTER
         return Window(
             at,
@@ -134,82 +137,31 @@ class Difference:
         longer side's. ``"Hello there"`` and ``"Hello"`` differ by 6."""
         got, want = self.incoming, self.recorded
         if isinstance(got, str) and isinstance(want, str):
-            start = _common_start(got, want)
-            return max(len(got), len(want)) - start - _common_end(got, want, start)
+            start = json_text.common_start(got, want)
+            return max(len(got), len(want)) - start - json_text.common_end(got, want, start)
         if got is _ABSENT or want is _ABSENT:  # the other side's JSON, all of it
             return json_text.length(want if got is _ABSENT else got)
-        # Their JSON texts, compared from each end as far as they agree, not written whole.
+        if not _long_text(got) and not _long_text(want):
+            got, want = json_text.as_json(got), json_text.as_json(want)
+            start = json_text.common_start(got, want)
+            return max(len(got), len(want)) - start - json_text.common_end(got, want, start)
+        # A long text against another kind of value: their JSON texts compared from each
+        # end only as far as they agree, the text not written out whole.
         got_length, want_length = json_text.length(got), json_text.length(want)
         shorter = min(got_length, want_length)
-        start = _common_json(got, want, shorter, from_end=False)
-        end = _common_json(got, want, shorter - start, from_end=True)
+        start = json_text.common_json(got, want, shorter, from_end=False)
+        end = json_text.common_json(got, want, shorter - start, from_end=True)
         return max(got_length, want_length) - start - end
+
+
+def _long_text(value: Any) -> bool:
+    return isinstance(value, str) and len(value) > _WRITTEN_WHOLE
 
 
 def _shown_whole(text: str) -> bool:
     """Whether ``text`` is at most :data:`SHOWN_WHOLE` characters as JSON (escapes only
     lengthen it: a longer text is not written out to learn that)."""
     return len(text) + 2 <= SHOWN_WHOLE and json_text.length(text) <= SHOWN_WHOLE
-
-
-def _common_start(a: str, b: str) -> int:
-    """The length of the text ``a`` and ``b`` start with. Pieces twice as long each time are
-    compared (in C) until one differs, then halved: the cost follows the common part."""
-    size = min(len(a), len(b))
-    low, step = 0, 64
-    while low < size:  # a[:low] == b[:low]
-        high = min(size, low + step)
-        if a[low:high] != b[low:high]:
-            break
-        low, step = high, step * 2
-    else:
-        return size
-    while high - low > 1:  # a[:low] == b[:low] and a[:high] != b[:high]
-        middle = (low + high) // 2
-        if a[low:middle] == b[low:middle]:
-            low = middle
-        else:
-            high = middle
-    return low
-
-
-def _common_end(a: str, b: str, skip: int = 0) -> int:
-    """The length of the text ``a[skip:]`` and ``b[skip:]`` end with (as
-    :func:`_common_start`, from the end)."""
-    size, la, lb = min(len(a), len(b)) - skip, len(a), len(b)
-    low, step = 0, 64
-    while low < size:  # the last low characters agree
-        high = min(size, low + step)
-        if a[la - high : la - low] != b[lb - high : lb - low]:
-            break
-        low, step = high, step * 2
-    else:
-        return max(size, 0)
-    while high - low > 1:
-        middle = (low + high) // 2
-        if a[la - middle : la - low] == b[lb - middle : lb - low]:
-            low = middle
-        else:
-            high = middle
-    return low
-
-
-def _common_json(got: Any, want: Any, most: int, from_end: bool) -> int:
-    """How many characters the JSON texts of ``got`` and ``want`` share at their start (or
-    end), at most ``most``: longer pieces of each are cut until they differ."""
-    size = 64
-    while True:
-        if from_end:
-            a, b = json_text.tail(got, size), json_text.tail(want, size)
-            shown = min(len(a), len(b), most)
-            found = _common_end(a[len(a) - shown :], b[len(b) - shown :])
-        else:
-            a, b = json_text.head(got, size), json_text.head(want, size)
-            shown = min(len(a), len(b), most)
-            found = _common_start(a[:shown], b[:shown])
-        if found < shown or shown >= most:
-            return found
-        size *= 4
 
 
 def _show(value: Any) -> str:

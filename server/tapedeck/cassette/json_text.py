@@ -1,5 +1,5 @@
 """Parts of a value's JSON text without writing all of it: its length, its first or last
-characters, and its digest.
+characters, its digest, and how far two texts (or two values' JSON) agree from each end.
 
 Each agrees exactly with ``json.dumps(value, ensure_ascii=False, default=str)`` (the text a
 miss shows and measures; :func:`digest` with the ``json.dumps(value, sort_keys=True,
@@ -141,3 +141,63 @@ def digest(value: Any) -> str:
             hashed.update(b'"')
             return hashed.hexdigest()
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def common_start(a: str, b: str) -> int:
+    """The length of the text ``a`` and ``b`` start with. Pieces twice as long each time are
+    compared (in C) until one differs, then halved: the cost follows the common part."""
+    size = min(len(a), len(b))
+    low, step = 0, 64
+    while low < size:  # a[:low] == b[:low]
+        high = min(size, low + step)
+        if a[low:high] != b[low:high]:
+            break
+        low, step = high, step * 2
+    else:
+        return size
+    while high - low > 1:  # a[:low] == b[:low] and a[:high] != b[:high]
+        middle = (low + high) // 2
+        if a[low:middle] == b[low:middle]:
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+def common_end(a: str, b: str, skip: int = 0) -> int:
+    """The length of the text ``a[skip:]`` and ``b[skip:]`` end with (as
+    :func:`common_start`, from the end)."""
+    size, la, lb = min(len(a), len(b)) - skip, len(a), len(b)
+    low, step = 0, 64
+    while low < size:  # the last low characters agree
+        high = min(size, low + step)
+        if a[la - high : la - low] != b[lb - high : lb - low]:
+            break
+        low, step = high, step * 2
+    else:
+        return max(size, 0)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if a[la - middle : la - low] == b[lb - middle : lb - low]:
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+def common_json(got: Any, want: Any, most: int, from_end: bool) -> int:
+    """How many characters the JSON texts of ``got`` and ``want`` share at their start (or
+    end), at most ``most``: longer pieces of each are cut until they differ."""
+    size = 64
+    while True:
+        if from_end:
+            a, b = tail(got, size), tail(want, size)
+            shown = min(len(a), len(b), most)
+            found = common_end(a[len(a) - shown :], b[len(b) - shown :])
+        else:
+            a, b = head(got, size), head(want, size)
+            shown = min(len(a), len(b), most)
+            found = common_start(a[:shown], b[:shown])
+        if found < shown or shown >= most:
+            return found
+        size *= 4
