@@ -12,6 +12,10 @@ the same rounds.
 
     .venv/bin/python bench/miss_cost.py [--before SRC] [--requests N] [--rounds R]
     .venv/bin/python bench/miss_cost.py --profile big   # cProfile of N misses, to stdout
+    .venv/bin/python bench/miss_cost.py --socket [--before SRC]   # tapedeck serve, 1 MiB
+
+``--socket`` runs ``tapedeck serve`` instead (each tree in turn, each round) and reads the
+server's CPU per 1 MiB miss from /proc: uvicorn and the kernel counted too.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -124,6 +129,54 @@ def profile(size: int, requests: int) -> None:
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
 
 
+def over_socket(src: Path, requests: int, first: int) -> float:
+    """Milliseconds of server CPU per 1 MiB miss: ``tapedeck serve`` from ``src`` over the
+    bench cassette, ``requests`` distinct big misses over bench/peers_memory.py's keep-alive
+    connections (after 8 to warm up), its CPU read from /proc."""
+    sys.path.insert(0, str(BENCH))
+    from peers_memory import send_big
+    from replay import make_cassette
+
+    root = Path(tempfile.mkdtemp(prefix="tapedeck-miss-"))
+    make_cassette(root / "bench.yaml", 20.0)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    serve = [sys.executable, "-m", "tapedeck", "serve", "--cassettes", str(root)]
+    serve += ["--timing", "instant", "--port", str(port), "--index-cache", "off"]
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    server = subprocess.Popen(serve, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        send_big(port, BODY, -8, 8)
+        sent = send_big(port, BODY, first, requests, server.pid)
+        if sent["statuses"] != {"404": requests}:
+            sys.exit(f"bench: expected only 404s (misses), got {sent['statuses']}")
+        return float(sent["server_cpu_per_request"]) * 1e3
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def sockets(trees: dict[str, Path], requests: int, rounds: int) -> None:
+    best = dict.fromkeys(trees, float("inf"))
+    for r in range(rounds):
+        for name in trees if r % 2 == 0 else reversed(trees):
+            print(f"... round {r + 1}/{rounds}: {name}", file=sys.stderr, flush=True)
+            spent = over_socket(trees[name], requests, 1000 * (r + 1))
+            best[name] = min(best[name], spent)
+    print("tapedeck server CPU per 1 MiB miss over a socket (bench/miss_cost.py --socket)")
+    print(f"  {requests} misses a round, best of {rounds} rounds")
+    for name, spent in best.items():
+        ratio = f"   now/before {best['now'] / spent:.3f}" if name == "before" else ""
+        print(f"  {name:6} {spent:7.2f} ms{ratio}")
+
+
 def _bytes(size: str) -> int:
     sys.path.insert(0, str(BENCH))
     from peers_memory import big_body
@@ -147,12 +200,19 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds per variant (default 3)")
     parser.add_argument("--worker", choices=SIZES, help=argparse.SUPPRESS)
     parser.add_argument("--profile", choices=SIZES, help="cProfile --requests misses")
+    parser.add_argument("--socket", action="store_true", help="big misses to tapedeck serve")
     args = parser.parse_args()
     if args.worker is not None:
         print(worker(SIZES[args.worker], args.requests, 3))
         return 0
     if args.profile is not None:
         profile(SIZES[args.profile], args.requests)
+        return 0
+    if args.socket:
+        here = {"now": BENCH.parent / "server"}
+        sockets(
+            {**here, **({"before": args.before} if args.before else {})}, args.requests, args.rounds
+        )
         return 0
     trees: dict[str, Path | None] = {"now": None}
     if args.before:
