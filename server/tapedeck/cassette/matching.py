@@ -153,17 +153,24 @@ class RequestShape:
     query: tuple[tuple[str, str], ...]
     headers: tuple[tuple[str, str], ...]
     body: Any
-    key: str = field(init=False, repr=False, compare=False)
+    _key: str | None = field(default=None, init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        key = json.dumps(
-            [self.method, self.path, self.query, self.headers, self.body],
-            sort_keys=True,
-            ensure_ascii=False,
-            separators=(",", ":"),
-            default=str,
-        )
-        object.__setattr__(self, "key", key)
+    @property
+    def key(self) -> str:
+        """The shape as one text (sorted JSON): equal shapes have equal keys. Made when
+        first asked for: a shape made to explain a miss (:meth:`project`) never needs it,
+        and for a 1 MB body it is a megabyte of JSON."""
+        key = self._key
+        if key is None:
+            key = json.dumps(
+                [self.method, self.path, self.query, self.headers, self.body],
+                sort_keys=True,
+                ensure_ascii=False,
+                separators=(",", ":"),
+                default=str,
+            )
+            object.__setattr__(self, "_key", key)
+        return key
 
     def project(self, fields: Fields, rules: tuple[Normalize, ...] = ()) -> RequestShape:
         """The shape with a cassette's ``rules`` applied to its body, then restricted to
