@@ -6,11 +6,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
+from conftest import CASSETTES, HELLO
 from tapedeck.cassette.model import RecordedRequest
+from tapedeck.config import Settings
 from tapedeck.observe.exchange import Exchange
-from tapedeck.observe.shared_journal import SharedJournal
+from tapedeck.observe.shared_journal import ENTRIES, SharedJournal
+from tapedeck.server.runner import ServerThread
 from tapedeck.state.shared import Store
 from worker_server import RedisServer
 
@@ -72,3 +76,17 @@ def test_at_most_journal_size_entries_wait(redis_server: RedisServer) -> None:
     waiting, kept = asyncio.run(run())
     assert waiting <= 50
     assert kept == list(range(450, 500))  # the newest, in order
+
+
+def test_a_stopping_server_writes_what_waits_and_closes_its_connections(
+    redis_server: RedisServer,
+) -> None:
+    redis_server.client.flushdb()
+    mine = {c["id"] for c in redis_server.client.client_list()}
+    settings = Settings(cassettes=CASSETTES, port=0, state=redis_server.url)
+    with ServerThread(settings) as server, httpx.Client(base_url=server.base_url) as http:
+        for _ in range(5):
+            assert http.post("/v1/messages", json=HELLO).status_code == 200
+    assert redis_server.client.llen(ENTRIES) == 5  # the last ones too, written before it ended
+    left = [c for c in redis_server.client.client_list() if c["id"] not in mine]
+    assert left == [], left

@@ -178,6 +178,12 @@ class SharedJournal(Journal):
                 for (exchange, _), number in zip(batch, found, strict=True):
                     exchange.id = int(number)
 
+    async def written(self) -> None:
+        """Return once the waiting entries are written (cancelling this stops the wait, not
+        the writing)."""
+        if self._writer is not None and not self._writer.done():
+            await asyncio.wait({self._writer})
+
     def select(self, test_id: str | None = None, since: int = 0) -> Sequence[Entry]:
         """Nothing synchronously: a shared journal is read with :meth:`read`."""
         return []

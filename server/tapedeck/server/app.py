@@ -13,6 +13,7 @@ when the app starts.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import time
@@ -122,6 +123,20 @@ class Tapedeck:
         log_request(scope, exc.status, said, started)
 
 
+async def _close_store(handler: Handler) -> None:
+    """The server is stopping: the shared journal's waiting entries are written (for at most
+    a second), then the state store's connections are closed."""
+    if handler.store is None:
+        return
+    from ..observe.shared_journal import SharedJournal  # only with --state redis://
+
+    if isinstance(handler.journal, SharedJournal):
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):
+                await handler.journal.written()
+    await handler.store.aclose()
+
+
 def _upstream_key(settings: Settings) -> str | None:
     name = settings.upstream_api_key_env
     if not name:
@@ -209,6 +224,7 @@ def create_app(
         upstream.start(connect=settings.mode.proxies)
         yield
         await upstream.aclose()
+        await _close_store(app.state.handler)
 
     admin = Starlette(
         lifespan=lifespan,

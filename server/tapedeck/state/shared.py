@@ -21,6 +21,7 @@ Redis is an optional dependency (the ``workers`` extra): it is imported only whe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import time
@@ -159,6 +160,13 @@ class Store:
             )
             self._loop = loop
         return self._client
+
+    async def aclose(self) -> None:
+        """Close this event loop's client and its connections (the server is stopping)."""
+        client, self._client = self._client, None
+        if client is not None and self._loop is asyncio.get_running_loop():
+            with contextlib.suppress(*self.errors):
+                await client.aclose()
 
     def script(self, source: str) -> Callable[[list[str], list[Any]], Awaitable[Any]]:
         """A Lua script run atomically by the server: ``await run(keys, args)``."""
