@@ -18,6 +18,7 @@
     ├── RecordingError ········· a recording could not be written; names the cassette
     ├── StreamError ············ an ``error`` event inside a recorded event stream
     ├── EventStreamError ······· bytes that are no AWS event-stream message (Bedrock framing)
+    ├── UnusualJSON ············ internal: a value whose JSON text is left to ``json.dumps``
     ├── APIError ··············· answered to the client in the API's own error shape
     └── StreamCut ·············· not an error: drop the connection mid-body, on purpose
 
@@ -45,6 +46,7 @@ __all__ = [
     "StreamError",
     "TapedeckError",
     "UnsafeNameError",
+    "UnusualJSON",
     "UpstreamError",
     "UsageError",
     "YAMLSourceError",
@@ -183,6 +185,11 @@ def error_type_for(status: int) -> str:
 class EventStreamError(TapedeckError):
     """Bytes that are not an AWS event-stream message (a bad length, CRC or header): the
     decoder stops there and keeps the reason (:mod:`tapedeck.wire.eventstream`)."""
+
+
+class UnusualJSON(TapedeckError):
+    """A value whose JSON text ``cassette/json_text.py`` leaves to ``json.dumps`` (a mapping
+    key that is not text); internal, never seen outside it."""
 
 
 class APIError(TapedeckError):

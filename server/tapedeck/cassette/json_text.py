@@ -17,16 +17,14 @@ from collections.abc import Iterator
 from json.encoder import encode_basestring
 from typing import Any
 
+from ..errors import UnusualJSON
+
 #: Characters ``json.dumps(..., ensure_ascii=False)`` escapes (as bytes of an ASCII text) ...
 _ESCAPED = bytes(range(0x20)) + b'"\\'
 #: ... those of them escaped in two characters (the rest take six: ``\u001f``) ...
 _ESCAPED_SHORT = b'"\\\b\f\n\r\t'
 #: ... and those ``json.dumps`` escapes by default (ensure_ascii): also DEL.
 _ESCAPED_ASCII = _ESCAPED + b"\x7f"
-
-
-class _Unusual(Exception):
-    """A value these functions leave to ``json.dumps`` (a mapping key that is not text)."""
 
 
 def _pieces(value: Any, backwards: bool) -> Iterator[tuple[bool, str]]:
@@ -52,7 +50,7 @@ def _pieces(value: Any, backwards: bool) -> Iterator[tuple[bool, str]]:
         items = reversed(value.items()) if backwards else value.items()
         for i, (key, item) in enumerate(items):
             if not isinstance(key, str):
-                raise _Unusual
+                raise UnusualJSON
             if i:
                 yield False, ", "
             if backwards:
@@ -122,7 +120,7 @@ def _end(value: Any, size: int, backwards: bool) -> str:
             have += len(text)
             if have > size:
                 break
-    except _Unusual:
+    except UnusualJSON:
         whole = as_json(value)
         if len(whole) <= size:
             return whole
