@@ -19,7 +19,8 @@ from .config.discovery import cassette_dir, settings_layers
 from .config.settings import resolve_sources
 from .config.suggest import nearest_directory, unrecognized
 from .errors import BindError, ConfigError, LibraryError, PortInUse
-from .server.runner import free_port_after, run, tapedeck_on
+from .server.binding import free_port_after, tapedeck_on
+from .server.runner import run
 from .tools import effective, lint, listing, new_command
 from .version import __version__
 
