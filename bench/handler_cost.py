@@ -56,6 +56,7 @@ def worker(settings: dict[str, object], requests: int, batches: int) -> float:
     sys.path.insert(0, str(BENCH))
     import logging
 
+    from in_process import bench_request
     from replay import make_cassette
     from tapedeck.config import Settings
     from tapedeck.server.app import create_app
@@ -75,26 +76,7 @@ def worker(settings: dict[str, object], requests: int, batches: int) -> float:
         given["faults"] = parse_faults(str(given["faults"]))
     app = create_app(Settings(cassettes=root, timing=Timing.parse("instant"), **given))
     body = json.dumps(BODY).encode()
-    headers = [
-        (b"host", b"127.0.0.1"),
-        (b"content-type", b"application/json"),
-        (b"anthropic-version", b"2023-06-01"),
-        (b"x-api-key", b"test"),
-        (b"content-length", str(len(body)).encode()),
-        (b"user-agent", b"bench"),
-    ]
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/v1/messages",
-        "query_string": b"",
-        "headers": headers,
-        "scheme": "http",
-        "server": ("127.0.0.1", 80),
-    }
-
-    async def receive() -> dict[str, object]:
-        return {"type": "http.request", "body": body, "more_body": False}
+    scope, receive = bench_request(body)
 
     async def send(message: dict[str, object]) -> None:
         return None

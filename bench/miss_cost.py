@@ -49,6 +49,7 @@ def _handler(size: int) -> tuple[Any, Any]:
     sys.path.insert(0, str(BENCH))
     import logging
 
+    from in_process import bench_request
     from peers_memory import big_body
     from replay import make_cassette
     from tapedeck.config import Settings
@@ -66,26 +67,7 @@ def _handler(size: int) -> tuple[Any, Any]:
     spent = [0.0]  # CPU seconds of the last run's requests (the bodies made before)
 
     async def one(body: bytes) -> None:
-        headers = [
-            (b"host", b"127.0.0.1"),
-            (b"content-type", b"application/json"),
-            (b"anthropic-version", b"2023-06-01"),
-            (b"x-api-key", b"test"),
-            (b"content-length", str(len(body)).encode()),
-            (b"user-agent", b"bench"),
-        ]
-        scope = {
-            "type": "http",
-            "method": "POST",
-            "path": "/v1/messages",
-            "query_string": b"",
-            "headers": headers,
-            "scheme": "http",
-            "server": ("127.0.0.1", 80),
-        }
-
-        async def receive() -> dict[str, object]:
-            return {"type": "http.request", "body": body, "more_body": False}
+        scope, receive = bench_request(body)
 
         async def send(message: dict[str, object]) -> None:
             if message["type"] == "http.response.start":
