@@ -43,10 +43,6 @@ FORMAT = 4
 #: importing tapedeck costs about as much CPU as reading the request sections of a couple of
 #: thousand cassettes, :mod:`.skeleton`).
 PARALLEL_FROM = 2000
-#: Files prepared in one go from which what their loading made (parsed cassettes, the cache
-#: file's entries) is kept out of the cycle collector's walks (:func:`_collector_paused`):
-#: below it a walk costs little.
-FREEZE_FROM = 500
 
 
 def _parse(file: str, name: str, display: str) -> tuple[Cassette, Stamp, Any] | CassetteError:
@@ -74,20 +70,17 @@ def _parse_file(job: tuple[str, str, str]) -> Any:
 
 
 @contextmanager
-def _collector_paused(many: bool) -> Iterator[None]:
+def _collector_paused() -> Iterator[None]:
     """Python's cycle collector paused: parsing makes many containers and no cycles, and
     each collection would walk every object made so far (a tenth of a large cold start's
-    CPU). With ``many``, what was made is then moved out of the collector's sight for good
-    (``gc.freeze``): else the first collection after the pause walks it all again, and
-    later ones too. The library holds no cycles and lives as long as the process;
-    reference counting still frees what it drops."""
+    CPU). Keeping what was made out of later walks for good (``gc.freeze``) is the serving
+    process's decision (:func:`tapedeck.server.runner.run`), not the loader's: a library
+    also loads inside other programs (the pytest plugin's server on a thread)."""
     paused = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        if many:
-            gc.freeze()
         if paused:
             gc.enable()
 
@@ -140,7 +133,7 @@ class LibraryIndex:
         its entry is still valid, else parsed — in worker processes when there are many
         (:data:`PARALLEL_FROM`) and cores to spare, else here; the cycle collector paused
         meanwhile."""
-        with _collector_paused(len(files) >= FREEZE_FROM):  # the cache file read too
+        with _collector_paused():  # the cache file read too
             missing = []
             for path, name, display in files:
                 key, entry = self._valid(path, name, display)
