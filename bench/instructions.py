@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
@@ -85,25 +86,30 @@ def command(kind: str, folder: Path, src: str | None) -> tuple[list[str], dict[s
     return cmd, env
 
 
+def started(cmd: list[str], env: dict[str, str], log: Path, what: str) -> tuple[Any, int]:
+    """``cmd`` started with its output in ``log``, and the port it says it listens on
+    (a server under valgrind takes seconds to get there: three minutes at most)."""
+    with log.open("wb") as err:
+        proc = subprocess.Popen(cmd, stdout=err, stderr=err, env=env)
+    deadline = time.monotonic() + 180
+    while True:
+        found = re.search(r"http://127\.0\.0\.1:(\d+)", log.read_text(errors="replace"))
+        if found:
+            return proc, int(found.group(1))
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit(f"{what} did not start: {log.read_text()[-500:]}")
+        time.sleep(0.1)
+
+
 def measure(kind: str, folder: Path, src: str | None, warmup: int, requests: int) -> int:
     """Instructions per response of one server."""
     out = folder / f"callgrind.{kind.replace(' ', '-')}"
     log = folder / f"{kind.replace(' ', '-')}.log"
     cmd, env = command(kind, folder, src)
     valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
-    with log.open("wb") as err:
-        proc = subprocess.Popen([*valgrind, *cmd], stdout=err, stderr=err, env=env)
+    proc, port = started([*valgrind, *cmd], env, log, kind)
     try:
-        port = 0
-        deadline = time.monotonic() + 180
-        while not port:
-            found = re.search(r"http://127\.0\.0\.1:(\d+)", log.read_text(errors="replace"))
-            if found:
-                port = int(found.group(1))
-            elif proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"{kind} did not start: {log.read_text()[-500:]}")
-            else:
-                time.sleep(0.2)
         send(port, warmup)
         subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True)
         send(port, requests)
@@ -127,14 +133,8 @@ def writes_per_response(kind: str, folder: Path, src: str | None, requests: int)
         return "-"
     cmd, env = command(kind, folder, src)
     log = folder / f"strace-{kind.replace(' ', '-')}.log"
-    with log.open("wb") as err:
-        proc = subprocess.Popen(cmd, stdout=err, stderr=err, env=env)
+    proc, port = started(cmd, env, log, kind)
     try:
-        port = 0
-        while not port:
-            found = re.search(r"http://127\.0\.0\.1:(\d+)", log.read_text(errors="replace"))
-            port = int(found.group(1)) if found else 0
-            time.sleep(0.05)
         send(port, 20)
         counts = folder / f"strace-{kind.replace(' ', '-')}.txt"
         tracer = subprocess.Popen(
