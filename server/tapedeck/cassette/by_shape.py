@@ -2,7 +2,8 @@
 matches" in a dictionary lookup or two.
 
 Each interaction is an :class:`~.indexed.Entry` under its *view* (the ``match:`` fields it
-declares and its cassette's normalizers) and the key of its request's shape seen that way.
+declares and its cassette's normalizers) and the key of its request's shape seen that way
+(a long one by its digest: :func:`~.matching.index_key`).
 A request is looked up under the whole request first, then under each view in use; among
 cassettes, the first by name wins, and its matching interactions, in file order, make the
 :class:`~.indexed.Hit`.
@@ -44,7 +45,7 @@ class ShapeIndex:
     def add(self, name: str, entries: tuple[Entry, ...]) -> None:
         """Index cassette ``name``'s ``entries`` (it has none indexed yet)."""
         for entry in entries:
-            view, key = entry.view, entry.shape.key
+            view, key = entry.view, entry.shape.index_key
             bucket = self._index.setdefault((view, key), [])
             bucket.insert(bisect.bisect_right(bucket, name, key=_name), entry)
             self._hits[(view, key)] = _hit(bucket, key)
@@ -55,34 +56,42 @@ class ShapeIndex:
     def remove(self, name: str) -> None:
         """Forget cassette ``name``'s entries."""
         for entry in self.entries.pop(name, ()):
-            key = (entry.view, entry.shape.key)
+            key = (entry.view, entry.shape.index_key)
             bucket = self._index[key]
             bucket.remove(entry)
             if bucket:
-                self._hits[key] = _hit(bucket, entry.shape.key)
+                self._hits[key] = _hit(bucket, entry.shape.index_key)
             else:
                 del self._index[key]
                 del self._hits[key]
-            self._by_cassette.pop((name, entry.view, entry.shape.key), None)
+            self._by_cassette.pop((name, entry.view, entry.shape.index_key), None)
             left = self._projections[entry.view] - 1
             if left or entry.view == WHOLE:
                 self._projections[entry.view] = left
             else:
                 del self._projections[entry.view]
 
-    def swap(self, name: str, cassette: Cassette) -> None:
+    def swap(self, name: str, cassette: Cassette, strip: bool = False) -> None:
         """Index ``cassette``'s interactions in place of those of the one indexed under
         ``name``, whose requests are the same: new entries (what was kept for the old ones
-        goes with them), same shapes and places."""
+        goes with them), same shapes and places (``strip``: the shapes without their
+        bodies, :meth:`~.matching.RequestShape.stripped`)."""
         old = self.entries[name]
         new = tuple(
-            Entry(cassette, e.index, cassette.interactions[e.index], e.shape, e.view) for e in old
+            Entry(
+                cassette,
+                e.index,
+                cassette.interactions[e.index],
+                e.shape.stripped() if strip else e.shape,
+                e.view,
+            )
+            for e in old
         )
         for before, after in zip(old, new, strict=True):
-            key = (before.view, before.shape.key)
+            key = (before.view, before.shape.index_key)
             bucket = self._index[key]
             bucket[bucket.index(before)] = after
-            self._hits[key] = _hit(bucket, before.shape.key)
+            self._hits[key] = _hit(bucket, before.shape.index_key)
             mine = self._by_cassette[(name, *key)]
             mine[mine.index(before)] = after
         self.entries[name] = new
@@ -91,11 +100,11 @@ class ShapeIndex:
         """The interactions matching ``shape`` (in ``cassette`` only, if given), or
         ``None``: those matching on the whole request first, then on fewer fields."""
         if cassette is None:
-            hit = self._hits.get((WHOLE, shape.key))
+            hit = self._hits.get((WHOLE, shape.index_key))
             if hit is not None:
                 return hit
         for view in self._projections:
-            key = shape.project(*view).key
+            key = shape.project(*view).index_key
             if cassette is None:
                 hit = self._hits.get((view, key))
                 if hit is not None:

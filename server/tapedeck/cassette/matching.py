@@ -9,6 +9,7 @@ explains why.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,19 @@ _NEVER_MATCHED_PREFIXES = ("x-stainless-", "x-tapedeck-")
 #: The body fields an interaction matches on (``match:``), or ``None`` for the whole request.
 Fields = tuple[str, ...] | None
 _BETA = ("beta", "true")
+#: A shape key longer than this is indexed by its SHA-256 digest (:func:`index_key`).
+LONG_KEY = 4096
+_DIGEST = "sha256:"
+
+
+def index_key(key: str) -> str:
+    """What the library indexes a shape ``key`` under: the key itself, or for one longer
+    than :data:`LONG_KEY` its digest (``sha256:...``; a key is JSON, so never starts so).
+    The library and the recorder's per-request sets then hold 71 characters for a 1 MB
+    request, and so can a cassette whose requests were dropped (:mod:`.resident`)."""
+    if len(key) <= LONG_KEY:
+        return key
+    return _DIGEST + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +168,7 @@ class RequestShape:
     headers: tuple[tuple[str, str], ...]
     body: Any
     _key: str | None = field(default=None, init=False, repr=False, compare=False)
+    _index_key: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def key(self) -> str:
@@ -171,6 +186,24 @@ class RequestShape:
             )
             object.__setattr__(self, "_key", key)
         return key
+
+    @property
+    def index_key(self) -> str:
+        """:attr:`key`, or its digest if long (:func:`index_key`): what the library and
+        the sequence positions know the shape by."""
+        found = self._index_key
+        if found is None:
+            found = index_key(self.key)
+            object.__setattr__(self, "_index_key", found)
+        return found
+
+    def stripped(self) -> RequestShape:
+        """This shape as a cassette whose requests were dropped keeps it: method, path and
+        :attr:`index_key`, no body (it still indexes the same; it explains no miss)."""
+        shape = RequestShape(self.method, self.path, (), (), None)
+        object.__setattr__(shape, "_key", self.index_key)
+        object.__setattr__(shape, "_index_key", self.index_key)
+        return shape
 
     def project(self, fields: Fields, rules: tuple[Normalize, ...] = ()) -> RequestShape:
         """The shape with a cassette's ``rules`` applied to its body, then restricted to

@@ -135,7 +135,8 @@ class Recorder:
     def _key(self, request: RecordedRequest) -> str:
         """The request's matching key, as the library indexes it."""
         r = request
-        return self.rules.shape(r.method, r.path, r.query, r.headers, r.body).project(r.match).key
+        shape = self.rules.shape(r.method, r.path, r.query, r.headers, r.body)
+        return shape.project(r.match).index_key
 
     async def save(
         self,
