@@ -93,10 +93,20 @@ def rank(shape: RequestShape, entry: Entry) -> tuple[Rank, list[Difference]]:
     return (elsewhere, sum(weight(d) for d in found), sum(d.size() for d in found)), found
 
 
-def closest(candidates: Sequence[Entry], shape: RequestShape, scope: str) -> Closest:
-    """The candidate closest to ``shape`` (see the module's ranking), with its differences."""
+def closest(
+    candidates: Sequence[Entry], shape: RequestShape, scope: str, unseen: int = 0
+) -> Closest:
+    """The candidate closest to ``shape`` (see the module's ranking), with its differences
+    (``unseen``: interactions not among the candidates because their requests are out of
+    memory; the explanation says how many)."""
+    note = (
+        f" ({unseen} interaction(s) not compared: their requests are out of memory, "
+        "setting library_request_max_bytes)"
+        if unseen
+        else ""
+    )
     if not candidates:
-        return Closest(f"{scope} holds no interactions")
+        return Closest(f"{scope} holds no interactions{' in memory' if unseen else ''}{note}")
     best: tuple[Rank, Entry, list[Difference]] | None = None
     for entry in candidates:
         distance, found = rank(shape, entry)
@@ -106,6 +116,6 @@ def closest(candidates: Sequence[Entry], shape: RequestShape, scope: str) -> Clo
     _, entry, found = best
     where = (
         f"closest is {entry.cassette.name} (interaction {entry.index}, "
-        f"{entry.cassette.path}:{entry.interaction.line})"
+        f"{entry.cassette.path}:{entry.interaction.line}){note}"
     )
     return Closest(where, entry, tuple(found[:DIFFERENCES_KEPT]))

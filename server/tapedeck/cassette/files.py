@@ -4,9 +4,10 @@ reading one's text."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from collections.abc import Container
+from pathlib import Path, PurePosixPath
 
-from ..errors import CassetteError, LibraryError
+from ..errors import CassetteError, LibraryError, UnsafeNameError
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -128,3 +129,31 @@ def decoded(raw: bytes, file: str) -> str:
         raise CassetteError(
             file, line, f"not UTF-8 text ({exc.reason}); save it as UTF-8"
         ) from None
+
+
+def safe_name(root: Path, raw: str, known: Container[str]) -> str:
+    """A client-supplied cassette name, normalized (no suffix), checked to stay inside
+    ``root`` (a name in ``known`` is one already loaded from there).
+
+    Raise :class:`UnsafeNameError` for a name that is absolute, climbs out with ``..``
+    or reaches a file outside the directory through a link, whether or not it exists.
+    """
+    if not raw or "\x00" in raw or "\\" in raw:
+        raise UnsafeNameError("expected a relative name such as 'streaming/hello'")
+    pure = PurePosixPath(raw)
+    if pure.is_absolute() or (len(raw) > 1 and raw[1] == ":"):
+        raise UnsafeNameError(
+            "absolute paths are not allowed; use a name relative to the cassette directory"
+        )
+    if ".." in pure.parts or pure.name in ("", "."):
+        raise UnsafeNameError("'..' is not allowed in a cassette name")
+    name = pure.with_suffix("").as_posix() if pure.suffix in SUFFIXES else pure.as_posix()
+    if name in known:
+        return name
+    # Only links are followed here (no file is opened): a name that leads outside is
+    # refused even when nothing is there, so a client learns nothing about the outside.
+    real_root = root.resolve()
+    for suffix in ("", *SUFFIXES):
+        if not (root / (name + suffix)).resolve().is_relative_to(real_root):
+            raise UnsafeNameError("the name resolves outside the cassette directory")
+    return name

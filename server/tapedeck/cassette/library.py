@@ -8,19 +8,19 @@ when first used (:mod:`.lazy_events`). With ``load: lazy`` the files are only li
 start-up, and each is loaded when first asked for (:mod:`.on_demand`). A recording adds or
 replaces one cassette; only that cassette's interactions are re-indexed. Cassettes used
 are held whole within ``library_max_bytes``; past it the least recently used keep only their
-requests (:mod:`.resident`).
+requests, and past ``library_request_max_bytes`` only their keys' digests (:mod:`.resident`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import CassetteError, LibraryError, UnsafeNameError
+from ..errors import CassetteError, LibraryError
 from .by_shape import ShapeIndex
 from .closest import Closest, closest
-from .files import SUFFIXES, listing
+from .files import listing, safe_name
 from .indexed import Entry, Hit, View
 from .load import load_cassette
 
@@ -30,7 +30,16 @@ from .matching import MatchRules, RequestShape
 from .model import Cassette
 from .on_demand import Listed, OnDemand, loaders
 from .replies import Replies, Reply
-from .resident import DEFAULT_LIBRARY_MAX_BYTES, Residency, light, same_requests, weight
+from .resident import (
+    DEFAULT_LIBRARY_MAX_BYTES,
+    DEFAULT_REQUEST_MAX_BYTES,
+    Residency,
+    bare,
+    light,
+    request_weight,
+    same_requests,
+    weight,
+)
 from .threads import Thread, rebuilt, reply_id
 
 
@@ -46,6 +55,7 @@ class CassetteLibrary:
         index: LibraryIndex | None = None,
         max_bytes: int = DEFAULT_LIBRARY_MAX_BYTES,
         files: dict[str, Listed] | None = None,
+        request_max_bytes: int = DEFAULT_REQUEST_MAX_BYTES,
     ) -> None:
         self.root = root
         self.rules = rules
@@ -58,8 +68,10 @@ class CassetteLibrary:
         #: Each cassette's file, to read it again once evicted (a cassette without one, made
         #: in memory, is never evicted).
         self._files: dict[str, Listed] = {**(files or {}), **(listed or {})}
-        #: The cassettes held whole, within ``library_max_bytes``.
-        self.resident = Residency(max_bytes)
+        #: Cassettes held whole, and the requests of those evicted, within their bounds.
+        self.resident = Residency(max_bytes, request_max_bytes)
+        #: Evicted cassettes whose requests were dropped too (:func:`.resident.bare`).
+        self._bare: set[str] = set()
         self._store = None if index is None else index.store
         self._last: Cassette | None = None  # the one that answered last: held already
         #: Grows by one with every cassette added or replaced after loading.
@@ -93,8 +105,9 @@ class CassetteLibrary:
                 self._evict(name)
 
     def _evict(self, name: str) -> None:
-        """Drop ``name``'s responses, keeping its requests indexed; its file is read again
-        when it next answers a request (:mod:`.resident`)."""
+        """Drop ``name``'s responses, keeping its requests indexed (and the requests of
+        those evicted first, past their bound); its file is read again when it next
+        answers a request (:mod:`.resident`)."""
         held, file = self._loaded.get(name), self._files.get(name)
         if held is None or file is None:
             return
@@ -102,14 +115,20 @@ class CassetteLibrary:
         self._lazy.evict(name, file)
         if self._store is not None:
             self._store.drop(str(file[0]))
+        for gone in self.resident.park(name, request_weight(held)):
+            kept = self._loaded.get(gone)
+            if kept is not None and gone in self._lazy.evicted:
+                self._swap(gone, bare(kept), stripped=True)
 
-    def _swap(self, name: str, cassette: Cassette) -> None:
+    def _swap(self, name: str, cassette: Cassette, stripped: bool = False) -> None:
         """Put ``cassette`` in place of the one held under ``name``, whose requests are the
-        same: new entries (what was kept for the old ones goes with them), same shapes."""
-        self._shapes.swap(name, cassette)
+        same (``stripped``: without their bodies): new entries (what was kept for the old
+        ones goes with them), same shapes."""
+        self._shapes.swap(name, cassette, stripped)
         self._last = None  # it may be the one swapped out
-        self._replies.swap(name, cassette)
+        self._replies.swap(name, cassette, stripped)
         self._loaded[name] = cassette
+        (self._bare.add if stripped else self._bare.discard)(name)
 
     def _insert_loaded(self, cassette: Cassette) -> None:
         """Index a cassette loaded on first use (counted once it answers); what was worked
@@ -155,11 +174,11 @@ class CassetteLibrary:
         self._replies.remove(name)
         self._shapes.remove(name)
         self._loaded.pop(name, None)
+        self._bare.discard(name)
 
     def add(self, cassette: Cassette, file: Path | None = None) -> None:
         """Add a cassette (or replace the one of the same name), e.g. just recorded to
-        ``file`` (read again once evicted). Only its interactions are indexed again, so
-        adding to a large library costs what adding to a small one does."""
+        ``file`` (read again once evicted); only its interactions are indexed again."""
         self._lazy.forget(cassette.name)
         if file is not None:
             self._files[cassette.name] = (file, cassette.path)
@@ -183,6 +202,7 @@ class CassetteLibrary:
         index: LibraryIndex | None = None,
         lazy: bool = False,
         max_bytes: int = DEFAULT_LIBRARY_MAX_BYTES,
+        request_max_bytes: int = DEFAULT_REQUEST_MAX_BYTES,
     ) -> CassetteLibrary:
         """Load every ``*.yaml``/``*.yml`` under ``root``; raise :class:`LibraryError`.
 
@@ -190,8 +210,8 @@ class CassetteLibrary:
         first use, and only files the index cache does not know are parsed
         (:mod:`.index`). With ``lazy`` the files are only listed (names clashing and links
         leading outside are still errors here) and each is loaded when first asked for
-        (:mod:`.on_demand`). The responses held are bounded by ``max_bytes``
-        (:mod:`.resident`)."""
+        (:mod:`.on_demand`). The responses held are bounded by ``max_bytes``, the
+        requests evicted cassettes keep by ``request_max_bytes`` (:mod:`.resident`)."""
         rules = rules or MatchRules()
         found, errors = listing(root)
         cassettes: list[Cassette] = []
@@ -199,7 +219,7 @@ class CassetteLibrary:
             if errors:
                 raise LibraryError(errors)
             listed = {name: (path, display) for path, name, display in found}
-            return cls(root, [], rules, listed, index, max_bytes)
+            return cls(root, [], rules, listed, index, max_bytes, None, request_max_bytes)
         if index is not None:
             index.prepare(found)
         for path, name, display in found:
@@ -213,36 +233,15 @@ class CassetteLibrary:
         if errors:
             raise LibraryError(errors)
         files = {name: (path, display) for path, name, display in found}
-        return cls(root, cassettes, rules, None, index, max_bytes, files)
+        return cls(root, cassettes, rules, None, index, max_bytes, files, request_max_bytes)
 
     def __len__(self) -> int:
         return len(self.cassettes)
 
     def safe_name(self, raw: str) -> str:
-        """A client-supplied cassette name, normalized (no suffix), checked to stay inside.
-
-        Raise :class:`UnsafeNameError` for a name that is absolute, climbs out with ``..``
-        or reaches a file outside the directory through a link, whether or not it exists.
-        """
-        if not raw or "\x00" in raw or "\\" in raw:
-            raise UnsafeNameError("expected a relative name such as 'streaming/hello'")
-        pure = PurePosixPath(raw)
-        if pure.is_absolute() or (len(raw) > 1 and raw[1] == ":"):
-            raise UnsafeNameError(
-                "absolute paths are not allowed; use a name relative to the cassette directory"
-            )
-        if ".." in pure.parts or pure.name in ("", "."):
-            raise UnsafeNameError("'..' is not allowed in a cassette name")
-        name = pure.with_suffix("").as_posix() if pure.suffix in SUFFIXES else pure.as_posix()
-        if name in self.cassettes:
-            return name
-        # Only links are followed here (no file is opened): a name that leads outside is
-        # refused even when nothing is there, so a client learns nothing about the outside.
-        real_root = self.root.resolve()
-        for suffix in ("", *SUFFIXES):
-            if not (self.root / (name + suffix)).resolve().is_relative_to(real_root):
-                raise UnsafeNameError("the name resolves outside the cassette directory")
-        return name
+        """A client-supplied cassette name, normalized (no suffix), checked to stay inside
+        (:func:`.files.safe_name`); raise :class:`UnsafeNameError`."""
+        return safe_name(self.root, raw, self.cassettes)
 
     def find(self, shape: RequestShape, cassette: str | None = None) -> Hit | None:
         """The interactions matching ``shape`` (in ``cassette`` only, if given), or ``None``
@@ -285,10 +284,13 @@ class CassetteLibrary:
         """
         if self._lazy.listed or self._lazy.broken:
             self._want(cassette)
+        if cassette is not None and cassette in self._bare:  # one file: read it again
+            self._lazy.want(cassette)
         names = [cassette] if cassette is not None else sorted(self._entries)
-        candidates = [e for name in names for e in self._entries.get(name, ())]
+        candidates = [e for n in names if n not in self._bare for e in self._entries.get(n, ())]
+        unseen = sum(len(self._entries.get(n, ())) for n in names if n in self._bare)
         scope = f"cassette {cassette!r}" if cassette else "the cassette directory"
-        return closest(candidates, shape, scope)
+        return closest(candidates, shape, scope, unseen)
 
     def _want(self, cassette: str | None) -> None:
         """Load ``cassette`` (every file, for ``None``) if listed and not loaded yet."""

@@ -40,18 +40,22 @@ class Replies:
             if said in self.by_id and self.by_id[said].cassette == name:
                 del self.by_id[said]
 
-    def swap(self, name: str, cassette: Cassette) -> None:
+    def swap(self, name: str, cassette: Cassette, bare: bool = False) -> None:
         """The replies of ``name`` are now ``cassette``'s (the same requests, its responses
-        dropped or read again): the conversations made from the old ones go."""
+        dropped or read again; ``bare``: its requests dropped too, the library reads the
+        file again before a conversation is asked of it): the conversations made from the
+        old ones go."""
         for said in self._ids.get(name, ()):
             reply = self.by_id.get(said)
             if reply is not None and reply.cassette == name:
                 reply.interaction, reply.thread = cassette.interactions[reply.index], None
+                if bare:
+                    reply.asked = None
 
     def thread(self, said: str) -> Thread | None:
         """The conversation the reply ``said`` ended, if one is known."""
         reply = self.by_id.get(said)
-        if reply is None:
+        if reply is None or reply.asked is None:  # unknown, or its request was dropped
             return None
         if reply.thread is None:
             reply.thread = ended(reply.asked, reply.interaction)

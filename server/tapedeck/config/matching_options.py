@@ -114,4 +114,15 @@ LIBRARY: tuple[Option, ...] = (
         "SIZE",
         shown="16MiB",
     ),
+    Option(
+        "library_request_max_bytes",
+        values.size,
+        4 * 1024 * 1024,
+        "bytes of requests the cassettes evicted past library_max_bytes keep (each counts "
+        "twice its body's JSON size and 512 bytes); past it, those evicted first keep only "
+        "digests of their requests: they still match, and are left out of a miss's "
+        "explanation across the directory",
+        "SIZE",
+        shown="4MiB",
+    ),
 )

@@ -82,6 +82,7 @@ class Settings:
     index_cache: Path | str = DEFAULTS["index_cache"]
     event_cache: int = DEFAULTS["event_cache"]
     library_max_bytes: int = DEFAULTS["library_max_bytes"]
+    library_request_max_bytes: int = DEFAULTS["library_request_max_bytes"]
     load: Loading = DEFAULTS["load"]
     workers: int = DEFAULTS["workers"]
     state: str = DEFAULTS["state"]

@@ -178,7 +178,12 @@ def load_library(settings: Settings) -> CassetteLibrary:
     index = LibraryIndex(settings.cassettes, directory, EventStore(settings.event_cache))
     lazy = settings.load == Loading.LAZY
     library = CassetteLibrary.load(
-        settings.cassettes, settings.match_rules(), index, lazy, settings.library_max_bytes
+        settings.cassettes,
+        settings.match_rules(),
+        index,
+        lazy,
+        settings.library_max_bytes,
+        settings.library_request_max_bytes,
     )
     if not lazy:  # lazily, the cache is written when the whole directory is loaded
         index.save()
