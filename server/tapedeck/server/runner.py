@@ -27,6 +27,7 @@ from ..errors import ConfigError
 from ..shaping.faults import Fault
 from ..shaping.timing import Timing
 from .access import is_loopback
+from .allocator import return_large_blocks
 from .app import Tapedeck, create_app, load_library
 from .binding import bind
 from .http_protocol import protocol_class
@@ -83,6 +84,7 @@ def run(settings: Settings) -> None:
     """
     configure_logging()
     check_workers(settings)
+    return_large_blocks()  # the serving process's own allocator; workers inherit it
     # What start-up makes (the library, the app) lives as long as the server: the cycle
     # collector is paused while it is made, then it is kept out of the collector's sight
     # for good, so that no full collection walks it (6-9 ms with the imports alone, a
