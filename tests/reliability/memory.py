@@ -9,15 +9,14 @@ The megabyte is a ``system`` prompt, different in every request, that matching i
 (``--ignore-body-fields system``): one small cassette answers every hit, as a suite's
 cassette answers requests that differ in an ignored field. The journal is told to keep
 bodies up to 2 MiB (``--journal-body-limit``), so that only its byte bound
-(``journal_max_bytes``) stands between it and every body. A recorded cassette's request is
-not per-request state but library content (matching needs it): the recordings are written
-without the megabyte of their requests (``--before-record-request``), and the full run also
-reports, without checking it, what they add when written whole. Their *answers* are made a
-megabyte each (``--before-record-response``; every other one a stream), and after the
-1,000 requests every recording is replayed (a distinct megabyte request again, naming no
-cassette): the library holds cassettes whole within ``library_max_bytes`` (the default in
-the full run, :data:`SHORT_LIBRARY_BYTES` in the short one), the least recently used read
-from their files again — each replay must come back whole.
+(``journal_max_bytes``) stands between it and every body. The recordings are written whole,
+their megabyte requests included, and their *answers* are made a megabyte each
+(``--before-record-response``; every other one a stream). After the 1,000 requests every
+recording is replayed (a distinct megabyte request again, naming no cassette): the library
+holds cassettes whole within ``library_max_bytes`` and the requests of those evicted within
+``library_request_max_bytes`` (the defaults in the full run, :data:`SHORT_LIBRARY_BYTES`
+each in the short one); past them the least recently used are read from their files again,
+found by the digests of their requests' keys — each replay must come back whole.
 
 With ``--before SRC`` the same requests go to another tapedeck version too, in the same run;
 that one is stopped early once it has grown by :data:`BEFORE_STOP_MB`.
@@ -40,11 +39,12 @@ from .proc import Server, tracebacks
 MB = 1024 * 1024
 #: Requests, their size, and the growth allowed (the full run, then the short one).
 FULL_REQUESTS, FULL_BODY, FULL_BOUND_MB = 1_000, MB, 64
-SHORT_REQUESTS, SHORT_BODY, SHORT_BOUND_MB = 60, MB, 24
+SHORT_REQUESTS, SHORT_BODY, SHORT_BOUND_MB = 90, MB, 38
 #: The journal's byte bound in the short run (the full one uses the default, 32 MiB).
 SHORT_JOURNAL_BYTES = "4MiB"
-#: The library's bound (library_max_bytes) in the short run (the full one: the default).
-SHORT_LIBRARY_BYTES = "4MiB"
+#: The library's bounds (library_max_bytes, library_request_max_bytes) in the short run (the
+#: full one: the defaults).
+SHORT_LIBRARY_BYTES = "2MiB"
 WARM_UP = 6
 WORKERS = 4
 #: A version without the bounds is stopped once it has grown this much.
@@ -55,11 +55,6 @@ KINDS = ("hit", "miss", "record")
 HOOK = """import dataclasses
 
 SIZE = %d
-
-
-def drop_padding(request):
-    body = {k: v for k, v in request.body.items() if k != "system"}
-    return dataclasses.replace(request, body=body)
 
 
 def large_answer(response):
@@ -232,16 +227,12 @@ def run(full: bool, src: Path | None = None, before: Path | None = None) -> Outc
         root = Path(tmp)
         cassettes.write(root / "deck", "hits", [_hits()])
         (root / "memory_hook.py").write_text(HOOK % size)
-        hook = ["--before-record-request", "memory_hook:drop_padding"]
         short = [] if full else ["--journal-max-bytes", SHORT_JOURNAL_BYTES]
         short += [] if full else ["--library-max-bytes", SHORT_LIBRARY_BYTES]
-        runs: list[tuple[str, Path | None, list[str], int | None]] = [
-            ("after", src, hook + short, None)
-        ]
+        short += [] if full else ["--library-request-max-bytes", SHORT_LIBRARY_BYTES]
+        runs: list[tuple[str, Path | None, list[str], int | None]] = [("after", src, short, None)]
         if before is not None:
-            runs.append(("before", before, hook, BEFORE_STOP_MB))
-        if full:
-            runs.append(("after, recordings written whole", src, [], None))
+            runs.append(("before", before, [], BEFORE_STOP_MB))
         for label, tree, extra, stop in runs:
             m = measure(root, count, size, extra, tree, stop)
             grown_mb = m["grown_kb"] / 1024
