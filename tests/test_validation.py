@@ -208,8 +208,8 @@ RULES: list[tuple[Any, ...]] = [
 class Knows:
     """A stand-in for the library's index: one served thinking block, one thread."""
 
-    def thinking(self, signature: str) -> str | None:
-        return THOUGHT["thinking"] if signature == THOUGHT["signature"] else None
+    def thinking_served(self, signature: str, text: str) -> bool:
+        return signature == THOUGHT["signature"] and text == THOUGHT["thinking"]
 
     def thread(self, message_id: str) -> Thread | None:
         if message_id != "msg_asked":

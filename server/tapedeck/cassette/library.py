@@ -17,18 +17,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import CassetteError, LibraryError
+from ..errors import CassetteError
 from .by_shape import ShapeIndex
 from .closest import Closest, closest
-from .files import listing, safe_name
+from .files import safe_name
 from .indexed import Entry, Hit, View
-from .load import load_cassette
 
 if TYPE_CHECKING:
     from .index import LibraryIndex
 from .matching import MatchRules, RequestShape
 from .model import Cassette
-from .on_demand import Listed, OnDemand, loaders
+from .on_demand import Listed, OnDemand, loaders, read_directory
 from .replies import Replies, Reply
 from .resident import (
     DEFAULT_LIBRARY_MAX_BYTES,
@@ -40,6 +39,7 @@ from .resident import (
     same_requests,
     weight,
 )
+from .signatures import ThinkingIndex
 from .threads import Thread, rebuilt, reply_id
 
 
@@ -80,6 +80,8 @@ class CassetteLibrary:
         self._entries = self._shapes.entries
         #: reply id -> the interaction that answered it, with its rebuilt request.
         self._replies = Replies()
+        #: The thinking blocks held, by signature: made when validation first asks.
+        self._thinking: ThinkingIndex | None = None
         for cassette in sorted(cassettes, key=lambda c: c.name):
             self._insert(cassette)
 
@@ -96,6 +98,8 @@ class CassetteLibrary:
             entries.append(Entry(cassette, i, interaction, shape.project(*view), view))
         self._loaded[cassette.name] = cassette
         self._shapes.add(cassette.name, tuple(entries))
+        if self._thinking is not None:
+            self._thinking.add(cassette.name, cassette.interactions)
 
     def _hold(self, cassette: Cassette) -> None:
         """Count ``cassette`` as held whole and used last (it answered, was recorded or
@@ -141,6 +145,8 @@ class CassetteLibrary:
             self._insert(cassette)
         elif (same := same_requests(cassette, held)) is not None:
             self._swap(name, same)
+            if self._thinking is not None:  # its answers may have changed on disk
+                self._thinking.add(name, same.interactions)
             self._hold(same)
             if held.size == same.size:
                 return
@@ -156,6 +162,14 @@ class CassetteLibrary:
         if self._lazy.listed and reply_id not in self._replies.by_id:
             self._lazy.want_all()
         return self._thread(reply_id, True)
+
+    def thinking_served(self, signature: str, text: str) -> bool:
+        """Whether a cassette holds a thinking block with ``signature`` and ``text``
+        (:mod:`.signatures`). The first call reads every cassette (an evicted one's file
+        again); the index then follows each cassette added, read again or replaced."""
+        if self._thinking is None:
+            self._thinking = ThinkingIndex.of(self.cassettes)
+        return self._thinking.served(signature, text)
 
     def _thread(self, said: str, loud: bool = False) -> Thread | None:
         """The conversation reply ``said`` ended, its evicted cassette read again first (if
@@ -175,6 +189,8 @@ class CassetteLibrary:
         self._shapes.remove(name)
         self._loaded.pop(name, None)
         self._bare.discard(name)
+        if self._thinking is not None:
+            self._thinking.remove(name)
 
     def add(self, cassette: Cassette, file: Path | None = None) -> None:
         """Add a cassette (or replace the one of the same name), e.g. just recorded to
@@ -212,28 +228,9 @@ class CassetteLibrary:
         leading outside are still errors here) and each is loaded when first asked for
         (:mod:`.on_demand`). The responses held are bounded by ``max_bytes``, the
         requests evicted cassettes keep by ``request_max_bytes`` (:mod:`.resident`)."""
+        cassettes, listed, files = read_directory(root, index, lazy)
         rules = rules or MatchRules()
-        found, errors = listing(root)
-        cassettes: list[Cassette] = []
-        if lazy:
-            if errors:
-                raise LibraryError(errors)
-            listed = {name: (path, display) for path, name, display in found}
-            return cls(root, [], rules, listed, index, max_bytes, None, request_max_bytes)
-        if index is not None:
-            index.prepare(found)
-        for path, name, display in found:
-            try:
-                if index is not None:
-                    cassettes.append(index.cassette(path, name, display))
-                else:
-                    cassettes.append(load_cassette(path, name, display))
-            except CassetteError as exc:
-                errors.append(exc)
-        if errors:
-            raise LibraryError(errors)
-        files = {name: (path, display) for path, name, display in found}
-        return cls(root, cassettes, rules, None, index, max_bytes, files, request_max_bytes)
+        return cls(root, cassettes, rules, listed, index, max_bytes, files, request_max_bytes)
 
     def __len__(self) -> int:
         return len(self.cassettes)

@@ -24,7 +24,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import CassetteError
+from ..errors import CassetteError, LibraryError
+from .files import listing
 from .load import load_cassette
 from .model import Cassette
 
@@ -182,3 +183,32 @@ class OnDemand(Mapping[str, Cassette]):
 
 def _nothing(jobs: list[tuple[Path, str, str]]) -> list[Cassette | CassetteError]:
     return []
+
+
+def read_directory(
+    root: Path, index: LibraryIndex | None, lazy: bool
+) -> tuple[list[Cassette], dict[str, Listed], dict[str, Listed]]:
+    """The cassettes under ``root`` (through ``index`` if given), the files to load on first
+    use instead (all of them, with ``lazy``), and each cassette's file; raise
+    :class:`LibraryError` with every problem found (names clashing and links leading
+    outside even with ``lazy``)."""
+    found, errors = listing(root)
+    files = {name: (path, display) for path, name, display in found}
+    if lazy:
+        if errors:
+            raise LibraryError(errors)
+        return [], files, {}
+    if index is not None:
+        index.prepare(found)
+    cassettes: list[Cassette] = []
+    for path, name, display in found:
+        try:
+            if index is not None:
+                cassettes.append(index.cassette(path, name, display))
+            else:
+                cassettes.append(load_cassette(path, name, display))
+        except CassetteError as exc:
+            errors.append(exc)
+    if errors:
+        raise LibraryError(errors)
+    return cassettes, {}, files

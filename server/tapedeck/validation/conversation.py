@@ -108,8 +108,11 @@ def thinking_unchanged(messages: Sequence[Any], known: Known) -> Iterator[Broken
         return
     for i, block in _of_type(_blocks(messages[latest]), "thinking"):
         signature, text = block.get("signature"), block.get("thinking")
-        served = known.thinking(signature) if isinstance(signature, str) else None
-        if served is None or served != text:
+        if not (
+            isinstance(signature, str)
+            and isinstance(text, str)
+            and known.thinking_served(signature, text)
+        ):
             yield Broken(
                 "thinking_unchanged",
                 f"messages.{latest}.content.{i}: `thinking` or `redacted_thinking` blocks in "

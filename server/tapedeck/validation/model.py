@@ -33,8 +33,9 @@ class Known(Protocol):
     """What validation needs to know beyond the request (see
     :class:`tapedeck.source.conversations.Conversations`)."""
 
-    def thinking(self, signature: str) -> str | None:
-        """The text of the thinking block tapedeck served (or holds) with ``signature``."""
+    def thinking_served(self, signature: str, text: str) -> bool:
+        """Whether tapedeck served (or holds) a thinking block with ``signature`` and
+        ``text``."""
 
     def thread(self, message_id: str) -> Thread | None:
         """The conversation the reply ``message_id`` ended (what a thread continues)."""
