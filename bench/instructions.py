@@ -7,11 +7,13 @@ script runs each server under ``valgrind --tool=callgrind``, sends ``--warmup`` 
 zeroes the counters, sends ``--requests`` more over one keep-alive connection (each read to
 the end of its body and checked), dumps the counters and divides. Servers: the raw
 one-send app (``bench/bare_app.py``), tapedeck (request log, journal and metrics on, as
-``tapedeck serve`` runs), tapedeck with ``--journal-size 0 --no-metrics`` (``--observe``)
-and another source tree (``--before SRC``). The write system calls per response are
-counted too (``strace -c``, when installed), since callgrind sees user space only.
+``tapedeck serve`` runs), tapedeck with ``--journal-size 0 --no-metrics`` (``--observe``),
+tapedeck with a server-wide quota far from its limits (``--quota``: every response admitted,
+its usage taken and the nine rate-limit headers made; with ``--before``, that tree with the
+quota too) and another source tree (``--before SRC``). The write system calls per response
+are counted too (``strace -c``, when installed), since callgrind sees user space only.
 
-    .venv/bin/python bench/instructions.py [--before SRC] [--observe] [--requests N]
+    .venv/bin/python bench/instructions.py [--before SRC] [--observe] [--quota] [--requests N]
 
 Needs valgrind (``apt-get install valgrind``); about 40 s per server. It measures user
 space only: the kernel's share of a response (one write per response for tapedeck, two for
@@ -35,6 +37,7 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
+from peers_run import QUOTA  # noqa: E402
 from replay import make_cassette  # noqa: E402
 
 BODY = {
@@ -83,6 +86,8 @@ def command(kind: str, folder: Path, src: str | None) -> tuple[list[str], dict[s
     cmd += ["--host", "127.0.0.1", "--port", "0", "--timing", "instant"]
     if kind == "observe off":
         cmd += ["--journal-size", "0", "--no-metrics"]
+    if kind.endswith("quota"):
+        cmd += ["--fault", QUOTA]
     return cmd, env
 
 
@@ -161,6 +166,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", metavar="SRC", help="also another tree's server/")
     parser.add_argument("--observe", action="store_true", help="also journal and metrics off")
+    parser.add_argument("--quota", action="store_true", help="also with a quota in force")
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=200)
     args = parser.parse_args()
@@ -168,13 +174,15 @@ def main() -> int:
         print("valgrind is not installed (apt-get install valgrind): nothing measured")
         return 0
     kinds = ["raw", "tapedeck", *(["observe off"] if args.observe else [])]
+    kinds += ["quota"] if args.quota else []
     kinds += ["before"] if args.before else []
+    kinds += ["before quota"] if args.before and args.quota else []
     with tempfile.TemporaryDirectory(prefix="tapedeck-instr-") as tmp:
         folder = Path(tmp)
         make_cassette(folder / "bench.yaml", 20)
         results: dict[str, tuple[int, str]] = {}
         for kind in kinds:
-            src = args.before if kind == "before" else None
+            src = args.before if kind.startswith("before") else None
             count = measure(kind, folder, src, args.warmup, args.requests)
             results[kind] = (count, writes_per_response(kind, folder, src, 200))
             print(f"  {kind}: {count:,} instructions per response", file=sys.stderr)
@@ -185,6 +193,10 @@ def main() -> int:
         print(f"{kind:14}{count:>14,}{count / raw:>8.2f}{writes:>8}")
     if "before" in results:
         print(f"tapedeck / before: {results['tapedeck'][0] / results['before'][0]:.3f}")
+    for plain, with_quota in (("tapedeck", "quota"), ("before", "before quota")):
+        if plain in results and with_quota in results:
+            added = results[with_quota][0] - results[plain][0]
+            print(f"a quota adds to {plain}: {added:,} instructions per response")
     return 0
 
 
