@@ -247,3 +247,32 @@ def test_a_cassette_used_again_no_longer_counts_as_parked() -> None:
     residency.use("a", 500)  # read again and held whole: its requests count there
     assert residency.parked == 0
     assert residency.park("b", 60) == []
+
+
+@pytest.mark.one_process
+def test_recording_into_a_stripped_cassette_keeps_every_interaction(
+    tmp_path: Path, fake: FakeUpstream
+) -> None:
+    root = tmp_path / "cassettes"
+    asked = [("one", "first answer"), ("two", "other answer"), ("one", "second answer")]
+    with (
+        running(root, mode=Mode.NEW_EPISODES, upstream=fake.base_url, **SETTINGS) as server,
+        sdk(server) as client,
+    ):
+        for n, (name, text) in enumerate(asked):
+            if n == 2:  # one was evicted and stripped by the recording into two
+                stripped = _request_bodies(_library(server), "one")
+            client.messages.create(
+                **ask(text + PADDING), extra_headers={"x-tapedeck-cassette": name}
+            )
+        calls = fake.count
+        replayed = [client.messages.create(**ask(text + PADDING)) for _, text in asked]
+    recorded = yaml.safe_load((root / "one.yaml").read_text())
+    assert stripped == [None]
+    assert len(recorded["interactions"]) == 2
+    assert fake.count == calls
+    assert [r.content[0].text.split()[:2] for r in replayed] == [
+        ["first", "answer"],
+        ["other", "answer"],
+        ["second", "answer"],
+    ]
