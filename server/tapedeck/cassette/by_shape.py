@@ -35,7 +35,8 @@ class ShapeIndex:
         self.entries: dict[str, tuple[Entry, ...]] = {}
         #: (view, key) -> matching entries, ordered by cassette name, then file order.
         self._index: dict[tuple[View, str], list[Entry]] = {}
-        #: (view, key) -> the hit a request gets, made once (the first cassette's entries).
+        #: (view, key) -> the hit a request gets (the first cassette's entries), made when
+        #: first looked up: a large library is indexed at start-up without making them.
         self._hits: dict[tuple[View, str], Hit] = {}
         self._by_cassette: dict[tuple[str, View, str], list[Entry]] = {}
         #: The field selections in use, with how many entries use each; the whole
@@ -48,7 +49,7 @@ class ShapeIndex:
             view, key = entry.view, entry.shape.index_key
             bucket = self._index.setdefault((view, key), [])
             bucket.insert(bisect.bisect_right(bucket, name, key=_name), entry)
-            self._hits[(view, key)] = _hit(bucket, key)
+            self._hits.pop((view, key), None)
             self._by_cassette.setdefault((name, view, key), []).append(entry)
             self._projections[view] = self._projections.get(view, 0) + 1
         self.entries[name] = entries
@@ -59,11 +60,9 @@ class ShapeIndex:
             key = (entry.view, entry.shape.index_key)
             bucket = self._index[key]
             bucket.remove(entry)
-            if bucket:
-                self._hits[key] = _hit(bucket, entry.shape.index_key)
-            else:
+            self._hits.pop(key, None)
+            if not bucket:
                 del self._index[key]
-                del self._hits[key]
             self._by_cassette.pop((name, entry.view, entry.shape.index_key), None)
             left = self._projections[entry.view] - 1
             if left or entry.view == WHOLE:
@@ -91,22 +90,34 @@ class ShapeIndex:
             key = (before.view, before.shape.index_key)
             bucket = self._index[key]
             bucket[bucket.index(before)] = after
-            self._hits[key] = _hit(bucket, before.shape.index_key)
+            self._hits.pop(key, None)
             mine = self._by_cassette[(name, *key)]
             mine[mine.index(before)] = after
         self.entries[name] = new
+
+    def _hit(self, key: tuple[View, str]) -> Hit | None:
+        """The hit of ``key``, made and kept if it is not yet (``None``: no entry)."""
+        hit = self._hits.get(key)
+        if hit is None:
+            bucket = self._index.get(key)
+            if bucket is None:
+                return None
+            hit = self._hits[key] = _hit(bucket, key[1])
+        return hit
 
     def find(self, shape: RequestShape, cassette: str | None = None) -> Hit | None:
         """The interactions matching ``shape`` (in ``cassette`` only, if given), or
         ``None``: those matching on the whole request first, then on fewer fields."""
         if cassette is None:
-            hit = self._hits.get((WHOLE, shape.index_key))
+            whole = (WHOLE, shape.index_key)
+            hit = self._hits.get(whole) or self._hit(whole)  # the call only the first time
             if hit is not None:
                 return hit
         for view in self._projections:
             key = shape.project(*view).index_key
             if cassette is None:
-                hit = self._hits.get((view, key))
+                at = (view, key)
+                hit = self._hits.get(at) or self._hit(at)
                 if hit is not None:
                     return hit
             else:

@@ -112,7 +112,7 @@ class LibraryIndex:
         self._entries: dict[str, Any] = {}
         #: The cassettes :meth:`prepare` made, from the cache or parsed (or the error a file
         #: has).
-        self._ready: dict[Path, Cassette | CassetteError] = {}
+        self._ready: dict[str, Cassette | CassetteError] = {}
         #: How many cassettes were parsed (not found in the cache) by this load.
         self.parsed = 0
 
@@ -128,7 +128,7 @@ class LibraryIndex:
         cache (for loading a few files on demand)."""
         return LibraryIndex(self.root, None, self.store)
 
-    def prepare(self, files: Sequence[tuple[Path, str, str]]) -> None:
+    def prepare(self, files: Sequence[tuple[str, str, str]]) -> None:
         """Make, ahead of :meth:`cassette`, the cassettes of ``files``: from the cache where
         its entry is still valid, else parsed — in worker processes when there are many
         (:data:`PARALLEL_FROM`) and cores to spare, else here; the cycle collector paused
@@ -141,7 +141,7 @@ class LibraryIndex:
                     missing.append((path, name, display))
                 else:
                     self._entries[key] = entry
-                    self._ready[path] = from_entry(entry, display, str(path), self.store)
+                    self._ready[path] = from_entry(entry, display, path, self.store)
             workers = min(_cores(), len(missing) // PARALLEL_FROM)
             if workers < 2:
                 for path, name, display in missing:
@@ -149,12 +149,12 @@ class LibraryIndex:
             else:
                 self._parse_in_workers(missing, workers)
 
-    def _parse_in_workers(self, missing: Sequence[tuple[Path, str, str]], workers: int) -> None:
+    def _parse_in_workers(self, missing: Sequence[tuple[str, str, str]], workers: int) -> None:
         """The cassettes of ``missing`` files, their entries made by ``workers`` processes."""
         context = multiprocessing.get_context("spawn")
         chunk = max(1, len(missing) // (workers * 8))
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            jobs = [(str(p), n, d) for p, n, d in missing]
+            jobs = list(missing)
             for (path, _, display), result in zip(
                 missing, pool.map(_parse_file, jobs, chunksize=chunk), strict=True
             ):
@@ -162,10 +162,10 @@ class LibraryIndex:
                     self._ready[path] = result
                     continue
                 self._entries[self._key(path)] = result
-                self._ready[path] = from_entry(result, display, str(path), self.store)
+                self._ready[path] = from_entry(result, display, path, self.store)
         self.parsed += len(missing)
 
-    def cassette(self, path: Path, name: str, display: str) -> Cassette:
+    def cassette(self, path: str, name: str, display: str) -> Cassette:
         """The cassette at ``path``, lazy; parsed only when the cache has no valid entry."""
         ready = self._ready.pop(path, None)
         if ready is None:
@@ -174,28 +174,28 @@ class LibraryIndex:
                 ready = self._parse_here(path, name, display, key)
             else:
                 self._entries[key] = entry
-                ready = from_entry(entry, display, str(path), self.store)
+                ready = from_entry(entry, display, path, self.store)
         if isinstance(ready, CassetteError):
             raise ready
         return ready
 
     def _parse_here(
-        self, path: Path, name: str, display: str, key: str | None = None
+        self, path: str, name: str, display: str, key: str | None = None
     ) -> Cassette | CassetteError:
         """Parse one file in this process: the cassette served from it, its entry kept."""
-        parsed = _parse(str(path), name, display)
+        parsed = _parse(path, name, display)
         if isinstance(parsed, CassetteError):
             return parsed
         self.parsed += 1
         entry = entry_of(*parsed)
         self._entries[key or self._key(path)] = entry
-        return served(parsed[0], entry, display, str(path), self.store)
+        return served(parsed[0], entry, display, path, self.store)
 
-    def _key(self, path: Path) -> str:
+    def _key(self, path: str) -> str:
         """The file's key in the cache: its path under the root, with ``/``."""
-        return str(path)[self._prefix :].replace(os.sep, "/")
+        return path[self._prefix :].replace(os.sep, "/")
 
-    def _valid(self, path: Path, name: str, display: str) -> tuple[str, Any]:
+    def _valid(self, path: str, name: str, display: str) -> tuple[str, Any]:
         """The file's key, and its cached entry if the file has not changed since."""
         key = self._key(path)
         entry = self._cached.get(key)

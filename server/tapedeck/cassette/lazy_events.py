@@ -36,7 +36,7 @@ DEFAULT_EVENT_CACHE = 200_000
 Stamp = tuple[int, int]
 
 
-def stamp_of(path: Path) -> Stamp:
+def stamp_of(path: str | Path) -> Stamp:
     """The size and modification time (ns) of ``path``."""
     info = os.stat(path)
     return info.st_size, info.st_mtime_ns

@@ -197,7 +197,7 @@ class CassetteLibrary:
         ``file`` (read again once evicted); only its interactions are indexed again."""
         self._lazy.forget(cassette.name)
         if file is not None:
-            self._files[cassette.name] = (file, cassette.path)
+            self._files[cassette.name] = (str(file), cassette.path)
         self._remove(cassette.name)
         self._insert(cassette)
         self._hold(cassette)

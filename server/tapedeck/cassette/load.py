@@ -111,16 +111,17 @@ def _normalize(top: _Fields) -> tuple[Normalize, ...]:
     return tuple(rules)
 
 
-def read_text(path: Path, file: str) -> str:
+def read_text(path: str | Path, file: str) -> str:
     """The UTF-8 text of cassette ``path`` (``file`` in errors)."""
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:
+            raw = handle.read()
     except OSError as exc:
         raise CassetteError(file, 0, f"cannot read: {exc.strerror}") from None
     return decoded(raw, file)
 
 
-def load_cassette(path: Path, name: str, display: str | None = None) -> Cassette:
+def load_cassette(path: str | Path, name: str, display: str | None = None) -> Cassette:
     """Read and parse one cassette file, as ``serve`` does: a stream an SDK cannot assemble
     is refused too (:mod:`.event_order`)."""
     file = display or str(path)

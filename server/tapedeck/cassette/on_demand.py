@@ -45,11 +45,11 @@ class Loading(enum.StrEnum):
 
 
 #: A listed file: its path and the name errors show for it.
-Listed = tuple[Path, str]
+Listed = tuple[str, str]
 #: Loads one file: path, cassette name, the name errors show.
-LoadOne = Callable[[Path, str, str], Cassette]
+LoadOne = Callable[[str, str, str], Cassette]
 #: Loads several files, giving each cassette or the error it has.
-LoadMany = Callable[[list[tuple[Path, str, str]]], list[Cassette | CassetteError]]
+LoadMany = Callable[[list[tuple[str, str, str]]], list[Cassette | CassetteError]]
 
 
 def loaders(index: LibraryIndex | None) -> tuple[LoadOne, LoadMany]:
@@ -65,10 +65,10 @@ def loaders(index: LibraryIndex | None) -> tuple[LoadOne, LoadMany]:
     if index is not None:
         blank = index.uncached()  # holds no entries: each load gets one of its own
 
-        def one(path: Path, name: str, display: str) -> Cassette:
+        def one(path: str, name: str, display: str) -> Cassette:
             return blank.uncached().cassette(path, name, display)
 
-    def many(jobs: list[tuple[Path, str, str]]) -> list[Cassette | CassetteError]:
+    def many(jobs: list[tuple[str, str, str]]) -> list[Cassette | CassetteError]:
         if index is not None:
             index.prepare(jobs)
         out: list[Cassette | CassetteError] = []
@@ -181,7 +181,7 @@ class OnDemand(Mapping[str, Cassette]):
         return len(self.loaded) + len(self.listed) + broken
 
 
-def _nothing(jobs: list[tuple[Path, str, str]]) -> list[Cassette | CassetteError]:
+def _nothing(jobs: list[tuple[str, str, str]]) -> list[Cassette | CassetteError]:
     return []
 
 
