@@ -18,6 +18,15 @@ _WORDS = _TEXT.split(" ")
 # -- the cassette -------------------------------------------------------------------------
 
 
+#: The request the bench cassette answers (``POST /v1/messages``'s body).
+BENCH_REQUEST = {
+    "model": "claude-sonnet-4-5",
+    "max_tokens": 1024,
+    "stream": True,
+    "messages": [{"role": "user", "content": "Tell me a short story."}],
+}
+
+
 def make_cassette(path: Path, gap_ms: float, deltas: int = 100) -> None:
     """Write a one-interaction cassette: a streamed text answer of ``deltas`` text deltas."""
     texts = []
@@ -85,12 +94,7 @@ def make_cassette(path: Path, gap_ms: float, deltas: int = 100) -> None:
                 "request": {
                     "method": "POST",
                     "path": "/v1/messages",
-                    "body": {
-                        "model": "claude-sonnet-4-5",
-                        "max_tokens": 1024,
-                        "stream": True,
-                        "messages": [{"role": "user", "content": "Tell me a short story."}],
-                    },
+                    "body": BENCH_REQUEST,
                 },
                 "response": {
                     "status": 200,

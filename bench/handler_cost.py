@@ -28,13 +28,12 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from quota import QUOTA  # limits no run reaches: only the quota's bookkeeping is measured
+
 BENCH = Path(__file__).resolve().parent
-#: Limits no run reaches (as bench/quota.py's): only the quota's bookkeeping is measured.
-QUOTA = "quota:requests=1000000000/1s,input_tokens=1000000000/1s,output_tokens=1000000000/1s"
 VARIANTS = {
     "off": {"journal_size": 0, "metrics": False},
     "journal": {"metrics": False},
@@ -43,39 +42,23 @@ VARIANTS = {
     # A quota in force that no run reaches: admission, taking usage, the nine headers.
     "quota": {"faults": QUOTA},
 }
-BODY = {
-    "model": "claude-sonnet-4-5",
-    "max_tokens": 1024,
-    "stream": True,
-    "messages": [{"role": "user", "content": "Tell me a short story."}],
-}
 
 
 def worker(settings: dict[str, object], requests: int, batches: int) -> float:
     """Microseconds of CPU per request, the best of ``batches`` batches (in this process)."""
     sys.path.insert(0, str(BENCH))
-    import logging
-
-    from in_process import bench_request
-    from replay import make_cassette
+    from bench_cassette import BENCH_REQUEST
+    from in_process import bench_app, bench_request
     from tapedeck.config import Settings
-    from tapedeck.server.app import create_app
-    from tapedeck.server.logs import configure_logging
-    from tapedeck.shaping.timing import Timing
 
-    configure_logging()  # the request log on, as tapedeck serve has it, to /dev/null
-    handler = logging.getLogger("tapedeck").handlers[0]
-    handler.stream = open(os.devnull, "w")  # type: ignore[attr-defined]  # noqa: SIM115
-    root = Path(tempfile.mkdtemp(prefix="tapedeck-handler-"))
-    make_cassette(root / "bench.yaml", 20.0)
     known = {f.name for f in dataclasses.fields(Settings)}
     given = {k: v for k, v in settings.items() if k in known}
     if isinstance(given.get("faults"), str):
         from tapedeck.shaping.faults import parse_faults
 
         given["faults"] = parse_faults(str(given["faults"]))
-    app = create_app(Settings(cassettes=root, timing=Timing.parse("instant"), **given))
-    body = json.dumps(BODY).encode()
+    app = bench_app("tapedeck-handler-", **given)
+    body = json.dumps(BENCH_REQUEST).encode()
     scope, receive = bench_request(body)
 
     async def send(message: dict[str, object]) -> None:

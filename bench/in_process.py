@@ -1,10 +1,34 @@
 """Calling tapedeck's ``/v1/`` handler in-process, without sockets (bench/handler_cost.py,
-bench/miss_cost.py): the ASGI scope and ``receive`` of the bench request with a body."""
+bench/miss_cost.py): the app over the bench cassette, and the ASGI scope and ``receive`` of
+the bench request with a body."""
 
 from __future__ import annotations
 
+import logging
+import os
+import tempfile
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
+
+from bench_cassette import make_cassette
+
+
+def bench_app(prefix: str, **settings: Any) -> Any:
+    """tapedeck's app over the bench cassette (in a new folder named from ``prefix``), at
+    ``instant`` timing with ``settings``, its request log on as ``tapedeck serve`` has it,
+    written to /dev/null."""
+    from tapedeck.config import Settings
+    from tapedeck.server.app import create_app
+    from tapedeck.server.logs import configure_logging
+    from tapedeck.shaping.timing import Timing
+
+    configure_logging()
+    handler = logging.getLogger("tapedeck").handlers[0]
+    handler.stream = open(os.devnull, "w")  # type: ignore[attr-defined]  # noqa: SIM115
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    make_cassette(root / "bench.yaml", 20.0)
+    return create_app(Settings(cassettes=root, timing=Timing.parse("instant"), **settings))
 
 
 def bench_request(

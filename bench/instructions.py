@@ -37,19 +37,12 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-from peers_run import QUOTA  # noqa: E402
-from replay import make_cassette  # noqa: E402
-
-BODY = {
-    "model": "claude-sonnet-4-5",
-    "max_tokens": 1024,
-    "stream": True,
-    "messages": [{"role": "user", "content": "Tell me a short story."}],
-}
+from bench_cassette import BENCH_REQUEST, make_cassette  # noqa: E402
+from quota import QUOTA  # noqa: E402
 
 
 def request_bytes(port: int) -> bytes:
-    body = json.dumps(BODY, separators=(",", ":")).encode()
+    body = json.dumps(BENCH_REQUEST, separators=(",", ":")).encode()
     head = (
         f"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
         "content-type: application/json\r\naccept: text/event-stream\r\n"

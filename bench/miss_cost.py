@@ -32,13 +32,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_cassette import BENCH_REQUEST
+
 BENCH = Path(__file__).resolve().parent
-BODY = {
-    "model": "claude-sonnet-4-5",
-    "max_tokens": 1024,
-    "stream": True,
-    "messages": [{"role": "user", "content": "Tell me a short story."}],
-}
 SIZES = {"small": 0, "big": 1024 * 1024}  # 0: no filling, the message is the counter
 
 
@@ -47,22 +43,10 @@ def _handler(size: int) -> tuple[Any, Any]:
     ``size`` bytes numbered from ``first``, each answered (the answer thrown away); the
     bodies are made first, and the CPU seconds of the requests alone left in ``spent[0]``."""
     sys.path.insert(0, str(BENCH))
-    import logging
-
-    from in_process import bench_request
+    from in_process import bench_app, bench_request
     from peers_memory import big_body
-    from replay import make_cassette
-    from tapedeck.config import Settings
-    from tapedeck.server.app import create_app
-    from tapedeck.server.logs import configure_logging
-    from tapedeck.shaping.timing import Timing
 
-    configure_logging()  # the request log on, as tapedeck serve has it, to /dev/null
-    handler = logging.getLogger("tapedeck").handlers[0]
-    handler.stream = open(os.devnull, "w")  # type: ignore[attr-defined]  # noqa: SIM115
-    root = Path(tempfile.mkdtemp(prefix="tapedeck-miss-"))
-    make_cassette(root / "bench.yaml", 20.0)
-    app = create_app(Settings(cassettes=root, timing=Timing.parse("instant")))
+    app = bench_app("tapedeck-miss-")
     statuses: set[int] = set()
     spent = [0.0]  # CPU seconds of the last run's requests (the bodies made before)
 
@@ -76,7 +60,7 @@ def _handler(size: int) -> tuple[Any, Any]:
         await app.handler(scope, receive, send)
 
     async def run(first: int, n: int) -> None:
-        bodies = [big_body(BODY, i, size) for i in range(first, first + n)]
+        bodies = [big_body(BENCH_REQUEST, i, size) for i in range(first, first + n)]
         started = time.process_time()
         for body in bodies:
             await one(body)
@@ -135,8 +119,8 @@ def over_socket(src: Path, requests: int, first: int) -> float:
                 break
             except OSError:
                 time.sleep(0.05)
-        send_big(port, BODY, -8, 8)
-        sent = send_big(port, BODY, first, requests, server.pid)
+        send_big(port, BENCH_REQUEST, -8, 8)
+        sent = send_big(port, BENCH_REQUEST, first, requests, server.pid)
         if sent["statuses"] != {"404": requests}:
             sys.exit(f"bench: expected only 404s (misses), got {sent['statuses']}")
         return float(sent["server_cpu_per_request"]) * 1e3
@@ -163,7 +147,7 @@ def _bytes(size: str) -> int:
     sys.path.insert(0, str(BENCH))
     from peers_memory import big_body
 
-    return len(big_body(BODY, 0, SIZES[size]))
+    return len(big_body(BENCH_REQUEST, 0, SIZES[size]))
 
 
 def measure(size: str, src: Path | None, requests: int) -> float:

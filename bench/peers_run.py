@@ -32,13 +32,12 @@ from peers_tools import (
     write_aimock_library,
 )
 from peers_wrk import run_wrk, wrk_script
+from quota import QUOTA
 from replay import Server, loadgen, make_cassette
 from startup import rss_kb, write_library
 from stream_bytes import load
 
-#: A quota far from its limits: every request admitted, its usage taken and the rate-limit
-#: headers made (bench/quota.py's), to show what a quota in force costs a response.
-QUOTA = "quota:requests=1000000000/1s,input_tokens=1000000000/1s,output_tokens=1000000000/1s"
+#: The quota is bench/quota.py's, far from its limits: what a quota in force costs a response.
 FAULTS = {"ping": "ping:every=5", "overloaded": "overloaded:after=50", "quota": QUOTA}
 MAIN = ["tapedeck", "aimock", "raw"]
 WARMUP_STREAMS = 10
