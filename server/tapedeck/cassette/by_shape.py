@@ -95,14 +95,12 @@ class ShapeIndex:
             mine[mine.index(before)] = after
         self.entries[name] = new
 
-    def _hit(self, key: tuple[View, str]) -> Hit | None:
-        """The hit of ``key``, made and kept if it is not yet (``None``: no entry)."""
-        hit = self._hits.get(key)
-        if hit is None:
-            bucket = self._index.get(key)
-            if bucket is None:
-                return None
-            hit = self._hits[key] = _hit(bucket, key[1])
+    def _made(self, key: tuple[View, str]) -> Hit | None:
+        """The hit of ``key``, not made yet: made now and kept (``None``: no entry)."""
+        bucket = self._index.get(key)
+        if bucket is None:
+            return None
+        hit = self._hits[key] = _hit(bucket, key[1])
         return hit
 
     def find(self, shape: RequestShape, cassette: str | None = None) -> Hit | None:
@@ -110,14 +108,14 @@ class ShapeIndex:
         ``None``: those matching on the whole request first, then on fewer fields."""
         if cassette is None:
             whole = (WHOLE, shape.index_key)
-            hit = self._hits.get(whole) or self._hit(whole)  # the call only the first time
+            hit = self._hits.get(whole) or self._made(whole)  # the call only the first time
             if hit is not None:
                 return hit
         for view in self._projections:
             key = shape.project(*view).index_key
             if cassette is None:
                 at = (view, key)
-                hit = self._hits.get(at) or self._hit(at)
+                hit = self._hits.get(at) or self._made(at)
                 if hit is not None:
                     return hit
             else:

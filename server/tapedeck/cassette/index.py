@@ -154,9 +154,8 @@ class LibraryIndex:
         context = multiprocessing.get_context("spawn")
         chunk = max(1, len(missing) // (workers * 8))
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            jobs = list(missing)
             for (path, _, display), result in zip(
-                missing, pool.map(_parse_file, jobs, chunksize=chunk), strict=True
+                missing, pool.map(_parse_file, missing, chunksize=chunk), strict=True
             ):
                 if isinstance(result, CassetteError):
                     self._ready[path] = result
