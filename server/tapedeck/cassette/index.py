@@ -3,42 +3,33 @@
 Each cassette is read and checked once, but for the middle of its streams (:mod:`.skeleton`:
 they are checked on first use); what the server keeps is its index entry —
 requests, response heads, and for each stream its event count and first and last events (the events
-stay in the file, :mod:`.lazy_events`). The entries are also written to a cache file, keyed
-by each cassette's size and modification time, in a directory of the user's (the
-``index_cache`` setting; by default ``$XDG_CACHE_HOME/tapedeck`` or ``~/.cache/tapedeck``,
-never inside the cassette directory). The next start reads the cache and parses only the
-files that changed. Deleting the cache directory is always safe.
+stay in the file, :mod:`.lazy_events`). The entries are also written to a cache file
+(:mod:`.index_cache`), keyed by each cassette's size and modification time. The next start
+parses only the files that changed: :meth:`LibraryIndex.prepare` makes the others from
+their entries, or :meth:`LibraryIndex.check` only tells them apart by the file's first
+line, their cassettes made from the entries when first needed.
 """
 
 from __future__ import annotations
 
 import gc
-import hashlib
-import json
-import logging
 import multiprocessing
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ..errors import CassetteError
-from ..version import __version__
 from .files import read_stamped
+from .index_cache import IndexCache
 from .index_entry import entry_of, from_entry, served, thinks
 from .lazy_events import EventStore, Stamp, stamp_of
 from .load import parse_cassette
 from .model import Cassette
 from .skeleton import parse_start
 
-log = logging.getLogger("tapedeck")
-
-#: Bumped whenever an entry's layout, or what loading a file checks, changes: an older
-#: cache is then ignored (its entries vouch for files checked by the older rules; 3: the
-#: event order an SDK can assemble; 4: a stream's middle events checked on first use).
-FORMAT = 4
 #: Files to parse per worker process before it pays to start one (starting a process and
 #: importing tapedeck costs about as much CPU as reading the request sections of a couple of
 #: thousand cassettes, :mod:`.skeleton`).
@@ -94,12 +85,6 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def default_cache_dir(env: Mapping[str, str] = os.environ) -> Path:
-    """``$XDG_CACHE_HOME/tapedeck``, else ``~/.cache/tapedeck``."""
-    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "tapedeck"
-
-
 class LibraryIndex:
     """Index entries for one cassette directory, from the cache file where still valid."""
 
@@ -107,7 +92,7 @@ class LibraryIndex:
         self.root = root
         self._prefix = len(str(root)) + 1
         self.store = store
-        self.cache_file = None if cache_dir is None else cache_dir / _cache_name(root)
+        self.cache = None if cache_dir is None else IndexCache(cache_dir, root)
         self._read_cache: dict[str, Any] | None = None
         self._entries: dict[str, Any] = {}
         #: The cassettes :meth:`prepare` made, from the cache or parsed (or the error a file
@@ -115,12 +100,18 @@ class LibraryIndex:
         self._ready: dict[str, Cassette | CassetteError] = {}
         #: How many cassettes were parsed (not found in the cache) by this load.
         self.parsed = 0
+        #: Files :meth:`check` found unchanged: their cached entries stay in the cache file
+        #: until made again.
+        self._kept: set[str] = set()
+        #: Whether the cache file's entries are exactly the files :meth:`check` found
+        #: unchanged (then nothing is written unless an entry is made).
+        self._kept_whole = False
 
     @property
     def _cached(self) -> dict[str, Any]:
         """The cache file's entries, read when first needed (``load: lazy`` may never)."""
         if self._read_cache is None:
-            self._read_cache = self._read()
+            self._read_cache = {} if self.cache is None else self.cache.entries()
         return self._read_cache
 
     def uncached(self) -> LibraryIndex:
@@ -130,8 +121,7 @@ class LibraryIndex:
 
     def prepare(self, files: Sequence[tuple[str, str, str]]) -> None:
         """Make, ahead of :meth:`cassette`, the cassettes of ``files``: from the cache where
-        its entry is still valid, else parsed — in worker processes when there are many
-        (:data:`PARALLEL_FROM`) and cores to spare, else here; the cycle collector paused
+        its entry is still valid, else parsed (:meth:`_make`); the cycle collector paused
         meanwhile."""
         with _collector_paused():  # the cache file read too
             missing = []
@@ -142,12 +132,40 @@ class LibraryIndex:
                 else:
                     self._entries[key] = entry
                     self._ready[path] = from_entry(entry, display, path, self.store)
-            workers = min(_cores(), len(missing) // PARALLEL_FROM)
-            if workers < 2:
-                for path, name, display in missing:
-                    self._ready[path] = self._parse_here(path, name, display)
-            else:
-                self._parse_in_workers(missing, workers)
+            self._make(missing)
+
+    def check(
+        self, files: Sequence[tuple[str, str, str]]
+    ) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+        """Split ``files`` by the cache file's first line of stamps alone: those unchanged
+        since their entry was made (an entry is only made for a file that passed every
+        check), and the others, parsed now ahead of :meth:`cassette` (their cassettes, or
+        the errors they have). The entries are not read."""
+        with _collector_paused():
+            stamps = {} if self.cache is None else self.cache.stamps()
+            unchanged, missing = [], []
+            for job in files:
+                path, name, _ = job
+                key = self._key(path)
+                known = stamps.get(key)
+                if known is not None and known[0] == name and tuple(known[1:]) == stamp_of(path):
+                    unchanged.append(job)
+                    self._kept.add(key)
+                else:
+                    missing.append(job)
+            self._kept_whole = len(unchanged) == len(stamps)
+            self._make(missing)
+        return unchanged, missing
+
+    def _make(self, missing: Sequence[tuple[str, str, str]]) -> None:
+        """Parse ``missing`` files: in worker processes when there are many
+        (:data:`PARALLEL_FROM`) and cores to spare, else here."""
+        workers = min(_cores(), len(missing) // PARALLEL_FROM)
+        if workers < 2:
+            for path, name, display in missing:
+                self._ready[path] = self._parse_here(path, name, display)
+        else:
+            self._parse_in_workers(missing, workers)
 
     def _parse_in_workers(self, missing: Sequence[tuple[str, str, str]], workers: int) -> None:
         """The cassettes of ``missing`` files, their entries made by ``workers`` processes."""
@@ -202,36 +220,19 @@ class LibraryIndex:
             return key, None
         return key, entry
 
-    def save(self) -> None:
-        """Write the entries of this load to the cache file, if they changed."""
-        if self.cache_file is None or self._entries == self._cached:
+    def save(self, unless_few: bool = False) -> None:
+        """Write the entries of this load, and those of the files :meth:`check` found
+        unchanged, to the cache file, if they changed; with ``unless_few``, not if fewer
+        files were parsed than a tenth of those found unchanged (rewriting a large cache
+        costs more than parsing them again next time). The entries read are let go after:
+        a later save reads the file again."""
+        if self.cache is None or (self._kept_whole and not self._entries):
             return
-        document = {"format": FORMAT, "tapedeck": __version__, "files": self._entries}
-        text = json.dumps(document, ensure_ascii=False, separators=(",", ":"), check_circular=False)
-        temporary = self.cache_file.with_name(f".{self.cache_file.name}.{os.getpid()}.tmp")
-        try:
-            self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-            temporary.write_text(text, encoding="utf-8")
-            os.replace(temporary, self.cache_file)
-        except OSError as exc:
-            log.info("index cache not written (%s): %s", self.cache_file, exc.strerror)
-            temporary.unlink(missing_ok=True)
-
-    def _read(self) -> dict[str, Any]:
-        if self.cache_file is None:
-            return {}
-        try:
-            document = json.loads(self.cache_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(document, dict) or document.get("format") != FORMAT:
-            return {}
-        if document.get("tapedeck") != __version__:
-            return {}
-        files = document.get("files")
-        return files if isinstance(files, dict) else {}
-
-
-def _cache_name(root: Path) -> str:
-    digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:20]
-    return f"index-{digest}.json"
+        if unless_few and self.parsed * 10 < len(self._kept):
+            return
+        cached = self._cached
+        files = {key: cached[key] for key in self._kept if key in cached}
+        files.update(self._entries)
+        self._read_cache = None
+        if files != cached:
+            self.cache.write(files)

@@ -13,7 +13,7 @@ requests, and past ``library_request_max_bytes`` only their keys' digests (:mod:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -163,6 +163,10 @@ class CassetteLibrary:
             self._lazy.want_all()
         return self._thread(reply_id, True)
 
+    def when_whole(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` once the files listed to load on first use are all loaded."""
+        self._lazy.whole = hook
+
     def thinking_served(self, signature: str, text: str) -> bool:
         """Whether a cassette holds a thinking block with ``signature`` and ``text``
         (:mod:`.signatures`). The first call reads every cassette (an evicted one's file
@@ -219,6 +223,7 @@ class CassetteLibrary:
         lazy: bool = False,
         max_bytes: int = DEFAULT_LIBRARY_MAX_BYTES,
         request_max_bytes: int = DEFAULT_REQUEST_MAX_BYTES,
+        defer: bool = False,
     ) -> CassetteLibrary:
         """Load every ``*.yaml``/``*.yml`` under ``root``; raise :class:`LibraryError`.
 
@@ -226,11 +231,14 @@ class CassetteLibrary:
         first use, and only files the index cache does not know are parsed
         (:mod:`.index`). With ``lazy`` the files are only listed (names clashing and links
         leading outside are still errors here) and each is loaded when first asked for
-        (:mod:`.on_demand`). The responses held are bounded by ``max_bytes``, the
-        requests evicted cassettes keep by ``request_max_bytes`` (:mod:`.resident`)."""
-        cassettes, listed, files = read_directory(root, index, lazy)
+        (:mod:`.on_demand`); with ``defer``, only the files the index cache does not vouch
+        for are loaded now, the others as with ``lazy``. The responses held are bounded by
+        ``max_bytes``, the requests evicted cassettes keep by ``request_max_bytes``."""
+        cassettes, listed, files = read_directory(root, index, lazy, defer)
         rules = rules or MatchRules()
-        return cls(root, cassettes, rules, listed, index, max_bytes, files, request_max_bytes)
+        library = cls(root, cassettes, rules, listed, index, max_bytes, files, request_max_bytes)
+        library._lazy.say = lazy
+        return library
 
     def __len__(self) -> int:
         return len(self.cassettes)
@@ -249,7 +257,7 @@ class CassetteLibrary:
         """
         lazy = self._lazy
         if lazy.listed or lazy.broken:
-            self._want(cassette)
+            self._lazy.need(cassette)
         hit = self._shapes.find(shape, cassette)
         if hit is None or hit.cassette is self._last:  # the cassette used last: held
             return hit
@@ -280,7 +288,7 @@ class CassetteLibrary:
         for the message of a miss, not for every request.
         """
         if self._lazy.listed or self._lazy.broken:
-            self._want(cassette)
+            self._lazy.need(cassette)
         if cassette is not None and cassette in self._bare:  # one file: read it again
             self._lazy.want(cassette)
         names = [cassette] if cassette is not None else sorted(self._entries)
@@ -288,10 +296,3 @@ class CassetteLibrary:
         unseen = sum(len(self._entries.get(n, ())) for n in names if n in self._bare)
         scope = f"cassette {cassette!r}" if cassette else "the cassette directory"
         return closest(candidates, shape, scope, unseen)
-
-    def _want(self, cassette: str | None) -> None:
-        """Load ``cassette`` (every file, for ``None``) if listed and not loaded yet."""
-        if cassette is None:
-            self._lazy.want_all()
-        else:
-            self._lazy.want(cassette)

@@ -110,6 +110,19 @@ class OnDemand(Mapping[str, Cassette]):
         # Nothing listed, nothing to load many of: what the loader holds (an index) can go.
         self._load_many = load_many if listed else _nothing
         self._insert = insert
+        #: Called once every listed file has been loaded (the serving process keeps what
+        #: was made out of the cycle collector's walks).
+        self.whole: Callable[[], None] = _done
+        #: Whether loading them all is logged (``load: lazy``; files an eager start
+        #: checked by their stamps are made quietly, as its start would have made them).
+        self.say = True
+
+    def need(self, name: str | None) -> None:
+        """Load ``name`` (every file, for ``None``) if listed and not loaded yet."""
+        if name is None:
+            self.want_all()
+        else:
+            self.want(name)
 
     def want(self, name: str) -> None:
         """Load ``name`` if it is listed and not loaded yet, or evicted; raise its error if
@@ -142,15 +155,16 @@ class OnDemand(Mapping[str, Cassette]):
                     log.error("%s", result)
                 else:
                     self._insert(result)
-            log.info(
+            (log.info if self.say else log.debug)(
                 "tapedeck: loaded %d cassette(s) in %.2f s: a request named no cassette, so "
-                "it matches across the whole directory (load: lazy)",
+                "it matches across the whole directory",
                 len(jobs),
                 time.perf_counter() - started,
             )
             # Nothing is listed again (evicted files are read one at a time): the index,
             # and the cache file's entries it read, can go.
             self._load_many = _nothing
+            self.whole()
         for name, error in self.broken.items():
             if name not in self.loaded:  # an evicted one answers only what it matches
                 raise error
@@ -181,15 +195,20 @@ class OnDemand(Mapping[str, Cassette]):
         return len(self.loaded) + len(self.listed) + broken
 
 
+def _done() -> None:
+    pass
+
+
 def _nothing(jobs: list[tuple[str, str, str]]) -> list[Cassette | CassetteError]:
     return []
 
 
 def read_directory(
-    root: Path, index: LibraryIndex | None, lazy: bool
+    root: Path, index: LibraryIndex | None, lazy: bool, defer: bool = False
 ) -> tuple[list[Cassette], dict[str, Listed], dict[str, Listed]]:
     """The cassettes under ``root`` (through ``index`` if given), the files to load on first
-    use instead (all of them, with ``lazy``), and each cassette's file; raise
+    use instead (all of them, with ``lazy``; with ``defer``, those the index cache vouches
+    for: unchanged since they passed every check), and each cassette's file; raise
     :class:`LibraryError` with every problem found (names clashing and links leading
     outside even with ``lazy``)."""
     found, errors = listing(root)
@@ -198,7 +217,10 @@ def read_directory(
         if errors:
             raise LibraryError(errors)
         return [], files, {}
-    if index is not None:
+    vouched: list[tuple[str, str, str]] = []
+    if index is not None and defer:
+        vouched, found = index.check(found)
+    elif index is not None:
         index.prepare(found)
     cassettes: list[Cassette] = []
     for path, name, display in found:
@@ -211,4 +233,4 @@ def read_directory(
             errors.append(exc)
     if errors:
         raise LibraryError(errors)
-    return cassettes, {}, files
+    return cassettes, {name: (path, display) for path, name, display in vouched}, files

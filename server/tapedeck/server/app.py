@@ -25,7 +25,8 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.types import Receive, Scope, Send
 
-from ..cassette.index import LibraryIndex, default_cache_dir
+from ..cassette.index import LibraryIndex
+from ..cassette.index_cache import default_cache_dir
 from ..cassette.lazy_events import EventStore
 from ..cassette.library import CassetteLibrary
 from ..cassette.on_demand import Loading
@@ -184,9 +185,12 @@ def load_library(settings: Settings) -> CassetteLibrary:
         lazy,
         settings.library_max_bytes,
         settings.library_request_max_bytes,
+        # One process indexes what the cache vouches for when first needed; workers share
+        # what their parent made before forking, so it is made there, once.
+        defer=settings.workers <= 1,
     )
     if not lazy:  # lazily, the cache is written when the whole directory is loaded
-        index.save()
+        index.save(unless_few=True)
     return library
 
 

@@ -97,6 +97,10 @@ def run(settings: Settings) -> None:
     finally:
         gc.freeze()
         gc.enable()
+    # The same for cassettes whose index entries the cache vouched for, made when a request
+    # first needs them all (what that request had in flight is kept out too: at most one
+    # request's worth, once).
+    library.when_whole(gc.freeze)
     sock = bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host

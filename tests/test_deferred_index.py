@@ -1,0 +1,230 @@
+"""An eager start with a warm index cache: every file is checked before the server answers
+(a changed one parsed, a broken one stopping the start), but the files the cache vouches
+for — unchanged since they passed every check — are only told apart by the cache file's
+first line; their cassettes are made when a request first names them, or all at once at
+the first request naming none (:meth:`tapedeck.cassette.index.LibraryIndex.check`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import CASSETTES, LogLines, running
+from tapedeck.cassette import index as index_module
+from tapedeck.cassette.index import LibraryIndex
+from tapedeck.cassette.index_cache import FORMAT, IndexCache
+from tapedeck.cassette.lazy_events import EventStore
+from tapedeck.cassette.library import CassetteLibrary
+from tapedeck.cassette.matching import MatchRules
+from tapedeck.errors import LibraryError
+
+HELLO = {
+    "model": "claude-sonnet-4-5",
+    "max_tokens": 256,
+    "stream": True,
+    "messages": [{"role": "user", "content": "Hello"}],
+}
+ANTHROPIC = {"anthropic-version": "2023-06-01"}
+SHIPPED = len(list(CASSETTES.rglob("*.yaml")))
+
+
+class Counted:
+    """How often the start-up parsed a file, and read the cache's entries."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.parsed: list[str] = []
+        self.entries = 0
+        parse, entries = index_module._parse, IndexCache.entries
+
+        def counted_parse(file: str, name: str, display: str) -> Any:
+            self.parsed.append(name)
+            return parse(file, name, display)
+
+        def counted_entries(cache: IndexCache) -> dict[str, Any]:
+            self.entries += 1
+            return entries(cache)
+
+        monkeypatch.setattr(index_module, "_parse", counted_parse)
+        monkeypatch.setattr(IndexCache, "entries", counted_entries)
+
+    def reset(self) -> None:
+        self.parsed.clear()
+        self.entries = 0
+
+
+def _library(tmp_path: Path, more: int = 0) -> tuple[Path, Path]:
+    """The shipped cassettes and ``more`` of hello's, each asking something else."""
+    root = tmp_path / "cassettes"
+    shutil.copytree(CASSETTES, root, ignore=shutil.ignore_patterns(".*"))
+    hello = (CASSETTES / "streaming/hello.yaml").read_text()
+    (root / "more").mkdir()
+    for i in range(more):
+        asked = hello.replace('content: "Hello"', f'content: "Hello {i}"')
+        (root / "more" / f"hello{i}.yaml").write_text(asked)
+    return root, tmp_path / "cache"
+
+
+def _cold_start(root: Path, cache: Path) -> Path:
+    """Start and stop once, so that the cache knows every file; its path."""
+    with running(root, index_cache=cache):
+        pass
+    (file,) = cache.glob("index-*.json")
+    return file
+
+
+def _change(path: Path, edit: Callable[[str], str]) -> None:
+    path.write_text(edit(path.read_text()))
+    stat = path.stat()  # a later mtime even on a coarse clock
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10_000_000))
+
+
+def _named(name: str) -> dict[str, str]:
+    return {**ANTHROPIC, "x-tapedeck-cassette": name}
+
+
+def test_a_warm_start_reads_the_stamps_alone_and_makes_cassettes_when_first_needed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tapedeck_log: LogLines
+) -> None:
+    root, cache = _library(tmp_path)
+    file = _cold_start(root, cache)
+    head = json.loads(file.read_text().partition("\n")[0])
+    assert head["format"] == FORMAT
+    assert len(head["stamps"]) == SHIPPED
+    counted = Counted(monkeypatch)
+    with (
+        running(root, index_cache=cache) as server,
+        httpx.Client(base_url=server.base_url, timeout=10) as client,
+    ):
+        at_start = (list(counted.parsed), counted.entries)
+        health = client.get("/_tapedeck/health").json()
+        named = client.post("/v1/messages", json=HELLO, headers=_named("streaming/hello"))
+        after_named = (list(counted.parsed), counted.entries)
+        anywhere = [client.post("/v1/messages", json=HELLO, headers=ANTHROPIC) for _ in range(2)]
+        listed = client.get("/_tapedeck/cassettes").json()
+    assert at_start == ([], 0)  # no file parsed, no entry read
+    assert health["cassettes"] == SHIPPED
+    assert named.status_code == 200
+    assert "message_stop" in named.text
+    assert after_named == (["streaming/hello"], 0)  # the named file alone
+    assert [a.status_code for a in anywhere] == [200, 200]
+    assert anywhere[0].text == named.text
+    assert counted.entries == 1  # the rest made from the cache's entries, once
+    assert counted.parsed == ["streaming/hello"]
+    # Made as the start would have made them: nothing to say.
+    assert not [line for line in tapedeck_log.lines() if "cassette(s) in" in line]
+    assert len(listed["cassettes"]) == SHIPPED
+
+
+def test_a_file_broken_since_the_last_start_still_stops_a_warm_start(tmp_path: Path) -> None:
+    root, cache = _library(tmp_path)
+    _cold_start(root, cache)
+    _change(root / "streaming/hello.yaml", lambda t: t.replace("status: 200", "status: ok"))
+    (root / "new.yaml").write_text("interactions: [")
+    with pytest.raises(LibraryError) as caught, running(root, index_cache=cache):
+        pass
+    problems = sorted(str(e) for e in caught.value.errors)
+    assert len(problems) == 2
+    assert problems[0].startswith(str(root / "new.yaml") + ":")
+    assert "hello.yaml:" in problems[1]
+    assert "response.status" in problems[1]
+
+
+def test_a_changed_file_is_parsed_at_start_and_cached_once_all_are_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, cache = _library(tmp_path, more=20)
+    file = _cold_start(root, cache)
+    written = file.read_bytes()
+    hello = root / "streaming/hello.yaml"
+    _change(hello, lambda t: t.replace('text: "!"', 'text: " there!"'))
+    counted = Counted(monkeypatch)
+    with (
+        running(root, index_cache=cache) as server,
+        httpx.Client(base_url=server.base_url, timeout=10) as client,
+    ):
+        at_start = list(counted.parsed)
+        unchanged_cache = file.read_bytes() == written
+        named = client.post("/v1/messages", json=HELLO, headers=_named("streaming/hello"))
+        anywhere = client.post("/v1/messages", json=HELLO, headers=ANTHROPIC)
+    assert at_start == ["streaming/hello"]
+    # One file of many changed: parsing it again next time costs less than a rewrite.
+    assert unchanged_cache
+    assert '"text":" there!"' in named.text
+    assert anywhere.text == named.text
+    assert file.read_bytes() != written  # written when the whole directory was loaded
+    counted.reset()
+    with running(root, index_cache=cache):
+        pass
+    assert counted.parsed == []
+    # A tenth of the files or more changed: written at start-up, none parsed next time.
+    for i in range(3):
+        _change(root / "more" / f"hello{i}.yaml", lambda t: t.replace('text: "!"', 'text: "?"'))
+    counted.reset()
+    written = file.read_bytes()
+    with running(root, index_cache=cache):
+        assert len(counted.parsed) == 3
+        assert file.read_bytes() != written
+    counted.reset()
+    with running(root, index_cache=cache):
+        pass
+    assert counted.parsed == []
+
+
+def test_a_cache_of_another_format_reads_as_empty(tmp_path: Path) -> None:
+    root, cache = _library(tmp_path)
+    file = _cold_start(root, cache)
+    reader = IndexCache(cache, root)
+    assert reader.path == file
+    assert len(reader.stamps()) == len(reader.entries()) == SHIPPED
+    entries = reader.entries()
+    for stale in (
+        json.dumps({"format": 4, "tapedeck": "x", "files": entries}),  # one line, older
+        "{not json\n{}",
+        "",
+        json.dumps({"format": FORMAT, "tapedeck": "0.0.0", "stamps": {}}) + "\n{}",
+    ):
+        file.write_text(stale)
+        assert reader.stamps() == {}
+        assert reader.entries() == {}
+
+
+def _index(root: Path, cache: Path) -> LibraryIndex:
+    return LibraryIndex(root, cache, EventStore())
+
+
+def test_the_library_says_once_when_every_listed_file_is_loaded(tmp_path: Path) -> None:
+    root, cache = _library(tmp_path)
+    cold = _index(root, cache)
+    CassetteLibrary.load(root, index=cold, defer=True)
+    cold.save(unless_few=True)
+    library = CassetteLibrary.load(root, index=_index(root, cache), defer=True)
+    calls: list[int] = []
+    library.when_whole(lambda: calls.append(len(library)))
+    rules = MatchRules()
+    shape = rules.shape("POST", "/v1/messages", "", {}, HELLO)
+    assert library.find(shape, "streaming/hello") is not None
+    assert calls == []
+    assert library.find(shape) is not None
+    assert library.find(shape) is not None
+    assert calls == [SHIPPED]
+
+
+def test_without_defer_a_warm_load_makes_every_cassette(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, cache = _library(tmp_path)
+    _cold_start(root, cache)
+    counted = Counted(monkeypatch)
+    index = _index(root, cache)
+    library = CassetteLibrary.load(root, index=index)  # as a parent of --workers loads
+    assert counted.entries == 1
+    assert counted.parsed == []
+    assert index.parsed == 0
+    assert len(library.cassettes) == SHIPPED
