@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import CASSETTES, running
+from tapedeck.cassette.files import digest_of
 from tapedeck.cassette.index import LibraryIndex, _parse_file
 from tapedeck.cassette.index_entry import entry_of
 from tapedeck.cassette.lazy_events import EventStore, stamp_of
@@ -50,7 +51,8 @@ def test_every_shipped_stream_indexes_the_same_from_its_skeleton(path: Path) -> 
         assert "events:" not in text
     elif "type: enabled" in text:  # thinking: read whole (the last test)
         entry = _parse_file((str(path), "f", "f.yaml"))
-        assert entry == entry_of(parse_cassette(text, "f.yaml", "f", order=True), stamp_of(path))
+        whole = parse_cassette(text, "f.yaml", "f", order=True)
+        assert entry == entry_of(whole, stamp_of(path), None, digest_of(str(path)))
     else:
         _same_index(text)
 
@@ -180,7 +182,8 @@ def test_a_broken_request_is_still_reported_at_start_up(tmp_path: Path) -> None:
 def test_a_thinking_reply_is_read_whole_for_its_signatures(tmp_path: Path) -> None:
     path = CASSETTES / "streaming/extended-thinking.yaml"
     entry = _parse_file((str(path), "t", str(path)))
-    whole = entry_of(parse_cassette(path.read_text(), str(path), "t", order=True), stamp_of(path))
+    cassette = parse_cassette(path.read_text(), str(path), "t", order=True)
+    whole = entry_of(cassette, stamp_of(path), None, digest_of(str(path)))
     assert entry == whole
     assert entry["interactions"][0]["response"]["thinking"]
 

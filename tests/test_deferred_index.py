@@ -228,3 +228,68 @@ def test_without_defer_a_warm_load_makes_every_cassette(
     assert counted.parsed == []
     assert index.parsed == 0
     assert len(library.cassettes) == SHIPPED
+
+
+def _checked_out_again(root: Path) -> None:
+    """Every file rewritten with the same bytes and a later modification time, as a fresh
+    clone (and a cache directory restored by CI) has them."""
+    for path in root.rglob("*.yaml"):
+        path.write_bytes(path.read_bytes())
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+
+
+def test_files_checked_out_again_are_known_by_their_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, cache = _library(tmp_path, more=20)
+    file = _cold_start(root, cache)
+    before = json.loads(file.read_text().partition("\n")[0])["stamps"]
+    _checked_out_again(root)
+    # Same size, other bytes: that one is read again.
+    jello = root / "more/hello1.yaml"
+    jello.write_text(jello.read_text().replace('text: "!"', 'text: "?"'))
+    counted = Counted(monkeypatch)
+    digests: list[str] = []
+    digest_of = index_module.digest_of
+
+    def counted_digest(path: str) -> str | None:
+        digests.append(path)
+        return digest_of(path)
+
+    monkeypatch.setattr(index_module, "digest_of", counted_digest)
+    with (
+        running(root, index_cache=cache) as server,
+        httpx.Client(base_url=server.base_url, timeout=10) as client,
+    ):
+        at_start = (list(counted.parsed), counted.entries, len(digests))
+        asked = dict(HELLO, messages=[{"role": "user", "content": "Hello 1"}])
+        changed = client.post("/v1/messages", json=asked, headers=ANTHROPIC)
+    total = SHIPPED + 20
+    assert at_start == (["more/hello1"], 0, total)  # every file hashed, one parsed
+    assert '"text":"?"' in changed.text
+    after = json.loads(file.read_text().partition("\n")[0])["stamps"]
+    assert after.keys() == before.keys()
+    assert all(after[k][2] != before[k][2] for k in after)  # the new stamps, kept
+    assert all(after[k][3] == before[k][3] for k in after if k != "more/hello1.yaml")
+    counted.reset()
+    digests.clear()
+    with running(root, index_cache=cache):
+        pass
+    assert (counted.parsed, digests) == ([], [])
+
+
+def test_a_warm_load_without_defer_knows_files_by_their_bytes_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, cache = _library(tmp_path)
+    _cold_start(root, cache)
+    _checked_out_again(root)
+    counted = Counted(monkeypatch)
+    index = _index(root, cache)
+    library = CassetteLibrary.load(root, index=index)
+    assert counted.parsed == []
+    assert len(library.cassettes) == SHIPPED
+    events = library.cassettes["streaming/hello"].interactions[0].response.events
+    assert events is not None
+    assert len(list(events)) > 2  # read from the file: its stamp is the one now

@@ -3,6 +3,7 @@ reading one's text."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Container
 from pathlib import Path, PurePosixPath
@@ -100,10 +101,24 @@ def _inside(real: str, real_root: str) -> bool:
     return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
-def read_stamped(file: str, display: str) -> tuple[str, tuple[int, int]]:
-    """The UTF-8 text of cassette ``file`` (``display`` in errors) and the size and
+def read_stamped(file: str, display: str) -> tuple[str, tuple[int, int], str]:
+    """The UTF-8 text of cassette ``file`` (``display`` in errors), the size and
     modification time (ns) it was read at, from the open file (one ``stat`` fewer than
-    asking the path)."""
+    asking the path), and the SHA-256 of its bytes (hex)."""
+    raw, stamp = _read(file, display)
+    return decoded(raw, display), stamp, hashlib.sha256(raw).hexdigest()
+
+
+def digest_of(file: str) -> str | None:
+    """The SHA-256 of ``file``'s bytes (hex), or ``None`` if it cannot be read."""
+    try:
+        with open(file, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
+def _read(file: str, display: str) -> tuple[bytes, tuple[int, int]]:
     try:
         fd = os.open(file, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         try:
@@ -118,7 +133,7 @@ def read_stamped(file: str, display: str) -> tuple[str, tuple[int, int]]:
             os.close(fd)
     except OSError as exc:
         raise CassetteError(display, 0, f"cannot read: {exc.strerror}") from None
-    return decoded(raw, display), (info.st_size, info.st_mtime_ns)
+    return raw, (info.st_size, info.st_mtime_ns)
 
 
 def decoded(raw: bytes, file: str) -> str:

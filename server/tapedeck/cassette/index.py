@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CassetteError
-from .files import read_stamped
-from .index_cache import IndexCache
+from .files import digest_of, read_stamped
+from .index_cache import IndexCache, known
 from .index_entry import entry_of, from_entry, served, thinks
 from .lazy_events import EventStore, Stamp, stamp_of
 from .load import parse_cassette
@@ -36,20 +36,22 @@ from .skeleton import parse_start
 PARALLEL_FROM = 2000
 
 
-def _parse(file: str, name: str, display: str) -> tuple[Cassette, Stamp, Any] | CassetteError:
-    """One file read and checked as start-up does: the cassette with its stamp and, when
-    only the ends of its streams were read (:mod:`.skeleton`), each one's event count; or
-    the :class:`CassetteError` it has."""
+def _parse(
+    file: str, name: str, display: str
+) -> tuple[Cassette, Stamp, Any, str] | CassetteError:
+    """One file read and checked as start-up does: the cassette with its stamp, when only
+    the ends of its streams were read (:mod:`.skeleton`) each one's event count, and the
+    file's digest; or the :class:`CassetteError` it has."""
     try:
-        text, stamp = read_stamped(file, display)
+        text, stamp, digest = read_stamped(file, display)
         started = parse_start(text, display, name)
         if started is not None:
             cassette, counts = started
             # A reply that thinks needs its signatures now (validation compares them):
             # only the whole stream has them.
             if not any(thinks(cassette.interactions[i].request) for i in counts):
-                return cassette, stamp, counts
-        return parse_cassette(text, display, name, order=True), stamp, None
+                return cassette, stamp, counts, digest
+        return parse_cassette(text, display, name, order=True), stamp, None, digest
     except CassetteError as exc:
         return exc
 
@@ -103,6 +105,9 @@ class LibraryIndex:
         #: Files :meth:`check` found unchanged: their cached entries stay in the cache file
         #: until made again.
         self._kept: set[str] = set()
+        #: Files whose bytes are those of their entry though their modification time is
+        #: not, with their stamp now (their entries are written again with it).
+        self._restamped: dict[str, Stamp] = {}
         #: Whether the cache file's entries are exactly the files :meth:`check` found
         #: unchanged (then nothing is written unless an entry is made).
         self._kept_whole = False
@@ -147,8 +152,8 @@ class LibraryIndex:
             for job in files:
                 path, name, _ = job
                 key = self._key(path)
-                known = stamps.get(key)
-                if known is not None and known[0] == name and tuple(known[1:]) == stamp_of(path):
+                held = stamps.get(key)
+                if held is not None and self._unchanged(key, path, name, held):
                     unchanged.append(job)
                     self._kept.add(key)
                 else:
@@ -213,12 +218,31 @@ class LibraryIndex:
         return path[self._prefix :].replace(os.sep, "/")
 
     def _valid(self, path: str, name: str, display: str) -> tuple[str, Any]:
-        """The file's key, and its cached entry if the file has not changed since."""
+        """The file's key, and its cached entry if the file has not changed since (with
+        the file's stamp now, if only that changed)."""
         key = self._key(path)
         entry = self._cached.get(key)
-        if entry is None or entry["name"] != name or tuple(entry["stamp"]) != stamp_of(path):
+        if entry is None:
             return key, None
+        stamp = self._unchanged(key, path, name, known(entry))
+        if stamp is None:
+            return key, None
+        if list(stamp) != entry["stamp"]:
+            entry = {**entry, "stamp": list(stamp)}
         return key, entry
+
+    def _unchanged(self, key: str, path: str, name: str, known: list[Any]) -> Stamp | None:
+        """The file's stamp if it is the file ``known`` (``[name, size, mtime_ns,
+        sha256]``) describes: the same name and stamp or, its modification time alone
+        changed (copied, checked out again, a cache restored in CI), the same bytes."""
+        stamp = stamp_of(path)
+        if known[0] != name or known[1] != stamp[0]:
+            return None
+        if known[2] != stamp[1] and self._restamped.get(key) != stamp:
+            if known[3] is None or digest_of(path) != known[3]:
+                return None
+            self._restamped[key] = stamp
+        return stamp
 
     def save(self, unless_few: bool = False) -> None:
         """Write the entries of this load, and those of the files :meth:`check` found

@@ -3,8 +3,8 @@
 It lives in a directory of the user's (the ``index_cache`` setting; by default
 ``$XDG_CACHE_HOME/tapedeck`` or ``~/.cache/tapedeck``, never inside the cassette
 directory), named after the cassette directory. Two lines of JSON: the first holds the
-format, the release that wrote it, and each file's ``[name, size, mtime_ns]`` by its path
-under the directory — all a start needs to tell which files changed — and the second the
+format, the release that wrote it, and each file's ``[name, size, mtime_ns, sha256]`` by its
+path under the directory — all a start needs to tell which files changed — and the second the
 entries themselves (:mod:`.index_entry`), read only when cassettes are made from them. A
 file of another format or release reads as empty; deleting the directory is always safe.
 """
@@ -26,7 +26,7 @@ log = logging.getLogger("tapedeck")
 #: Bumped whenever an entry's layout, or what loading a file checks, changes: an older
 #: cache is then ignored (its entries vouch for files checked by the older rules; 3: the
 #: event order an SDK can assemble; 4: a stream's middle events checked on first use; 5:
-#: a first line of stamps alone, read without the entries).
+#: a first line of stamps and digests alone, read without the entries).
 FORMAT = 5
 
 
@@ -44,7 +44,7 @@ class IndexCache:
         self.path = directory / f"index-{digest}.json"
 
     def stamps(self) -> dict[str, list[Any]]:
-        """Each file's ``[name, size, mtime_ns]`` by key (the first line only)."""
+        """Each file's ``[name, size, mtime_ns, sha256]`` by key (the first line only)."""
         try:
             with open(self.path, encoding="utf-8") as file:
                 head = _ours(json.loads(file.readline()))
@@ -67,7 +67,7 @@ class IndexCache:
     def write(self, files: dict[str, Any]) -> None:
         """Replace the file with ``files`` (entries by key) whole, or leave it as it was
         (and say why in the log)."""
-        stamps = {key: [entry["name"], *entry["stamp"]] for key, entry in files.items()}
+        stamps = {key: known(entry) for key, entry in files.items()}
         head = {"format": FORMAT, "tapedeck": __version__, "stamps": stamps}
         text = f"{_json(head)}\n{_json(files)}"
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -78,6 +78,11 @@ class IndexCache:
         except OSError as exc:
             log.info("index cache not written (%s): %s", self.path, exc.strerror)
             temporary.unlink(missing_ok=True)
+
+
+def known(entry: dict[str, Any]) -> list[Any]:
+    """What the first line holds of a file: ``[name, size, mtime_ns, sha256]``."""
+    return [entry["name"], *entry["stamp"], entry.get("sha256")]
 
 
 def _json(part: dict[str, Any]) -> str:

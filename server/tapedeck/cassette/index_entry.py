@@ -47,10 +47,14 @@ def thinks(request: RecordedRequest) -> bool:
 
 
 def entry_of(
-    cassette: Cassette, stamp: Stamp, counts: Mapping[int, int] | None = None
+    cassette: Cassette,
+    stamp: Stamp,
+    counts: Mapping[int, int] | None = None,
+    digest: str | None = None,
 ) -> dict[str, Any]:
     """The index entry of ``cassette``; ``counts``: the event count of each interaction
-    whose stream start-up read only the first and last events of (:mod:`.skeleton`)."""
+    whose stream start-up read only the first and last events of (:mod:`.skeleton`);
+    ``digest``: the SHA-256 of the file it was read from."""
     interactions = []
     for i, interaction in enumerate(cassette.interactions):
         request, response = interaction.request, interaction.response
@@ -94,6 +98,7 @@ def entry_of(
         )
     return {
         "stamp": list(stamp),
+        "sha256": digest,
         "name": cassette.name,
         "description": cassette.description,
         "normalize": [[".".join(r.path), r.pattern.pattern, r.replace] for r in cassette.normalize],
