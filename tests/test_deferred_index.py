@@ -16,7 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
+import conftest
 from conftest import CASSETTES, LogLines, running
+from tapedeck.cassette import files as files_module
 from tapedeck.cassette import index as index_module
 from tapedeck.cassette.index import LibraryIndex
 from tapedeck.cassette.index_cache import FORMAT, IndexCache
@@ -25,12 +27,7 @@ from tapedeck.cassette.library import CassetteLibrary
 from tapedeck.cassette.matching import MatchRules
 from tapedeck.errors import LibraryError
 
-HELLO = {
-    "model": "claude-sonnet-4-5",
-    "max_tokens": 256,
-    "stream": True,
-    "messages": [{"role": "user", "content": "Hello"}],
-}
+HELLO = {**conftest.HELLO, "stream": True}
 ANTHROPIC = {"anthropic-version": "2023-06-01"}
 SHIPPED = len(list(CASSETTES.rglob("*.yaml")))
 
@@ -208,7 +205,7 @@ def test_the_library_says_once_when_every_listed_file_is_loaded(tmp_path: Path) 
     calls: list[int] = []
     library.when_whole(lambda: calls.append(len(library)))
     rules = MatchRules()
-    shape = rules.shape("POST", "/v1/messages", "", {}, HELLO)
+    shape = rules.shape("POST", "/v1/messages", (), {}, HELLO)
     assert library.find(shape, "streaming/hello") is not None
     assert calls == []
     assert library.find(shape) is not None
@@ -251,7 +248,7 @@ def test_files_checked_out_again_are_known_by_their_bytes(
     jello.write_text(jello.read_text().replace('text: "!"', 'text: "?"'))
     counted = Counted(monkeypatch)
     digests: list[str] = []
-    digest_of = index_module.digest_of
+    digest_of = files_module.digest_of
 
     def counted_digest(path: str) -> str | None:
         digests.append(path)
