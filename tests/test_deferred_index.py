@@ -15,9 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 import conftest
-from conftest import CASSETTES, LogLines, running
+from conftest import CASSETTES, LogLines, running, sdk
 from tapedeck.cassette import files as files_module
 from tapedeck.cassette import index as index_module
 from tapedeck.cassette.index import LibraryIndex
@@ -30,6 +31,14 @@ from tapedeck.errors import LibraryError
 HELLO = {**conftest.HELLO, "stream": True}
 ANTHROPIC = {"anthropic-version": "2023-06-01"}
 SHIPPED = len(list(CASSETTES.rglob("*.yaml")))
+#: The first step of the shipped agent loop, as the SDK's ``messages.stream`` takes it.
+LOOP_STEP = {
+    key: value
+    for key, value in yaml.safe_load((CASSETTES / "agents/weather-loop.yaml").read_text())[
+        "interactions"
+    ][0]["request"]["body"].items()
+    if key != "stream"
+}
 
 
 class Counted:
@@ -117,6 +126,23 @@ def test_a_warm_start_reads_the_stamps_alone_and_makes_cassettes_when_first_need
     # Made as the start would have made them: nothing to say.
     assert not [line for line in tapedeck_log.lines() if "cassette(s) in" in line]
     assert len(listed["cassettes"]) == SHIPPED
+
+
+def test_the_sdk_reads_a_warm_started_library_as_a_cold_started_one(tmp_path: Path) -> None:
+    root, cache = _library(tmp_path)
+    answers = []
+    for _ in ("cold", "warm"):
+        with running(root, index_cache=cache) as server, sdk(server) as client:
+            with client.messages.stream(**conftest.HELLO) as stream:
+                events = [event.type for event in stream]
+                message = stream.get_final_message()
+            named = {"x-tapedeck-cassette": "agents/weather-loop"}
+            with client.messages.stream(**LOOP_STEP, extra_headers=named) as stream:
+                step = stream.get_final_message()
+        answers.append((events, message.model_dump(), step.model_dump()))
+    assert answers[0] == answers[1]
+    assert answers[0][1]["content"][0]["text"] == "Hello!"
+    assert answers[0][2]["stop_reason"] == "tool_use"
 
 
 def test_a_file_broken_since_the_last_start_still_stops_a_warm_start(tmp_path: Path) -> None:
