@@ -48,6 +48,7 @@ class Server:
             )
             cmd += ["serve", "--cassettes", str(cassette_dir), "--host", "127.0.0.1"]
             cmd += ["--port", "0", "--timing", timing, *OBSERVE.get(kind, [])]
+            cmd += ["--index-cache", "off"]  # a temporary directory: no cache file left behind
             if kind == "before":
                 assert src is not None
                 self.env = {**os.environ, "PYTHONPATH": str(src)}

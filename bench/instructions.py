@@ -77,6 +77,7 @@ def command(kind: str, folder: Path, src: str | None) -> tuple[list[str], dict[s
         env["PYTHONPATH"] = src
     cmd = [sys.executable, "-m", "tapedeck", "serve", "--cassettes", str(folder)]
     cmd += ["--host", "127.0.0.1", "--port", "0", "--timing", "instant"]
+    cmd += ["--index-cache", "off"]  # a temporary directory: no cache file left behind
     if kind == "observe off":
         cmd += ["--journal-size", "0", "--no-metrics"]
     if kind.endswith("quota"):

@@ -44,7 +44,7 @@ def free_port() -> int:
 
 def start(args: list[str], port: int, log: Path) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
-        [str(BIN / "tapedeck"), "serve", "--port", str(port), *args],
+        [str(BIN / "tapedeck"), "serve", "--port", str(port), "--index-cache", "off", *args],
         stdout=subprocess.DEVNULL,
         stderr=log.open("wb"),
     )

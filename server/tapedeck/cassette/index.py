@@ -36,9 +36,7 @@ from .skeleton import parse_start
 PARALLEL_FROM = 2000
 
 
-def _parse(
-    file: str, name: str, display: str
-) -> tuple[Cassette, Stamp, Any, str] | CassetteError:
+def _parse(file: str, name: str, display: str) -> tuple[Cassette, Stamp, Any, str] | CassetteError:
     """One file read and checked as start-up does: the cassette with its stamp, when only
     the ends of its streams were read (:mod:`.skeleton`) each one's event count, and the
     file's digest; or the :class:`CassetteError` it has."""
