@@ -24,6 +24,7 @@ from ..errors import APIError
 from ..state.shared import PREFIX, RETRY_S, Store
 from .exchange import Exchange
 from .journal import MAX_BYTES, Entry, Journal, Watcher, body_cost, entry_cost
+from .journal_sync import answer, settled
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -149,6 +150,17 @@ class SharedJournal(Journal):
         self._subscribed = asyncio.Event()
         #: New entries for the watchers still reading their backlog.
         self._held: dict[Watcher, list[Entry]] = {}
+        #: Answers other workers' reads once this worker's waiting entries are written.
+        self._answering: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Answer the reads of every worker from now on (:mod:`.journal_sync`)."""
+        if self._answering is None:
+            loop = asyncio.get_running_loop()
+            self._answering = loop.create_task(answer(self.store, self.written, self._open))
+
+    def _open(self) -> bool:
+        return not self.closed
 
     def add(self, exchange: Exchange) -> None:
         self.trim(exchange)
@@ -189,7 +201,9 @@ class SharedJournal(Journal):
         return []
 
     async def read(self, test_id: str | None = None, since: int = 0) -> Sequence[Entry]:
-        """The kept entries of ``test_id`` (every test's for ``None``) after id ``since``."""
+        """The kept entries of ``test_id`` (every test's for ``None``) after id ``since``,
+        every worker's entries of requests answered by now included."""
+        await settled(self.store)
         texts = await self.store.run(lambda client: client.lrange(ENTRIES, 0, -1))
         found = (StoredEntry(str(t)) for t in texts)
         return [e for e in found if e.id > since and (test_id is None or e.test_id == test_id)]

@@ -124,6 +124,17 @@ class Tapedeck:
         log_request(scope, exc.status, said, started)
 
 
+def _open_store(handler: Handler) -> None:
+    """The server is starting: with a shared journal, this worker answers the other
+    workers' reads once its own entries are written (:mod:`..observe.journal_sync`)."""
+    if handler.store is None:
+        return
+    from ..observe.shared_journal import SharedJournal  # only with --state redis://
+
+    if isinstance(handler.journal, SharedJournal):
+        handler.journal.start()
+
+
 async def _close_store(handler: Handler) -> None:
     """The server is stopping: the shared journal's waiting entries are written (for at most
     a second), then the state store's connections are closed."""
@@ -231,6 +242,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         upstream.start(connect=settings.mode.proxies)
+        _open_store(app.state.handler)
         yield
         await upstream.aclose()
         await _close_store(app.state.handler)
