@@ -48,10 +48,12 @@ class Server:
             )
             cmd += ["serve", "--cassettes", str(cassette_dir), "--host", "127.0.0.1"]
             cmd += ["--port", "0", "--timing", timing, *OBSERVE.get(kind, [])]
-            cmd += ["--index-cache", "off"]  # a temporary directory: no cache file left behind
+            # A temporary directory: no cache file left behind, unless the caller's env
+            # (the start-up rows) names a cache.
+            self.env = {**os.environ, "TAPEDECK_INDEX_CACHE": "off"}
             if kind == "before":
                 assert src is not None
-                self.env = {**os.environ, "PYTHONPATH": str(src)}
+                self.env["PYTHONPATH"] = str(src)
         else:
             cmd = [sys.executable, str(BENCH / "bare_app.py"), "--mode", timing]
             cmd += ["--cassette", str(cassette_dir / "bench.yaml"), "--port", "0"]
