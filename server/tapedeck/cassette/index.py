@@ -229,15 +229,16 @@ class LibraryIndex:
             entry = {**entry, "stamp": list(stamp)}
         return key, entry
 
-    def _unchanged(self, key: str, path: str, name: str, known: list[Any]) -> Stamp | None:
-        """The file's stamp if it is the file ``known`` (``[name, size, mtime_ns,
-        sha256]``) describes: the same name and stamp or, its modification time alone
-        changed (copied, checked out again, a cache restored in CI), the same bytes."""
+    def _unchanged(self, key: str, path: str, name: str, held: list[Any]) -> Stamp | None:
+        """The file's stamp if it is the file ``held`` (``[name, size, mtime_ns, sha256]``,
+        :func:`.index_cache.known`) describes: the same name and stamp or, its modification
+        time alone changed (copied, checked out again, a cache restored in CI), the same
+        bytes."""
         stamp = stamp_of(path)
-        if known[0] != name or known[1] != stamp[0]:
+        if held[0] != name or held[1] != stamp[0]:
             return None
-        if known[2] != stamp[1] and self._restamped.get(key) != stamp:
-            if known[3] is None or digest_of(path) != known[3]:
+        if held[2] != stamp[1] and self._restamped.get(key) != stamp:
+            if held[3] is None or digest_of(path) != held[3]:
                 return None
             self._restamped[key] = stamp
         return stamp
